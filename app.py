@@ -1,0 +1,34 @@
+"""Permesso: the Chalice application and its Lambda entry points.
+
+Routes live in Blueprints under ``chalicelib/api``; this module only
+assembles them and adds the request middleware (correlation id, metrics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib.api import accounts, clients
+from chalicelib.observability import flush_metrics, logger
+
+app = Chalice(app_name="permesso")
+
+app.register_blueprint(accounts.api)
+app.register_blueprint(clients.api)
+
+
+@app.middleware("http")
+def correlate(event: Any, get_response: Any) -> Any:
+    """Tag every log line of a request with its API Gateway request id, echo it back."""
+    request_id = (event.context or {}).get("requestId")
+    logger.remove_keys(["account_id"])
+    logger.set_correlation_id(request_id)
+    try:
+        response = get_response(event)
+    finally:
+        flush_metrics()
+    if request_id:
+        response.headers["X-Request-Id"] = request_id
+    return response

@@ -1,0 +1,1 @@
+"""HTTP: one Blueprint per resource, thin views over the services."""

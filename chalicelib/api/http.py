@@ -1,0 +1,196 @@
+"""The HTTP boundary of the JSON API: one place for auth, body parsing and error mapping.
+
+Chalice middleware never sees exceptions raised in REST views, so every
+JSON view is registered through ``ApiBlueprint.endpoint``, which wraps it:
+
+1. authenticates (account API key, operator key, or none);
+2. enforces the body size limit (413) and parses the body with a pydantic
+   model (400 with ``details``; malformed JSON is ``invalid_json``);
+3. calls the view with a ``Call`` and the URL parameters;
+4. turns a returned dict into JSON, and any ``PermessoError`` into the
+   error body of API.md with its status from ``chalicelib.errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.bootstrap import Deps, get_deps
+from chalicelib.domain.records import Account, ApiKey
+from chalicelib.errors import (
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    PermessoError,
+    Unauthenticated,
+    error_body,
+    http_status,
+)
+from chalicelib.observability import logger
+from chalicelib.services import accounts as account_service
+
+Auth = Literal["account", "operator", "none"]
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Call:
+    """What a view needs to know about the request it serves."""
+
+    request: Request
+    deps: Deps
+    account: Account | None = None
+    api_key: ApiKey | None = None
+    body: Any = None
+
+    @property
+    def acting_account(self) -> Account:
+        assert self.account is not None, "view registered without auth='account'"
+        return self.account
+
+    def query(self, name: str) -> str | None:
+        params = self.request.query_params or {}
+        return params.get(name)
+
+    def query_int(self, name: str) -> int | None:
+        text = self.query(name)
+        if text is None:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidInput(
+                f"query parameter {name} must be an integer",
+                details=[{"field": name, "message": "must be an integer"}],
+            ) from None
+
+    def query_bool(self, name: str, default: bool = False) -> bool:
+        text = self.query(name)
+        if text is None:
+            return default
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise InvalidInput(
+            f"query parameter {name} must be true or false",
+            details=[{"field": name, "message": "must be true or false"}],
+        )
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def error_response(error: PermessoError) -> Response:
+    return json_response(error_body(error), http_status(error))
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    text = str(error.get("msg", "invalid"))
+    return text.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": _field_path(err.get("loc", ())), "message": _message(err), "type": err.get("type", "")}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_json_body(raw: bytes, model: type[BaseModel], limit: int) -> BaseModel:
+    if len(raw) > limit:
+        raise PayloadTooLarge(
+            f"the request body is larger than {limit} bytes",
+            details={"limit_bytes": limit, "received_bytes": len(raw)},
+        )
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            raise InvalidInput(
+                "the request body is not valid JSON",
+                code="invalid_json",
+                details=[{"field": "body", "message": "malformed JSON"}],
+            ) from None
+        raise InvalidInput("the request is invalid", details=validation_details(exc)) from None
+
+
+def _authenticate(call: Call, auth: Auth) -> None:
+    header = call.request.headers.get("authorization")
+    if auth == "account":
+        call.account, call.api_key = account_service.authenticate(call.deps, header)
+        logger.append_keys(account_id=call.account.account_id)
+    elif auth == "operator":
+        if not header:
+            raise Unauthenticated("missing Authorization: Bearer <operator_key> header")
+        if not account_service.is_operator(call.deps, header):
+            # A valid account key is authenticated but not allowed; anything else is not authenticated.
+            account_service.authenticate(call.deps, header)
+            raise Forbidden("this route needs the operator key")
+
+
+class ApiBlueprint(Blueprint):
+    """A Chalice blueprint whose JSON routes all pass through one boundary."""
+
+    def endpoint(
+        self,
+        path: str,
+        methods: list[str],
+        *,
+        auth: Auth = "account",
+        body: type[BaseModel] | None = None,
+        status: int = 200,
+        content_types: list[str] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(view)
+            def handle(**params: str) -> Response:
+                return self._serve(view, params, auth=auth, body=body, status=status)
+
+            self.route(path, methods=methods, content_types=content_types or ["application/json"])(handle)
+            return view
+
+        return register
+
+    def _serve(
+        self,
+        view: Callable[..., Any],
+        params: dict[str, str],
+        *,
+        auth: Auth,
+        body: type[BaseModel] | None,
+        status: int,
+    ) -> Response:
+        call = Call(request=self.current_request, deps=get_deps())
+        try:
+            _authenticate(call, auth)
+            if body is not None:
+                raw = call.request.raw_body or b""
+                call.body = parse_json_body(raw, body, call.deps.settings.max_json_body_bytes)
+            result = view(call, **params)
+        except PermessoError as exc:
+            logger.info("request refused", extra={"code": exc.code, "status": http_status(exc)})
+            return error_response(exc)
+        except Exception:
+            logger.exception("unhandled error")
+            return json_response(
+                {"error": {"code": "internal_error", "message": "internal error", "details": None}}, 500
+            )
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(body="", status_code=204)
+        return json_response(result, status)

@@ -1,0 +1,55 @@
+"""How records look in API responses (API.md field names, ISO 8601 UTC times)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.records import Account, Client
+from chalicelib.domain.time import to_iso
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else to_iso(moment)
+
+
+def account_view(account: Account, reputation: dict[str, Any]) -> dict[str, Any]:
+    suspension = None
+    if account.suspended:
+        suspension = {"reason": account.suspension_reason, "at": iso(account.suspended_at)}
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "public_slug": account.public_slug,
+        "status": account.status,
+        "suspension": suspension,
+        "reinstated_at": iso(account.reinstated_at),
+        "settings": account.settings.model_dump(mode="json"),
+        "reputation": reputation,
+        "created_at": iso(account.created_at),
+        "updated_at": iso(account.updated_at),
+    }
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "email": client.email,
+        "first_name": client.first_name,
+        "last_name": client.last_name,
+        "phone": client.phone,
+        "language": client.language,
+        "tags": list(client.tags),
+        "status": client.status,
+        "auto_status": client.auto_status,
+        "last_visit_at": iso(client.last_visit_at),
+        "fields": dict(client.fields),
+        "consent": {
+            "state": client.consent_state,
+            "confirmed_at": iso(client.consent_confirmed_at),
+            "source": client.consent_source,
+        },
+        "suppressed": client.suppressed,
+        "created_at": iso(client.created_at),
+        "updated_at": iso(client.updated_at),
+    }

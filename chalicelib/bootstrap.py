@@ -1,0 +1,42 @@
+"""The composition root: wires repositories, keys and the clock, once per cold start.
+
+Services receive a ``Deps`` and never build their own collaborators, so tests
+can hand them other implementations (a fixed clock, another key ring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.signing import KeyRing
+from chalicelib.domain.time import Clock, system_clock
+from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
+from chalicelib.storage.clients import ClientRepository
+from chalicelib.storage.stats import StatsRepository
+from chalicelib.storage.suppressions import SuppressionRepository
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    clock: Clock = system_clock
+    accounts: AccountRepository = field(default_factory=AccountRepository)
+    api_keys: ApiKeyRepository = field(default_factory=ApiKeyRepository)
+    clients: ClientRepository = field(default_factory=ClientRepository)
+    suppressions: SuppressionRepository = field(default_factory=SuppressionRepository)
+    stats: StatsRepository = field(default_factory=StatsRepository)
+
+    @cached_property
+    def key_ring(self) -> KeyRing:
+        return KeyRing.parse(self.settings.require("token_keys"))
+
+    @cached_property
+    def email_hash_key(self) -> bytes:
+        return self.settings.require("email_hash_key").encode()
+
+
+@lru_cache(maxsize=1)
+def get_deps() -> Deps:
+    return Deps(settings=get_settings())

@@ -1,0 +1,71 @@
+"""Typed settings, read once per cold start.
+
+Nothing else in the code base reads ``os.environ``: every module asks
+``get_settings()`` and gets the same frozen object.  In the cloud, the
+secrets arrive as environment variables resolved by the deployment (see
+``infra/``); locally, ``make run`` generates them into ``.local/``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_OPERATOR_KEY = "local-operator-key"  # API.md: default of the local stack only
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PERMESSO_", extra="ignore", frozen=True)
+
+    stage: str = Field(default="local", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    region: str = Field(
+        default="eu-central-1",
+        validation_alias=AliasChoices("PERMESSO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    # Only the local stack sets this (moto server); in AWS the SDK's own endpoints are used.
+    aws_endpoint_url: str | None = None
+
+    operator_key: SecretStr | None = None
+    # "kid:secret[,kid:secret…]" — the first key signs, every listed key verifies (rotation).
+    token_keys: SecretStr | None = None
+    # Key of the HMAC that turns an erased client's e-mail into a suppression entry.
+    email_hash_key: SecretStr | None = None
+
+    # Base URL of the public pages (links in e-mails): API Gateway stage URL or custom domain.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    max_json_body_bytes: int = Field(default=256 * 1024, gt=0)
+    max_csv_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+
+    # Sending limits (the sending engine reads these); local defaults are generous (API.md).
+    platform_send_rate_per_second: float = Field(default=14.0, gt=0)
+    warmup_daily_cap: int = Field(default=1000, ge=1)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _local_defaults(self) -> Settings:
+        if self.operator_key is None and self.stage == "local":
+            object.__setattr__(self, "operator_key", SecretStr(LOCAL_OPERATOR_KEY))
+        return self
+
+    def resource_name(self, name: str) -> str:
+        """Physical name of a table, queue or topic: ``permesso-<stage>-<name>``."""
+        return f"permesso-{self.stage}-{name}"
+
+    def require(self, field: str) -> str:
+        """The value of a secret that a code path cannot work without."""
+        value = getattr(self, field)
+        if value is None:
+            raise RuntimeError(f"setting PERMESSO_{field.upper()} is not configured")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,103 @@
+"""An account's settings: the validated shape, defaults and partial updates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    StringConstraints,
+    model_validator,
+)
+
+from chalicelib.domain.auto_status import Thresholds
+from chalicelib.domain.contact import normalise_email, validate_https_url
+
+SUPPORTED_LANGUAGES = ("en", "cs", "it")
+
+Language = Literal["en", "cs", "it"]
+HttpsUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(validate_https_url)]
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
+SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class AutoStatusThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    new_days: int = Field(default=30, ge=1, le=3650)
+    active_days: int = Field(default=90, ge=1, le=3650)
+    lapsing_days: int = Field(default=180, ge=2, le=3650)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoStatusThresholds:
+        if self.lapsing_days <= self.active_days:
+            raise ValueError("lapsing_days must be greater than active_days")
+        return self
+
+    def as_domain(self) -> Thresholds:
+        return Thresholds(self.new_days, self.active_days, self.lapsing_days)
+
+
+class AccountSettings(BaseModel):
+    """Every setting of API.md, with its default and its validation."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    consent_only_campaigns: bool = False
+    sender_email: Email
+    sender_name: SenderName | None = None
+    language: Language = "en"
+    terms_url: HttpsUrl | None = None
+    legitimate_interest_url: HttpsUrl | None = None
+    reactivation_wait_days: int = Field(default=7, ge=0, le=30)
+    non_responder_action: Literal["none", "tag", "erase"] = "none"
+    # Per-account rate; the platform's SES rate caps it further at send time.
+    send_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
+    auto_status: AutoStatusThresholds = AutoStatusThresholds()
+
+
+class AccountSettingsPatch(BaseModel):
+    """A partial update: only the fields present are changed; ``null`` clears optional ones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    consent_only_campaigns: bool | None = None
+    sender_email: Email | None = None
+    sender_name: SenderName | None = None
+    language: Language | None = None
+    terms_url: HttpsUrl | None = None
+    legitimate_interest_url: HttpsUrl | None = None
+    reactivation_wait_days: int | None = Field(default=None, ge=0, le=30)
+    non_responder_action: Literal["none", "tag", "erase"] | None = None
+    send_rate_per_second: float | None = Field(default=None, gt=0, le=1000)
+    daily_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
+    auto_status: AutoStatusThresholds | None = None
+
+    @field_validator(
+        "consent_only_campaigns",
+        "sender_email",
+        "language",
+        "reactivation_wait_days",
+        "non_responder_action",
+        "send_rate_per_second",
+        "daily_send_cap",
+        "auto_status",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields that were sent: these settings always have a value.
+        if value is None:
+            raise ValueError("this setting cannot be null")
+        return value
+
+    def apply(self, current: AccountSettings) -> AccountSettings:
+        changes: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        merged = current.model_dump() | {
+            k: (v.model_dump() if isinstance(v, BaseModel) else v) for k, v in changes.items()
+        }
+        return AccountSettings.model_validate(merged, strict=False)

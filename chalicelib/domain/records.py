@@ -1,0 +1,70 @@
+"""The records services work with: plain data, independent of storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.account_settings import AccountSettings
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    name: str
+    public_slug: str
+    settings: AccountSettings
+    created_at: datetime
+    updated_at: datetime
+    status: str = "active"  # active | suspended
+    suspension_reason: str | None = None
+    suspended_at: datetime | None = None
+    reinstated_at: datetime | None = None
+    version: int | None = None
+
+    @property
+    def suspended(self) -> bool:
+        return self.status == "suspended"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_hash: str
+    account_id: str
+    key_id: str
+    label: str
+    prefix: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Client:
+    account_id: str
+    client_id: str
+    email: str
+    created_at: datetime
+    updated_at: datetime
+    auto_status: str
+    next_status_at: datetime | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    tags: list[str] = field(default_factory=list)
+    status: str | None = None
+    last_visit_at: datetime | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    consent_state: str = "unknown"
+    consent_confirmed_at: datetime | None = None
+    consent_source: str | None = None
+    suppressed: bool = False
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a paginated read; ``next_key`` is storage's opaque continuation."""
+
+    items: list[Any]
+    next_key: dict[str, Any] | None

@@ -1,0 +1,94 @@
+"""Clients: create, read, update, list (one account's clients only)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ulid import ULID
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.auto_status import compute_auto_status
+from chalicelib.domain.client_profile import ClientInput, ClientPatch
+from chalicelib.domain.contact import email_hash, email_key
+from chalicelib.domain.records import Account, Client, Page
+from chalicelib.errors import ConcurrentModification
+from chalicelib.observability import logger, metrics
+from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
+
+_MAX_ATTEMPTS = 3
+
+
+def _with_auto_status(client: Client, account: Account, now: datetime) -> Client:
+    result = compute_auto_status(
+        client.created_at, client.last_visit_at, now, account.settings.auto_status.as_domain()
+    )
+    return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
+
+
+def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
+    now = deps.clock()
+    client = Client(
+        account_id=account.account_id,
+        client_id=f"cl_{ULID()}",
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        phone=data.phone,
+        language=data.language,
+        tags=list(data.tags),
+        status=data.status,
+        last_visit_at=data.last_visit_at,
+        fields=dict(data.fields),
+        created_at=now,
+        updated_at=now,
+        auto_status="new",
+        # An address that was unsubscribed, bounced or erased stays unmailable.
+        suppressed=deps.suppressions.is_suppressed(
+            account.account_id, email_hash(deps.email_hash_key, data.email)
+        ),
+    )
+    created = deps.clients.create(_with_auto_status(client, account, now))
+    logger.info("client created", extra={"account_id": account.account_id, "client_id": created.client_id})
+    metrics.add_metric(name="ClientsCreated", unit="Count", value=1)
+    return created
+
+
+def get_client(deps: Deps, account: Account, client_id: str) -> Client:
+    return deps.clients.get(account.account_id, client_id)
+
+
+def _patched(client: Client, patch: ClientPatch) -> Client:
+    changes = patch.changes()
+    if "fields" in changes:
+        fields = dict(client.fields)
+        for name, value in (changes.pop("fields") or {}).items():
+            if value is None:
+                fields.pop(name, None)
+            else:
+                fields[name] = value
+        changes["fields"] = fields
+    return replace(client, **changes)
+
+
+def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPatch) -> Client:
+    for _ in range(_MAX_ATTEMPTS):
+        current = deps.clients.get(account.account_id, client_id, consistent=True)
+        now = deps.clock()
+        updated = _with_auto_status(replace(_patched(current, patch), updated_at=now), account, now)
+        if email_key(updated.email) != email_key(current.email):
+            suppressed = deps.suppressions.is_suppressed(
+                account.account_id, email_hash(deps.email_hash_key, updated.email)
+            )
+            updated = replace(updated, suppressed=current.suppressed or suppressed)
+        try:
+            return deps.clients.update(current, updated)
+        except ConcurrentModification:
+            continue
+    raise ConcurrentModification("the client is being changed concurrently; retry")
+
+
+def list_clients(deps: Deps, account: Account, limit: int | None, cursor: str | None) -> tuple[Page, str | None]:
+    start = decode_cursor(deps.key_ring, account.account_id, "clients", cursor)
+    page = deps.clients.page(account.account_id, limit=check_limit(limit), start_key=start)
+    return page, encode_cursor(deps.key_ring, account.account_id, "clients", page.next_key)

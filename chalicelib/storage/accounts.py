@@ -1,0 +1,111 @@
+"""Accounts and their API keys."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.domain.account_settings import AccountSettings
+from chalicelib.domain.records import Account, ApiKey
+from chalicelib.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.models import AccountModel, ApiKeyModel
+from chalicelib.storage.transactions import Transaction, TransactionFailed
+
+
+def _to_record(item: AccountModel) -> Account:
+    return Account(
+        account_id=item.account_id,
+        name=item.name,
+        public_slug=item.public_slug,
+        settings=AccountSettings.model_validate(item.settings.as_dict(), strict=False),
+        created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+        updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
+        status=item.status,
+        suspension_reason=item.suspension_reason,
+        suspended_at=loaded_time(item.suspended_at),
+        reinstated_at=loaded_time(item.reinstated_at),
+        version=item.version,
+    )
+
+
+def _to_item(account: Account) -> AccountModel:
+    item = AccountModel(
+        account_id=account.account_id,
+        name=account.name,
+        public_slug=account.public_slug,
+        settings=account.settings.model_dump(mode="json"),
+        created_at=stored_time(account.created_at),
+        updated_at=stored_time(account.updated_at),
+        status=account.status,
+        suspension_reason=account.suspension_reason,
+        suspended_at=stored_time(account.suspended_at),
+        reinstated_at=stored_time(account.reinstated_at),
+    )
+    if account.version is not None:
+        item.version = account.version
+    return item
+
+
+def _key_item(key: ApiKey) -> ApiKeyModel:
+    return ApiKeyModel(
+        key_hash=key.key_hash,
+        account_id=key.account_id,
+        key_id=key.key_id,
+        label=key.label,
+        prefix=key.prefix,
+        created_at=stored_time(key.created_at),
+    )
+
+
+class AccountRepository:
+    def create(self, account: Account, first_key: ApiKey) -> Account:
+        """The account and its first API key, both or neither."""
+        tx = Transaction(AccountModel._get_connection().connection)
+        tx.save(_to_item(account), "account", condition=AccountModel.account_id.does_not_exist())
+        tx.save(_key_item(first_key), "key", condition=ApiKeyModel.key_hash.does_not_exist())
+        try:
+            tx.commit()
+        except TransactionFailed as exc:
+            raise Conflict("account already exists", code="account_exists") from exc
+        return _to_record(AccountModel.get(account.account_id, consistent_read=True))
+
+    def get(self, account_id: str) -> Account:
+        try:
+            return _to_record(AccountModel.get(account_id))
+        except DoesNotExist:
+            raise NotFound("account not found") from None
+
+    def slug_taken(self, public_slug: str) -> bool:
+        return any(True for _ in AccountModel.by_public_slug.query(public_slug, limit=1))
+
+    def find_by_slug(self, public_slug: str) -> Account:
+        for entry in AccountModel.by_public_slug.query(public_slug, limit=1):
+            return self.get(entry.account_id)
+        raise NotFound("account not found")
+
+    def save(self, account: Account) -> Account:
+        """Write an account read earlier; fails if someone changed it meanwhile."""
+        item = _to_item(account)
+        try:
+            item.save()
+        except (PutError, UpdateError) as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise ConcurrentModification("the account changed meanwhile; retry") from exc
+            raise
+        return _to_record(item)
+
+
+class ApiKeyRepository:
+    def get(self, key_hash: str) -> ApiKey | None:
+        try:
+            item = ApiKeyModel.get(key_hash)
+        except DoesNotExist:
+            return None
+        return ApiKey(
+            key_hash=item.key_hash,
+            account_id=item.account_id,
+            key_id=item.key_id,
+            label=item.label,
+            prefix=item.prefix,
+            created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+        )

@@ -1,0 +1,166 @@
+"""Clients, their e-mail uniqueness claims and their tag memberships.
+
+Invariants kept by transactions:
+- one client per (account, case-insensitive e-mail): a claim item written
+  with ``attribute_not_exists`` in the same transaction as the client;
+- tag membership mirrors ``ClientModel.tags`` exactly: membership items are
+  added and removed in the same transaction as the client change;
+- no lost update: every client write is conditional on the version read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.domain.contact import email_key
+from chalicelib.domain.records import Client, Page
+from chalicelib.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.models import ClientEmailModel, ClientModel, TagMemberModel
+from chalicelib.storage.transactions import Transaction, TransactionFailed
+
+
+def tag_partition(account_id: str, tag: str) -> str:
+    return f"{account_id}#{tag}"
+
+
+def _to_record(item: ClientModel) -> Client:
+    return Client(
+        account_id=item.account_id,
+        client_id=item.client_id,
+        email=item.email,
+        first_name=item.first_name,
+        last_name=item.last_name,
+        phone=item.phone,
+        language=item.language,
+        tags=list(item.tags or []),
+        status=item.status,
+        auto_status=item.auto_status,
+        next_status_at=loaded_time(item.next_status_at),
+        last_visit_at=loaded_time(item.last_visit_at),
+        fields=item.fields.as_dict() if item.fields is not None else {},
+        consent_state=item.consent_state,
+        consent_confirmed_at=loaded_time(item.consent_confirmed_at),
+        consent_source=item.consent_source,
+        suppressed=bool(item.suppressed),
+        created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+        updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
+        version=item.version,
+    )
+
+
+def _to_item(client: Client) -> ClientModel:
+    item = ClientModel(
+        account_id=client.account_id,
+        client_id=client.client_id,
+        email=client.email,
+        email_key=email_key(client.email),
+        first_name=client.first_name,
+        last_name=client.last_name,
+        phone=client.phone,
+        language=client.language,
+        tags=list(client.tags),
+        status=client.status,
+        auto_status=client.auto_status,
+        account_auto_status=f"{client.account_id}#{client.auto_status}",
+        next_status_at=stored_time(client.next_status_at),
+        last_visit_at=stored_time(client.last_visit_at),
+        fields=dict(client.fields),
+        consent_state=client.consent_state,
+        consent_confirmed_at=stored_time(client.consent_confirmed_at),
+        consent_source=client.consent_source,
+        suppressed=client.suppressed,
+        created_at=stored_time(client.created_at),
+        updated_at=stored_time(client.updated_at),
+    )
+    if client.version is not None:
+        item.version = client.version
+    return item
+
+
+def _connection() -> Any:
+    return ClientModel._get_connection().connection
+
+
+def _duplicate_email() -> Conflict:
+    return Conflict(
+        "a client with this e-mail address already exists",
+        code="duplicate_email",
+        details=[{"field": "email", "message": "already used by another client of this account"}],
+    )
+
+
+class ClientRepository:
+    def create(self, client: Client) -> Client:
+        item = _to_item(client)
+        tx = Transaction(_connection())
+        tx.save(
+            ClientEmailModel(client.account_id, item.email_key, client_id=client.client_id),
+            "email",
+            condition=ClientEmailModel.email_key.does_not_exist(),
+        )
+        tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
+        for tag in client.tags:
+            tx.save(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
+        try:
+            tx.commit()
+        except TransactionFailed as exc:
+            if "email" in exc.labels:
+                raise _duplicate_email() from exc
+            raise ConcurrentModification("client id collision; retry") from exc
+        return _to_record(item)
+
+    def get(self, account_id: str, client_id: str, *, consistent: bool = False) -> Client:
+        try:
+            return _to_record(ClientModel.get(account_id, client_id, consistent_read=consistent))
+        except DoesNotExist:
+            raise NotFound("client not found") from None
+
+    def update(self, old: Client, new: Client) -> Client:
+        """Replace ``old`` (as read) by ``new``: e-mail claim and tag memberships follow.
+
+        Raises ``Conflict(duplicate_email)`` if the new address is taken, and
+        ``ConcurrentModification`` if the client changed since ``old`` was read.
+        """
+        item = _to_item(replace(new, version=old.version))
+        old_key, new_key = email_key(old.email), email_key(new.email)
+        tx = Transaction(_connection())
+        tx.save(item, "client")  # PynamoDB adds the version condition
+        if new_key != old_key:
+            tx.save(
+                ClientEmailModel(new.account_id, new_key, client_id=new.client_id),
+                "email",
+                condition=ClientEmailModel.email_key.does_not_exist(),
+            )
+            tx.delete(
+                ClientEmailModel(old.account_id, old_key),
+                "old_email",
+                condition=ClientEmailModel.client_id == old.client_id,
+            )
+        for tag in new.tags:
+            if tag not in old.tags:
+                tx.save(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
+        for tag in old.tags:
+            if tag not in new.tags:
+                tx.delete(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
+        try:
+            tx.commit()
+        except TransactionFailed as exc:
+            if "email" in exc.labels:
+                raise _duplicate_email() from exc
+            raise ConcurrentModification("the client changed meanwhile; retry") from exc
+        return _to_record(item)
+
+    def page(self, account_id: str, *, limit: int, start_key: dict[str, Any] | None) -> Page:
+        results = ClientModel.query(account_id, limit=limit, last_evaluated_key=start_key)
+        items = [_to_record(item) for item in results]
+        return Page(items=items, next_key=results.last_evaluated_key)
+
+    def id_for_email(self, account_id: str, email: str) -> str | None:
+        try:
+            return ClientEmailModel.get(account_id, email_key(email)).client_id
+        except DoesNotExist:
+            return None

@@ -1,0 +1,200 @@
+"""The DynamoDB tables, as PynamoDB models.
+
+These classes are the single source of truth for table and index shapes:
+the local stack creates its tables from them (``ALL_MODELS``), and the
+infrastructure code derives its table definitions from the same schemas.
+``docs/data-model.md`` explains every key, index and access pattern.
+
+Timestamps are stored as sortable UTC text (``domain.time.to_storage``).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.storage.base import table_meta
+
+
+class AccountBySlugIndex(GlobalSecondaryIndex["AccountModel"]):
+    """Public pages (intake form) find their account by its public slug."""
+
+    class Meta:
+        index_name = "by-public-slug"
+        projection = KeysOnlyProjection()
+
+    public_slug = UnicodeAttribute(hash_key=True)
+
+
+class AccountModel(Model):
+    Meta = table_meta("accounts")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    public_slug = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")  # active | suspended
+    suspension_reason = UnicodeAttribute(null=True)
+    suspended_at = UnicodeAttribute(null=True)
+    reinstated_at = UnicodeAttribute(null=True)
+    settings = MapAttribute[str, object]()  # validated by domain.account_settings
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+    by_public_slug = AccountBySlugIndex()
+
+
+class ApiKeysByAccountIndex(GlobalSecondaryIndex["ApiKeyModel"]):
+    """Listing and revoking an account's keys."""
+
+    class Meta:
+        index_name = "by-account"
+        projection = AllProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+
+
+class ApiKeyModel(Model):
+    """An API key, stored only as the SHA-256 of the key (keys are 256-bit random)."""
+
+    Meta = table_meta("api-keys")
+
+    key_hash = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    label = UnicodeAttribute()
+    prefix = UnicodeAttribute()  # first characters, to recognise a key without storing it
+    created_at = UnicodeAttribute()
+
+    by_account = ApiKeysByAccountIndex()
+
+
+class ClientsByAutoStatusIndex(GlobalSecondaryIndex["ClientModel"]):
+    """Audience "all clients of automatic status X": ``<account>#<status>``."""
+
+    class Meta:
+        index_name = "by-auto-status"
+        projection = KeysOnlyProjection()
+
+    account_auto_status = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+
+
+class ClientsByConfirmationIndex(GlobalSecondaryIndex["ClientModel"]):
+    """Sparse: only clients with a consent confirmation date (seed 003's segment)."""
+
+    class Meta:
+        index_name = "by-consent-confirmed"
+        projection = KeysOnlyProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    consent_confirmed_at = UnicodeAttribute(range_key=True)
+
+
+class ClientsByStatusChangeIndex(GlobalSecondaryIndex["ClientModel"]):
+    """Sparse: when a client's automatic status next changes by time alone."""
+
+    class Meta:
+        index_name = "by-next-status-change"
+        projection = KeysOnlyProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    next_status_at = UnicodeAttribute(range_key=True)
+
+
+class ClientModel(Model):
+    Meta = table_meta("clients")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+    email = UnicodeAttribute()
+    email_key = UnicodeAttribute()  # case-folded; unique per account via ClientEmailModel
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    tags = ListAttribute[str](of=UnicodeAttribute, default=list)
+    status = UnicodeAttribute(null=True)
+    auto_status = UnicodeAttribute()
+    account_auto_status = UnicodeAttribute()
+    next_status_at = UnicodeAttribute(null=True)
+    last_visit_at = UnicodeAttribute(null=True)
+    fields = MapAttribute[str, object](default=dict)
+    consent_state = UnicodeAttribute(default="unknown")
+    consent_confirmed_at = UnicodeAttribute(null=True)
+    consent_source = UnicodeAttribute(null=True)
+    suppressed = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+    by_auto_status = ClientsByAutoStatusIndex()
+    by_consent_confirmed = ClientsByConfirmationIndex()
+    by_next_status_change = ClientsByStatusChangeIndex()
+
+
+class ClientEmailModel(Model):
+    """Uniqueness claim of an address within an account; written in the same
+    transaction as the client, with ``attribute_not_exists``."""
+
+    Meta = table_meta("client-emails")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    email_key = UnicodeAttribute(range_key=True)
+    client_id = UnicodeAttribute()
+
+
+class TagMemberModel(Model):
+    """Tag membership: who has tag X, kept in step with ``ClientModel.tags`` by transactions."""
+
+    Meta = table_meta("tag-members")
+
+    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<tag>
+    client_id = UnicodeAttribute(range_key=True)
+
+
+class SuppressionModel(Model):
+    """An address that must never receive marketing from this account.
+
+    Keyed by a keyed hash (HMAC) of the address, so an erased client's
+    address stays suppressed without being stored.
+    """
+
+    Meta = table_meta("suppressions")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    email_hash = UnicodeAttribute(range_key=True)
+    reason = UnicodeAttribute()  # unsubscribed | declined | hard_bounce | complaint | erased | soft_bounces
+    created_at = UnicodeAttribute()
+
+
+class AccountDayStatsModel(Model):
+    """Per-account daily sending counters (atomic ``ADD``), for the rolling 7-day
+    reputation rates and the volume-spike check: a Query of at most 8 items."""
+
+    Meta = table_meta("account-stats")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute(range_key=True)  # YYYY-MM-DD (UTC)
+    sent = NumberAttribute(default=0)
+    hard_bounces = NumberAttribute(default=0)
+    complaints = NumberAttribute(default=0)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    AccountModel,
+    ApiKeyModel,
+    ClientModel,
+    ClientEmailModel,
+    TagMemberModel,
+    SuppressionModel,
+    AccountDayStatsModel,
+)

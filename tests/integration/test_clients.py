@@ -1,0 +1,226 @@
+"""Clients through the HTTP API: create, read, update, list, isolation, validation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from chalicelib.storage.models import ClientEmailModel, TagMemberModel
+from tests.integration.conftest import Http, create_account
+
+ANNA = {
+    "email": "Anna.Novak@Example.com",
+    "first_name": "Anna",
+    "last_name": "Nováková",
+    "phone": "+420 777 123 456",
+    "language": "cs",
+    "tags": ["vip", "hair"],
+    "status": "regular",
+    "last_visit_at": "2026-11-01T09:30:00Z",
+    "fields": {"birthday": "1990-05-01", "visits": 12, "newsletter": True},
+}
+
+
+def members(account_id: str, tag: str) -> set[str]:
+    return {m.client_id for m in TagMemberModel.query(f"{account_id}#{tag}")}
+
+
+def test_create_and_get_client(http: Http, account: dict) -> None:
+    status, created = http.post("/v1/clients", ANNA)
+    assert status == 201, created
+    assert created["client_id"].startswith("cl_")
+    assert created["email"].lower() == "anna.novak@example.com"
+    assert created["tags"] == ["vip", "hair"]
+    assert created["consent"] == {"state": "unknown", "confirmed_at": None, "source": None}
+    assert created["suppressed"] is False
+    assert created["auto_status"] in ("active", "lapsing", "lost")
+    assert created["last_visit_at"] == "2026-11-01T09:30:00Z"
+    assert created["fields"] == {"birthday": "1990-05-01", "visits": 12, "newsletter": True}
+    status, fetched = http.get(f"/v1/clients/{created['client_id']}")
+    assert status == 200 and fetched == created
+    assert members(account["account_id"], "vip") == {created["client_id"]}
+
+
+def test_new_client_without_visit_is_new(http: Http) -> None:
+    status, created = http.post("/v1/clients", {"email": "new@example.com"})
+    assert status == 201 and created["auto_status"] == "new" and created["tags"] == []
+
+
+@pytest.mark.parametrize("email", ["anna.novak@example.com", "ANNA.NOVAK@EXAMPLE.COM", " Anna.Novak@example.com "])
+def test_email_is_unique_per_account_case_insensitive(http: Http, email: str) -> None:
+    assert http.post("/v1/clients", ANNA)[0] == 201
+    status, body = http.post("/v1/clients", {"email": email})
+    assert status == 409 and body["error"]["code"] == "duplicate_email"
+
+
+def test_same_email_in_two_accounts_is_fine(api: Any, http: Http) -> None:
+    other = Http(api, create_account(api, "Other", "o@other.example")["api_key"])
+    assert http.post("/v1/clients", ANNA)[0] == 201
+    assert other.post("/v1/clients", ANNA)[0] == 201
+
+
+def test_concurrent_creates_of_one_address_make_one_client(http: Http, account: dict) -> None:
+    results: list[int] = []
+
+    def create() -> None:
+        results.append(http.post("/v1/clients", {"email": "race@example.com"})[0])
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [201] + [409] * 7
+    assert len(list(ClientEmailModel.query(account["account_id"]))) == 1
+
+
+def test_other_accounts_client_is_not_found(api: Any, http: Http) -> None:
+    _, created = http.post("/v1/clients", ANNA)
+    other = Http(api, create_account(api, "Other", "o@other.example")["api_key"])
+    path = f"/v1/clients/{created['client_id']}"
+    assert other.get(path)[0] == 404
+    status, body = other.patch(path, {"first_name": "Mallory"})
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert http.get(path)[1]["first_name"] == "Anna"
+
+
+def test_patch_updates_fields_tags_and_membership(http: Http, account: dict) -> None:
+    _, created = http.post("/v1/clients", ANNA)
+    cid = created["client_id"]
+    status, body = http.patch(
+        f"/v1/clients/{cid}",
+        {"tags": ["hair", "color"], "phone": None, "fields": {"visits": 13, "newsletter": None, "vip_since": 2020}},
+    )
+    assert status == 200, body
+    assert body["tags"] == ["hair", "color"]
+    assert body["phone"] is None
+    assert body["first_name"] == "Anna"
+    assert body["fields"] == {"birthday": "1990-05-01", "visits": 13, "vip_since": 2020}
+    aid = account["account_id"]
+    assert members(aid, "vip") == set()
+    assert members(aid, "hair") == {cid}
+    assert members(aid, "color") == {cid}
+
+
+def test_patch_email_moves_the_uniqueness_claim(http: Http) -> None:
+    _, anna = http.post("/v1/clients", ANNA)
+    _, bob = http.post("/v1/clients", {"email": "bob@example.com"})
+    status, body = http.patch(f"/v1/clients/{bob['client_id']}", {"email": "ANNA.novak@example.com"})
+    assert status == 409 and body["error"]["code"] == "duplicate_email"
+    status, body = http.patch(f"/v1/clients/{anna['client_id']}", {"email": "anna@new.example"})
+    assert status == 200 and body["email"] == "anna@new.example"
+    # the old address is free again, the new one is taken
+    assert http.post("/v1/clients", {"email": "anna.novak@example.com"})[0] == 201
+    assert http.post("/v1/clients", {"email": "Anna@New.example"})[0] == 409
+
+
+def test_patch_last_visit_updates_auto_status_at_once(http: Http) -> None:
+    _, created = http.post("/v1/clients", {"email": "old@example.com", "last_visit_at": "2020-01-01"})
+    assert created["auto_status"] == "lost"
+    status, body = http.patch(f"/v1/clients/{created['client_id']}", {"last_visit_at": "2099-01-01T00:00:00Z"})
+    assert status == 200 and body["auto_status"] == "active"
+
+
+def test_list_clients_paginates_with_signed_cursor(api: Any, http: Http) -> None:
+    for i in range(7):
+        assert http.post("/v1/clients", {"email": f"c{i}@example.com"})[0] == 201
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        path = "/v1/clients?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        status, body = http.get(path)
+        assert status == 200, body
+        seen += [c["client_id"] for c in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 7 and pages >= 3
+    # a cursor is bound to its account and cannot be forged
+    _, first = http.get("/v1/clients?limit=3")
+    other = Http(api, create_account(api, "Other", "o@other.example")["api_key"])
+    status, body = other.get(f"/v1/clients?cursor={first['next_cursor']}")
+    assert status == 400 and body["error"]["code"] == "invalid_cursor"
+    tampered = first["next_cursor"][:-2] + ("AA" if not first["next_cursor"].endswith("AA") else "BB")
+    assert http.get(f"/v1/clients?cursor={tampered}")[0] == 400
+    assert http.get("/v1/clients?limit=0")[0] == 400
+    assert http.get("/v1/clients?limit=501")[0] == 400
+    assert http.get("/v1/clients?limit=abc")[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "email"),
+        ({"email": "nope"}, "email"),
+        ({"email": "a@b.example", "tags": "vip"}, "tags"),
+        ({"email": "a@b.example", "tags": [""]}, "tags"),
+        ({"email": "a@b.example", "tags": ["x" * 65]}, "tags"),
+        ({"email": "a@b.example", "tags": [f"t{i}" for i in range(41)]}, "tags"),
+        ({"email": "a@b.example", "first_name": 12}, "first_name"),
+        ({"email": "a@b.example", "first_name": "x" * 101}, "first_name"),
+        ({"email": "a@b.example", "phone": "call me"}, "phone"),
+        ({"email": "a@b.example", "language": "english"}, "language"),
+        ({"email": "a@b.example", "last_visit_at": "yesterday"}, "last_visit_at"),
+        ({"email": "a@b.example", "last_visit_at": 1700000000}, "last_visit_at"),
+        ({"email": "a@b.example", "fields": {"bad name": 1}}, "fields"),
+        ({"email": "a@b.example", "fields": {"x": {"nested": 1}}}, "fields.x"),
+        ({"email": "a@b.example", "fields": {"x": "y" * 1001}}, "fields"),
+        ({"email": "a@b.example", "consent": {"state": "granted"}}, "consent"),
+        ({"email": "a@b.example", "client_id": "cl_x"}, "client_id"),
+    ],
+)
+def test_create_client_validation(http: Http, payload: dict, field: str) -> None:
+    status, body = http.post("/v1/clients", payload)
+    assert status == 400, body
+    fields = [d["field"] for d in body["error"]["details"]]
+    assert any(f == field or f.startswith(field) for f in fields), fields
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "invalid_input"),
+        (b'"text"', "invalid_input"),
+        (b"\xff\xfe", "invalid_json"),
+    ],
+)
+def test_malformed_bodies_are_400(http: Http, raw: bytes, code: str) -> None:
+    status, body = http.post("/v1/clients", raw=raw)
+    assert status == 400 and body["error"]["code"] == code
+
+
+def test_oversized_body_is_413(http: Http) -> None:
+    raw = b'{"email": "a@b.example", "first_name": "' + b"x" * 300_000 + b'"}'
+    status, body = http.post("/v1/clients", raw=raw)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+def test_patch_rejects_null_email_and_unknown_client(http: Http) -> None:
+    _, created = http.post("/v1/clients", ANNA)
+    status, body = http.patch(f"/v1/clients/{created['client_id']}", {"email": None})
+    assert status == 400
+    assert http.patch("/v1/clients/cl_unknown", {"first_name": "X"})[0] == 404
+    assert http.get("/v1/clients/cl_unknown")[0] == 404
+
+
+def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
+    _, created = http.post("/v1/clients", {"email": "t@example.com"})
+    cid = created["client_id"]
+    results: list[int] = []
+
+    def patch(i: int) -> None:
+        results.append(http.patch(f"/v1/clients/{cid}", {"fields": {f"f{i}": i}})[0])
+
+    threads = [threading.Thread(target=patch, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fields = http.get(f"/v1/clients/{cid}")[1]["fields"]
+    assert {f"f{i}" for i, code in enumerate(results) if code == 200} <= set(fields)
+    assert all(code in (200, 409) for code in results)
