@@ -10,6 +10,7 @@ Invariants kept by transactions:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -19,12 +20,16 @@ from chalicelib.domain.contact import email_key
 from chalicelib.domain.records import Client, Page
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import ClientEmailModel, ClientModel, TagMemberModel
+from chalicelib.storage.models import STATUS_SHARDS, ClientEmailModel, ClientModel, TagMemberModel
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 
 def tag_partition(account_id: str, tag: str) -> str:
     return f"{account_id}#{tag}"
+
+
+def status_shard(client_id: str) -> str:
+    return str(int(hashlib.sha256(client_id.encode()).hexdigest()[:8], 16) % STATUS_SHARDS)
 
 
 def _to_record(item: ClientModel) -> Client:
@@ -67,6 +72,7 @@ def _to_item(client: Client) -> ClientModel:
         auto_status=client.auto_status,
         account_auto_status=f"{client.account_id}#{client.auto_status}",
         next_status_at=stored_time(client.next_status_at),
+        status_shard=status_shard(client.client_id) if client.next_status_at else None,
         last_visit_at=stored_time(client.last_visit_at),
         fields=dict(client.fields),
         consent_state=client.consent_state,

@@ -23,6 +23,8 @@ from pynamodb.models import Model
 
 from chalicelib.storage.base import table_meta
 
+STATUS_SHARDS = 16
+
 
 class AccountBySlugIndex(GlobalSecondaryIndex["AccountModel"]):
     """Public pages (intake form) find their account by its public slug."""
@@ -100,13 +102,18 @@ class ClientsByConfirmationIndex(GlobalSecondaryIndex["ClientModel"]):
 
 
 class ClientsByStatusChangeIndex(GlobalSecondaryIndex["ClientModel"]):
-    """Sparse: when a client's automatic status next changes by time alone."""
+    """Sparse: when a client's automatic status next changes by time alone.
+
+    Global across accounts and sharded (``STATUS_SHARDS`` partitions chosen by
+    client id), so the daily job queries ``next_status_at <= now`` per shard
+    and touches only the clients whose status changes.
+    """
 
     class Meta:
         index_name = "by-next-status-change"
         projection = KeysOnlyProjection()
 
-    account_id = UnicodeAttribute(hash_key=True)
+    status_shard = UnicodeAttribute(hash_key=True)
     next_status_at = UnicodeAttribute(range_key=True)
 
 
@@ -126,6 +133,7 @@ class ClientModel(Model):
     auto_status = UnicodeAttribute()
     account_auto_status = UnicodeAttribute()
     next_status_at = UnicodeAttribute(null=True)
+    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key)
     last_visit_at = UnicodeAttribute(null=True)
     fields = MapAttribute[str, object](default=dict)
     consent_state = UnicodeAttribute(default="unknown")
