@@ -184,7 +184,7 @@ class ApiBlueprint(Blueprint):
         except PermessoError as exc:
             logger.info("request refused", extra={"code": exc.code, "status": http_status(exc)})
             return error_response(exc)
-        except Exception:
+        except Exception:  # noqa: BLE001 — the boundary: a bug becomes a logged 500, never a crash
             logger.exception("unhandled error")
             return json_response(
                 {"error": {"code": "internal_error", "message": "internal error", "details": None}}, 500

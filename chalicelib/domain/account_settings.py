@@ -9,8 +9,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -26,7 +26,7 @@ SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 
 class AutoStatusThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     new_days: int = Field(default=30, ge=1, le=3650)
     active_days: int = Field(default=90, ge=1, le=3650)
@@ -45,7 +45,7 @@ class AutoStatusThresholds(BaseModel):
 class AccountSettings(BaseModel):
     """Every setting of API.md, with its default and its validation."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     consent_only_campaigns: bool = False
     sender_email: Email
@@ -58,13 +58,13 @@ class AccountSettings(BaseModel):
     # Per-account rate; the platform's SES rate caps it further at send time.
     send_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
     daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
-    auto_status: AutoStatusThresholds = AutoStatusThresholds()
+    auto_status: AutoStatusThresholds = Field(default_factory=AutoStatusThresholds)
 
 
 class AccountSettingsPatch(BaseModel):
     """A partial update: only the fields present are changed; ``null`` clears optional ones."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     consent_only_campaigns: bool | None = None
     sender_email: Email | None = None

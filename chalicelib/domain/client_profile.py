@@ -86,7 +86,7 @@ FieldsPatch = Annotated[dict[str, Scalar | None], AfterValidator(lambda v: clean
 class ClientInput(BaseModel):
     """A new client."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     email: Email
     first_name: Name | None = None
@@ -103,7 +103,7 @@ class ClientPatch(BaseModel):
     """A partial update: absent fields are kept, ``null`` clears an optional one,
     a ``null`` custom field removes that field."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     email: Email | None = None
     first_name: Name | None = None

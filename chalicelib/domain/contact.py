@@ -7,13 +7,14 @@ import hmac
 import re
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
-
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,32}$")
 
 
 def normalise_email(value: str) -> str:
     """Syntax-checked, normalised address (domain lower-cased, IDNA handled); no DNS."""
+    # Imported on first use: most cold starts (reads, public pages, workers) never need it.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.account_settings import AccountSettings, AccountSettingsPatch, Email, Language, SenderName
+from chalicelib.domain.account_settings import (
+    AccountSettings,
+    AccountSettingsPatch,
+    Email,
+    Language,
+    SenderName,
+)
 from chalicelib.domain.records import Account, ApiKey
 from chalicelib.errors import ConcurrentModification, Unauthenticated
 from chalicelib.observability import logger
@@ -23,7 +29,7 @@ _MAX_ATTEMPTS = 3
 
 
 class NewAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     name: SenderName
     sender_email: Email

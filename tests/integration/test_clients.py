@@ -203,7 +203,7 @@ def test_oversized_body_is_413(http: Http) -> None:
 def test_patch_rejects_null_email_and_unknown_client(http: Http) -> None:
     _, created = http.post("/v1/clients", ANNA)
     status, body = http.patch(f"/v1/clients/{created['client_id']}", {"email": None})
-    assert status == 400
+    assert status == 400 and body["error"]["details"][0]["field"] == "email"
     assert http.patch("/v1/clients/cl_unknown", {"first_name": "X"})[0] == 404
     assert http.get("/v1/clients/cl_unknown")[0] == 404
 
