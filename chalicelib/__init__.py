@@ -1,0 +1,1 @@
+"""Permesso application code (deployed with the Lambda package)."""
