@@ -66,7 +66,6 @@ class Settings(BaseModel):
             raise RuntimeError(f"setting PERMESSO_{field.upper()} is not configured")
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, str] = {}

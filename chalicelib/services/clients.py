@@ -88,7 +88,9 @@ def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPat
     raise ConcurrentModification("the client is being changed concurrently; retry")
 
 
-def list_clients(deps: Deps, account: Account, limit: int | None, cursor: str | None) -> tuple[Page, str | None]:
+def list_clients(
+    deps: Deps, account: Account, limit: int | None, cursor: str | None
+) -> tuple[Page, str | None]:
     start = decode_cursor(deps.key_ring, account.account_id, "clients", cursor)
     page = deps.clients.page(account.account_id, limit=check_limit(limit), start_key=start)
     return page, encode_cursor(deps.key_ring, account.account_id, "clients", page.next_key)

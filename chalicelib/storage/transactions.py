@@ -21,7 +21,9 @@ class Transaction:
         self._tx = TransactWrite(connection=connection)
         self._labels: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
 
-    def check(self, model_cls: type[Model], hash_key: Any, range_key: Any, condition: Condition, label: str) -> None:
+    def check(
+        self, model_cls: type[Model], hash_key: Any, range_key: Any, condition: Condition, label: str
+    ) -> None:
         self._tx.condition_check(model_cls, hash_key, range_key, condition=condition)
         self._labels["check"].append(label)
 
@@ -33,7 +35,9 @@ class Transaction:
         self._tx.save(model, condition=condition)
         self._labels["put"].append(label)
 
-    def update(self, model: Model, actions: list[Any], label: str, condition: Condition | None = None) -> None:
+    def update(
+        self, model: Model, actions: list[Any], label: str, condition: Condition | None = None
+    ) -> None:
         self._tx.update(model, actions, condition=condition)
         self._labels["update"].append(label)
 
@@ -45,7 +49,9 @@ class Transaction:
         try:
             self._tx._commit()
         except TransactWriteError as exc:
-            order = self._labels["check"] + self._labels["delete"] + self._labels["put"] + self._labels["update"]
+            order = (
+                self._labels["check"] + self._labels["delete"] + self._labels["put"] + self._labels["update"]
+            )
             reasons = exc.cancellation_reasons or []
             failed = {
                 label

@@ -19,7 +19,7 @@ def test_operator_creates_account_and_key_is_stored_hashed(api: Any) -> None:
     assert len(stored) == 1
     assert stored[0].key_hash != body["api_key"]
     assert body["api_key"] not in str(stored[0].attribute_values)
-    assert body["account"]["settings"]["sender_email"] .lower() == "info@studio.example"
+    assert body["account"]["settings"]["sender_email"].lower() == "info@studio.example"
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,9 @@ def test_account_creation_needs_the_operator_key(api: Any, headers: dict, status
 
 
 def test_an_account_key_is_not_the_operator_key(api: Any, account: dict) -> None:
-    got, body = Http(api, account["api_key"]).post("/v1/accounts", {"name": "X", "sender_email": "x@example.com"})
+    got, body = Http(api, account["api_key"]).post(
+        "/v1/accounts", {"name": "X", "sender_email": "x@example.com"}
+    )
     assert got == 403 and body["error"]["code"] == "forbidden"
 
 
@@ -145,11 +147,13 @@ def test_reinstate_lifts_a_suspension(api: Any, account: dict) -> None:
     from chalicelib.storage.models import AccountModel
 
     item = AccountModel.get(account["account_id"])
-    item.update(actions=[
-        AccountModel.status.set("suspended"),
-        AccountModel.suspension_reason.set("bounce_rate"),
-        AccountModel.suspended_at.set("2026-11-20T10:00:00.000000Z"),
-    ])
+    item.update(
+        actions=[
+            AccountModel.status.set("suspended"),
+            AccountModel.suspension_reason.set("bounce_rate"),
+            AccountModel.suspended_at.set("2026-11-20T10:00:00.000000Z"),
+        ]
+    )
     status, body = Http(api, account["api_key"]).get("/v1/account")
     assert body["status"] == "suspended"
     assert body["suspension"] == {"reason": "bounce_rate", "at": "2026-11-20T10:00:00Z"}

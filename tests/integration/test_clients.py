@@ -48,7 +48,9 @@ def test_new_client_without_visit_is_new(http: Http) -> None:
     assert status == 201 and created["auto_status"] == "new" and created["tags"] == []
 
 
-@pytest.mark.parametrize("email", ["anna.novak@example.com", "ANNA.NOVAK@EXAMPLE.COM", " Anna.Novak@example.com "])
+@pytest.mark.parametrize(
+    "email", ["anna.novak@example.com", "ANNA.NOVAK@EXAMPLE.COM", " Anna.Novak@example.com "]
+)
 def test_email_is_unique_per_account_case_insensitive(http: Http, email: str) -> None:
     assert http.post("/v1/clients", ANNA)[0] == 201
     status, body = http.post("/v1/clients", {"email": email})
@@ -91,7 +93,11 @@ def test_patch_updates_fields_tags_and_membership(http: Http, account: dict) -> 
     cid = created["client_id"]
     status, body = http.patch(
         f"/v1/clients/{cid}",
-        {"tags": ["hair", "color"], "phone": None, "fields": {"visits": 13, "newsletter": None, "vip_since": 2020}},
+        {
+            "tags": ["hair", "color"],
+            "phone": None,
+            "fields": {"visits": 13, "newsletter": None, "vip_since": 2020},
+        },
     )
     assert status == 200, body
     assert body["tags"] == ["hair", "color"]
@@ -119,7 +125,9 @@ def test_patch_email_moves_the_uniqueness_claim(http: Http) -> None:
 def test_patch_last_visit_updates_auto_status_at_once(http: Http) -> None:
     _, created = http.post("/v1/clients", {"email": "old@example.com", "last_visit_at": "2020-01-01"})
     assert created["auto_status"] == "lost"
-    status, body = http.patch(f"/v1/clients/{created['client_id']}", {"last_visit_at": "2099-01-01T00:00:00Z"})
+    status, body = http.patch(
+        f"/v1/clients/{created['client_id']}", {"last_visit_at": "2099-01-01T00:00:00Z"}
+    )
     assert status == 200 and body["auto_status"] == "active"
 
 

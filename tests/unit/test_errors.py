@@ -25,4 +25,6 @@ def test_single_mapping(error: errors.PermessoError, status: int) -> None:
 
 
 def test_custom_code_is_kept() -> None:
-    assert errors.error_body(errors.Conflict("x", code="duplicate_email"))["error"]["code"] == "duplicate_email"
+    assert (
+        errors.error_body(errors.Conflict("x", code="duplicate_email"))["error"]["code"] == "duplicate_email"
+    )
