@@ -1,0 +1,342 @@
+"""Smoke test: the real local stack, started exactly as ``make run`` starts it.
+
+``python -m local.run`` runs as a subprocess on free ports (moto server,
+``chalice local`` and the worker are real processes); the tests talk to it over
+real HTTP and boto3, and the last one stops it with SIGINT, as Ctrl-C would,
+and checks that no process is left and both ports are free. Every wait is
+bounded. The tests of this module share one stack and run in file order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+pytestmark = pytest.mark.smoke
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+OPERATOR_KEY = "smoke-operator-key"
+REGION = "eu-central-1"
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+HTTP_TIMEOUT = 10.0
+READY_BANNER = "Permesso local stack is ready"
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[bytes]
+    api_port: int
+    moto_port: int
+    log: Path
+    state_dir: Path
+    env: dict[str, str]
+    demo_key: str
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def moto(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.moto,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def stack_environment() -> dict[str, str]:
+    """The developer's environment without this test session's Permesso and AWS settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PERMESSO_", "AWS_", "POWERTOOLS_"))}
+    env["PERMESSO_OPERATOR_KEY"] = OPERATOR_KEY
+    return env
+
+
+def start_stack(
+    api_port: int, moto_port: int, state_dir: Path, log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "local.run",
+                "--api-port",
+                str(api_port),
+                "--moto-port",
+                str(moto_port),
+                "--state-dir",
+                str(state_dir),
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(text.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("the smoke test follows processes through /proc")
+    workdir = tmp_path_factory.mktemp("local-stack")
+    api_port, moto_port = free_ports(2)
+    env = stack_environment()
+    log = workdir / "run.log"
+    process = start_stack(api_port, moto_port, workdir / "state", log, env)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while READY_BANNER not in log.read_text(errors="replace"):
+            seen |= descendants(process.pid)
+            if process.poll() is not None:
+                pytest.fail(f"local.run exited with {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the local stack was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()}")
+            time.sleep(0.2)
+        time.sleep(0.5)  # the banner block is printed at once; let it land
+        [demo_key] = [
+            line.split()[-1] for line in log.read_text().splitlines() if line.strip().startswith("API key:")
+        ]
+        yield Stack(process, api_port, moto_port, log, workdir / "state", env, demo_key)
+    finally:
+        # Normally test_ctrl_c_stops_everything has stopped it; this is the safety net.
+        if process.poll() is None:
+            seen |= descendants(process.pid)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+        for pid in seen:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+# --- the stack as it runs -------------------------------------------------------------------
+
+
+def test_every_aws_resource_exists(stack: Stack) -> None:
+    tables = stack.aws("dynamodb").list_tables()["TableNames"]
+    for name in (
+        "accounts",
+        "api-keys",
+        "clients",
+        "client-emails",
+        "tag-members",
+        "suppressions",
+        "account-stats",
+    ):
+        assert f"permesso-local-{name}" in tables
+
+    sqs = stack.aws("sqs")
+    for name in ("jobs", "send", "ses-events"):
+        url = sqs.get_queue_url(QueueName=f"permesso-local-{name}")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert "permesso-local-" + name + "-dlq" in attributes["RedrivePolicy"]
+        assert int(attributes["VisibilityTimeout"]) > 0
+
+    sns = stack.aws("sns")
+    topics = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    [topic] = [arn for arn in topics if arn.endswith(":permesso-local-ses-events")]
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["Endpoint"].endswith(":permesso-local-ses-events")
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
+    assert attributes["Attributes"].get("RawMessageDelivery", "false") == "false"
+
+    ses = stack.aws("ses")
+    assert "hello@demo-salon.example" in ses.list_identities()["Identities"]
+    config_sets = [c["Name"] for c in ses.list_configuration_sets()["ConfigurationSets"]]
+    assert "permesso-local-events" in config_sets
+
+
+def test_bootstrap_is_idempotent(stack: Stack) -> None:
+    env = {
+        **stack.env,
+        "PERMESSO_AWS_ENDPOINT_URL": stack.moto,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "local.bootstrap"], cwd=PROJECT_DIR, env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    sns = stack.aws("sns")
+    [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith("ses-events")]
+    assert len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1
+
+
+def test_the_demo_account_and_its_printed_key_work(stack: Stack) -> None:
+    response = requests.get(
+        f"{stack.api}/v1/account", headers={"Authorization": f"Bearer {stack.demo_key}"}, timeout=HTTP_TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "Demo Salon"
+    assert f"curl -s {stack.api}/v1/account -H 'Authorization: Bearer {stack.demo_key}'" in stack.output()
+
+
+def test_an_account_and_a_client_round_trip_over_http(stack: Stack) -> None:
+    created = requests.post(
+        f"{stack.api}/v1/accounts",
+        json={"name": "Smoke Salon", "sender_email": "hello@smoke-salon.example"},
+        headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert created.status_code == 201, created.text
+    auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
+
+    new_client = {"email": "Anna@Example.com", "first_name": "Anna", "tags": ["vip"]}
+    posted = requests.post(f"{stack.api}/v1/clients", json=new_client, headers=auth, timeout=HTTP_TIMEOUT)
+    assert posted.status_code == 201, posted.text
+    client_id = posted.json()["client_id"]
+
+    fetched = requests.get(f"{stack.api}/v1/clients/{client_id}", headers=auth, timeout=HTTP_TIMEOUT)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json() == posted.json()
+    assert fetched.json()["first_name"] == "Anna" and fetched.json()["tags"] == ["vip"]
+
+
+def test_a_bad_key_gets_401_and_malformed_json_gets_400(stack: Stack) -> None:
+    refused = requests.get(
+        f"{stack.api}/v1/account", headers={"Authorization": "Bearer pm_not-a-key"}, timeout=HTTP_TIMEOUT
+    )
+    assert refused.status_code == 401
+    assert set(refused.json()["error"]) == {"code", "message", "details"}
+
+    malformed = requests.post(
+        f"{stack.api}/v1/clients",
+        data=b'{"email": ',
+        headers={"Authorization": f"Bearer {stack.demo_key}", "Content-Type": "application/json"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert malformed.status_code == 400, malformed.text
+    error = malformed.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] and error["message"]
+
+
+def test_the_secrets_are_generated_once_and_private(stack: Stack) -> None:
+    secrets_file = stack.state_dir / "secrets.env"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    text = secrets_file.read_text()
+    assert "PERMESSO_TOKEN_KEYS=" in text and "PERMESSO_EMAIL_HASH_KEY=" in text
+    assert OPERATOR_KEY not in text
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            assert line.split("=", 1)[1] not in stack.output()  # never printed
+
+
+def test_a_second_stack_on_the_same_ports_fails_at_once(stack: Stack, tmp_path: Path) -> None:
+    log = tmp_path / "second.log"
+    second = start_stack(stack.api_port, stack.moto_port, stack.state_dir, log, stack.env)
+    try:
+        assert second.wait(timeout=60) != 0
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait(timeout=STOP_TIMEOUT)
+    assert "already in use" in log.read_text()
+
+
+# --- stopping: keep last --------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_everything(stack: Stack) -> None:
+    children = descendants(stack.process.pid)
+    assert len(children) >= 2, "expected the API and the worker processes"
+    assert listening(stack.api_port) and listening(stack.moto_port)
+
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=STOP_TIMEOUT) == 0, stack.output()
+
+    assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=STOP_TIMEOUT), [
+        pid for pid in children if alive(pid)
+    ]
+    assert wait_for(lambda: not listening(stack.api_port) and not listening(stack.moto_port), timeout=10)
+    for port in (stack.api_port, stack.moto_port):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))  # free again
+    assert "Stopped." in stack.output()
