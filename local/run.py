@@ -345,7 +345,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             "",
             READY_BANNER,
             f"  API:          {addresses.api_url}",
-            f"  AWS emulator: {addresses.moto_url} (moto server, region {os.environ['PERMESSO_REGION']})",
+            f"  AWS emulator: {addresses.moto_url} (moto server, region {env['AWS_DEFAULT_REGION']})",
         ]
         operator_key = env["PERMESSO_OPERATOR_KEY"]
         if operator_key == DEFAULT_OPERATOR_KEY:

@@ -25,6 +25,8 @@ import boto3
 import pytest
 import requests
 
+from local.run import local_secrets
+
 pytestmark = pytest.mark.smoke
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -303,9 +305,12 @@ def test_the_secrets_are_generated_once_and_private(stack: Stack) -> None:
     text = secrets_file.read_text()
     assert "PERMESSO_TOKEN_KEYS=" in text and "PERMESSO_EMAIL_HASH_KEY=" in text
     assert OPERATOR_KEY not in text
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            assert line.split("=", 1)[1] not in stack.output()  # never printed
+    values = dict(line.split("=", 1) for line in text.splitlines() if not line.startswith("#"))
+    for value in values.values():
+        assert value not in stack.output()  # never printed
+    # A later start reads them back instead of generating new ones (tokens in e-mails stay valid).
+    assert local_secrets(stack.state_dir) == values
+    assert secrets_file.read_text() == text
 
 
 def test_a_second_stack_on_the_same_ports_fails_at_once(stack: Stack, tmp_path: Path) -> None:
