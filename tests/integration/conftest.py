@@ -39,8 +39,14 @@ class Http:
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
 
-    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         import json
 
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -60,7 +66,9 @@ class Http:
         return self.call("PATCH", path, body, **kw)
 
 
-def create_account(api: Client, name: str = "Salon Bella", email: str = "hello@salon.example") -> dict[str, Any]:
+def create_account(
+    api: Client, name: str = "Salon Bella", email: str = "hello@salon.example"
+) -> dict[str, Any]:
     status, body = Http(api, None).post(
         "/v1/accounts", {"name": name, "sender_email": email}, headers=OPERATOR
     )
