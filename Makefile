@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Re-installs only when a requirements file changes (or the venv is gone).
 STAMP := $(VENV)/.requirements.stamp
-LINT_PATHS := app.py chalicelib local tests
+LINT_PATHS := app.py chalicelib local tests bench
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
 .PHONY: help venv run test lint clean distclean

@@ -11,6 +11,7 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib.api import accounts, clients
+from chalicelib.api.http import normalise_framework_error
 from chalicelib.observability import flush_metrics, logger
 
 app = Chalice(app_name="permesso")
@@ -26,7 +27,7 @@ def correlate(event: Any, get_response: Any) -> Any:
     logger.remove_keys(["account_id"])
     logger.set_correlation_id(request_id)
     try:
-        response = get_response(event)
+        response = normalise_framework_error(get_response(event))
     finally:
         flush_metrics()
     if request_id:

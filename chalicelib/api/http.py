@@ -94,6 +94,25 @@ def error_response(error: PermessoError) -> Response:
     return json_response(error_body(error), http_status(error))
 
 
+_FRAMEWORK_CODES = {
+    "UnsupportedMediaType": "unsupported_media_type",
+    "MethodNotAllowedError": "method_not_allowed",
+    "BadRequest": "invalid_input",
+    "BadRequestError": "invalid_input",
+    "NotFoundError": "not_found",
+}
+
+
+def normalise_framework_error(response: Response) -> Response:
+    """Give Chalice's own refusals (405, 415…, raised before any view runs) the API's error shape."""
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = _FRAMEWORK_CODES.get(str(body["Code"]), "invalid_request")
+        response.body = json.dumps({"error": {"code": code, "message": body["Message"], "details": None}})
+        response.headers = {**(response.headers or {}), **JSON_HEADERS}
+    return response
+
+
 def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in location) or "body"
 

@@ -232,3 +232,19 @@ def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
     fields = http.get(f"/v1/clients/{cid}")[1]["fields"]
     assert {f"f{i}" for i, code in enumerate(results) if code == 200} <= set(fields)
     assert all(code in (200, 409) for code in results)
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type", "status", "code"),
+    [
+        ("post", "text/plain", 415, "unsupported_media_type"),
+        ("post", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        ("delete", "application/json", 405, "method_not_allowed"),
+    ],
+)
+def test_framework_refusals_have_the_error_shape(
+    http: Http, method: str, content_type: str, status: int, code: str
+) -> None:
+    got, body = http.call(method.upper(), "/v1/clients", raw=b"x", headers={"Content-Type": content_type})
+    assert got == status
+    assert body["error"]["code"] == code and body["error"]["message"]
