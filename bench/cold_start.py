@@ -2,7 +2,7 @@
 
 Each sample is a fresh interpreter (as a Lambda cold start is); the two
 commands alternate so machine noise hits both alike. Prints medians and the
-ratio (goal ≤ 1.3×), and writes ``bench/results/cold_start.json``.
+ratio (goal ≤ 1.3x), and writes ``bench/results/cold_start.json``.
 
     python -m bench.cold_start [--samples 15]
 """
