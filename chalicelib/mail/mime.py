@@ -67,8 +67,6 @@ def build_mime(mail: OutgoingMail, now: datetime) -> bytes:
     message["Subject"] = _header_value(mail.subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.domain)
-    if mail.language:
-        message["Content-Language"] = _header_value(mail.language)
     if mail.list_unsubscribe_url:
         if not mail.list_unsubscribe_url.startswith("https://"):
             raise InvalidMail("List-Unsubscribe must be an https:// URL (RFC 8058)")
@@ -78,4 +76,7 @@ def build_mime(mail: OutgoingMail, now: datetime) -> bytes:
         message[_header_value(name)] = _header_value(value)
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if mail.language:
+        # After the body: making the message multipart moves Content-* headers into the first part.
+        message["Content-Language"] = _header_value(mail.language)
     return message.as_bytes()
