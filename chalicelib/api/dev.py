@@ -30,10 +30,11 @@ def _outbox() -> list[SentMail]:
 
 def _wants_html() -> bool:
     request = api.current_request
-    fmt = (request.query_params or {}).get("format")
+    params: dict[str, str] = request.query_params or {}
+    fmt = params.get("format")
     if fmt:
         return fmt == "html"
-    return "text/html" in (request.headers.get("accept") or "")
+    return "text/html" in str(request.headers.get("accept") or "")
 
 
 def _json(body: Any, status: int = 200) -> Response:

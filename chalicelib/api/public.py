@@ -71,16 +71,21 @@ class Visit:
         return agent[:512] if agent else None
 
     def query(self, name: str) -> str | None:
-        return (self.request.query_params or {}).get(name)
+        params: dict[str, str] = self.request.query_params or {}
+        return params.get(name)
 
     def language_hint(self) -> str:
         """For pages that know no client or account: ``?lang=``, else the browser's."""
         from chalicelib.mail.rendering import accepted_language, pick_language
 
-        return pick_language(self.query("lang"), accepted_language(self.request.headers.get("accept-language")))
+        return pick_language(
+            self.query("lang"), accepted_language(self.request.headers.get("accept-language"))
+        )
 
     def form(self) -> dict[str, list[str]]:
         raw = self.request.raw_body or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
         if len(raw) > MAX_FORM_BYTES:
             raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
         try:
@@ -89,8 +94,9 @@ class Visit:
             raise InvalidInput("the form could not be read") from None
 
 
-def page(template: str, language: str, *, status: int = 200, headers: dict[str, str] | None = None,
-         **context: Any) -> Response:
+def page(
+    template: str, language: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> Response:
     from chalicelib.mail.rendering import render
 
     context.setdefault("business", None)
@@ -98,12 +104,23 @@ def page(template: str, language: str, *, status: int = 200, headers: dict[str, 
     return Response(body=body, status_code=status, headers={**HTML_HEADERS, **(headers or {})})
 
 
-def message_page(kind: str, language: str, *, status: int, headers: dict[str, str] | None = None,
-                 business: str | None = None) -> Response:
+def message_page(
+    kind: str,
+    language: str,
+    *,
+    status: int,
+    headers: dict[str, str] | None = None,
+    business: str | None = None,
+) -> Response:
     """A page with just a heading and a sentence: thanks, errors, the uniform 404."""
     return page(
-        "pages/message.html", language, status=status, headers=headers,
-        heading=f"{kind}.heading", body=f"{kind}.body", business=business,
+        "pages/message.html",
+        language,
+        status=status,
+        headers=headers,
+        heading=f"{kind}.heading",
+        body=f"{kind}.body",
+        business=business,
     )
 
 
@@ -143,7 +160,9 @@ def public_page(path: str, methods: list[str], *, form: bool = False) -> Callabl
                 return message_page("error", visit.language_hint(), status=500)
 
         content_types = [FORM_CONTENT_TYPE] if form else None
-        api.route(path, methods=methods, **({"content_types": content_types} if content_types else {}))(handle)
+        api.route(path, methods=methods, **({"content_types": content_types} if content_types else {}))(
+            handle
+        )
         return view
 
     return register
@@ -152,12 +171,23 @@ def public_page(path: str, methods: list[str], *, form: bool = False) -> Callabl
 # --- intake form ------------------------------------------------------------------------
 
 
-def _form_page(visit: Visit, result_account: Any, language: str, values: dict[str, str],
-               errors: dict[str, str], status: int) -> Response:
+def _form_page(
+    visit: Visit,
+    result_account: Any,
+    language: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int,
+) -> Response:
     return page(
-        "pages/intake_form.html", language, status=status,
-        business=result_account.name, terms_url=result_account.settings.terms_url,
-        languages=LANGUAGE_NAMES, values=values, errors=errors,
+        "pages/intake_form.html",
+        language,
+        status=status,
+        business=result_account.name,
+        terms_url=result_account.settings.terms_url,
+        languages=LANGUAGE_NAMES,
+        values=values,
+        errors=errors,
     )
 
 
@@ -176,7 +206,7 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
 
     form = visit.form()
     values = first_values(form)
-    page_language = (form.get("form_language") or [None])[0]
+    page_language = next(iter(form.get("form_language", [])), None)
     result = intake_service.submit_intake(visit.deps, public_slug, values, source_ip=visit.source_ip)
     language = pick_language(values.get("language"), page_language, result.account.settings.language)
     if not result.accepted:
@@ -199,8 +229,10 @@ def confirmation_page(visit: Visit, token: str) -> Response:
     """Opening the link records nothing (mail scanners open every link): it offers a button."""
     found = intake_service.open_confirmation(visit.deps, token)
     return page(
-        "pages/confirm.html", _client_language(found),
-        business=found.account.name, terms_url=found.account.settings.terms_url,
+        "pages/confirm.html",
+        _client_language(found),
+        business=found.account.name,
+        terms_url=found.account.settings.terms_url,
     )
 
 

@@ -100,9 +100,7 @@ def email_tag(email_hash: str) -> str:
     return email_hash[:16]
 
 
-def mint_double_opt_in(
-    ring: KeyRing, account_id: str, client_id: str, email_hash: str, now: datetime
-) -> str:
+def mint_double_opt_in(ring: KeyRing, account_id: str, client_id: str, email_hash: str, now: datetime) -> str:
     expires = int((now + DOI_VALIDITY).timestamp())
     payload = {"a": account_id, "c": client_id, "h": email_tag(email_hash), "x": expires}
     return sign(ring, DOI_PURPOSE, json.dumps(payload, separators=(",", ":")).encode())

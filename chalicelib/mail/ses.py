@@ -9,15 +9,17 @@ cold-start time that requests which send nothing should not pay.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.mail.mime import OutgoingMail, build_mime
 from chalicelib.resources import SES_CONFIGURATION_SET
 
-_THROTTLED = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"})
+_THROTTLED = frozenset(
+    {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
+)
 
 
 class MailError(Exception):

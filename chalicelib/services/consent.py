@@ -94,7 +94,7 @@ def current_status(client: Client) -> ConsentStatus:
 
 def _backoff(attempt: int) -> None:
     """Jittered, growing pause between optimistic retries (a few ms: contention is rare)."""
-    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 — jitter, not security
+    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
 
 
 def _suppression_stage(

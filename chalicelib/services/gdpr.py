@@ -106,9 +106,7 @@ def export_client(deps: Deps, account: Account, client_id: str) -> dict[str, Any
     return document
 
 
-def erase_client(
-    deps: Deps, account: Account, client_id: str, *, source: Source, actor: str | None
-) -> None:
+def erase_client(deps: Deps, account: Account, client_id: str, *, source: Source, actor: str | None) -> None:
     """Erase a client's personal data, keep its address suppressed and its evidence pseudonymised."""
     for _ in range(_MAX_ATTEMPTS):
         client = deps.clients.get(account.account_id, client_id, consistent=True)

@@ -8,7 +8,7 @@ event is ``pseudonymise_for_erasure``, which only removes personal evidence
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -148,7 +148,9 @@ class ConsentLedgerRepository:
 
     # --- erasure: the only code that changes or ends anything in the ledger's partition ----
 
-    def pseudonymise_for_erasure(self, account_id: str, client_id: str, email_hash: str, now: datetime) -> int:
+    def pseudonymise_for_erasure(
+        self, account_id: str, client_id: str, email_hash: str, now: datetime
+    ) -> int:
         """Remove the personal evidence (IP, user agent, free-text note) from every event of
         the client, keeping what, when, how, campaign and the URLs shown; link each event to
         the suppression entry by the address's keyed hash. Idempotent. Returns the count."""
@@ -173,7 +175,7 @@ class ConsentLedgerRepository:
             count += 1
         return count
 
-    def close_for_erasure(self, client: Client, event: ConsentEvent, stages: list[Stage]) -> None:
+    def close_for_erasure(self, client: Client, event: ConsentEvent, stages: Sequence[Stage]) -> None:
         """Append the ``erased`` event in the transaction that deletes the client's
         personal items (``stages``: the client, its e-mail claim and tag memberships, the
         suppression entry). Conditional on the client version, so an event recorded during

@@ -35,7 +35,9 @@ def test_new_client_has_unknown_consent_and_empty_ledger(http: Http, client_id: 
 
 
 def test_staff_grant_is_recorded_with_actor_and_shown_on_the_client(http: Http, client_id: str) -> None:
-    status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True, "note": "signed paper form"})
+    status, body = http.put(
+        f"/v1/clients/{client_id}/consent", {"granted": True, "note": "signed paper form"}
+    )
     assert status == 200, body
     assert body["state"] == "granted" and body["source"] == "staff"
     assert body["confirmed_at"] is not None
@@ -44,8 +46,17 @@ def test_staff_grant_is_recorded_with_actor_and_shown_on_the_client(http: Http, 
     assert event["actor"] == "default"  # the API key's label
     assert event["note"] == "signed paper form"
     assert event["at"].endswith("Z") and event["ip"] is None
-    for name in ("type", "at", "source", "ip", "user_agent", "campaign_id", "terms_url",
-                 "legitimate_interest_url", "actor"):
+    for name in (
+        "type",
+        "at",
+        "source",
+        "ip",
+        "user_agent",
+        "campaign_id",
+        "terms_url",
+        "legitimate_interest_url",
+        "actor",
+    ):
         assert name in event
     status, client = http.get(f"/v1/clients/{client_id}")
     assert client["consent"] == {"state": "granted", "confirmed_at": body["confirmed_at"], "source": "staff"}
@@ -73,7 +84,7 @@ def test_confirmed_at_is_the_most_recent_confirmation(http: Http, client_id: str
     try:
         http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
         deps.clock = lambda: first + timedelta(days=3)
-        status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
+        _status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
     finally:
         deps.clock = type(deps).clock  # the dataclass default: the system clock
     assert body["confirmed_at"] == "2026-11-04T09:00:00Z"
@@ -81,8 +92,15 @@ def test_confirmed_at_is_the_most_recent_confirmation(http: Http, client_id: str
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"granted": "yes"}, {"granted": 1}, {"granted": True, "extra": 1}, {"granted": True, "note": 5},
-     {"granted": True, "note": "x" * 1001}, {"granted": True, "note": "bad\x07"}],
+    [
+        {},
+        {"granted": "yes"},
+        {"granted": 1},
+        {"granted": True, "extra": 1},
+        {"granted": True, "note": 5},
+        {"granted": True, "note": "x" * 1001},
+        {"granted": True, "note": "bad\x07"},
+    ],
 )
 def test_invalid_staff_consent_is_a_400_with_details(http: Http, client_id: str, body: dict) -> None:
     status, answer = http.put(f"/v1/clients/{client_id}/consent", body)
@@ -123,7 +141,7 @@ def test_concurrent_staff_updates_never_lose_an_event(http: Http, account: dict,
     for t in threads:
         t.join()
     assert [status for _, status in results] == [200] * 10
-    status, body = http.get(f"/v1/clients/{client_id}/consent")
+    _status, body = http.get(f"/v1/clients/{client_id}/consent")
     events = body["events"]
     assert len(events) == 10
     assert sorted(e["type"] for e in events) == ["denied"] * 5 + ["granted"] * 5
@@ -177,14 +195,16 @@ def test_a_failed_transaction_leaves_neither_event_nor_state(
 def test_a_failed_transaction_writes_no_suppression_either(
     http: Http, account: dict, client_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.services.consent import ConsentChange, record_consent
     from chalicelib.errors import ConcurrentModification
+    from chalicelib.services.consent import ConsentChange, record_consent
 
     deps = get_deps()
     acct = deps.accounts.get(account["account_id"])
     _FailingClientCondition(monkeypatch)
     with pytest.raises(ConcurrentModification):
-        record_consent(deps, acct, client_id, ConsentChange(EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE))
+        record_consent(
+            deps, acct, client_id, ConsentChange(EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE)
+        )
     assert ledger(account["account_id"], client_id) == []
     assert list(SuppressionModel.query(account["account_id"])) == []
     assert ClientModel.get(account["account_id"], client_id).suppressed is False
@@ -199,20 +219,30 @@ def _record(account_id: str, client_id: str, event_type: EventType, source: Sour
     )
 
 
-def test_unsubscribe_suppresses_the_address_in_the_same_change(http: Http, account: dict, client_id: str) -> None:
+def test_unsubscribe_suppresses_the_address_in_the_same_change(
+    http: Http, account: dict, client_id: str
+) -> None:
     http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
-    record = _record(account["account_id"], client_id, EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE,
-                     campaign_id="cmp_1", ip="198.51.100.7")
+    record = _record(
+        account["account_id"],
+        client_id,
+        EventType.UNSUBSCRIBED,
+        Source.ONE_CLICK_UNSUBSCRIBE,
+        campaign_id="cmp_1",
+        ip="198.51.100.7",
+    )
     assert record.client.suppressed and record.client.consent_state == "denied"
     entry = SuppressionModel.get(account["account_id"], email_hash(get_deps().email_hash_key, ANNA["email"]))
     assert entry.reason == "unsubscribed" and entry.campaign_id == "cmp_1"
     # A later staff grant is logged and changes the state, but the address stays unmailable.
-    status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
+    _status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
     assert body["state"] == "granted" and body["suppressed"] is True
     assert http.get(f"/v1/clients/{client_id}")[1]["suppressed"] is True
 
 
-def test_reactivation_decline_then_confirm_lifts_only_the_decline(account: dict, http: Http, client_id: str) -> None:
+def test_reactivation_decline_then_confirm_lifts_only_the_decline(
+    account: dict, http: Http, client_id: str
+) -> None:
     key = get_deps().email_hash_key
     declined = _record(account["account_id"], client_id, EventType.DENIED, Source.REACTIVATION_CAMPAIGN)
     assert declined.client.suppressed
@@ -233,5 +263,5 @@ def test_a_bounce_keeps_a_decline_from_being_lifted(account: dict, http: Http, c
 
 
 def test_staff_denial_does_not_suppress(http: Http, client_id: str) -> None:
-    status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": False})
+    _status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": False})
     assert body["state"] == "denied" and body["suppressed"] is False

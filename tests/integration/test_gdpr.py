@@ -28,8 +28,16 @@ PERSON = {
     "status": "regular",
     "fields": {"birthday": "1988-02-29", "allergy": "Quasimodo-lotion"},
 }
-PERSONAL_STRINGS = ["zdenka.unique", "Zdeňka", "Quasimodo", "731 555 999", IP, "Erasure-Test-Agent",
-                    "1988-02-29", "private note"]
+PERSONAL_STRINGS = [
+    "zdenka.unique",
+    "Zdeňka",
+    "Quasimodo",
+    "731 555 999",
+    IP,
+    "Erasure-Test-Agent",
+    "1988-02-29",
+    "private note",
+]
 
 
 @pytest.fixture
@@ -43,18 +51,27 @@ def confirmed_person(api: Any, http: Http, account: dict) -> str:
     """A client who signed up through the form and confirmed by e-mail, with staff notes."""
     status, created = http.post("/v1/clients", PERSON)
     assert status == 201, created
-    response = api.http.post(f"/p/forms/{account['public_slug']}", headers=FORM,
-                             body=urlencode({"email": PERSON["email"], "consent": "yes"}).encode())
+    response = api.http.post(
+        f"/p/forms/{account['public_slug']}",
+        headers=FORM,
+        body=urlencode({"email": PERSON["email"], "consent": "yes"}).encode(),
+    )
     assert response.status_code == 200
     [message] = sent_messages()
     [link] = [x for x in parse_raw_message(message.id, message.raw_data).links if x.cta == "confirm"]
-    response = api.http.post(urlsplit(link.href).path, headers={**FORM, "User-Agent": AGENT}, body=b"confirm=yes")
+    response = api.http.post(
+        urlsplit(link.href).path, headers={**FORM, "User-Agent": AGENT}, body=b"confirm=yes"
+    )
     assert response.status_code == 200
-    http.put(f"/v1/clients/{created['client_id']}/consent", {"granted": True, "note": "private note: met at fair"})
+    http.put(
+        f"/v1/clients/{created['client_id']}/consent", {"granted": True, "note": "private note: met at fair"}
+    )
     return str(created["client_id"])
 
 
-def test_export_holds_everything(api: Any, http: Http, account: dict, mail_ready: None, source_ip: str) -> None:
+def test_export_holds_everything(
+    api: Any, http: Http, account: dict, mail_ready: None, source_ip: str
+) -> None:
     client_id = confirmed_person(api, http, account)
     status, doc = http.get(f"/v1/clients/{client_id}/export")
     assert status == 200, doc
@@ -126,9 +143,14 @@ def test_erased_address_comes_back_suppressed_and_gets_no_mail(
     _, created = http.post("/v1/clients", {"email": "again@example.com", "first_name": "Ann"})
     assert http.delete(f"/v1/clients/{created['client_id']}")[0] == 204
     status, recreated = http.post("/v1/clients", {"email": "AGAIN@example.com"})
-    assert status == 201 and recreated["suppressed"] is True and recreated["client_id"] != created["client_id"]
-    response = api.http.post(f"/p/forms/{account['public_slug']}", headers=FORM,
-                             body=urlencode({"email": "again@example.com", "consent": "yes"}).encode())
+    assert (
+        status == 201 and recreated["suppressed"] is True and recreated["client_id"] != created["client_id"]
+    )
+    response = api.http.post(
+        f"/p/forms/{account['public_slug']}",
+        headers=FORM,
+        body=urlencode({"email": "again@example.com", "consent": "yes"}).encode(),
+    )
     assert response.status_code == 200
     assert sent_messages() == []
     # Even a staff grant cannot make it sendable: consent is logged, the address stays suppressed.
@@ -162,14 +184,26 @@ def test_erasure_restarts_when_consent_changes_meanwhile(
             from chalicelib.domain.consent import EventType, Source
             from chalicelib.services.consent import ConsentChange, record_consent
 
-            record_consent(deps, deps.accounts.get(account["account_id"]), client_id,
-                           ConsentChange(EventType.GRANTED, Source.REACTIVATION_CAMPAIGN, ip="192.0.2.55",
-                                         user_agent="Racing-Agent"))
+            record_consent(
+                deps,
+                deps.accounts.get(account["account_id"]),
+                client_id,
+                ConsentChange(
+                    EventType.GRANTED,
+                    Source.REACTIVATION_CAMPAIGN,
+                    ip="192.0.2.55",
+                    user_agent="Racing-Agent",
+                ),
+            )
 
-    monkeypatch.setattr(gdpr, "SECTIONS", tuple(
-        gdpr.Section(s.key, s.export, pseudonymise_then_race if s.erase is original else s.erase)
-        for s in gdpr.SECTIONS
-    ))
+    monkeypatch.setattr(
+        gdpr,
+        "SECTIONS",
+        tuple(
+            gdpr.Section(s.key, s.export, pseudonymise_then_race if s.erase is original else s.erase)
+            for s in gdpr.SECTIONS
+        ),
+    )
     assert http.delete(f"/v1/clients/{client_id}")[0] == 204
     events = list(ConsentEventModel.query(f"{account['account_id']}#{client_id}"))
     assert [e.type for e in events] == ["granted", "erased"]

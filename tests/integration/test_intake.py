@@ -29,8 +29,13 @@ class Browser:
         response = self.api.http.get(path, headers=headers or {})
         return response.status_code, response.body.decode(), dict(response.headers)
 
-    def post(self, path: str, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-             raw: bytes | None = None) -> tuple[int, str, dict[str, str]]:
+    def post(
+        self,
+        path: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, str, dict[str, str]]:
         body = raw if raw is not None else urlencode(fields or {}).encode()
         response = self.api.http.post(path, headers={**FORM, **(headers or {})}, body=body)
         return response.status_code, response.body.decode(), dict(response.headers)
@@ -54,7 +59,7 @@ def terms(http: Http) -> str:
 
 
 def client_by_email(http: Http, email: str) -> dict | None:
-    status, page = http.get("/v1/clients?limit=500")
+    _status, page = http.get("/v1/clients?limit=500")
     for item in page["items"]:
         if item["email"].lower() == email.lower():
             return item
@@ -78,14 +83,17 @@ def test_form_page_is_accessible_and_localised(browser: Browser, form_path: str,
     assert f'href="{terms}"' in html
     assert 'name="website"' in html  # the honeypot
     assert '<form method="post"' in html
-    assert headers["Referrer-Policy"] == "no-referrer" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert (
+        headers["Referrer-Policy"] == "no-referrer"
+        and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    )
     status, czech, _ = browser.get(form_path + "?lang=cs")
     assert '<html lang="cs">' in czech and "Souhlasím" in czech
 
 
 def test_form_uses_the_accounts_language(browser: Browser, http: Http, form_path: str) -> None:
     http.patch("/v1/account/settings", {"language": "it"})
-    status, html, _ = browser.get(form_path)
+    _status, html, _ = browser.get(form_path)
     assert '<html lang="it">' in html and "Acconsento" in html
 
 
@@ -96,7 +104,9 @@ def test_unknown_form_is_the_uniform_404_page(browser: Browser) -> None:
     assert status2 == 404 and html2 == html
 
 
-def test_validation_errors_are_inline_and_keep_the_input(browser: Browser, http: Http, form_path: str) -> None:
+def test_validation_errors_are_inline_and_keep_the_input(
+    browser: Browser, http: Http, form_path: str
+) -> None:
     fields = {"email": "not-an-address", "first_name": "Jana", "phone": "call me", "consent": "yes"}
     status, html, _ = browser.post(form_path, fields)
     assert status == 400
@@ -111,8 +121,13 @@ def test_validation_errors_are_inline_and_keep_the_input(browser: Browser, http:
 def test_submission_without_consent_creates_the_client_and_sends_nothing(
     browser: Browser, http: Http, form_path: str, mail_ready: None
 ) -> None:
-    fields = {"email": "jana@example.com", "first_name": "Jana", "last_name": "Dvořáková", "phone": "+420 777 000 111",
-              "language": "cs"}
+    fields = {
+        "email": "jana@example.com",
+        "first_name": "Jana",
+        "last_name": "Dvořáková",
+        "phone": "+420 777 000 111",
+        "language": "cs",
+    }
     status, html, _ = browser.post(form_path, fields)
     assert status == 200 and "Děkujeme" in html
     client = client_by_email(http, "jana@example.com")
@@ -121,8 +136,9 @@ def test_submission_without_consent_creates_the_client_and_sends_nothing(
     assert sent_messages() == []
 
 
-def test_double_opt_in_end_to_end(browser: Browser, http: Http, account: dict, form_path: str, terms: str,
-                                  mail_ready: None) -> None:
+def test_double_opt_in_end_to_end(
+    browser: Browser, http: Http, account: dict, form_path: str, terms: str, mail_ready: None
+) -> None:
     fields = {"email": "marco@example.com", "first_name": "Marco", "language": "it", "consent": "yes"}
     status, html, _ = browser.post(form_path, fields)
     assert status == 200 and "Grazie" in html
@@ -148,10 +164,16 @@ def test_double_opt_in_end_to_end(browser: Browser, http: Http, account: dict, f
     assert list(ConsentEventModel.query(f"{account['account_id']}#{client['client_id']}")) == []
 
     # The button's POST records the consent with the confirming request's own evidence.
-    status, page, _ = browser.post(url.path, {"confirm": "yes"}, headers={
-        "User-Agent": "Mozilla/5.0 (Test) Firefox/130.0",
-        "X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.7", "X-Real-IP": "6.6.6.8",
-    })
+    status, page, _ = browser.post(
+        url.path,
+        {"confirm": "yes"},
+        headers={
+            "User-Agent": "Mozilla/5.0 (Test) Firefox/130.0",
+            "X-Forwarded-For": "6.6.6.6",
+            "Forwarded": "for=6.6.6.7",
+            "X-Real-IP": "6.6.6.8",
+        },
+    )
     assert status == 200 and "Grazie per la conferma" in page
     status, consent = http.get(f"/v1/clients/{client['client_id']}/consent")
     assert consent["state"] == "granted" and consent["confirmed_at"] is not None
@@ -186,7 +208,9 @@ def test_confirmation_links_that_are_not_genuine_are_404(
     assert http.get(f"/v1/clients/{client['client_id']}/consent")[1]["events"] == []
 
 
-def test_expired_confirmation_link_is_404(browser: Browser, http: Http, form_path: str, mail_ready: None) -> None:
+def test_expired_confirmation_link_is_404(
+    browser: Browser, http: Http, form_path: str, mail_ready: None
+) -> None:
     browser.post(form_path, {"email": "late@example.com", "consent": "yes"})
     path = urlsplit(confirm_link_of(sent_messages()[0])).path
     deps = get_deps()
@@ -198,8 +222,9 @@ def test_expired_confirmation_link_is_404(browser: Browser, http: Http, form_pat
         deps.clock = type(deps).clock
 
 
-def test_link_stops_working_when_the_address_changes(browser: Browser, http: Http, form_path: str,
-                                                     mail_ready: None) -> None:
+def test_link_stops_working_when_the_address_changes(
+    browser: Browser, http: Http, form_path: str, mail_ready: None
+) -> None:
     browser.post(form_path, {"email": "old@example.com", "consent": "yes"})
     path = urlsplit(confirm_link_of(sent_messages()[0])).path
     client = client_by_email(http, "old@example.com")
@@ -210,11 +235,26 @@ def test_link_stops_working_when_the_address_changes(browser: Browser, http: Htt
 def test_existing_address_updates_only_given_fields_and_never_consent(
     browser: Browser, http: Http, form_path: str, mail_ready: None
 ) -> None:
-    status, created = http.post("/v1/clients", {"email": "Petra@Example.com", "first_name": "Petra",
-                                                "last_name": "Nová", "phone": "+420 600 000 000"})
+    status, created = http.post(
+        "/v1/clients",
+        {
+            "email": "Petra@Example.com",
+            "first_name": "Petra",
+            "last_name": "Nová",
+            "phone": "+420 600 000 000",
+        },
+    )
     http.put(f"/v1/clients/{created['client_id']}/consent", {"granted": False})
-    status, _, _ = browser.post(form_path, {"email": "petra@example.com", "last_name": "Svobodová", "first_name": "",
-                                            "consent": "yes", "language": "cs"})
+    status, _, _ = browser.post(
+        form_path,
+        {
+            "email": "petra@example.com",
+            "last_name": "Svobodová",
+            "first_name": "",
+            "consent": "yes",
+            "language": "cs",
+        },
+    )
     assert status == 200
     client = http.get(f"/v1/clients/{created['client_id']}")[1]
     assert client["first_name"] == "Petra" and client["phone"] == "+420 600 000 000"
@@ -228,7 +268,9 @@ def test_honeypot_submission_does_nothing_but_looks_the_same(
     browser: Browser, http: Http, form_path: str, mail_ready: None
 ) -> None:
     human = browser.post(form_path, {"email": "human@example.com"})
-    bot = browser.post(form_path, {"email": "bot@example.com", "consent": "yes", "website": "http://spam.example"})
+    bot = browser.post(
+        form_path, {"email": "bot@example.com", "consent": "yes", "website": "http://spam.example"}
+    )
     assert bot[0] == 200 and bot[1] == human[1]
     assert client_by_email(http, "bot@example.com") is None
     assert sent_messages() == []
@@ -240,10 +282,14 @@ def test_suppressed_address_gets_no_mail_and_the_same_page(
     from chalicelib.domain.consent import EventType, Source
     from chalicelib.services.consent import ConsentChange, record_consent
 
-    status, created = http.post("/v1/clients", {"email": "gone@example.com"})
+    _status, created = http.post("/v1/clients", {"email": "gone@example.com"})
     deps = get_deps()
-    record_consent(deps, deps.accounts.get(account["account_id"]), created["client_id"],
-                   ConsentChange(EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE))
+    record_consent(
+        deps,
+        deps.accounts.get(account["account_id"]),
+        created["client_id"],
+        ConsentChange(EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE),
+    )
     fresh = browser.post(form_path, {"email": "fresh@example.com", "consent": "yes"})
     suppressed = browser.post(form_path, {"email": "gone@example.com", "consent": "yes"})
     assert suppressed[0] == fresh[0] == 200 and suppressed[1] == fresh[1]
@@ -261,10 +307,13 @@ def test_rate_limit_per_address(browser: Browser, form_path: str, mail_ready: No
 def test_rate_limit_per_ip(browser: Browser, form_path: str) -> None:
     for i in range(20):
         assert browser.post(form_path, {"email": f"p{i}@example.com"})[0] == 200
-    status, html, _ = browser.post(form_path, {"email": "p99@example.com"})
+    status, _html, _ = browser.post(form_path, {"email": "p99@example.com"})
     assert status == 429
     # Spoofed forwarding headers do not make a new visitor.
-    assert browser.post(form_path, {"email": "p98@example.com"}, headers={"X-Forwarded-For": "9.9.9.9"})[0] == 429
+    assert (
+        browser.post(form_path, {"email": "p98@example.com"}, headers={"X-Forwarded-For": "9.9.9.9"})[0]
+        == 429
+    )
 
 
 def test_rate_limit_windows_pass(browser: Browser, form_path: str) -> None:
@@ -285,17 +334,22 @@ def test_throttle_table_holds_no_ip_or_address(browser: Browser, form_path: str)
     import boto3
 
     browser.post(form_path, {"email": "private@example.com"})
-    items = boto3.client("dynamodb", region_name="eu-central-1").scan(TableName="permesso-test-throttle")["Items"]
+    items = boto3.client("dynamodb", region_name="eu-central-1").scan(TableName="permesso-test-throttle")[
+        "Items"
+    ]
     assert len(items) == 2
     assert "127.0.0.1" not in str(items) and "private" not in str(items)
 
 
-def test_html_is_escaped_on_pages_and_in_the_email(browser: Browser, http: Http, form_path: str,
-                                                   mail_ready: None) -> None:
+def test_html_is_escaped_on_pages_and_in_the_email(
+    browser: Browser, http: Http, form_path: str, mail_ready: None
+) -> None:
     evil = '<script>alert("x")</script>'
     status, html, _ = browser.post(form_path, {"email": "bad", "first_name": evil})
     assert status == 400 and evil not in html and "&lt;script&gt;" in html
-    status, _, _ = browser.post(form_path, {"email": "evil@example.com", "first_name": evil, "consent": "yes"})
+    status, _, _ = browser.post(
+        form_path, {"email": "evil@example.com", "first_name": evil, "consent": "yes"}
+    )
     assert status == 200
     mail = parse_raw_message(sent_messages()[0].id, sent_messages()[0].raw_data)
     assert evil not in (mail.html or "") and "&lt;script&gt;" in (mail.html or "")
@@ -316,6 +370,7 @@ def test_form_body_limits_and_content_type(browser: Browser, form_path: str) -> 
     assert status == 413 and "<html" in html
     status, html, _ = browser.post(form_path, raw=b"\xff\xfe=\xff")
     assert status == 400 and "<html" in html
-    status, _, _ = browser.post(form_path, raw=b'{"email": "x@example.com"}',
-                                headers={"Content-Type": "application/json"})
+    status, _, _ = browser.post(
+        form_path, raw=b'{"email": "x@example.com"}', headers={"Content-Type": "application/json"}
+    )
     assert status == 415
