@@ -339,6 +339,7 @@ def test_throttle_table_holds_no_ip_or_address(browser: Browser, form_path: str)
     ]
     assert len(items) == 2
     assert "127.0.0.1" not in str(items) and "private" not in str(items)
+    assert all(int(item["expires_at"]["N"]) > 0 and item["count"]["N"] == "1" for item in items)  # TTL
 
 
 def test_html_is_escaped_on_pages_and_in_the_email(
