@@ -10,14 +10,23 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import accounts, clients
+from chalicelib.api import accounts, clients, consent, gdpr, public
 from chalicelib.api.http import normalise_framework_error
+from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger
 
 app = Chalice(app_name="permesso")
 
 app.register_blueprint(accounts.api)
 app.register_blueprint(clients.api)
+app.register_blueprint(consent.api)
+app.register_blueprint(gdpr.api)
+app.register_blueprint(public.api)
+
+if get_settings().stage == "local":  # GET /dev/outbox exists in the local stack only
+    from chalicelib.api import dev
+
+    app.register_blueprint(dev.api)
 
 
 @app.middleware("http")

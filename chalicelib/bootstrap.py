@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.signing import KeyRing
 from chalicelib.domain.time import Clock, system_clock
 from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
 from chalicelib.storage.clients import ClientRepository
+from chalicelib.storage.consent import ConsentLedgerRepository
 from chalicelib.storage.stats import StatsRepository
 from chalicelib.storage.suppressions import SuppressionRepository
+from chalicelib.storage.throttle import ThrottleRepository
+
+if TYPE_CHECKING:
+    from chalicelib.mail.ses import SesMailer
 
 
 @dataclass
@@ -27,6 +33,8 @@ class Deps:
     clients: ClientRepository = field(default_factory=ClientRepository)
     suppressions: SuppressionRepository = field(default_factory=SuppressionRepository)
     stats: StatsRepository = field(default_factory=StatsRepository)
+    consent: ConsentLedgerRepository = field(default_factory=ConsentLedgerRepository)
+    throttle: ThrottleRepository = field(default_factory=ThrottleRepository)
 
     @cached_property
     def key_ring(self) -> KeyRing:
@@ -35,6 +43,12 @@ class Deps:
     @cached_property
     def email_hash_key(self) -> bytes:
         return self.settings.require("email_hash_key").encode()
+
+    @cached_property
+    def mailer(self) -> SesMailer:
+        from chalicelib.mail.ses import SesMailer  # boto3 only for requests that send
+
+        return SesMailer(self.settings)
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.consent import ConsentEvent
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.time import to_iso
 
@@ -52,4 +53,32 @@ def client_view(client: Client) -> dict[str, Any]:
         "suppressed": client.suppressed,
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
+    }
+
+
+def consent_event_view(event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "type": event.type.value,
+        "at": iso(event.at),
+        "source": event.source.value,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "campaign_id": event.campaign_id,
+        "terms_url": event.terms_url,
+        "legitimate_interest_url": event.legitimate_interest_url,
+        "actor": event.actor,
+        "note": event.note,
+    }
+
+
+def consent_view(client: Client, events: list[ConsentEvent]) -> dict[str, Any]:
+    """A client's consent and its proof: the ledger, oldest first."""
+    return {
+        "client_id": client.client_id,
+        "state": client.consent_state,
+        "confirmed_at": iso(client.consent_confirmed_at),
+        "source": client.consent_source,
+        "suppressed": client.suppressed,
+        "events": [consent_event_view(event) for event in events],
     }

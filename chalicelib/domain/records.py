@@ -58,6 +58,7 @@ class Client:
     consent_state: str = "unknown"
     consent_confirmed_at: datetime | None = None
     consent_source: str | None = None
+    consent_event_id: str | None = None
     suppressed: bool = False
     version: int | None = None
 

@@ -50,6 +50,7 @@ def _to_record(item: ClientModel) -> Client:
         consent_state=item.consent_state,
         consent_confirmed_at=loaded_time(item.consent_confirmed_at),
         consent_source=item.consent_source,
+        consent_event_id=item.consent_event_id,
         suppressed=bool(item.suppressed),
         created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
         updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
@@ -78,6 +79,7 @@ def _to_item(client: Client) -> ClientModel:
         consent_state=client.consent_state,
         consent_confirmed_at=stored_time(client.consent_confirmed_at),
         consent_source=client.consent_source,
+        consent_event_id=client.consent_event_id,
         suppressed=client.suppressed,
         created_at=stored_time(client.created_at),
         updated_at=stored_time(client.updated_at),
@@ -170,3 +172,17 @@ class ClientRepository:
             return ClientEmailModel.get(account_id, email_key(email)).client_id
         except DoesNotExist:
             return None
+
+    def stage_delete(self, tx: Transaction, client: Client) -> None:
+        """Add the deletion of the client, its e-mail claim and its tag memberships to
+        ``tx`` (GDPR erasure), conditional on the version ``client`` was read at."""
+        item = ClientModel(client.account_id, client.client_id)
+        item.version = client.version  # PynamoDB adds the version condition
+        tx.delete(item, "client")
+        tx.delete(
+            ClientEmailModel(client.account_id, email_key(client.email)),
+            "email",
+            condition=ClientEmailModel.client_id == client.client_id,
+        )
+        for tag in client.tags:
+            tx.delete(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")

@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
@@ -139,6 +140,7 @@ class ClientModel(Model):
     consent_state = UnicodeAttribute(default="unknown")
     consent_confirmed_at = UnicodeAttribute(null=True)
     consent_source = UnicodeAttribute(null=True)
+    consent_event_id = UnicodeAttribute(null=True)  # newest ledger event: the next one sorts after it
     suppressed = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
@@ -182,6 +184,7 @@ class SuppressionModel(Model):
     email_hash = UnicodeAttribute(range_key=True)
     reason = UnicodeAttribute()  # unsubscribed | declined | hard_bounce | complaint | erased | soft_bounces
     created_at = UnicodeAttribute()
+    campaign_id = UnicodeAttribute(null=True)
 
 
 class AccountDayStatsModel(Model):
@@ -197,6 +200,48 @@ class AccountDayStatsModel(Model):
     complaints = NumberAttribute(default=0)
 
 
+class ConsentEventModel(Model):
+    """The append-only consent ledger (GDPR Art. 7(1) proof), one partition per client.
+
+    Written only with ``attribute_not_exists`` in the same transaction as the
+    client's consent fields; the one code path that updates an item is erasure's
+    pseudonymisation (``ConsentLedgerRepository.pseudonymise_for_erasure``).
+    """
+
+    Meta = table_meta("consent-events")
+
+    account_client = UnicodeAttribute(hash_key=True)  # <account_id>#<client_id>
+    event_id = UnicodeAttribute(range_key=True)  # evt_<ULID>: time-ordered, grows in commit order
+    type = UnicodeAttribute()
+    at = UnicodeAttribute()
+    source = UnicodeAttribute()
+    ip = UnicodeAttribute(null=True)
+    user_agent = UnicodeAttribute(null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    terms_url = UnicodeAttribute(null=True)
+    legitimate_interest_url = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    email_hash = UnicodeAttribute(null=True)  # set by erasure only
+    pseudonymised_at = UnicodeAttribute(null=True)  # set by erasure only
+
+
+class ThrottleModel(Model):
+    """Token buckets and fixed-window counters shared by every concurrent Lambda.
+
+    A fixed window is one item per (subject, window) whose ``count`` grows by a
+    conditional ``ADD``; ``expires_at`` lets DynamoDB's TTL remove old windows.
+    """
+
+    Meta = table_meta("throttle")
+
+    bucket = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(null=True)
+    tokens = NumberAttribute(null=True)
+    refilled_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     AccountModel,
     ApiKeyModel,
@@ -205,4 +250,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     TagMemberModel,
     SuppressionModel,
     AccountDayStatsModel,
+    ConsentEventModel,
+    ThrottleModel,
 )

@@ -65,6 +65,12 @@ class Http:
     def patch(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
         return self.call("PATCH", path, body, **kw)
 
+    def put(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.call("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return self.call("DELETE", path, **kw)
+
 
 def create_account(
     api: Client, name: str = "Salon Bella", email: str = "hello@salon.example"
@@ -84,3 +90,27 @@ def account(api: Client) -> dict[str, Any]:
 @pytest.fixture
 def http(api: Client, account: dict[str, Any]) -> Http:
     return Http(api, account["api_key"])
+
+
+# --- mail (SES under moto) --------------------------------------------------------------
+
+
+def verify_sender(email: str) -> None:
+    """moto, like the SES sandbox, refuses to send from an unverified address."""
+    import boto3
+
+    boto3.client("sesv2", region_name="eu-central-1").create_email_identity(EmailIdentity=email)
+
+
+def sent_messages() -> list[Any]:
+    """What SES (moto) accepted in this test, oldest first (raw MIME in ``raw_data``)."""
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return list(get_backend("ses")[DEFAULT_ACCOUNT_ID]["eu-central-1"].sent_messages)
+
+
+@pytest.fixture
+def mail_ready(aws: None, account: dict[str, Any]) -> None:
+    """The account's sender is verified, so its mail is accepted."""
+    verify_sender("hello@salon.example")

@@ -1,0 +1,1 @@
+"""Mail: MIME building, template rendering, and the SES adapter (the only SES code)."""

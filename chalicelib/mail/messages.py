@@ -1,0 +1,22 @@
+"""The product's transactional e-mails, rendered from templates in the recipient's language."""
+
+from __future__ import annotations
+
+from chalicelib.domain.records import Account, Client
+from chalicelib.mail.mime import OutgoingMail
+from chalicelib.mail.rendering import Translator, pick_language, render
+
+
+def double_opt_in_mail(account: Account, client: Client, confirm_url: str) -> OutgoingMail:
+    """The confirmation request of the intake form; its link carries ``data-cta="confirm"``."""
+    language = pick_language(client.language, account.settings.language)
+    context = {"business": account.name, "first_name": client.first_name, "confirm_url": confirm_url}
+    return OutgoingMail(
+        sender_email=account.settings.sender_email,
+        sender_name=account.settings.sender_name or account.name,
+        to=client.email,
+        subject=Translator(language)("doi.subject", business=account.name),
+        text=render("mail/double_opt_in.txt", language, **context),
+        html=render("mail/double_opt_in.html", language, **context),
+        language=language,
+    )

@@ -1,0 +1,190 @@
+"""Consent: the one entry point that records any consent change, and the ledger's reads.
+
+Every consent change in the product — staff on the client card, a double
+opt-in confirmation, a reactivation confirm or decline, a one-click
+unsubscribe, a bounce or complaint, an import with proof — goes through
+``record_consent``. It appends the ledger event and sets the client's
+consent fields (and the suppression list and ``suppressed`` flag, where the
+event calls for it) in one DynamoDB transaction, re-reading and retrying
+when the client changed meanwhile, so no event is ever lost and the client
+always shows the state its newest event proves.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.consent import (
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    EventType,
+    Source,
+    SuppressionReason,
+    apply_event,
+    lifts_suppression,
+    next_event_id,
+    stronger_suppression,
+    suppression_for,
+)
+from chalicelib.domain.contact import email_hash
+from chalicelib.domain.records import Account, Client
+from chalicelib.errors import ConcurrentModification
+from chalicelib.observability import logger, metrics
+from chalicelib.storage.consent import Stage
+from chalicelib.storage.suppressions import Suppression
+
+_MAX_ATTEMPTS = 12
+MAX_USER_AGENT = 512
+MAX_NOTE = 1000
+
+
+class StaffConsentInput(BaseModel):
+    """``PUT /v1/clients/{id}/consent``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    granted: bool
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_NOTE)] | None = None
+
+    @field_validator("note")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 and c not in "\n\t" for c in value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """What happened and its evidence; the time and the event id are the service's."""
+
+    type: EventType
+    source: Source
+    ip: str | None = None
+    user_agent: str | None = None
+    campaign_id: str | None = None
+    terms_url: str | None = None
+    legitimate_interest_url: str | None = None
+    actor: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    client: Client
+    event: ConsentEvent
+
+
+def current_status(client: Client) -> ConsentStatus:
+    return ConsentStatus(
+        state=ConsentState(client.consent_state),
+        confirmed_at=client.consent_confirmed_at,
+        source=Source(client.consent_source) if client.consent_source else None,
+    )
+
+
+def _backoff(attempt: int) -> None:
+    """Jittered, growing pause between optimistic retries (a few ms: contention is rare)."""
+    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+
+
+def _suppression_stage(
+    deps: Deps, client: Client, change: ConsentChange, address_hash: str, now: datetime
+) -> tuple[Stage | None, bool]:
+    """The suppression write this change needs (if any) and the client's new flag."""
+    existing = deps.suppressions.get(client.account_id, address_hash, consistent=True)
+    reason = suppression_for(change.type, change.source)
+    if reason is not None:
+        current = SuppressionReason(existing.reason) if existing else None
+        if not stronger_suppression(current, reason):
+            return None, True
+        entry = Suppression(
+            account_id=client.account_id,
+            email_hash=address_hash,
+            reason=reason.value,
+            created_at=now,
+            campaign_id=change.campaign_id,
+        )
+        return partial(deps.suppressions.stage_put, entry=entry, expected=existing), True
+    if existing is not None and lifts_suppression(
+        change.type, change.source, SuppressionReason(existing.reason)
+    ):
+        return partial(deps.suppressions.stage_delete, expected=existing), False
+    return None, client.suppressed or existing is not None
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return None if text is None else text[:limit]
+
+
+def record_consent(deps: Deps, account: Account, client_id: str, change: ConsentChange) -> ConsentRecord:
+    """Append ``change`` to the client's ledger and apply it to the client, atomically.
+
+    Raises ``NotFound`` for a client that is not the account's, and
+    ``ConcurrentModification`` only if the client kept changing through every retry.
+    """
+    for attempt in range(_MAX_ATTEMPTS):
+        client = deps.clients.get(account.account_id, client_id, consistent=True)
+        now = deps.clock()
+        status = apply_event(current_status(client), change.type, change.source, now)
+        event = ConsentEvent(
+            event_id=next_event_id(client.consent_event_id, now),
+            type=change.type,
+            at=now,
+            source=change.source,
+            ip=change.ip,
+            user_agent=_clip(change.user_agent, MAX_USER_AGENT),
+            campaign_id=change.campaign_id,
+            terms_url=change.terms_url,
+            legitimate_interest_url=change.legitimate_interest_url,
+            actor=change.actor,
+            note=_clip(change.note, MAX_NOTE),
+        )
+        address_hash = email_hash(deps.email_hash_key, client.email)
+        stage, suppressed = _suppression_stage(deps, client, change, address_hash, now)
+        try:
+            updated = deps.consent.record(client, status, event, suppressed=suppressed, now=now, stage=stage)
+        except ConcurrentModification:
+            _backoff(attempt)
+            continue
+        logger.info(
+            "consent recorded",
+            extra={
+                "account_id": account.account_id,
+                "client_id": client_id,
+                "event_id": event.event_id,
+                "type": event.type.value,
+                "source": event.source.value,
+            },
+        )
+        metrics.add_metric(name=f"Consent{event.type.value.capitalize()}", unit="Count", value=1)
+        return ConsentRecord(client=updated, event=event)
+    raise ConcurrentModification("the client's consent is being changed concurrently; retry")
+
+
+def set_staff_consent(
+    deps: Deps, account: Account, actor: str, client_id: str, granted: bool, note: str | None
+) -> ConsentRecord:
+    """The client card's consent switch: a ``staff`` event with the API key's label as actor."""
+    change = ConsentChange(
+        type=EventType.GRANTED if granted else EventType.DENIED,
+        source=Source.STAFF,
+        actor=actor,
+        note=note,
+    )
+    return record_consent(deps, account, client_id, change)
+
+
+def consent_history(deps: Deps, account: Account, client_id: str) -> tuple[Client, list[ConsentEvent]]:
+    """The client (tenant-checked) and its ledger, oldest first."""
+    client = deps.clients.get(account.account_id, client_id, consistent=True)
+    return client, deps.consent.events(account.account_id, client_id)

@@ -1,0 +1,210 @@
+"""GDPR export and erasure through the HTTP API, with a scan proving nothing personal is left."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import boto3
+import pytest
+from chalice.local import LambdaEventConverter
+
+from chalicelib.bootstrap import get_deps
+from chalicelib.domain.contact import email_hash
+from chalicelib.mail.outbox import parse_raw_message
+from chalicelib.storage.models import ALL_MODELS, ConsentEventModel, SuppressionModel
+from tests.integration.conftest import Http, create_account, sent_messages
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+IP = "203.0.113.77"
+AGENT = "Mozilla/5.0 (Erasure-Test-Agent)"
+PERSON = {
+    "email": "Zdenka.Unique@Example.com",
+    "first_name": "Zdeňka",
+    "last_name": "Quasimodová",
+    "phone": "+420 731 555 999",
+    "language": "cs",
+    "tags": ["vip", "hair"],
+    "status": "regular",
+    "fields": {"birthday": "1988-02-29", "allergy": "Quasimodo-lotion"},
+}
+PERSONAL_STRINGS = [
+    "zdenka.unique",
+    "Zdeňka",
+    "Quasimodo",
+    "731 555 999",
+    IP,
+    "Erasure-Test-Agent",
+    "1988-02-29",
+    "private note",
+]
+
+
+@pytest.fixture
+def source_ip(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A distinctive connection address, so the scan below can look for it."""
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", IP)
+    return IP
+
+
+def confirmed_person(api: Any, http: Http, account: dict) -> str:
+    """A client who signed up through the form and confirmed by e-mail, with staff notes."""
+    status, created = http.post("/v1/clients", PERSON)
+    assert status == 201, created
+    response = api.http.post(
+        f"/p/forms/{account['public_slug']}",
+        headers=FORM,
+        body=urlencode({"email": PERSON["email"], "consent": "yes"}).encode(),
+    )
+    assert response.status_code == 200
+    [message] = sent_messages()
+    [link] = [x for x in parse_raw_message(message.id, message.raw_data).links if x.cta == "confirm"]
+    response = api.http.post(
+        urlsplit(link.href).path, headers={**FORM, "User-Agent": AGENT}, body=b"confirm=yes"
+    )
+    assert response.status_code == 200
+    http.put(
+        f"/v1/clients/{created['client_id']}/consent", {"granted": True, "note": "private note: met at fair"}
+    )
+    return str(created["client_id"])
+
+
+def test_export_holds_everything(
+    api: Any, http: Http, account: dict, mail_ready: None, source_ip: str
+) -> None:
+    client_id = confirmed_person(api, http, account)
+    status, doc = http.get(f"/v1/clients/{client_id}/export")
+    assert status == 200, doc
+    assert doc["client"] == http.get(f"/v1/clients/{client_id}")[1]
+    assert doc["client"]["fields"] == PERSON["fields"] and doc["tags"] == ["vip", "hair"]
+    assert [e["source"] for e in doc["consent_events"]] == ["intake_form", "staff"]
+    assert doc["consent_events"][0]["ip"] == IP and doc["consent_events"][0]["user_agent"] == AGENT
+    assert doc["consent_events"] == http.get(f"/v1/clients/{client_id}/consent")[1]["events"]
+    assert doc["suppression"] is None
+    assert doc["client_id"] == client_id and doc["exported_at"].endswith("Z")
+
+
+def test_export_of_another_accounts_client_is_404(api: Any, http: Http) -> None:
+    _, created = http.post("/v1/clients", {"email": "x@example.com"})
+    other = Http(api, create_account(api, "Other", "o@other.example")["api_key"])
+    assert other.get(f"/v1/clients/{created['client_id']}/export")[0] == 404
+    assert other.delete(f"/v1/clients/{created['client_id']}")[0] == 404
+    assert http.get(f"/v1/clients/{created['client_id']}")[0] == 200
+
+
+def scan_everything() -> list[dict[str, Any]]:
+    dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+    items: list[dict[str, Any]] = []
+    for model in ALL_MODELS:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=model.Meta.table_name)
+        items.extend(item for page in pages for item in page["Items"])
+    return items
+
+
+def test_erasure_is_complete(api: Any, http: Http, account: dict, mail_ready: None, source_ip: str) -> None:
+    client_id = confirmed_person(api, http, account)
+    before = [str(item) for item in scan_everything()]
+    assert any("Quasimodo" in item for item in before) and any(IP in item for item in before)
+
+    status, body = http.delete(f"/v1/clients/{client_id}")
+    assert status == 204 and body is None
+
+    assert http.get(f"/v1/clients/{client_id}")[0] == 404
+    assert http.get(f"/v1/clients/{client_id}/consent")[0] == 404
+    assert http.get(f"/v1/clients/{client_id}/export")[0] == 404
+    assert http.delete(f"/v1/clients/{client_id}")[0] == 404
+    assert http.get("/v1/clients")[1]["items"] == []
+
+    # No attribute of any item in any table still holds the e-mail, a name, the phone,
+    # a custom field's value, the IP, the user agent or the staff note.
+    everything = [str(item).casefold() for item in scan_everything()]
+    for text in PERSONAL_STRINGS:
+        assert not any(text.casefold() in item for item in everything), text
+
+    # The evidence is kept, pseudonymised, and closed by an "erased" event.
+    key = get_deps().email_hash_key
+    address_hash = email_hash(key, PERSON["email"])
+    events = list(ConsentEventModel.query(f"{account['account_id']}#{client_id}"))
+    assert [e.type for e in events] == ["granted", "granted", "erased"]
+    assert [e.source for e in events] == ["intake_form", "staff", "staff"]
+    assert all(e.ip is None and e.user_agent is None and e.note is None for e in events)
+    assert all(e.email_hash == address_hash for e in events)
+    assert events[0].terms_url is None or events[0].terms_url.startswith("https://")
+    assert events[2].actor == "default"
+
+    # The address stays suppressed, by its keyed hash only.
+    entry = SuppressionModel.get(account["account_id"], address_hash)
+    assert entry.reason == "erased"
+
+
+def test_erased_address_comes_back_suppressed_and_gets_no_mail(
+    api: Any, http: Http, account: dict, mail_ready: None
+) -> None:
+    _, created = http.post("/v1/clients", {"email": "again@example.com", "first_name": "Ann"})
+    assert http.delete(f"/v1/clients/{created['client_id']}")[0] == 204
+    status, recreated = http.post("/v1/clients", {"email": "AGAIN@example.com"})
+    assert (
+        status == 201 and recreated["suppressed"] is True and recreated["client_id"] != created["client_id"]
+    )
+    response = api.http.post(
+        f"/p/forms/{account['public_slug']}",
+        headers=FORM,
+        body=urlencode({"email": "again@example.com", "consent": "yes"}).encode(),
+    )
+    assert response.status_code == 200
+    assert sent_messages() == []
+    # Even a staff grant cannot make it sendable: consent is logged, the address stays suppressed.
+    status, consent = http.put(f"/v1/clients/{recreated['client_id']}/consent", {"granted": True})
+    assert consent["state"] == "granted" and consent["suppressed"] is True
+
+
+def test_erasure_of_a_client_without_events_or_tags(http: Http, account: dict) -> None:
+    _, created = http.post("/v1/clients", {"email": "plain@example.com"})
+    assert http.delete(f"/v1/clients/{created['client_id']}")[0] == 204
+    events = list(ConsentEventModel.query(f"{account['account_id']}#{created['client_id']}"))
+    assert [e.type for e in events] == ["erased"]
+    assert "plain@example.com" not in str(scan_everything())
+
+
+def test_erasure_restarts_when_consent_changes_meanwhile(
+    http: Http, account: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event recorded between pseudonymisation and the final transaction is not left behind."""
+    from chalicelib.services import gdpr
+
+    _, created = http.post("/v1/clients", {"email": "race@example.com"})
+    client_id = created["client_id"]
+    original = gdpr._pseudonymise_ledger
+    raced: list[bool] = []
+
+    def pseudonymise_then_race(deps: Any, client: Any) -> None:
+        original(deps, client)
+        if not raced:
+            raced.append(True)
+            from chalicelib.domain.consent import EventType, Source
+            from chalicelib.services.consent import ConsentChange, record_consent
+
+            record_consent(
+                deps,
+                deps.accounts.get(account["account_id"]),
+                client_id,
+                ConsentChange(
+                    EventType.GRANTED,
+                    Source.REACTIVATION_CAMPAIGN,
+                    ip="192.0.2.55",
+                    user_agent="Racing-Agent",
+                ),
+            )
+
+    monkeypatch.setattr(
+        gdpr,
+        "SECTIONS",
+        tuple(
+            gdpr.Section(s.key, s.export, pseudonymise_then_race if s.erase is original else s.erase)
+            for s in gdpr.SECTIONS
+        ),
+    )
+    assert http.delete(f"/v1/clients/{client_id}")[0] == 204
+    events = list(ConsentEventModel.query(f"{account['account_id']}#{client_id}"))
+    assert [e.type for e in events] == ["granted", "erased"]
+    assert "192.0.2.55" not in str(scan_everything()) and "Racing-Agent" not in str(scan_everything())
