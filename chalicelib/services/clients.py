@@ -48,7 +48,16 @@ def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
             account.account_id, email_hash(deps.email_hash_key, data.email)
         ),
     )
-    created = deps.clients.create(_with_auto_status(client, account, now))
+    client = _with_auto_status(client, account, now)
+    for attempt in range(_MAX_ATTEMPTS):
+        try:
+            created = deps.clients.create(client)
+            break
+        except ConcurrentModification:
+            # Another transaction touched the same claim at the same instant: try
+            # again, and the claim's condition then tells a duplicate from a race.
+            if attempt == _MAX_ATTEMPTS - 1:
+                raise
     logger.info("client created", extra={"account_id": account.account_id, "client_id": created.client_id})
     metrics.add_metric(name="ClientsCreated", unit="Count", value=1)
     return created

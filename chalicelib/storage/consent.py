@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.consent import ConsentEvent, ConsentStatus, EventType, Source
 from chalicelib.domain.records import Client
@@ -74,14 +74,9 @@ def _commit(tx: Transaction, what: str) -> None:
     try:
         tx.commit()
     except TransactionFailed as exc:
-        raise ConcurrentModification(f"{what}: {', '.join(sorted(exc.labels))} changed meanwhile") from exc
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        if exc.cause_response_code == "TransactionConflictException" or any(
-            reason is not None and reason.code == "TransactionConflict" for reason in reasons
-        ):
-            raise ConcurrentModification(f"{what}: concurrent transaction") from exc
-        raise
+        raise ConcurrentModification(
+            f"{what}: {', '.join(sorted(exc.labels)) or 'items'} changed meanwhile"
+        ) from exc
 
 
 class ConsentLedgerRepository:

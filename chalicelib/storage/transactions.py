@@ -45,7 +45,9 @@ class Transaction:
         return sum(len(v) for v in self._labels.values())
 
     def commit(self) -> None:
-        """Commit; on cancellation, raise ``TransactionFailed`` naming the failed labels."""
+        """Commit; on cancellation by a failed condition or by a concurrent
+        transaction on the same items, raise ``TransactionFailed`` (a lost race the
+        caller may re-read and retry); any other failure propagates as is."""
         try:
             self._tx._commit()
         except TransactWriteError as exc:
@@ -58,14 +60,19 @@ class Transaction:
                 for label, reason in zip(order, reasons, strict=False)
                 if reason is not None and reason.code == "ConditionalCheckFailed"
             }
-            if not failed:
+            conflicted = exc.cause_response_code == "TransactionConflictException" or any(
+                reason is not None and reason.code == "TransactionConflict" for reason in reasons
+            )
+            if not failed and not conflicted:
                 raise
-            raise TransactionFailed(failed) from exc
+            raise TransactionFailed(failed, conflicted=conflicted) from exc
 
 
 class TransactionFailed(Exception):
-    """Some items' conditions failed; ``labels`` says which."""
+    """A lost race: ``labels`` names the items whose conditions failed; ``conflicted``
+    says another transaction was writing the same items at the same moment."""
 
-    def __init__(self, labels: set[str]) -> None:
-        super().__init__(f"transaction conditions failed: {sorted(labels)}")
+    def __init__(self, labels: set[str], *, conflicted: bool = False) -> None:
+        super().__init__(f"transaction cancelled: conditions {sorted(labels)}, conflicted={conflicted}")
         self.labels = labels
+        self.conflicted = conflicted
