@@ -17,6 +17,7 @@ from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.consent import ConsentLedgerRepository
 from chalicelib.storage.stats import StatsRepository
+from chalicelib.storage.status_index import StatusIndexRepository
 from chalicelib.storage.suppressions import SuppressionRepository
 from chalicelib.storage.throttle import ThrottleRepository
 
@@ -35,6 +36,7 @@ class Deps:
     stats: StatsRepository = field(default_factory=StatsRepository)
     consent: ConsentLedgerRepository = field(default_factory=ConsentLedgerRepository)
     throttle: ThrottleRepository = field(default_factory=ThrottleRepository)
+    status_index: StatusIndexRepository = field(default_factory=StatusIndexRepository)
 
     @cached_property
     def key_ring(self) -> KeyRing:
