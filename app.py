@@ -10,13 +10,16 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import accounts, clients
+from chalicelib.api import accounts, clients, lists, targeting
+from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger
 
 app = Chalice(app_name="permesso")
 
 app.register_blueprint(accounts.api)
 app.register_blueprint(clients.api)
+app.register_blueprint(targeting.api)
+app.register_blueprint(lists.api)
 
 
 @app.middleware("http")
@@ -32,3 +35,12 @@ def correlate(event: Any, get_response: Any) -> Any:
     if request_id:
         response.headers["X-Request-Id"] = request_id
     return response
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("jobs"), batch_size=1)
+def run_jobs(event: Any) -> dict[str, Any]:
+    """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.jobs import handle_sqs_event
+
+    return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))

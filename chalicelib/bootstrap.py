@@ -12,8 +12,12 @@ from functools import cached_property, lru_cache
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.signing import KeyRing
 from chalicelib.domain.time import Clock, system_clock
+from chalicelib.queue import MessageQueue, SqsQueue
 from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
+from chalicelib.storage.client_index import ClientIndex
 from chalicelib.storage.clients import ClientRepository
+from chalicelib.storage.jobs import JobRepository
+from chalicelib.storage.lists import ListRepository
 from chalicelib.storage.stats import StatsRepository
 from chalicelib.storage.suppressions import SuppressionRepository
 
@@ -27,6 +31,9 @@ class Deps:
     clients: ClientRepository = field(default_factory=ClientRepository)
     suppressions: SuppressionRepository = field(default_factory=SuppressionRepository)
     stats: StatsRepository = field(default_factory=StatsRepository)
+    client_index: ClientIndex = field(default_factory=ClientIndex)
+    lists: ListRepository = field(default_factory=ListRepository)
+    jobs: JobRepository = field(default_factory=JobRepository)
 
     @cached_property
     def key_ring(self) -> KeyRing:
@@ -35,6 +42,10 @@ class Deps:
     @cached_property
     def email_hash_key(self) -> bytes:
         return self.settings.require("email_hash_key").encode()
+
+    @cached_property
+    def queue(self) -> MessageQueue:
+        return SqsQueue(self.settings)
 
 
 @lru_cache(maxsize=1)

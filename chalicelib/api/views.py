@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.jobs import Job
+from chalicelib.domain.lists import RecipientList
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.time import to_iso
 
@@ -52,4 +54,31 @@ def client_view(client: Client) -> dict[str, Any]:
         "suppressed": client.suppressed,
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
+    }
+
+
+def list_view(lst: RecipientList) -> dict[str, Any]:
+    return {
+        "list_id": lst.list_id,
+        "name": lst.name,
+        "size": lst.size,
+        "status": lst.status,
+        "source": lst.source,
+        "job_id": lst.job_id,
+        "created_at": iso(lst.created_at),
+        "updated_at": iso(lst.updated_at),
+    }
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "kind": job.kind,
+        "status": job.status,
+        "done": job.done,
+        "total": job.total,
+        "result": dict(job.result),
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
     }
