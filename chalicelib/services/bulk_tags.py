@@ -27,7 +27,6 @@ from chalicelib.services.targets import Target, resolve_small, validate_target, 
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
-_THREADS = 8
 
 
 class BulkTagsRequest(BaseModel):
@@ -87,9 +86,18 @@ def apply_to_clients(
     }
     if not clients:
         return counts
-    with ThreadPoolExecutor(max_workers=min(_THREADS, len(clients))) as pool:
-        for outcome in pool.map(lambda c: apply_to_client(deps, account_id, c, add, remove), clients):
-            counts[outcome] += 1
+    threads = min(deps.settings.write_concurrency, len(clients))
+
+    def apply(client: Client) -> str:
+        return apply_to_client(deps, account_id, client, add, remove)
+
+    if threads == 1:
+        outcomes = [apply(client) for client in clients]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(pool.map(apply, clients))
+    for outcome in outcomes:
+        counts[outcome] += 1
     return counts
 
 

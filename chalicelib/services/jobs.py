@@ -169,6 +169,7 @@ def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> 
         return handle_message(deps, json.loads(record.body))
 
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    return dict(response)
