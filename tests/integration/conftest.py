@@ -137,3 +137,19 @@ def drain_jobs(api: Client, max_rounds: int = 500) -> int:
             assert result == {"batchItemFailures": []}, result
             delivered += 1
     raise AssertionError("the jobs queue did not drain")
+
+
+@pytest.fixture
+def tune() -> Iterator[Any]:
+    """Change settings (sync limit, chunk size) or the clock of the app's Deps for one test."""
+    from chalicelib.bootstrap import get_deps
+
+    deps = get_deps()
+    saved_settings, saved_clock = deps.settings, deps.clock
+
+    def apply(**overrides: Any) -> Any:
+        deps.settings = deps.settings.model_copy(update=overrides)
+        return deps
+
+    yield apply
+    deps.settings, deps.clock = saved_settings, saved_clock

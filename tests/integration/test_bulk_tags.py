@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,20 +12,6 @@ from chalicelib.domain.time import system_clock
 from chalicelib.services import jobs as job_service
 from chalicelib.storage.models import ClientModel, TagMemberModel
 from tests.integration.conftest import Http, create_account, drain_jobs, jobs_queue_messages, run_job_message
-
-
-@pytest.fixture
-def tune() -> Iterator[Any]:
-    """Change settings (sync limit, chunk size) or the clock of the app's Deps for one test."""
-    deps = get_deps()
-    saved_settings, saved_clock = deps.settings, deps.clock
-
-    def apply(**overrides: Any) -> Any:
-        deps.settings = deps.settings.model_copy(update=overrides)
-        return deps
-
-    yield apply
-    deps.settings, deps.clock = saved_settings, saved_clock
 
 
 def add(http: Http, email: str, **extra: Any) -> str:
