@@ -1,4 +1,4 @@
-"""Targeting routes: client search, bulk tags, background jobs."""
+"""Targeting routes: client search, bulk tags, CSV import, background jobs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.api.http import ApiBlueprint, Call, json_response
 from chalicelib.api.views import client_view, job_view
-from chalicelib.services import bulk_tags, jobs, search
+from chalicelib.errors import UnsupportedMediaType
+from chalicelib.services import bulk_tags, imports, jobs, search
 
 api = ApiBlueprint(__name__)
+
+CSV_TYPES = ["text/csv", "application/csv", "text/plain"]
 
 
 class SearchRequest(BaseModel):
@@ -39,3 +42,24 @@ def bulk_tag_clients(call: Call) -> Any:
 @api.endpoint("/v1/jobs/{job_id}", ["GET"])
 def get_job(call: Call, job_id: str) -> dict[str, Any]:
     return job_view(jobs.get_job(call.deps, call.acting_account.account_id, job_id))
+
+
+# JSON is routed here too, only to be refused in the API's error format (Chalice's own 415 is not).
+@api.endpoint("/v1/clients/import", ["POST"], content_types=[*CSV_TYPES, "application/json"])
+def import_clients(call: Call) -> dict[str, Any]:
+    content_type = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in CSV_TYPES:
+        raise UnsupportedMediaType(
+            "send the file itself as the body, with Content-Type: text/csv",
+            details=[{"field": "Content-Type", "message": f"one of {', '.join(CSV_TYPES)}"}],
+        )
+    raw = call.request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    return imports.import_clients(
+        call.deps,
+        call.acting_account,
+        raw,
+        update_existing=call.query_bool("update_existing"),
+        accept_consent=call.query_bool("accept_consent"),
+    )

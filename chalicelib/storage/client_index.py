@@ -131,3 +131,13 @@ class ClientIndex:
             item.client_id: _to_record(item)
             for item in ClientModel.batch_get([(account_id, client_id) for client_id in unique])
         }
+
+    def client_ids_for_email_keys(self, account_id: str, keys: list[str]) -> dict[str, str]:
+        """``email_key -> client_id`` for the addresses that have a client (``BatchGetItem`` on claims)."""
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        return {
+            item.email_key: item.client_id
+            for item in ClientEmailModel.batch_get([(account_id, key) for key in unique])
+        }
