@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.api.http import ApiBlueprint, Call, json_response
 from chalicelib.api.views import client_view, job_view
 from chalicelib.errors import UnsupportedMediaType
-from chalicelib.services import bulk_tags, imports, jobs, search
+from chalicelib.services import bulk_tags, jobs, search
 
 api = ApiBlueprint(__name__)
 
@@ -53,6 +53,8 @@ def import_clients(call: Call) -> dict[str, Any]:
             "send the file itself as the body, with Content-Type: text/csv",
             details=[{"field": "Content-Type", "message": f"one of {', '.join(CSV_TYPES)}"}],
         )
+    from chalicelib.services import imports  # csv machinery: loaded by the import route only
+
     raw = call.request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode()

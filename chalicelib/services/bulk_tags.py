@@ -10,7 +10,6 @@ larger ones by a ``bulk_tags`` job (202 ``{job_id}``).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -94,6 +93,8 @@ def apply_to_clients(
     if threads == 1:
         outcomes = [apply(client) for client in clients]
     else:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=threads) as pool:
             outcomes = list(pool.map(apply, clients))
     for outcome in outcomes:

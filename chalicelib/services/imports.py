@@ -22,7 +22,6 @@ transaction, like a single API call.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +196,8 @@ def import_clients(
     if threads == 1:
         outcomes = [apply(row) for row in rows]
     else:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=threads) as pool:
             outcomes = list(pool.map(apply, rows))
     for row, (outcome, code, message) in zip(rows, outcomes, strict=True):
