@@ -1,6 +1,6 @@
 """Targeting benchmark: search, list snapshots and bulk tagging on a 20,000-client account.
 
-Run: ``python -m bench.targeting`` (about 3–5 minutes on 2 cores).  It starts
+Run: ``python -m bench.targeting`` (about 4 minutes on 2 cores).  It starts
 an in-process moto server on a free loopback port, points the app at it
 (``PERMESSO_AWS_ENDPOINT_URL``, set before ``chalicelib`` is imported), creates
 the tables and queues from the app's own definitions, loads a generated
@@ -16,9 +16,9 @@ What is counted, honestly:
   Index queries count the index items they return (keys only).
 - **read capacity (RCU)**: moto does not meter capacity, so the benchmark
   computes it with DynamoDB's published rules from the returned items' sizes:
-  a Query costs ceil(total size / 4 KB) × 0.5 per page (eventually
-  consistent), a GetItem or each BatchGetItem item ceil(size / 4 KB) × 0.5
-  (×1 when strongly consistent).  Item sizes follow DynamoDB's sizing
+  a Query costs ceil(total size / 4 KB) * 0.5 per page (eventually
+  consistent), a GetItem or each BatchGetItem item ceil(size / 4 KB) * 0.5
+  (* 1 when strongly consistent).  Item sizes follow DynamoDB's sizing
   (attribute names + values), approximately for numbers.
 - **time**: wall time against the emulator on this machine.  Only the ratios
   mean anything; absolute times say nothing about AWS.
@@ -120,7 +120,9 @@ class Meter:
             unprocessed = sum(len(v) for v in response.get("UnprocessedItems", {}).values())
             self.items_written += sent - unprocessed
         elif operation == "TransactWriteItems":
-            self.items_written += sum(1 for entry in request["TransactItems"] if "ConditionCheck" not in entry)
+            self.items_written += sum(
+                1 for entry in request["TransactItems"] if "ConditionCheck" not in entry
+            )
 
 
 METER = Meter()
@@ -322,8 +324,9 @@ def run() -> dict[str, Any]:
 
     def create_list(flt: Any, name: str) -> Callable[[], int]:
         def go() -> int:
-            created = lists.create_list(deps, account, lists.NewList.model_validate(
-                {"name": name, "source": {"filter": flt}}))
+            created = lists.create_list(
+                deps, account, lists.NewList.model_validate({"name": name, "source": {"filter": flt}})
+            )
             drain_jobs(deps)
             return deps.lists.get(aid, created.list_id).size
 
@@ -333,21 +336,27 @@ def run() -> dict[str, Any]:
     popular_tag = max(tag_counts, key=lambda t: tag_counts[t])
     shapes: dict[str, Any] = {
         "(a) single-tag search": {"field": "tags", "op": "contains", "value": single_tag},
-        "(b) 3-condition filter search": {"all": [
-            {"field": "tags", "op": "contains", "value": popular_tag},
-            {"field": "auto_status", "op": "in", "value": ["lapsing", "lost"]},
-            {"field": "consent.state", "op": "ne", "value": "denied"},
-        ]},
-        "(b2) 3-condition filter, nothing indexable": {"all": [
-            {"field": "status", "op": "eq", "value": "regular"},
-            {"field": "language", "op": "eq", "value": "cs"},
-            {"field": "fields.visits", "op": "gt", "value": 20},
-        ]},
+        "(b) 3-condition filter search": {
+            "all": [
+                {"field": "tags", "op": "contains", "value": popular_tag},
+                {"field": "auto_status", "op": "in", "value": ["lapsing", "lost"]},
+                {"field": "consent.state", "op": "ne", "value": "denied"},
+            ]
+        },
+        "(b2) 3-condition filter, nothing indexable": {
+            "all": [
+                {"field": "status", "op": "eq", "value": "regular"},
+                {"field": "language", "op": "eq", "value": "cs"},
+                {"field": "fields.visits", "op": "gt", "value": 20},
+            ]
+        },
         "(c) list from filter (seed segment)": {"field": "consent.confirmed_at", "op": "is_set"},
-        "(c2) list from filter, needs client reads": {"all": [
-            {"field": "consent.confirmed_at", "op": "is_set"},
-            {"field": "suppressed", "op": "eq", "value": False},
-        ]},
+        "(c2) list from filter, needs client reads": {
+            "all": [
+                {"field": "consent.confirmed_at", "op": "is_set"},
+                {"field": "suppressed", "op": "eq", "value": False},
+            ]
+        },
     }
     baseline = measure(full_query)
     results: dict[str, Any] = {}
@@ -361,8 +370,10 @@ def run() -> dict[str, Any]:
     return {
         "clients": N_CLIENTS,
         "tags": N_TAGS,
-        "tag_clients": {"single": [single_tag, tag_counts[single_tag]], "popular": [popular_tag,
-                                                                                    tag_counts[popular_tag]]},
+        "tag_clients": {
+            "single": [single_tag, tag_counts[single_tag]],
+            "popular": [popular_tag, tag_counts[popular_tag]],
+        },
         "setup_seconds": round(setup_seconds, 1),
         "baseline_full_query": baseline,
         "shapes": results,
@@ -409,33 +420,47 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
     worst_rcu = max(f["ratios"]["rcu_vs_full_query"] for _, f in rows)
     data["goals"] = {
         "single_tag_items_read_per_match_le_1.1": {
-            "items": single["items_read_per_match"], "met_in_items": single["items_read_per_match"] <= 1.1,
+            "items": single["items_read_per_match"],
+            "met_in_items": single["items_read_per_match"] <= 1.1,
             "item_read_equivalents_rcu": single["item_read_equivalents_per_match"],
             "met_in_rcu": single["item_read_equivalents_per_match"] <= 1.1,
         },
         "no_shape_reads_more_than_full_query": {
-            "worst_items_ratio": worst, "worst_rcu_ratio": worst_rcu,
-            "met_in_items": worst <= 1.0, "met_in_rcu": worst_rcu <= 1.0,
+            "worst_items_ratio": worst,
+            "worst_rcu_ratio": worst_rcu,
+            "met_in_items": worst <= 1.0,
+            "met_in_rcu": worst_rcu <= 1.0,
         },
         "bulk_tag_items_written_per_client_le_2.1": {
-            "value": bulk["items_written_per_client"], "met": bulk["items_written_per_client"] <= 2.1,
+            "value": bulk["items_written_per_client"],
+            "met": bulk["items_written_per_client"] <= 2.1,
         },
     }
 
-    print(f"\nTargeting benchmark — {data['clients']} clients, {data['tags']} tags (moto server, this machine)")
-    print(f"baseline: plain paginated Query over the account: {baseline['items_read']} items, "
-          f"{baseline['rcu']} RCU, {baseline['seconds']} s\n")
-    header = f"{'shape':44} {'plan':22} {'matched':>7} {'time/full':>9} {'items/full':>10} {'RCU/full':>8} " \
-             f"{'items/match':>11} {'RCU-eq/match':>12}"
+    print(
+        f"\nTargeting benchmark — {data['clients']} clients, {data['tags']} tags (moto server, this machine)"
+    )
+    print(
+        f"baseline: plain paginated Query over the account: {baseline['items_read']} items, "
+        f"{baseline['rcu']} RCU, {baseline['seconds']} s\n"
+    )
+    header = (
+        f"{'shape':44} {'plan':22} {'matched':>7} {'time/full':>9} {'items/full':>10} {'RCU/full':>8} "
+        f"{'items/match':>11} {'RCU-eq/match':>12}"
+    )
     print(header)
     print("-" * len(header))
     for name, figures in rows:
         r = figures["ratios"]
-        print(f"{name:44} {figures['plan']:22} {figures['matched']:>7} {r['time_vs_full_query']:>9} "
-              f"{r['items_read_vs_full_query']:>10} {r['rcu_vs_full_query']:>8} {r['items_read_per_match']:>11} "
-              f"{r['item_read_equivalents_per_match']:>12}")
-    print(f"\nbulk tag of all {data['clients']} clients: {bulk['items_written_per_client']} items written per client "
-          f"(goal <= 2.1), {bulk['items_read_per_client']} items read per client, {bulk['seconds']} s")
+        print(
+            f"{name:44} {figures['plan']:22} {figures['matched']:>7} {r['time_vs_full_query']:>9} "
+            f"{r['items_read_vs_full_query']:>10} {r['rcu_vs_full_query']:>8} {r['items_read_per_match']:>11} "
+            f"{r['item_read_equivalents_per_match']:>12}"
+        )
+    print(
+        f"\nbulk tag of all {data['clients']} clients: {bulk['items_written_per_client']} items written per client "
+        f"(goal <= 2.1), {bulk['items_read_per_client']} items read per client, {bulk['seconds']} s"
+    )
     print("\ngoals:")
     for goal, values in data["goals"].items():
         print(f"  {goal}: {values}")
@@ -454,7 +479,9 @@ def main() -> None:
         server.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    print(f"\nfigures written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    print(
+        f"\nfigures written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}"
+    )
 
 
 if __name__ == "__main__":

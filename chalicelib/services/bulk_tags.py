@@ -22,7 +22,7 @@ from chalicelib.domain.records import Account, Client
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
-from chalicelib.services.targets import Target, resolve_small, validate_target, walk
+from chalicelib.services.targets import Target, resolve, validate_target, walk
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
@@ -106,16 +106,26 @@ def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[i
     """(200, counts) when applied in the request, or (202, {job_id}) for a background job."""
     validate_target(request.selection, "selection")
     target = request.selection.as_json()
-    matches = resolve_small(deps, account.account_id, target, need_clients=True)
-    if matches is None:
+    first = resolve(deps, account.account_id, target, need_clients=True)
+    clients = [client for _, client in first.matches if client is not None]
+    counts = apply_to_clients(deps, account.account_id, clients, request.add, request.remove)
+    metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
+    if not first.complete:
+        # Too many for one request: a job goes on from where the request stopped.
         params = {"target": target, "add": request.add, "remove": request.remove}
         total = len(target["client_ids"]) if "client_ids" in target else None
-        job = jobs.start_job(deps, account.account_id, KIND, params, total=total)
+        job = jobs.start_job(
+            deps,
+            account.account_id,
+            KIND,
+            params,
+            total=total,
+            cursor=first.cursor,
+            done=len(clients),
+            result=counts if clients else None,
+        )
         return 202, {"job_id": job.job_id, "status": job.status}
-    clients = [client for _, client in matches if client is not None]
-    counts = apply_to_clients(deps, account.account_id, clients, request.add, request.remove)
     logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})
-    metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
     return 200, counts
 
 

@@ -68,9 +68,18 @@ def _load_kinds() -> None:
 
 
 def start_job(
-    deps: Deps, account_id: str, kind: str, params: dict[str, Any], total: int | None = None
+    deps: Deps,
+    account_id: str,
+    kind: str,
+    params: dict[str, Any],
+    total: int | None = None,
+    *,
+    cursor: Any = None,
+    done: int = 0,
+    result: dict[str, int] | None = None,
 ) -> Job:
-    """Create a job and send the message for its first chunk."""
+    """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
+    ``result`` let a request hand over the work it already did."""
     _load_kinds()
     if kind not in _KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
@@ -82,6 +91,9 @@ def start_job(
             kind=kind,
             params=params,
             total=total,
+            cursor=cursor,
+            done=done,
+            result=dict(result or {}),
             created_at=now,
             updated_at=now,
         )

@@ -19,10 +19,11 @@ from chalicelib.bootstrap import Deps
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.lists import BUILDING, READY, RecipientList
 from chalicelib.domain.records import Account, Client, Page
+from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.targets import Target, resolve_small, validate_target, walk
+from chalicelib.services.targets import Target, resolve, validate_target, walk
 
 BUILD_KIND = "build_list"
 DELETE_KIND = "delete_list_members"
@@ -43,26 +44,29 @@ def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
     source = data.source.as_json()
     now = deps.clock()
     list_id = f"lst_{ULID()}"
-    members = resolve_small(deps, account.account_id, source, need_clients=False)
-    if members is not None:
-        ids = [client_id for client_id, _ in members]
-        deps.lists.add_members(account.account_id, list_id, ids)
-        created = deps.lists.create(
-            RecipientList(
-                account.account_id, list_id, data.name, source, now, now, size=len(ids), status=READY
-            )
-        )
-    else:
-        # The list exists (building) before its job can run; the job id is added once known.
-        deps.lists.create(
-            RecipientList(account.account_id, list_id, data.name, source, now, now, status=BUILDING)
-        )
+    first = resolve(deps, account.account_id, source, need_clients=False)
+    ids = [client_id for client_id, _ in first.matches]
+    deps.lists.add_members(account.account_id, list_id, ids)
+    status = READY if first.complete else BUILDING
+    deps.lists.create(
+        RecipientList(account.account_id, list_id, data.name, source, now, now, size=len(ids), status=status)
+    )
+    if not first.complete:
+        # The list exists (building) before its job can run; the job goes on where the request
+        # stopped, and its id is added to the list once known.
         total = len(source["client_ids"]) if "client_ids" in source else None
         job = jobs.start_job(
-            deps, account.account_id, BUILD_KIND, {"list_id": list_id, "source": source}, total
+            deps,
+            account.account_id,
+            BUILD_KIND,
+            {"list_id": list_id, "source": source},
+            total,
+            cursor=first.cursor,
+            done=len(ids),
+            result={"members": len(ids)},
         )
         deps.lists.set_job(account.account_id, list_id, job.job_id)
-        created = deps.lists.get(account.account_id, list_id)
+    created = deps.lists.get(account.account_id, list_id)
     logger.info(
         "list created", extra={"account_id": account.account_id, "list_id": list_id, "status": created.status}
     )
@@ -110,6 +114,10 @@ def delete_list(deps: Deps, account: Account, list_id: str) -> None:
 def build_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Write the members of the next stretch of the source; the list is ready at the end."""
     list_id, source = job.params["list_id"], job.params["source"]
+    try:
+        deps.lists.get(job.account_id, list_id)
+    except NotFound:  # deleted while building: stop writing members (the delete job removes them)
+        return ChunkOutcome(cursor=None, done=0, finished=True, counters={"cancelled": 1})
     found = walk(deps, job.account_id, source, job.cursor, budget, need_clients=False)
     ids = [client_id for client_id, _ in found.matches]
     deps.lists.add_members(job.account_id, list_id, ids)

@@ -1,10 +1,10 @@
 """Who a bulk action or a list is about: explicit ids, a tag, or a filter.
 
-Shared by bulk tagging and recipient lists.  ``resolve_small`` tries to
-resolve a selection inside the request: it succeeds when the selection is
-known to hold at most ``settings.bulk_sync_limit`` clients after reading at
-most ``SYNC_READ_BUDGET`` candidates; otherwise the caller starts a job,
-which walks the same selection in chunks (``walk``).
+Shared by bulk tagging and recipient lists.  ``resolve`` reads a selection
+in the request until it is known to hold at most ``settings.bulk_sync_limit``
+clients (then the request handles it all), or until more than that many
+matched or ``SYNC_READ_BUDGET`` candidates were read — then the request
+handles what it read and a job continues from there (``walk`` in chunks).
 """
 
 from __future__ import annotations
@@ -86,9 +86,17 @@ class Walk:
 
 
 def walk(
-    deps: Deps, account_id: str, target: dict[str, Any], cursor: Any, budget: Budget, *, need_clients: bool
+    deps: Deps,
+    account_id: str,
+    target: dict[str, Any],
+    cursor: Any,
+    budget: Budget,
+    *,
+    need_clients: bool,
+    max_matches: int | None = None,
 ) -> Walk:
-    """Matches from ``cursor`` on, until the selection is exhausted or ``budget`` is spent."""
+    """Matches from ``cursor`` on, until the selection is exhausted, ``budget`` is spent,
+    or (for filters) more than ``max_matches`` were found."""
     if "client_ids" in target:
         ids: list[str] = target["client_ids"]
         start = int(cursor or 0)
@@ -106,22 +114,36 @@ def walk(
     matches: list[tuple[str, Client | None]] = []
     examined = 0
     while position is not None and not budget.spent(examined):
-        step = selection.step(position, min(_PAGE, max(1, budget.items - examined)))
+        page = min(_PAGE, max(1, budget.items - examined))
+        if max_matches is not None:
+            if len(matches) > max_matches:
+                break
+            page = min(page, max_matches + 1 - len(matches))
+        step = selection.step(position, page)
         examined += step.examined
         matches.extend((m.client_id, m.client) for m in step.matches)
         position = step.next_position
     return Walk(matches, position, examined)
 
 
-def resolve_small(
-    deps: Deps, account_id: str, target: dict[str, Any], *, need_clients: bool
-) -> list[tuple[str, Client | None]] | None:
-    """All matches if the selection is small enough to handle in the request, else ``None``."""
+@dataclass
+class Resolution:
+    """The first stretch of a selection, read in the request.
+
+    ``complete``: it is the whole selection (small enough to handle in the request).
+    Otherwise the caller handles ``matches`` and a job continues from ``cursor``,
+    so nothing read in the request is read again."""
+
+    matches: list[tuple[str, Client | None]]
+    complete: bool
+    cursor: Any
+
+
+def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients: bool) -> Resolution:
     limit = deps.settings.bulk_sync_limit
     if "client_ids" in target and len(target["client_ids"]) > limit:
-        return None
+        return Resolution([], complete=False, cursor=None)
     budget = Budget.start(max(SYNC_READ_BUDGET, limit), 8.0)
-    found = walk(deps, account_id, target, None, budget, need_clients=need_clients)
-    if found.cursor is not None or len(found.matches) > limit:
-        return None
-    return found.matches
+    found = walk(deps, account_id, target, None, budget, need_clients=need_clients, max_matches=limit)
+    complete = found.cursor is None and len(found.matches) <= limit
+    return Resolution(found.matches, complete, found.cursor)
