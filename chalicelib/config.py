@@ -44,6 +44,16 @@ class Settings(BaseModel):
     platform_send_rate_per_second: float = Field(default=14.0, gt=0)
     warmup_daily_cap: int = Field(default=1000, ge=1)
 
+    # Targeting: selections up to this many clients are handled in the request, larger ones
+    # by a background job that works in chunks of at most job_chunk_items / job_chunk_seconds.
+    bulk_sync_limit: int = Field(default=1000, ge=1)
+    job_chunk_items: int = Field(default=1000, ge=1)
+    job_chunk_seconds: float = Field(default=10.0, gt=0)
+    max_import_rows: int = Field(default=10_000, ge=1)
+    # Client transactions written in parallel by bulk tagging and import. 1 by default because
+    # the embedded emulator (moto) is not safe under concurrent transactions; AWS stages raise it.
+    write_concurrency: int = Field(default=1, ge=1, le=32)
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
