@@ -10,10 +10,10 @@ sendable than it was:
   updated, tags added, custom fields merged — never their consent state or
   suppression;
 - consent columns are a claim that must carry its proof (date and source);
-  the import itself never grants consent: a proven claim is reported with
-  the notice ``consent_pending_ledger`` (with ``accept_consent=true``) for
-  the consent ledger to record, and ignored with ``consent_not_accepted``
-  otherwise.
+  with ``accept_consent=true`` a proven claim is recorded as a consent-ledger
+  event with source ``import`` (notice ``consent_recorded``) — a grant only
+  for a client whose consent is still ``unknown`` (else ``consent_not_changed``),
+  a denial always; without it the claim is ignored (``consent_not_accepted``).
 
 Lookups are batched (e-mail claims, suppressions, existing clients: one
 ``BatchGetItem`` per 100 rows); each created or updated client is one
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.client_profile import MAX_TAGS, ClientInput, ClientPatch
+from chalicelib.domain.consent import ConsentState, EventType, Source
 from chalicelib.domain.contact import email_hash, email_key
 from chalicelib.domain.csv_import import (
     ConsentClaim,
@@ -39,6 +40,7 @@ from chalicelib.domain.csv_import import (
     profile_of,
 )
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.time import to_iso
 from chalicelib.errors import ConcurrentModification, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from chalicelib.observability import logger, metrics
 from chalicelib.services import clients as client_service
@@ -117,6 +119,32 @@ def _patch_for(existing: Client, data: ClientInput) -> ClientPatch | None:
     return ClientPatch.model_validate(changes, strict=False)
 
 
+def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentClaim) -> tuple[str, str]:
+    """Record a proven consent claim in the ledger (source ``import``) — never loosening:
+    a grant is recorded only for a client whose consent is still ``unknown``; a denial
+    always (it can only make the client less sendable)."""
+    from chalicelib.services.consent import ConsentChange, record_consent
+
+    note = (
+        f"imported claim: {'granted' if claim.granted else 'denied'} on {to_iso(claim.at)} via {claim.source}"
+    )
+    if claim.granted:
+        client = deps.clients.get(account.account_id, client_id, consistent=True)
+        if client.consent_state != ConsentState.UNKNOWN.value:
+            return (
+                "consent_not_changed",
+                f"the client's consent is already {client.consent_state}; an import never overrides it",
+            )
+    change = ConsentChange(
+        type=EventType.GRANTED if claim.granted else EventType.DENIED, source=Source.IMPORT, note=note
+    )
+    try:
+        record_consent(deps, account, client_id, change)
+    except (ConcurrentModification, NotFound) as exc:
+        return exc.code, exc.message
+    return "consent_recorded", f"recorded in the consent ledger with source import ({note})"
+
+
 def import_clients(
     deps: Deps, account: Account, raw: bytes, *, update_existing: bool, accept_consent: bool
 ) -> dict[str, Any]:
@@ -161,46 +189,63 @@ def import_clients(
     owners = deps.client_index.client_ids_for_email_keys(account_id, [email_key(r.data.email) for r in rows])
     existing = deps.client_index.get_many(account_id, list(owners.values())) if update_existing else {}
 
-    def apply(row: _Row) -> tuple[str, str, str]:
-        """(outcome, code, message): outcome is created, updated, skipped or error."""
+    def apply(row: _Row) -> tuple[str, str, str, str | None]:
+        """(outcome, code, message, client id): outcome is created, updated, skipped or error."""
         if hashes[row.number] in suppressed:
             return (
                 "skipped",
                 "suppressed",
                 "the address is suppressed (unsubscribed, bounced, complained or erased)",
+                None,
             )
         owner = owners.get(email_key(row.data.email))
         if owner is None:
             try:
-                client_service.create_client(deps, account, row.data)
+                created = client_service.create_client(deps, account, row.data)
             except Conflict:
-                return "skipped", "exists", "a client with this e-mail address was created meanwhile"
-            return "created", "", ""
+                return "skipped", "exists", "a client with this e-mail address was created meanwhile", None
+            return "created", "", "", created.client_id
         if not update_existing:
-            return "skipped", "exists", "a client with this e-mail address exists; use update_existing=true"
+            return (
+                "skipped",
+                "exists",
+                "a client with this e-mail address exists; use update_existing=true",
+                owner,
+            )
         current = existing.get(owner)
         if current is None:
-            return "error", "not_found", "the client with this e-mail address was erased meanwhile"
+            return "error", "not_found", "the client with this e-mail address was erased meanwhile", None
         if len(set(current.tags) | set(row.data.tags)) > MAX_TAGS:
-            return "error", "invalid_row", f"tags: a client has at most {MAX_TAGS} tags"
+            return "error", "invalid_row", f"tags: a client has at most {MAX_TAGS} tags", None
         patch = _patch_for(current, row.data)
         if patch is None:
-            return "skipped", "unchanged", "the client already has these values"
+            return "skipped", "unchanged", "the client already has these values", owner
         try:
             client_service.update_client(deps, account, owner, patch)
         except (ConcurrentModification, NotFound) as exc:
-            return "error", exc.code, exc.message
-        return "updated", "", ""
+            return "error", exc.code, exc.message, None
+        return "updated", "", "", owner
+
+    def apply_with_consent(row: _Row) -> tuple[str, str, str, tuple[str, str] | None]:
+        outcome, code, message, client_id = apply(row)
+        notice = None
+        if row.claim is not None and client_id is not None:
+            notice = (
+                _record_claim(deps, account, client_id, row.claim)
+                if accept_consent
+                else ("consent_not_accepted", "consent columns are ignored without accept_consent=true")
+            )
+        return outcome, code, message, notice
 
     threads = min(settings.write_concurrency, max(1, len(rows)))
     if threads == 1:
-        outcomes = [apply(row) for row in rows]
+        outcomes = [apply_with_consent(row) for row in rows]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            outcomes = list(pool.map(apply, rows))
-    for row, (outcome, code, message) in zip(rows, outcomes, strict=True):
+            outcomes = list(pool.map(apply_with_consent, rows))
+    for row, (outcome, code, message, notice) in zip(rows, outcomes, strict=True):
         if outcome == "created":
             report.created += 1
         elif outcome == "updated":
@@ -209,19 +254,8 @@ def import_clients(
             report.skip(row.number, code, message)
         else:
             report.error(row.number, code, message)
-        if row.claim is not None and outcome in ("created", "updated", "skipped") and code != "suppressed":
-            if accept_consent:
-                report.notice(
-                    row.number,
-                    "consent_pending_ledger",
-                    "consent with proof was read; it is recorded by the consent ledger, not by the import",
-                )
-            else:
-                report.notice(
-                    row.number,
-                    "consent_not_accepted",
-                    "consent columns are ignored without accept_consent=true",
-                )
+        if notice is not None:
+            report.notice(row.number, *notice)
     logger.info(
         "clients imported",
         extra={

@@ -130,7 +130,7 @@ def test_import_never_makes_a_client_sendable_again(http: Http, account: dict) -
         (3, "suppressed"),
         (4, "suppressed"),
     ]
-    assert [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_pending_ledger")]
+    assert [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_not_changed")]
     after = client_by_email(http, "denied@example.com")
     assert after is not None and after["first_name"] == "Dee" and after["consent"]["state"] == "denied"
     assert client_by_email(http, "unsub@example.com")["suppressed"] is True  # type: ignore[index]
@@ -157,8 +157,24 @@ def test_consent_columns_need_proof_and_never_grant(http: Http) -> None:
     assert [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_not_accepted")]
     assert client_by_email(http, "a@example.com")["consent"]["state"] == "unknown"  # type: ignore[index]
     _, body = upload(http, text.replace("a@example.com", "f@example.com"), "?accept_consent=true")
-    assert [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_pending_ledger")]
-    assert client_by_email(http, "f@example.com")["consent"]["state"] == "unknown"  # type: ignore[index]
+    assert [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_recorded")]
+    granted = client_by_email(http, "f@example.com")
+    assert granted is not None and granted["consent"]["state"] == "granted"
+    assert granted["consent"]["source"] == "import"
+    _, ledger = http.get(f"/v1/clients/{granted['client_id']}/consent")
+    [event] = ledger["events"]
+    assert (event["type"], event["source"]) == ("granted", "import")
+    assert "2019-05-01T10:00:00Z" in event["note"] and "paper form signed in the salon" in event["note"]
+
+
+def test_imported_denial_is_recorded_for_existing_clients(http: Http) -> None:
+    _, anna = http.post("/v1/clients", {"email": "anna@example.com"})
+    http.put(f"/v1/clients/{anna['client_id']}/consent", {"granted": True})
+    text = "email,consent,consent_date,consent_source\nanna@example.com,no,2020-02-02,phone call\n"
+    status, body = upload(http, text, "?update_existing=true&accept_consent=true")
+    assert status == 200 and [(n["row"], n["code"]) for n in body["notices"]] == [(1, "consent_recorded")]
+    after = http.get(f"/v1/clients/{anna['client_id']}")[1]
+    assert after["consent"]["state"] == "denied"
 
 
 @pytest.mark.parametrize(
