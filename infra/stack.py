@@ -67,6 +67,16 @@ def _camel(name: str) -> str:
     return to_cfn_resource_name(name)
 
 
+def hash_first(key_schema: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """A key schema with the HASH key first, as CloudFormation and DynamoDB require.
+
+    PynamoDB lists key attributes in name order (moto does not mind), so a table whose
+    sort key sorts before its partition key (``list-members``: client_id, list_id) would
+    otherwise be refused at deploy time.
+    """
+    return sorted(key_schema, key=lambda key: key["KeyType"] != "HASH")
+
+
 class PermessoStack(cdk.Stack):
     """Everything of one stage.  Construct id = stage name, which Chalice uses as its stage."""
 
@@ -168,7 +178,7 @@ class PermessoStack(cdk.Stack):
     def _keys(schema: Sequence[Mapping[str, str]]) -> list[dynamodb.CfnTable.KeySchemaProperty]:
         return [
             dynamodb.CfnTable.KeySchemaProperty(attribute_name=key["AttributeName"], key_type=key["KeyType"])
-            for key in schema
+            for key in hash_first(schema)
         ]
 
     @staticmethod

@@ -19,7 +19,7 @@ from chalicelib.resources import DLQ_RETENTION_SECONDS, DLQ_SUFFIX, QUEUES, SES_
 from chalicelib.storage.models import ALL_MODELS
 from infra.access import APPEND_ONLY_TABLES, FUNCTIONS, Names
 from infra.config import InfraError
-from infra.stack import ACCOUNTS_SUSPENDED_METRIC, ROLE_PLACEHOLDER, SEND_ERRORS_METRIC
+from infra.stack import ACCOUNTS_SUSPENDED_METRIC, ROLE_PLACEHOLDER, SEND_ERRORS_METRIC, hash_first
 from tests.infra.conftest import WORKER_CONCURRENCY, Synth, synthesise, worker_access
 
 NAMES = Names("prod")
@@ -89,12 +89,12 @@ def function_roles(synth: Synth) -> dict[str, str]:
 def test_every_model_is_a_table_of_the_same_shape(prod: Synth, model: Any) -> None:
     properties = table_resource(prod, model)["Properties"]
     schema = model._get_schema()
-    assert properties["KeySchema"] == [dict(k) for k in schema["key_schema"]]
+    assert properties["KeySchema"] == hash_first(schema["key_schema"])
     assert sorted(properties["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
         schema["attribute_definitions"], key=lambda a: a["AttributeName"]
     )
     expected_gsis = {
-        index["index_name"]: (index["key_schema"], index["projection"])
+        index["index_name"]: (hash_first(index["key_schema"]), index["projection"])
         for index in schema.get("global_secondary_indexes", [])
     }
     actual_gsis = {
@@ -115,6 +115,31 @@ def test_every_table_has_point_in_time_recovery_and_its_ttl(synth: Synth, model:
         assert "TimeToLiveSpecification" not in properties
     else:
         assert properties["TimeToLiveSpecification"] == {"AttributeName": ttl.attr_name, "Enabled": True}
+
+
+def test_partition_key_comes_first_in_every_key_schema(synth: Synth) -> None:
+    for table in synth.resources("AWS::DynamoDB::Table").values():
+        schemas = [table["Properties"]["KeySchema"]]
+        schemas += [index["KeySchema"] for index in table["Properties"].get("GlobalSecondaryIndexes", [])]
+        for schema in schemas:
+            assert schema[0]["KeyType"] == "HASH", table["Properties"]["TableName"]
+
+
+def test_a_sort_key_named_before_its_partition_key_is_reordered() -> None:
+    """PynamoDB orders key attributes by name; CloudFormation wants HASH first."""
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.models import Model
+
+    class Membership(Model):
+        class Meta:
+            table_name = "permesso-prod-memberships"
+
+        list_id = UnicodeAttribute(hash_key=True)
+        client_id = UnicodeAttribute(range_key=True)
+
+    schema = Membership._get_schema()["key_schema"]
+    assert [key["KeyType"] for key in schema] == ["RANGE", "HASH"]  # what moto tolerates
+    assert [key["AttributeName"] for key in hash_first(schema)] == ["list_id", "client_id"]
 
 
 def test_the_throttle_table_expires_its_windows(prod: Synth) -> None:
