@@ -246,16 +246,16 @@ def _statements(
     statements: list[dict[str, Any]] = []
     levels = table_levels(access, inventory.tables)
     by_level: dict[str, list[str]] = {}
-    for table, level in sorted(levels.items()):
-        by_level.setdefault(level, []).append(table)
+    for table, table_level in sorted(levels.items()):
+        by_level.setdefault(table_level, []).append(table)
     actions = {
         "read": DYNAMODB_READ,
         "append": DYNAMODB_READ + DYNAMODB_APPEND,
         "write": DYNAMODB_READ + DYNAMODB_WRITE,
     }
-    for level, tables in sorted(by_level.items()):
+    for level_name, tables in sorted(by_level.items()):
         arns = [names.table_arn(table) for table in tables]
-        statements.append(_statement(f"Tables{level.title()}", actions[level], arns))
+        statements.append(_statement(f"Tables{level_name.title()}", actions[level_name], arns))
     indexed = sorted(set(levels) & set(inventory.indexed_tables))
     if indexed:  # secondary indexes answer Query only
         index_arns = [names.table_arn(table) + "/index/*" for table in indexed]

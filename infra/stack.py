@@ -431,7 +431,7 @@ class PermessoStack(cdk.Stack):
                 resource.add_property_override(f"{properties}.ScalingConfig.MaximumConcurrency", concurrency)
             logical_queue = self.names.logical(event.queue)
             assert logical_queue is not None  # plan_access checked it
-            resource.add_resource_dependency(self.queues[logical_queue].node.default_child)  # type: ignore[arg-type]
+            resource.add_resource_dependency(self.queues[logical_queue].node.default_child)
         return role
 
     def _name_api(self) -> None:
