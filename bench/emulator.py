@@ -132,8 +132,11 @@ def fast_reads() -> Iterator[None]:
 def fast_transactions() -> Iterator[None]:
     from moto.dynamodb.models import DynamoDBBackend
 
+    from local.emulator import locked
+
     original = DynamoDBBackend.transact_write_items
-    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    # Check-then-apply must not interleave with another thread's writes (see local/emulator.py).
+    DynamoDBBackend.transact_write_items = locked(_transact_write_items)  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -97,6 +97,8 @@ FUNCTIONS: Mapping[str, Access] = {
         | read("accounts"),
         send_to=("jobs",),
     ),
+    # Hourly: clients whose automatic status changes by time (sparse index on clients).
+    "recompute_auto_status": Access(tables=write("clients") | read("accounts")),
     # The sending worker as designed in docs/data-model.md (deliveries, campaigns, throttle); its
     # reserved concurrency is in infra/config.json. Reviewed by the sending work when it lands.
     "handle_send": Access(
