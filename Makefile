@@ -13,7 +13,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := app.py chalicelib local tests bench infra
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
-.PHONY: help venv run test lint clean distclean infra infra-venv
+.PHONY: help venv run test lint clean distclean infra infra-venv bench
 
 # Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
 # translator can pin its own pydantic. STAGE is a stage of infra/config.json.
@@ -29,6 +29,7 @@ help:
 	@echo "make run        the local stack: moto server, chalice local on 127.0.0.1:8000, worker, demo account"
 	@echo "make test       the whole pytest suite: $(TEST_PATHS)"
 	@echo "make lint       ruff check, ruff format --check, mypy chalicelib/domain"
+	@echo "make bench      every benchmark (ratios measured in one run; see bench/)"
 	@echo "make clean      remove caches and test artifacts (keeps $(VENV) and .local/)"
 	@echo "make distclean  clean, and remove $(VENV) and .local/ (the local secrets)"
 	@echo "make infra      synthesise the AWS stack of STAGE (default prod) offline, cfn-lint it, run tests/infra"
@@ -51,6 +52,11 @@ lint: venv
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy chalicelib/domain
+
+# Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
+BENCHES ?= cold_start targeting
+bench: venv
+	for name in $(BENCHES); do $(PY) -m bench.$$name; done
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts
