@@ -112,9 +112,18 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
         account = deps.accounts.get(account_id)
         updated = replace(account, settings=patch.apply(account.settings), updated_at=deps.clock())
         try:
-            return deps.accounts.save(updated)
+            saved = deps.accounts.save(updated)
         except ConcurrentModification:
             continue
+        if saved.settings.auto_status != account.settings.auto_status:
+            # New thresholds: every client's automatic status is re-evaluated in the background.
+            from chalicelib.services.auto_status import start_account_recompute
+
+            job_id = start_account_recompute(deps, saved)
+            logger.info(
+                "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
+            )
+        return saved
     raise ConcurrentModification("the account is being changed concurrently; retry")
 
 

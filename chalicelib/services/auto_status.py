@@ -19,9 +19,12 @@ from datetime import datetime
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.auto_status import compute_auto_status
-from chalicelib.domain.records import Account
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.domain.records import Account, Client
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
+from chalicelib.services import jobs
+from chalicelib.services.targets import walk
 
 
 @dataclass
@@ -57,7 +60,7 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
             if account is None:
                 report.skipped += 1
                 continue
-            if _recompute_one(deps, account, client_id, now):
+            if _recompute_one(deps, account, _fresh(deps, account, client_id), now):
                 report.changed += 1
             else:
                 report.skipped += 1
@@ -71,10 +74,16 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
     return report
 
 
-def _recompute_one(deps: Deps, account: Account, client_id: str, now: datetime) -> bool:
+def _fresh(deps: Deps, account: Account, client_id: str) -> Client | None:
     try:
-        client = deps.clients.get(account.account_id, client_id, consistent=True)
+        return deps.clients.get(account.account_id, client_id, consistent=True)
     except NotFound:
+        return None
+
+
+def _recompute_one(deps: Deps, account: Account, client: Client | None, now: datetime) -> bool:
+    """Give ``client`` its status at ``now``; True when the status changed."""
+    if client is None:
         return False
     result = compute_auto_status(
         client.created_at, client.last_visit_at, now, account.settings.auto_status.as_domain()
@@ -89,3 +98,33 @@ def _recompute_one(deps: Deps, account: Account, client_id: str, now: datetime) 
     except ConcurrentModification:
         return False
     return updated.auto_status != client.auto_status
+
+
+RECOMPUTE_ACCOUNT = "auto_status_recompute"
+
+
+@jobs.register(RECOMPUTE_ACCOUNT)
+def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
+    """Job kind: after an account's thresholds change, recompute every client of it.
+
+    Walks the account's clients from the job's cursor; each client's write is
+    conditional on its version (a concurrent change wins and is left alone), so
+    re-running part of a chunk after a crash changes nothing."""
+    account = deps.accounts.get(job.account_id)
+    now = deps.clock()
+    cursor, handled, changed = job.cursor, 0, 0
+    while True:
+        page = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        found = walk(deps, job.account_id, {"filter": None}, cursor, page, need_clients=True)
+        changed += sum(_recompute_one(deps, account, client, now) for _, client in found.matches)
+        handled += found.examined
+        cursor = found.cursor
+        if cursor is None or budget.spent(handled):
+            break
+    return ChunkOutcome(cursor=cursor, done=handled, finished=cursor is None, counters={"changed": changed})
+
+
+def start_account_recompute(deps: Deps, account: Account) -> str:
+    """Start re-evaluating all of ``account``'s clients (their thresholds changed)."""
+    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {})
+    return job.job_id
