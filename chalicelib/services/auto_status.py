@@ -14,17 +14,21 @@ and is simply skipped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.auto_status import compute_auto_status
+from chalicelib.domain.auto_status import Thresholds, compute_auto_status
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.records import Account, Client
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.targets import walk
+from chalicelib.storage.status_index import DueClient
+
+_BATCH = 100
 
 
 @dataclass
@@ -38,32 +42,49 @@ class RecomputeReport:
 def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) -> RecomputeReport:
     """Recompute every client whose automatic status is due to change now.
 
-    Stops early when the time budget runs out (``complete`` False); the next
-    scheduled run continues, since the unvisited clients are still due.
+    Reads only the sparse index (which carries what the computation needs) and
+    writes one conditional update per due client, ``write_concurrency`` at a
+    time. Stops early when the time budget runs out (``complete`` False); the
+    next scheduled run continues, since the unvisited clients are still due.
     """
     now = deps.clock()
     deadline = time.monotonic() + time_budget_seconds
     report = RecomputeReport()
     accounts: dict[str, Account | None] = {}
+
+    def thresholds(account_id: str) -> Thresholds | None:
+        if account_id not in accounts:
+            try:
+                accounts[account_id] = deps.accounts.get(account_id)
+            except NotFound:
+                accounts[account_id] = None
+        account = accounts[account_id]
+        return None if account is None else account.settings.auto_status.as_domain()
+
+    def apply(due: DueClient) -> bool:
+        limits = thresholds(due.account_id)
+        if limits is None:
+            return False
+        result = compute_auto_status(due.created_at, due.last_visit_at, now, limits)
+        changed = result.status.value != due.auto_status
+        return deps.status_index.set_status(due, result.status.value, result.next_change_at, now) and changed
+
+    def flush(batch: list[DueClient]) -> None:
+        for due in batch:  # look accounts up (and cache them) before the threads start
+            thresholds(due.account_id)
+        _run_batch(deps, batch, apply, report)
+
     for shard in deps.status_index.shards:
-        for (account_id, client_id), _ in deps.status_index.due(shard, now):
+        batch: list[DueClient] = []
+        for due in deps.status_index.due(shard, now):
             if time.monotonic() > deadline:
                 report.complete = False
                 break
-            report.visited += 1
-            if account_id not in accounts:
-                try:
-                    accounts[account_id] = deps.accounts.get(account_id)
-                except NotFound:
-                    accounts[account_id] = None
-            account = accounts[account_id]
-            if account is None:
-                report.skipped += 1
-                continue
-            if _recompute_one(deps, account, _fresh(deps, account, client_id), now):
-                report.changed += 1
-            else:
-                report.skipped += 1
+            batch.append(due)
+            if len(batch) == _BATCH:
+                flush(batch)
+                batch = []
+        flush(batch)
         if not report.complete:
             break
     metrics.add_metric(name="AutoStatusChanged", unit="Count", value=report.changed)
@@ -74,11 +95,22 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
     return report
 
 
-def _fresh(deps: Deps, account: Account, client_id: str) -> Client | None:
-    try:
-        return deps.clients.get(account.account_id, client_id, consistent=True)
-    except NotFound:
-        return None
+def _run_batch(
+    deps: Deps, batch: list[DueClient], apply: Callable[[DueClient], bool], report: RecomputeReport
+) -> None:
+    if not batch:
+        return
+    workers = max(1, min(deps.settings.write_concurrency, len(batch)))
+    if workers == 1:
+        outcomes = [apply(due) for due in batch]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(apply, batch))
+    report.visited += len(batch)
+    report.changed += sum(outcomes)
+    report.skipped += len(batch) - sum(outcomes)
 
 
 def _recompute_one(deps: Deps, account: Account, client: Client | None, now: datetime) -> bool:

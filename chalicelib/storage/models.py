@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.storage.base import table_meta
@@ -112,7 +112,8 @@ class ClientsByStatusChangeIndex(GlobalSecondaryIndex["ClientModel"]):
 
     class Meta:
         index_name = "by-next-status-change"
-        projection = KeysOnlyProjection()
+        # What recomputing a status needs, so the job reads nothing but the index.
+        projection = IncludeProjection(["created_at", "last_visit_at", "auto_status", "version"])
 
     status_shard = UnicodeAttribute(hash_key=True)
     next_status_at = UnicodeAttribute(range_key=True)
