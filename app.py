@@ -10,7 +10,8 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import accounts, clients, consent, gdpr, public
+from chalicelib.api import accounts, campaigns, clients, consent, gdpr, public
+from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
 from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger
@@ -22,6 +23,7 @@ app.register_blueprint(clients.api)
 app.register_blueprint(consent.api)
 app.register_blueprint(gdpr.api)
 app.register_blueprint(public.api)
+app.register_blueprint(campaigns.api)
 
 if get_settings().stage == "local":  # GET /dev/outbox exists in the local stack only
     from chalicelib.api import dev
@@ -42,3 +44,28 @@ def correlate(event: Any, get_response: Any) -> Any:
     if request_id:
         response.headers["X-Request-Id"] = request_id
     return response
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=5)
+def handle_send(event: Any) -> dict[str, Any]:
+    """Send worker: each message is one batch of a campaign's recipients (partial batch
+    failures reported, so only failed messages come back)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.sending import handle_sqs_event
+
+    try:
+        return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
+    finally:
+        flush_metrics()
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("ses-events"), batch_size=10)
+def handle_ses_events(event: Any) -> dict[str, Any]:
+    """SES bounce / complaint / delivery events from the SNS topic."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.ses_events import handle_sqs_event
+
+    try:
+        return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
+    finally:
+        flush_metrics()

@@ -6,6 +6,8 @@ can hand them other implementations (a fixed clock, another key ring).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -14,6 +16,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.signing import KeyRing
 from chalicelib.domain.time import Clock, system_clock
 from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
+from chalicelib.storage.campaigns import CampaignRepository, DeliveryRepository
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.consent import ConsentLedgerRepository
 from chalicelib.storage.stats import StatsRepository
@@ -35,6 +38,10 @@ class Deps:
     stats: StatsRepository = field(default_factory=StatsRepository)
     consent: ConsentLedgerRepository = field(default_factory=ConsentLedgerRepository)
     throttle: ThrottleRepository = field(default_factory=ThrottleRepository)
+    campaigns: CampaignRepository = field(default_factory=CampaignRepository)
+    deliveries: DeliveryRepository = field(default_factory=DeliveryRepository)
+    # How a send worker waits for its throttle slot (tests advance a fake clock instead).
+    sleep: Callable[[float], None] = time.sleep
 
     @cached_property
     def key_ring(self) -> KeyRing:

@@ -19,6 +19,11 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 
+# The local stack serves its public pages over plain HTTP on the loopback address;
+# no deployed stage can have such a URL, so every real e-mail keeps an https one.
+_LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
+
+
 class InvalidMail(ValueError):
     """The message cannot be built (e.g. an address SES cannot carry, a header with a newline)."""
 
@@ -68,7 +73,7 @@ def build_mime(mail: OutgoingMail, now: datetime) -> bytes:
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.domain)
     if mail.list_unsubscribe_url:
-        if not mail.list_unsubscribe_url.startswith("https://"):
+        if not mail.list_unsubscribe_url.startswith(("https://", *_LOOPBACK)):
             raise InvalidMail("List-Unsubscribe must be an https:// URL (RFC 8058)")
         message["List-Unsubscribe"] = f"<{_header_value(mail.list_unsubscribe_url)}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
