@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.api import accounts, campaigns, clients, consent, gdpr, public
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
@@ -44,6 +44,17 @@ def correlate(event: Any, get_response: Any) -> Any:
     if request_id:
         response.headers["X-Request-Id"] = request_id
     return response
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="recompute_auto_status")
+def recompute_auto_status(event: Any) -> dict[str, Any]:
+    """Move clients whose automatic status changed with time (new → lost, active → lapsing…)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.auto_status import recompute_due_statuses
+
+    report = recompute_due_statuses(get_deps())
+    flush_metrics()
+    return {"visited": report.visited, "changed": report.changed, "complete": report.complete}
 
 
 @app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=5)

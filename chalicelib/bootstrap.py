@@ -20,6 +20,7 @@ from chalicelib.storage.campaigns import CampaignRepository, DeliveryRepository
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.consent import ConsentLedgerRepository
 from chalicelib.storage.stats import StatsRepository
+from chalicelib.storage.status_index import StatusIndexRepository
 from chalicelib.storage.suppressions import SuppressionRepository
 from chalicelib.storage.throttle import ThrottleRepository
 
@@ -38,6 +39,7 @@ class Deps:
     stats: StatsRepository = field(default_factory=StatsRepository)
     consent: ConsentLedgerRepository = field(default_factory=ConsentLedgerRepository)
     throttle: ThrottleRepository = field(default_factory=ThrottleRepository)
+    status_index: StatusIndexRepository = field(default_factory=StatusIndexRepository)
     campaigns: CampaignRepository = field(default_factory=CampaignRepository)
     deliveries: DeliveryRepository = field(default_factory=DeliveryRepository)
     # How a send worker waits for its throttle slot (tests advance a fake clock instead).
