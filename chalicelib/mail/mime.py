@@ -18,7 +18,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-
 # The local stack serves its public pages over plain HTTP on the loopback address;
 # no deployed stage can have such a URL, so every real e-mail keeps an https one.
 _LOOPBACK = ("http://127.0.0.1:", "http://localhost:")

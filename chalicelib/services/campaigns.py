@@ -33,7 +33,7 @@ from chalicelib.domain.campaign_status import (
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
 from chalicelib.domain.records import Account, Client
-from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
+from chalicelib.errors import AccountSuspended, Conflict, InvalidInput
 from chalicelib.observability import logger, metrics
 
 FANOUT_KIND = "campaign_fanout"

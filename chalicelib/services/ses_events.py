@@ -81,8 +81,10 @@ def parse_event(body: str) -> SesEvent | None:
 def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
-        EventType as BatchEventType,
         process_partial_response,
+    )
+    from aws_lambda_powertools.utilities.batch import (
+        EventType as BatchEventType,
     )
 
     def record_handler(record: Any) -> str:
@@ -176,7 +178,7 @@ def _hard(
             deps.stats.add(delivery.account_id, now.date(), complaints=1)
             deps.campaigns.add(delivery.account_id, delivery.campaign_id, complained=1)
             metrics.add_metric(name="Complaints", unit="Count", value=1)
-        logger.info("SES %s processed" % mark, extra=ids)
+        logger.info(f"SES {mark} processed", extra=ids)
     check_reputation(deps, delivery.account_id)
     if mark == "hard":
         check_breaker(deps, delivery.account_id, delivery.campaign_id)

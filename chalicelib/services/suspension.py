@@ -74,7 +74,7 @@ def check_reputation(deps: Deps, account_id: str) -> str | None:
 
 
 def check_volume(deps: Deps, account: Account, today_sent: int, now: datetime) -> bool:
-    """Suspend for a volume spike: today's sends over ``spike_factor`` × the trailing daily
+    """Suspend for a volume spike: today's sends over ``spike_factor`` times the trailing daily
     average (days since creation or reinstatement, at most 30), once past warm-up."""
     start = account.created_at.date()
     if account.reinstated_at is not None:

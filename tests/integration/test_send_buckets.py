@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -22,11 +23,9 @@ def test_concurrent_reservations_never_share_or_crowd_slots() -> None:
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         outcomes = list(pool.map(book, range(12)))
-    slots = sorted(
-        r.slot(i) for r in outcomes if isinstance(r, Reservation) for i in range(r.count)
-    )
-    assert len(slots) == 60  # 12 × 5, all within 3 s of booking
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    slots = sorted(r.slot(i) for r in outcomes if isinstance(r, Reservation) for i in range(r.count))
+    assert len(slots) == 60  # 12 x 5, all within 3 s of booking
+    gaps = [b - a for a, b in pairwise(slots)]
     assert min(gaps) == pytest.approx(1 / rate)
     # In any 1-second window at most rate (+ the slot on its left edge).
     assert max(sum(1 for s in slots if t <= s < t + 1) for t in slots) <= rate
@@ -49,7 +48,7 @@ def test_caps_are_exact_across_concurrent_workers() -> None:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         admitted = list(pool.map(take, range(20)))
-    assert sum(admitted) == 100  # 20 × 7 asked, the cap admits exactly 100
+    assert sum(admitted) == 100  # 20 x 7 asked, the cap admits exactly 100
     assert repo.take_from_cap("account#a#day#20261124", 1, 100, expires) == 0
     repo.give_back("account#a#day#20261124", 3)
     assert repo.take_from_cap("account#a#day#20261124", 5, 100, expires) == 3

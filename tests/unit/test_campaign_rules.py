@@ -27,7 +27,9 @@ RING = KeyRing.parse("k1:unit-test-secret-000001,k0:unit-test-secret-000000")
         ("unknown", True, True, DeliveryStatus.SUPPRESSED),
     ],
 )
-def test_standard_classification(state: str, suppressed: bool, consent_only: bool, expected: DeliveryStatus) -> None:
+def test_standard_classification(
+    state: str, suppressed: bool, consent_only: bool, expected: DeliveryStatus
+) -> None:
     assert classify(STD, state, suppressed, consent_only) == expected
 
 
@@ -45,7 +47,10 @@ def test_reactivation_asks_only_the_undocumented(state: str, suppressed: bool, e
         assert classify(REACT, state, suppressed, consent_only) == expected
 
 
-@given(st.lists(st.tuples(st.sampled_from(["granted", "denied", "unknown"]), st.booleans()), max_size=50), st.booleans())
+@given(
+    st.lists(st.tuples(st.sampled_from(["granted", "denied", "unknown"]), st.booleans()), max_size=50),
+    st.booleans(),
+)
 def test_preview_counts_add_up(clients: list[tuple[str, bool]], consent_only: bool) -> None:
     counts = AudienceCounts()
     for state, suppressed in clients:
@@ -89,13 +94,17 @@ def test_batches_cover_everything_once() -> None:
     items = [str(i) for i in range(53)]
     groups = batches(items, 25)
     assert [len(g) for g in groups] == [25, 25, 3]
-    assert sum(groups, []) == items
+    assert [item for group in groups for item in group] == items
 
 
 def test_unsubscribe_tokens_round_trip_and_resist_tampering() -> None:
     token = mint_unsubscribe(RING, "acc_1", "cmp_2", "cl_3")
     claim = read_unsubscribe(RING, token)
-    assert claim is not None and (claim.account_id, claim.campaign_id, claim.client_id) == ("acc_1", "cmp_2", "cl_3")
+    assert claim is not None and (claim.account_id, claim.campaign_id, claim.client_id) == (
+        "acc_1",
+        "cmp_2",
+        "cl_3",
+    )
     kid, payload, tag = token.split(".")
     assert read_unsubscribe(RING, f"{kid}.{payload}.{tag[:-2]}AA") is None
     assert read_unsubscribe(RING, "garbage") is None

@@ -14,14 +14,27 @@ def _sns(message: dict[str, object]) -> str:
 
 
 def test_notification_format_hard_bounce_in_sns_envelope() -> None:
-    body = _sns({"notificationType": "Bounce", "bounce": {"bounceType": "Permanent"}, "mail": {"messageId": "x1", "tags": TAGS}})
+    body = _sns(
+        {
+            "notificationType": "Bounce",
+            "bounce": {"bounceType": "Permanent"},
+            "mail": {"messageId": "x1", "tags": TAGS},
+        }
+    )
     event = parse_event(body)
     assert event is not None
-    assert (event.kind, event.account_id, event.campaign_id, event.client_id) == ("hard_bounce", "acc_1", "cmp_2", "cl_3")
+    assert (event.kind, event.account_id, event.campaign_id, event.client_id) == (
+        "hard_bounce",
+        "acc_1",
+        "cmp_2",
+        "cl_3",
+    )
 
 
 def test_event_format_soft_bounce_and_complaint_raw() -> None:
-    soft = parse_event(json.dumps({"eventType": "Bounce", "bounce": {"bounceType": "Transient"}, "mail": {"tags": TAGS}}))
+    soft = parse_event(
+        json.dumps({"eventType": "Bounce", "bounce": {"bounceType": "Transient"}, "mail": {"tags": TAGS}})
+    )
     complaint = parse_event(json.dumps({"eventType": "Complaint", "complaint": {}, "mail": {"tags": TAGS}}))
     delivery = parse_event(json.dumps({"eventType": "Delivery", "mail": {"messageId": "x", "tags": TAGS}}))
     assert soft is not None and soft.kind == "soft_bounce"
