@@ -85,8 +85,8 @@ _ALLOWED = {
     },
     # A worker that crashed mid-send leaves ``sending``; only the recorded SES
     # outcome (or an explicit failure) may finish it — never a second send.
-    # ``sending → queued`` is allowed only when SES explicitly refused the call
-    # with a throttling error, i.e. it certainly did not send (the caller's duty).
+    # ``sending → queued`` is allowed only when SES certainly did not send: it refused
+    # the call (throttling, a 5xx before acceptance) or was never called (the caller's duty).
     DeliveryStatus.SENDING: {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.QUEUED},
 }
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -284,12 +284,28 @@ def _send_all(
         metrics.add_metric(name="SendDeferred", unit="Count", value=admitted)
         return
     unused = 0
+    tolerance = settings.send_late_tolerance_seconds
     for index, client in enumerate(batch):
         slot = max(mine.slot(index), shared.slot(index))
+        # Claim the delivery and build the message before the slot, so the time between the
+        # slot and the SES call does not depend on DynamoDB's latency.
+        prepared = _prepare(deps, account, campaign, client, run)
+        if prepared is None:
+            unused += 1
+            continue
         wait = slot - deps.clock().timestamp()
         if wait > 0:
             deps.sleep(wait)
-        if not _send_one(deps, account, campaign, client, attempt, run):
+        elif -wait > tolerance:
+            # Running late would bunch sends into another worker's slots: give back the rest
+            # (SES was not called for this one, so it may wait again) and continue later.
+            deps.deliveries.move(prepared.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
+            for rest in batch[index:]:
+                run.keep(rest.client_id, 0)
+            unused += len(batch) - index
+            metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
+            break
+        if not _send_prepared(deps, prepared, attempt, run):
             unused += 1
     _give_back(deps, day_key, hour_key, unused)
 
@@ -300,32 +316,51 @@ def _give_back(deps: Deps, day_key: str, hour_key: str, count: int) -> None:
         deps.throttle.give_back(hour_key, count)
 
 
-def _send_one(
-    deps: Deps, account: Account, campaign: Campaign, client: Client, attempt: int, run: BatchRun
-) -> bool:
-    """Send to one recipient; ``True`` if SES accepted (or may have accepted) the e-mail."""
+@dataclass(frozen=True)
+class Prepared:
+    sending: Delivery
+    raw: bytes
+    sender: str
+    to: str
+    tags: dict[str, str]
+
+
+def _prepare(deps: Deps, account: Account, campaign: Campaign, client: Client, run: BatchRun) -> Prepared | None:
+    """Win ``queued → sending`` and build the MIME message; ``None`` when the delivery is not
+    ours (another worker has it) or the message cannot be built (then it failed)."""
     from chalicelib.domain.campaign_content import TemplateProblem
-    from chalicelib.mail.mime import InvalidMail
-    from chalicelib.mail.ses import MailRejected, MailThrottled, MailTransient
+    from chalicelib.mail.mime import InvalidMail, build_mime
 
     queued = Delivery(campaign.campaign_id, client.client_id, campaign.account_id, DeliveryStatus.QUEUED)
     now = deps.clock()
     if not deps.deliveries.move(queued, DeliveryStatus.SENDING, now, count_attempt=True):
-        _not_queued(deps, campaign, client.client_id, run)  # another worker has it
-        return False
-    sending = Delivery(campaign.campaign_id, client.client_id, campaign.account_id, DeliveryStatus.SENDING)
-    ids = {
-        "account_id": campaign.account_id,
-        "campaign_id": campaign.campaign_id,
-        "client_id": client.client_id,
-    }
+        _not_queued(deps, campaign, client.client_id, run)
+        return None
+    sending = replace(queued, status=DeliveryStatus.SENDING)
+    tags = {"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "client_id": client.client_id}
     try:
         mail = compose(deps, account, campaign, client)
-        message_id = deps.mailer.send(mail, now=now, tags=ids)
+        raw = build_mime(mail, now)
+    except (InvalidMail, TemplateProblem) as exc:
+        deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=type(exc).__name__)
+        run.count("failed")
+        metrics.add_metric(name="SendErrors", unit="Count", value=1)
+        logger.warning("message could not be built", extra={**tags, "code": type(exc).__name__})
+        return None
+    return Prepared(sending=sending, raw=raw, sender=mail.sender_email, to=mail.to, tags=tags)
+
+
+def _send_prepared(deps: Deps, prepared: Prepared, attempt: int, run: BatchRun) -> bool:
+    """Call SES; ``True`` if it accepted the e-mail."""
+    from chalicelib.mail.ses import MailRejected, MailThrottled, MailTransient
+
+    sending, ids = prepared.sending, prepared.tags
+    try:
+        message_id = deps.mailer.send_raw(prepared.raw, sender=prepared.sender, to=[prepared.to], tags=ids)
     except MailThrottled:
         # SES refused the call: it certainly did not send, so the delivery may wait again.
         deps.deliveries.move(sending, DeliveryStatus.QUEUED, deps.clock(), reason="ses_throttled")
-        run.keep(client.client_id, _backoff(attempt), retry=True)
+        run.keep(sending.client_id, _backoff(attempt), retry=True)
         run.count("throttled")
         metrics.add_metric(name="SendThrottled", unit="Count", value=1)
         return False
@@ -336,15 +371,14 @@ def _send_one(
             metrics.add_metric(name="SendErrors", unit="Count", value=1)
         else:
             deps.deliveries.move(sending, DeliveryStatus.QUEUED, deps.clock(), reason="ses_transient")
-            run.keep(client.client_id, _backoff(attempt), retry=True)
+            run.keep(sending.client_id, _backoff(attempt), retry=True)
         logger.warning("SES transient error", extra={**ids, "code": exc.code})
         return False
-    except (MailRejected, InvalidMail, TemplateProblem) as exc:
-        code = getattr(exc, "code", type(exc).__name__)
-        deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=str(code)[:64])
+    except MailRejected as exc:
+        deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=str(exc.code)[:64])
         run.count("failed")
         metrics.add_metric(name="SendErrors", unit="Count", value=1)
-        logger.warning("send failed", extra={**ids, "code": code})
+        logger.warning("send refused by SES", extra={**ids, "code": exc.code})
         return False
     deps.deliveries.move(sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id)
     run.count("sent")

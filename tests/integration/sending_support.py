@@ -182,7 +182,7 @@ class FaultyMailer:
         self.random = random.Random(seed)
         self.throttled = self.transient_errors = self.accepted = 0
 
-    def send(self, mail: Any, *, now: datetime, tags: Any = None) -> str:
+    def send_raw(self, raw: bytes, *, sender: str, to: list[str], tags: Any = None) -> str:
         from chalicelib.mail.ses import MailThrottled, MailTransient
 
         roll = self.random.random()
@@ -192,7 +192,7 @@ class FaultyMailer:
         if roll < self.throttle + self.transient:
             self.transient_errors += 1
             raise MailTransient("ServiceUnavailable", "Service unavailable")
-        message_id = self.real.send(mail, now=now, tags=tags)
+        message_id = self.real.send_raw(raw, sender=sender, to=to, tags=tags)
         self.accepted += 1
         if self.crashes_left > 0:
             self.crashes_left -= 1
