@@ -238,9 +238,9 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     busy = 0.0
     while not stop.is_set():
         counter["sqs_requests"] += 1
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=SEND_MESSAGES_PER_INVOCATION, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=SEND_MESSAGES_PER_INVOCATION, WaitTimeSeconds=1
+        ).get("Messages", [])
         if not messages:
             continue
         counter["invocations"] += 1
@@ -319,7 +319,16 @@ def setup(recipients: int) -> tuple[Any, str, str]:
     deps.lists.add_members(account.account_id, list_id, ids)
     clock = deps.clock()
     deps.lists.create(
-        RecipientList(account.account_id, list_id, "Bench list", {"client_ids": ids[:1]}, clock, clock, size=len(ids), status=READY)
+        RecipientList(
+            account.account_id,
+            list_id,
+            "Bench list",
+            {"client_ids": ids[:1]},
+            clock,
+            clock,
+            size=len(ids),
+            status=READY,
+        )
     )
     return deps, account.account_id, list_id
 
@@ -354,10 +363,14 @@ def run(rate: float, workers: int, recipients: int) -> dict[str, Any]:
             ),
         )
         fanout_started = time.perf_counter()
-        service.send_campaign(deps, account, campaign.campaign_id, service.SendInput(acknowledge_non_consented=True))
+        service.send_campaign(
+            deps, account, campaign.campaign_id, service.SendInput(acknowledge_non_consented=True)
+        )
         import boto3
 
-        sqs = boto3.client("sqs", region_name=deps.settings.region, endpoint_url=deps.settings.aws_endpoint_url)
+        sqs = boto3.client(
+            "sqs", region_name=deps.settings.region, endpoint_url=deps.settings.aws_endpoint_url
+        )
         jobs_url = sqs.get_queue_url(QueueName=deps.settings.resource_name("jobs"))["QueueUrl"]
         ctx = mp.get_context("spawn")
         stop, results = ctx.Event(), ctx.Queue()
@@ -369,7 +382,9 @@ def run(rate: float, workers: int, recipients: int) -> dict[str, Any]:
             p.start()
         fanout_lambda = 0.0
         while True:  # the fan-out job, in this process (its own Lambda in the cloud)
-            messages = sqs.receive_message(QueueUrl=jobs_url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=jobs_url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get(
+                "Messages", []
+            )
             counter["sqs_requests"] += 1
             if not messages:
                 if deps.campaigns.get(account_id, campaign.campaign_id, consistent=True).fanout_done:
@@ -398,7 +413,18 @@ def run(rate: float, workers: int, recipients: int) -> dict[str, Any]:
     finally:
         ses_server.shutdown()
         server.stop()
-    return summarise(rate, workers, recipients, ses, counter_fanout, worker_results, fanout_lambda, fanout_seconds, report, current.status.value)
+    return summarise(
+        rate,
+        workers,
+        recipients,
+        ses,
+        counter_fanout,
+        worker_results,
+        fanout_lambda,
+        fanout_seconds,
+        report,
+        current.status.value,
+    )
 
 
 def _max_window(times: list[float]) -> int:
@@ -467,15 +493,20 @@ def summarise(
             "send_duration_seconds": round(duration, 2),
             "fanout_seconds": round(fanout_seconds, 2),
             "achieved_rate_per_second": round(achieved, 2),
-            "dynamodb_key_reads_per_recipient": round((total["read_items"] - total["query_items"]) / sent, 3) if sent else None,
+            "dynamodb_key_reads_per_recipient": round((total["read_items"] - total["query_items"]) / sent, 3)
+            if sent
+            else None,
             "dynamodb_query_items_per_recipient": round(total["query_items"] / sent, 3) if sent else None,
             "dynamodb_wru_per_recipient": round(total["wru"] / sent, 3) if sent else None,
             "dynamodb_rru_per_recipient": round(total["rru"] / sent, 3) if sent else None,
             "failed_conditional_writes": sum(v for k, v in total.items() if k.startswith("failed:")),
             "sqs_requests_per_1000": round(total["sqs_requests"] * per_1000, 1),
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
-            "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()} | {"total": round(cost_total, 6)},
-            "operations": {k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:"))},
+            "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
+            | {"total": round(cost_total, 6)},
+            "operations": {
+                k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:"))
+            },
             "report": report,
         },
         "prices": PRICES,

@@ -353,6 +353,10 @@ def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     requeued = requeue_waiting(deps, replace(campaign, status=target))
+    if requeued == 0:
+        from chalicelib.services.sending import maybe_finish
+
+        maybe_finish(deps, account.account_id, campaign_id)  # everything was done before the pause
     logger.info("campaign resumed", extra={"campaign_id": campaign_id, "requeued": requeued})
     return get_campaign(deps, account, campaign_id)
 

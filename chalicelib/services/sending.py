@@ -325,7 +325,9 @@ class Prepared:
     tags: dict[str, str]
 
 
-def _prepare(deps: Deps, account: Account, campaign: Campaign, client: Client, run: BatchRun) -> Prepared | None:
+def _prepare(
+    deps: Deps, account: Account, campaign: Campaign, client: Client, run: BatchRun
+) -> Prepared | None:
     """Win ``queued → sending`` and build the MIME message; ``None`` when the delivery is not
     ours (another worker has it) or the message cannot be built (then it failed)."""
     from chalicelib.domain.campaign_content import TemplateProblem
@@ -337,7 +339,11 @@ def _prepare(deps: Deps, account: Account, campaign: Campaign, client: Client, r
         _not_queued(deps, campaign, client.client_id, run)
         return None
     sending = replace(queued, status=DeliveryStatus.SENDING)
-    tags = {"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "client_id": client.client_id}
+    tags = {
+        "account_id": campaign.account_id,
+        "campaign_id": campaign.campaign_id,
+        "client_id": client.client_id,
+    }
     try:
         mail = compose(deps, account, campaign, client)
         raw = build_mime(mail, now)
