@@ -118,7 +118,7 @@ class SimulatedSes:
         ses = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 — http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 recipient = self.rfile.read(length).decode()
                 ok = ses.offer(recipient)

@@ -93,7 +93,7 @@ def test_a_worker_killed_after_ses_accepted_never_sends_twice(http: Http, sim: A
 def test_an_ses_event_reconciles_a_delivery_left_sending(
     http: Http, account: dict[str, Any], sim: Any
 ) -> None:
-    time, queue = sim
+    _, queue = sim
     (client_id,) = add_clients(http, 1)
     deps = get_deps()
     deps.__dict__["mailer"] = FaultyMailer(deps.mailer, crash_after_accept=1)
