@@ -371,12 +371,13 @@ def _send_prepared(deps: Deps, prepared: Prepared, attempt: int, run: BatchRun) 
         metrics.add_metric(name="SendThrottled", unit="Count", value=1)
         return False
     except MailTransient as exc:
-        if attempt + 1 >= deps.settings.send_max_transient_attempts:
-            deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=f"ses_{exc.code}"[:64])
+        errors = deps.deliveries.requeue_after_transient(sending, deps.clock())
+        if errors is not None and errors >= deps.settings.send_max_transient_attempts:
+            queued = replace(sending, status=DeliveryStatus.QUEUED)
+            deps.deliveries.move(queued, DeliveryStatus.FAILED, deps.clock(), reason=f"ses_{exc.code}"[:64])
             run.count("failed")
             metrics.add_metric(name="SendErrors", unit="Count", value=1)
-        else:
-            deps.deliveries.move(sending, DeliveryStatus.QUEUED, deps.clock(), reason="ses_transient")
+        elif errors is not None:
             run.keep(sending.client_id, _backoff(attempt), retry=True)
         logger.warning("SES transient error", extra={**ids, "code": exc.code})
         return False

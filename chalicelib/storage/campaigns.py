@@ -323,6 +323,26 @@ class DeliveryRepository:
             raise
         return True
 
+    def requeue_after_transient(self, delivery: Delivery, now: datetime) -> int | None:
+        """``sending → queued`` after a transient SES failure, counting it; the new count
+        (``None`` if the delivery was not ``sending``)."""
+        item = DeliveryModel(delivery.campaign_id, delivery.client_id)
+        try:
+            item.update(
+                actions=[
+                    DeliveryModel.status.set(DeliveryStatus.QUEUED.value),
+                    DeliveryModel.reason.set("ses_transient"),
+                    DeliveryModel.updated_at.set(stored_time(now)),
+                    DeliveryModel.transient_errors.add(1),
+                ],
+                condition=DeliveryModel.status == DeliveryStatus.SENDING.value,
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return None
+            raise
+        return int(item.transient_errors or 0)
+
     def mark(self, campaign_id: str, client_id: str, **values: Any) -> bool:
         """Set event marks (``bounce``, ``unsubscribed``, ``response``) on an existing delivery;
         ``False`` when the first mark already had that value (so counters are added once)."""

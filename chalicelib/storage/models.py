@@ -341,6 +341,7 @@ class DeliveryModel(Model):
     reason = UnicodeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
+    transient_errors = NumberAttribute(null=True)  # SES 5xx / connection failures so far
     response = UnicodeAttribute(null=True)
     bounce = UnicodeAttribute(null=True)  # hard | soft | complaint
     unsubscribed = BooleanAttribute(null=True)

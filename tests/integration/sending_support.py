@@ -111,7 +111,12 @@ def deliver(api: Client, queue: str, body: dict[str, Any]) -> bool:
     event = api.events.generate_sqs_event(
         message_bodies=[json.dumps(body)], queue_name=get_settings().resource_name(queue)
     )
-    payload = api.lambda_.invoke(HANDLERS[queue], event).payload
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    try:
+        payload = api.lambda_.invoke(HANDLERS[queue], event).payload
+    except BatchProcessingError:  # every record failed: the invocation fails, SQS redelivers
+        return False
     return not payload.get("batchItemFailures")
 
 
@@ -146,21 +151,23 @@ def sent_messages() -> list[Any]:
 
 
 def recipients_of_sent() -> Counter[str]:
-    """How many e-mails moto's SES accepted per recipient address."""
+    """How many e-mails moto's SES accepted per recipient address (moto lists a raw
+    message's recipient once per source — parameter and To header — so count a message once)."""
     counts: Counter[str] = Counter()
     for message in sent_messages():
-        for address in (
-            message.destinations.get("ToAddresses", [])
-            if isinstance(message.destinations, dict)
-            else message.destinations
-        ):
-            counts[address.lower()] += 1
+        destinations = message.destinations
+        if isinstance(destinations, dict):
+            destinations = destinations.get("ToAddresses", [])
+        for address in {str(a).lower() for a in destinations}:
+            counts[address] += 1
     return counts
 
 
 def parsed(message: Any) -> Any:
+    from email.policy import default
+
     raw = message.raw_data
-    return message_from_bytes(raw.encode() if isinstance(raw, str) else raw)
+    return message_from_bytes(raw.encode() if isinstance(raw, str) else raw, policy=default)
 
 
 class FaultyMailer:

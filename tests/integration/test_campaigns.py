@@ -215,7 +215,7 @@ def test_every_email_carries_one_click_unsubscribe(http: Http, account: dict[str
     drain(http.client, queue)
     (message,) = sent_messages()
     mail = parsed(message)
-    url = mail["List-Unsubscribe"].strip("<>")
+    url = str(mail["List-Unsubscribe"]).strip("<>")
     assert url.startswith("https://permesso.test/p/unsubscribe/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["Subject"] == "Hi N0"
