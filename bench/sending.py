@@ -337,7 +337,10 @@ def run(rate: float, workers: int, recipients: int) -> dict[str, Any]:
     moto_port, ses_port = _free_port(), _free_port()
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port)
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     server.start()
     env = _environment(moto_port, rate)
     ses = SimulatedSes(rate)

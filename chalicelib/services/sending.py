@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +58,7 @@ MAX_DELAY = 900  # SQS's longest DelaySeconds
 UNSUBSCRIBE_PATH = "/p/unsubscribe/"
 PLATFORM_BUCKET = "platform#ses"
 SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
+LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 
 
 def enqueue_batches(
@@ -85,13 +88,18 @@ class BatchRun:
     delay: float = 0.0
     retry: bool = False  # SES refused some sends: the continuation counts an attempt
 
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + n
 
     def keep(self, client_id: str, delay: float, *, retry: bool = False) -> None:
-        self.left.append(client_id)
-        self.delay = max(self.delay, delay)
-        self.retry = self.retry or retry
+        with self.lock:
+            if client_id not in self.left:
+                self.left.append(client_id)
+            self.delay = max(self.delay, delay)
+            self.retry = self.retry or retry
 
 
 def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -266,48 +274,104 @@ def _send_all(
         return
     batch = sendable[:admitted]
     epoch = now.timestamp()
-    mine = deps.throttle.reserve_rate(
-        f"account#{account.account_id}#rate", admitted, account_rate, epoch, settings.send_max_wait_seconds
-    )
-    shared = (
-        deps.throttle.reserve_rate(
-            PLATFORM_BUCKET, admitted, platform_rate, epoch, settings.send_max_wait_seconds
+    wait_limit = settings.send_max_wait_seconds
+    # The account's own bucket matters only when its rate is below the platform's: above
+    # it, the platform bucket already holds every worker of every account to less.
+    mine: Reservation | Deferred | None = None
+    if account_rate < platform_rate:
+        mine = deps.throttle.reserve_rate(
+            f"account#{account.account_id}#rate", admitted, account_rate, epoch, wait_limit
         )
-        if isinstance(mine, Reservation)
-        else mine
-    )
-    if not isinstance(mine, Reservation) or not isinstance(shared, Reservation):
+    shared = mine
+    if not isinstance(mine, Deferred):
+        shared = deps.throttle.reserve_rate(PLATFORM_BUCKET, admitted, platform_rate, epoch, wait_limit)
+    if not isinstance(shared, Reservation):
         retry_at = shared.retry_at if isinstance(shared, Deferred) else epoch + 1
         _give_back(deps, day_key, hour_key, admitted)
         for client in batch:
             run.keep(client.client_id, max(1.0, retry_at - epoch))
         metrics.add_metric(name="SendDeferred", unit="Count", value=admitted)
         return
-    unused = 0
-    tolerance = settings.send_late_tolerance_seconds
-    for index, client in enumerate(batch):
-        slot = max(mine.slot(index), shared.slot(index))
-        # Claim the delivery and build the message before the slot, so the time between the
-        # slot and the SES call does not depend on DynamoDB's latency.
-        prepared = _prepare(deps, account, campaign, client, run)
-        if prepared is None:
-            unused += 1
-            continue
-        wait = slot - deps.clock().timestamp()
-        if wait > 0:
-            deps.sleep(wait)
-        elif -wait > tolerance:
-            # Running late would bunch sends into another worker's slots: give back the rest
-            # (SES was not called for this one, so it may wait again) and continue later.
-            deps.deliveries.move(prepared.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
-            for rest in batch[index:]:
-                run.keep(rest.client_id, 0)
-            unused += len(batch) - index
-            metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
-            break
-        if not _send_prepared(deps, prepared, attempt, run):
-            unused += 1
+
+    def slot(index: int) -> float:
+        own = mine.slot(index) if isinstance(mine, Reservation) else 0.0
+        return max(own, shared.slot(index))
+
+    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run)
     _give_back(deps, day_key, hour_key, unused)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=LOOKAHEAD + 6, thread_name_prefix="send-io")
+    return _POOL
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _paced_sends(
+    deps: Deps,
+    account: Account,
+    campaign: Campaign,
+    batch: list[Client],
+    slot: Any,
+    attempt: int,
+    run: BatchRun,
+) -> int:
+    """Send ``batch`` at its booked slots; how many slots went unused.
+
+    DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are
+    claimed (``queued → sending``) and their MIME built while the worker waits for the
+    current slot, and ``sending → sent`` is recorded after the call, so one worker
+    keeps its slots however slow the table is. At most ``LOOKAHEAD`` deliveries are
+    claimed ahead of the SES call — the most a crash can leave ``sending`` unsent.
+    """
+    pool = _pool()
+    claims: dict[int, Future[Prepared | None]] = {}
+    records: list[Future[Any]] = []
+    unused = 0
+    tolerance = deps.settings.send_late_tolerance_seconds
+
+    def claim(index: int) -> None:
+        if index < len(batch):
+            claims[index] = pool.submit(_prepare, deps, account, campaign, batch[index], run)
+
+    for index in range(LOOKAHEAD):
+        claim(index)
+    try:
+        for index in range(len(batch)):
+            prepared = claims.pop(index).result()
+            claim(index + LOOKAHEAD)
+            if prepared is None:
+                unused += 1
+                continue
+            wait = slot(index) - deps.clock().timestamp()
+            if wait > 0:
+                deps.sleep(wait)
+            elif -wait > tolerance:
+                # Running late would bunch sends into other workers' slots: give back this
+                # one and those claimed ahead (SES was not called for them) and go on later.
+                late = [prepared] + [f.result() for f in claims.values()]
+                claims.clear()
+                for item in late:
+                    if item is not None:
+                        deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
+                for rest in batch[index:]:
+                    run.keep(rest.client_id, 0)
+                unused += len(batch) - index
+                metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
+                break
+            if not _send_prepared(deps, prepared, attempt, run, records):
+                unused += 1
+    finally:
+        for future in list(claims.values()) + records:
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 — logged; the delivery waits for its SES event
+                logger.exception("recording a send failed")
+    return unused
 
 
 def _give_back(deps: Deps, day_key: str, hour_key: str, count: int) -> None:
@@ -356,7 +420,9 @@ def _prepare(
     return Prepared(sending=sending, raw=raw, sender=mail.sender_email, to=mail.to, tags=tags)
 
 
-def _send_prepared(deps: Deps, prepared: Prepared, attempt: int, run: BatchRun) -> bool:
+def _send_prepared(
+    deps: Deps, prepared: Prepared, attempt: int, run: BatchRun, records: list[Future[Any]] | None = None
+) -> bool:
     """Call SES; ``True`` if it accepted the e-mail."""
     from chalicelib.mail.ses import MailRejected, MailThrottled, MailTransient
 
@@ -387,7 +453,14 @@ def _send_prepared(deps: Deps, prepared: Prepared, attempt: int, run: BatchRun) 
         metrics.add_metric(name="SendErrors", unit="Count", value=1)
         logger.warning("send refused by SES", extra={**ids, "code": exc.code})
         return False
-    deps.deliveries.move(sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id)
+    if records is None:
+        deps.deliveries.move(sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id)
+    else:
+        records.append(
+            _pool().submit(
+                deps.deliveries.move, sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id
+            )
+        )
     run.count("sent")
     metrics.add_metric(name="EmailsSent", unit="Count", value=1)
     return True

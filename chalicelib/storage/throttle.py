@@ -71,13 +71,14 @@ class ThrottleRepository:
         """Admit up to ``count`` sends in fixed window ``bucket`` of size ``cap``; how many were.
 
         The ``ADD`` is conditional on the window still having room for them, so the
-        cap holds exactly across concurrent workers."""
+        cap holds exactly across concurrent workers. The first attempt asks for all of
+        them without reading the count; only a refused one reads it to admit the rest."""
+        used: int | None = None  # first try without a read: the window usually has room
         for _ in range(_CAS_ATTEMPTS):
-            try:
-                used = int(ThrottleModel.get(bucket, consistent_read=True).count or 0)
-            except DoesNotExist:
-                used = 0
-            admitted = cap_allows(used, count, cap)
+            if used is None:
+                admitted = min(count, cap)
+            else:
+                admitted = cap_allows(used, count, cap)
             if admitted == 0:
                 return 0
             try:
@@ -87,6 +88,10 @@ class ThrottleRepository:
                 )
             except UpdateError as exc:
                 if exc.cause_response_code == "ConditionalCheckFailedException":
+                    try:
+                        used = int(ThrottleModel.get(bucket, consistent_read=True).count or 0)
+                    except DoesNotExist:
+                        used = 0
                     continue
                 raise
             return admitted
