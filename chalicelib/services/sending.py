@@ -366,7 +366,17 @@ def _paced_sends(
             if not _send_prepared(deps, prepared, attempt, run, records):
                 unused += 1
     finally:
-        for future in list(claims.values()) + records:
+        # Deliveries claimed ahead but not sent (the loop ended early, e.g. on an error) go
+        # back to the queue: SES was never called for them.
+        for future in claims.values():
+            try:
+                item = future.result()
+            except Exception:  # noqa: BLE001 — the claim itself failed; nothing to undo
+                logger.exception("claiming a delivery failed")
+                continue
+            if item is not None:
+                deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="released")
+        for future in records:
             try:
                 future.result()
             except Exception:  # noqa: BLE001 — logged; the delivery waits for its SES event
