@@ -301,6 +301,10 @@ def _send_all(
     _give_back(deps, day_key, hour_key, unused)
 
 
+def sent_before_return(run: BatchRun, before: int) -> int:
+    return run.counts.get("sent", 0) - before
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
@@ -320,7 +324,7 @@ def _paced_sends(
     attempt: int,
     run: BatchRun,
 ) -> int:
-    """Send ``batch`` at its booked slots; how many slots went unused.
+    """Send ``batch`` at its booked slots; how many of the slots' cap admissions went unused.
 
     DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are
     claimed (``queued → sending``) and their MIME built while the worker waits for the
@@ -329,9 +333,9 @@ def _paced_sends(
     claimed ahead of the SES call — the most a crash can leave ``sending`` unsent.
     """
     pool = _pool()
+    sent_at_start = run.counts.get("sent", 0)
     claims: dict[int, Future[Prepared | None]] = {}
     records: list[Future[Any]] = []
-    unused = 0
     tolerance = deps.settings.send_late_tolerance_seconds
 
     def claim(index: int) -> None:
@@ -340,19 +344,20 @@ def _paced_sends(
 
     for index in range(LOOKAHEAD):
         claim(index)
+    booked = len(batch)
+    next_slot = 0
     try:
         for index in range(len(batch)):
             prepared = claims.pop(index).result()
             claim(index + LOOKAHEAD)
             if prepared is None:
-                unused += 1
                 continue
-            wait = slot(index) - deps.clock().timestamp()
-            if wait > 0:
-                deps.sleep(wait)
-            elif -wait > tolerance:
-                # Running late would bunch sends into other workers' slots: give back this
-                # one and those claimed ahead (SES was not called for them) and go on later.
+            now = deps.clock().timestamp()
+            # A slot we are already late for by more than the tolerance is skipped (left
+            # unused): sending in it would bunch sends into other workers' slots.
+            while next_slot < booked and now - slot(next_slot) > tolerance:
+                next_slot += 1
+            if next_slot == booked:
                 late = [prepared] + [f.result() for f in claims.values()]
                 claims.clear()
                 for item in late:
@@ -360,11 +365,13 @@ def _paced_sends(
                         deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
                 for rest in batch[index:]:
                     run.keep(rest.client_id, 0)
-                unused += len(batch) - index
                 metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
                 break
-            if not _send_prepared(deps, prepared, attempt, run, records):
-                unused += 1
+            wait = slot(next_slot) - now
+            if wait > 0:
+                deps.sleep(wait)
+            next_slot += 1
+            _send_prepared(deps, prepared, attempt, run, records)
     finally:
         # Deliveries claimed ahead but not sent (the loop ended early, e.g. on an error) go
         # back to the queue: SES was never called for them.
@@ -381,7 +388,7 @@ def _paced_sends(
                 future.result()
             except Exception:  # noqa: BLE001 — logged; the delivery waits for its SES event
                 logger.exception("recording a send failed")
-    return unused
+    return booked - sent_before_return(run, sent_at_start)
 
 
 def _give_back(deps: Deps, day_key: str, hour_key: str, count: int) -> None:
