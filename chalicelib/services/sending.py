@@ -59,6 +59,7 @@ UNSUBSCRIBE_PATH = "/p/unsubscribe/"
 PLATFORM_BUCKET = "platform#ses"
 SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
+SLOT_LEAD_SECONDS = 0.1
 
 
 def enqueue_batches(
@@ -273,7 +274,9 @@ def _send_all(
     if admitted == 0:
         return
     batch = sendable[:admitted]
-    epoch = now.timestamp()
+    # Book from a moment slightly ahead: the first delivery is claimed and its message built
+    # before its slot, so an idle bucket's first slot is not already past when it is used.
+    epoch = deps.clock().timestamp() + SLOT_LEAD_SECONDS
     wait_limit = settings.send_max_wait_seconds
     # The account's own bucket matters only when its rate is below the platform's: above
     # it, the platform bucket already holds every worker of every account to less.
@@ -363,8 +366,11 @@ def _paced_sends(
                 for item in late:
                     if item is not None:
                         deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
+                # Nothing sent at all means this worker is too slow right now: pause a second
+                # rather than book and miss slots again at once.
+                pause = 0.0 if sent_before_return(run, sent_at_start) else 1.0
                 for rest in batch[index:]:
-                    run.keep(rest.client_id, 0)
+                    run.keep(rest.client_id, pause)
                 metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
                 break
             wait = slot(next_slot) - now
