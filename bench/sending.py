@@ -252,6 +252,15 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
         original_send_many(name, bodies, delay_seconds)
 
     queue.send_many = counted_send_many  # type: ignore[method-assign]
+    from chalicelib.services import sending
+
+    original_count = sending.BatchRun.count
+
+    def counted_run(self: Any, name: str, n: int = 1) -> None:
+        counter[f"run:{name}"] += n
+        original_count(self, name, n)
+
+    sending.BatchRun.count = counted_run  # type: ignore[method-assign]
     busy = 0.0
     while not stop.is_set():
         counter["sqs_requests"] += 1
@@ -545,7 +554,7 @@ def summarise(
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
             | {"total": round(cost_total, 6)},
             "operations": {
-                k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:"))
+                k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:", "run:"))
             },
             "report": report,
         },

@@ -360,6 +360,7 @@ def _paced_sends(
             # unused): sending in it would bunch sends into other workers' slots.
             while next_slot < booked and now - slot(next_slot) > tolerance:
                 next_slot += 1
+                run.count("slots_skipped")
             if next_slot == booked:
                 late = [prepared] + [f.result() for f in claims.values()]
                 claims.clear()
@@ -376,6 +377,8 @@ def _paced_sends(
             wait = slot(next_slot) - now
             if wait > 0:
                 deps.sleep(wait)
+            else:
+                run.count("slots_late")
             next_slot += 1
             _send_prepared(deps, prepared, attempt, run, records)
     finally:
