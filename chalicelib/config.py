@@ -51,9 +51,9 @@ class Settings(BaseModel):
     send_batch_size: int = Field(default=25, ge=1, le=100)
     # A worker waits at most this long for its first send slot; else the message is delayed.
     send_max_wait_seconds: float = Field(default=10.0, gt=0)
-    # A slot a worker is this late for is skipped, so sends never bunch into other workers'
-    # slots: with slots 1/(0.96·R) apart, no 1-second window can then exceed R sends.
-    send_late_tolerance_seconds: float = Field(default=0.02, gt=0)
+    # A slot a worker is later than this for is skipped, so sends never bunch into other
+    # workers' slots (capped by what the safety factor allows: see sending.late_tolerance).
+    send_late_tolerance_seconds: float = Field(default=0.05, gt=0)
     # A delivery left in ``sending`` (worker died around the SES call) this long is settled.
     send_unconfirmed_after_seconds: int = Field(default=900, ge=1)
     send_max_transient_attempts: int = Field(default=6, ge=1)

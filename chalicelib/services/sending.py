@@ -304,6 +304,15 @@ def _send_all(
     _give_back(deps, day_key, hour_key, unused)
 
 
+def late_tolerance(settings: Any) -> float:
+    """How late a send may be for its slot. Slots are ``1/(safety·R)`` apart, so a 1-second
+    window holds at most ``ceil(safety·R·(1 + T))`` sends that are at most ``T`` late:
+    that stays within ``R`` while ``T <= 1/safety - 1`` (0.042 s at 0.96); keep 20 % of it
+    for the SES call's own jitter."""
+    bound = 0.8 * (1.0 / settings.platform_rate_safety - 1.0)
+    return min(settings.send_late_tolerance_seconds, bound) if bound > 0 else settings.send_late_tolerance_seconds
+
+
 def sent_before_return(run: BatchRun, before: int) -> int:
     return run.counts.get("sent", 0) - before
 
@@ -339,7 +348,7 @@ def _paced_sends(
     sent_at_start = run.counts.get("sent", 0)
     claims: dict[int, Future[Prepared | None]] = {}
     records: list[Future[Any]] = []
-    tolerance = deps.settings.send_late_tolerance_seconds
+    tolerance = late_tolerance(deps.settings)
 
     def claim(index: int) -> None:
         if index < len(batch):
