@@ -58,7 +58,7 @@ MAX_DELAY = 900  # SQS's longest DelaySeconds
 UNSUBSCRIBE_PATH = "/p/unsubscribe/"
 PLATFORM_BUCKET = "platform#ses"
 SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
-LOOKAHEAD = 6  # deliveries claimed ahead of the SES call (see _paced_sends)
+LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 SLOT_LEAD_SECONDS = 0.1
 
 
