@@ -10,18 +10,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Re-installs only when a requirements file changes (or the venv is gone).
 STAMP := $(VENV)/.requirements.stamp
-LINT_PATHS := app.py chalicelib local tests bench
+LINT_PATHS := app.py chalicelib local tests bench infra
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
-.PHONY: help venv run test lint clean distclean
+.PHONY: help venv run test lint clean distclean infra infra-venv bench
+
+# Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
+# translator can pin its own pydantic. STAGE is a stage of infra/config.json.
+STAGE ?= prod
+INFRA_VENV := infra/.venv
+INFRA_PY := $(INFRA_VENV)/bin/python
+INFRA_STAMP := $(INFRA_VENV)/.requirements.stamp
+CFN_LINT_VENV := infra/.venv-lint
+CFN_LINT_STAMP := $(CFN_LINT_VENV)/.requirements.stamp
 
 help:
 	@echo "make venv       create $(VENV) and install requirements-dev.txt (only when requirements change)"
 	@echo "make run        the local stack: moto server, chalice local on 127.0.0.1:8000, worker, demo account"
 	@echo "make test       the whole pytest suite: $(TEST_PATHS)"
 	@echo "make lint       ruff check, ruff format --check, mypy chalicelib/domain"
+	@echo "make bench      every benchmark (ratios measured in one run; see bench/)"
 	@echo "make clean      remove caches and test artifacts (keeps $(VENV) and .local/)"
 	@echo "make distclean  clean, and remove $(VENV) and .local/ (the local secrets)"
+	@echo "make infra      synthesise the AWS stack of STAGE (default prod) offline, cfn-lint it, run tests/infra"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,9 +53,34 @@ lint: venv
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy chalicelib/domain
 
+# Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
+BENCHES ?= cold_start targeting auto_status
+bench: venv
+	for name in $(BENCHES); do $(PY) -m bench.$$name; done
+
 clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) .local $(INFRA_VENV) $(CFN_LINT_VENV) infra/cdk.out
+
+$(INFRA_STAMP): requirements.txt infra/requirements.txt
+	test -x $(INFRA_PY) || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_PY) -m pip install --disable-pip-version-check --quiet -r infra/requirements.txt
+	touch $@
+
+$(CFN_LINT_STAMP): infra/requirements-lint.txt
+	test -x $(CFN_LINT_VENV)/bin/python || $(PYTHON) -m venv $(CFN_LINT_VENV)
+	$(CFN_LINT_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r infra/requirements-lint.txt
+	touch $@
+
+infra-venv: $(INFRA_STAMP) $(CFN_LINT_STAMP)
+
+# Offline: Chalice packages the app (wheels from the package index), CDK synthesises
+# infra/cdk.out/$(STAGE).template.json, cfn-lint checks it (SAM included), then the
+# infrastructure tests. Example values in infra/config.json are allowed here, not in a deploy.
+infra: infra-venv
+	cd infra && .venv/bin/python main.py -c stage=$(STAGE) -c allow_placeholders=true
+	$(CFN_LINT_VENV)/bin/cfn-lint --regions "$$($(INFRA_PY) -m infra.config $(STAGE))" -- infra/cdk.out/$(STAGE).template.json
+	$(INFRA_PY) -m pytest tests/infra

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import accounts, campaigns, clients, consent, gdpr, public
+from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, public, targeting
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
 from chalicelib.config import get_settings
@@ -23,6 +23,8 @@ app.register_blueprint(clients.api)
 app.register_blueprint(consent.api)
 app.register_blueprint(gdpr.api)
 app.register_blueprint(public.api)
+app.register_blueprint(targeting.api)
+app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
 
 if get_settings().stage == "local":  # GET /dev/outbox exists in the local stack only
@@ -55,6 +57,15 @@ def recompute_auto_status(event: Any) -> dict[str, Any]:
     report = recompute_due_statuses(get_deps())
     flush_metrics()
     return {"visited": report.visited, "changed": report.changed, "complete": report.complete}
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("jobs"), batch_size=1)
+def run_jobs(event: Any) -> dict[str, Any]:
+    """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.jobs import handle_sqs_event
+
+    return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 
 @app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=5)

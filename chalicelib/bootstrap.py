@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.signing import KeyRing
 from chalicelib.domain.time import Clock, system_clock
+from chalicelib.queue import MessageQueue, SqsQueue
 from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
 from chalicelib.storage.campaigns import CampaignRepository, DeliveryRepository
+from chalicelib.storage.client_index import ClientIndex
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.consent import ConsentLedgerRepository
+from chalicelib.storage.jobs import JobRepository
+from chalicelib.storage.lists import ListRepository
 from chalicelib.storage.stats import StatsRepository
 from chalicelib.storage.status_index import StatusIndexRepository
 from chalicelib.storage.suppressions import SuppressionRepository
@@ -40,6 +44,9 @@ class Deps:
     consent: ConsentLedgerRepository = field(default_factory=ConsentLedgerRepository)
     throttle: ThrottleRepository = field(default_factory=ThrottleRepository)
     status_index: StatusIndexRepository = field(default_factory=StatusIndexRepository)
+    client_index: ClientIndex = field(default_factory=ClientIndex)
+    lists: ListRepository = field(default_factory=ListRepository)
+    jobs: JobRepository = field(default_factory=JobRepository)
     campaigns: CampaignRepository = field(default_factory=CampaignRepository)
     deliveries: DeliveryRepository = field(default_factory=DeliveryRepository)
     # How a send worker waits for its throttle slot (tests advance a fake clock instead).
@@ -58,6 +65,10 @@ class Deps:
         from chalicelib.mail.ses import SesMailer  # boto3 only for requests that send
 
         return SesMailer(self.settings)
+
+    @cached_property
+    def queue(self) -> MessageQueue:
+        return SqsQueue(self.settings)
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,11 @@
 
 Nothing else in the code base reads ``os.environ``: every module asks
 ``get_settings()`` and gets the same frozen object.  In the cloud, the
-secrets arrive as environment variables resolved by the deployment (see
-``infra/``); locally, ``make run`` generates them into ``.local/``.
+secrets are SSM Parameter Store SecureStrings under
+``PERMESSO_SECRETS_PARAMETER_PATH`` (set by ``infra/``), fetched once per cold
+start by ``chalicelib.secrets``; locally and in tests that variable is absent
+and the secrets are plain environment variables (``make run`` generates them
+into ``.local/``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 LOCAL_OPERATOR_KEY = "local-operator-key"  # API.md: default of the local stack only
+# The settings that are secrets: in the cloud each is the SSM parameter ``<path>/<field>``.
+SECRET_FIELDS = ("operator_key", "token_keys", "email_hash_key")
 
 
 class Settings(BaseModel):
@@ -33,6 +38,8 @@ class Settings(BaseModel):
     token_keys: SecretStr | None = None
     # Key of the HMAC that turns an erased client's e-mail into a suppression entry.
     email_hash_key: SecretStr | None = None
+    # Cloud only: SSM path holding the secrets above (``/permesso/<stage>``), see ``with_secrets``.
+    secrets_parameter_path: str | None = None
 
     # Base URL of the public pages (links in e-mails): API Gateway stage URL or custom domain.
     public_base_url: str = "http://127.0.0.1:8000"
@@ -66,6 +73,16 @@ class Settings(BaseModel):
     suspend_spike_factor: float = Field(default=10.0, gt=1)
     breaker_sample: int = Field(default=200, ge=1)
     breaker_bounce_rate: float = Field(default=0.10, gt=0, le=1)
+
+    # Targeting: selections up to this many clients are handled in the request, larger ones
+    # by a background job that works in chunks of at most job_chunk_items / job_chunk_seconds.
+    bulk_sync_limit: int = Field(default=1000, ge=1)
+    job_chunk_items: int = Field(default=1000, ge=1)
+    job_chunk_seconds: float = Field(default=10.0, gt=0)
+    max_import_rows: int = Field(default=10_000, ge=1)
+    # Client transactions written in parallel by bulk tagging and import. 1 by default because
+    # the embedded emulator (moto) is not safe under concurrent transactions; AWS stages raise it.
+    write_concurrency: int = Field(default=1, ge=1, le=32)
 
     @field_validator("public_base_url")
     @classmethod
@@ -103,6 +120,34 @@ class Settings(BaseModel):
         return cls.model_validate(values)
 
 
+def with_secrets(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """``environ`` plus the secrets from SSM when ``PERMESSO_SECRETS_PARAMETER_PATH`` is set.
+
+    ``PERMESSO_SECRETS`` names the secrets this function may read (comma
+    separated, default all of ``SECRET_FIELDS``; empty: none): each Lambda's
+    role can read only its own parameters.  A value from SSM wins over an
+    environment variable of the same name.  Without the path (local stack,
+    tests) ``environ`` is returned as is and boto is never imported.
+    """
+    path = environ.get("PERMESSO_SECRETS_PARAMETER_PATH")
+    if not path:
+        return environ
+    from chalicelib.secrets import load_secrets  # lazily: only cloud cold starts pay for it
+
+    listed = environ.get("PERMESSO_SECRETS")
+    names = SECRET_FIELDS if listed is None else tuple(n.strip() for n in listed.split(",") if n.strip())
+    region = (
+        environ.get("PERMESSO_REGION")
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or Settings.model_fields["region"].default
+    )
+    values = load_secrets(
+        path, names, region=region, endpoint_url=environ.get("PERMESSO_AWS_ENDPOINT_URL") or None
+    )
+    return {**environ, **{f"PERMESSO_{name.upper()}": value for name, value in values.items()}}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_environ(os.environ)
+    return Settings.from_environ(with_secrets(os.environ))

@@ -39,3 +39,12 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 # The SES configuration set every marketing e-mail is sent with.
 SES_CONFIGURATION_SET = "events"
+
+# A queue's dead-letter queue is ``<name>-dlq``, kept 14 days (the SQS maximum).
+DLQ_SUFFIX = "-dlq"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+# The SES events the configuration set sends to the ``ses-events`` topic (CloudFormation's
+# and the SES API's spelling).
+SES_EVENTS_TOPIC = "ses-events"
+SES_EVENT_TYPES = ("send", "reject", "bounce", "complaint", "delivery", "renderingFailure")

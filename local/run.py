@@ -259,6 +259,9 @@ def wait_for_api(url: str, children: Children, stop: threading.Event, timeout: f
 def start_moto(port: int, timeout: float = 30.0) -> Any:
     from moto.server import ThreadedMotoServer
 
+    from local.emulator import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()  # DynamoDB's transaction isolation, which moto lacks under threads
     # One werkzeug log line per emulator request (the worker long-polls) would bury the API's.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -26,3 +26,12 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
     }
 )
+
+# moto's DynamoDB transactions are not isolated across threads (a failed one restores a
+# snapshot over other threads' writes); the concurrency tests need DynamoDB's guarantee.
+import importlib.util  # noqa: E402
+
+from local.emulator import serialise_dynamodb_writes  # noqa: E402
+
+if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
+    serialise_dynamodb_writes()

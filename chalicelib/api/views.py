@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.consent import ConsentEvent
+from chalicelib.domain.jobs import Job
+from chalicelib.domain.lists import RecipientList
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.time import to_iso
 
@@ -81,6 +83,33 @@ def consent_view(client: Client, events: list[ConsentEvent]) -> dict[str, Any]:
         "source": client.consent_source,
         "suppressed": client.suppressed,
         "events": [consent_event_view(event) for event in events],
+    }
+
+
+def list_view(lst: RecipientList) -> dict[str, Any]:
+    return {
+        "list_id": lst.list_id,
+        "name": lst.name,
+        "size": lst.size,
+        "status": lst.status,
+        "source": lst.source,
+        "job_id": lst.job_id,
+        "created_at": iso(lst.created_at),
+        "updated_at": iso(lst.updated_at),
+    }
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "kind": job.kind,
+        "status": job.status,
+        "done": job.done,
+        "total": job.total,
+        "result": dict(job.result),
+        "error": job.error,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
     }
 
 

@@ -124,6 +124,14 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             saved = deps.accounts.save(updated)
         except ConcurrentModification:
             continue
+        if saved.settings.auto_status != account.settings.auto_status:
+            # New thresholds: every client's automatic status is re-evaluated in the background.
+            from chalicelib.services.auto_status import start_account_recompute
+
+            job_id = start_account_recompute(deps, saved)
+            logger.info(
+                "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
+            )
         if saved.settings.sender_email != account.settings.sender_email:
             verify_sender_locally(deps, saved.settings.sender_email)
         return saved

@@ -14,14 +14,21 @@ and is simply skipped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.auto_status import compute_auto_status
-from chalicelib.domain.records import Account
+from chalicelib.domain.auto_status import Thresholds, compute_auto_status
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.domain.records import Account, Client
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
+from chalicelib.services import jobs
+from chalicelib.services.targets import walk
+from chalicelib.storage.status_index import DueClient
+
+_BATCH = 100
 
 
 @dataclass
@@ -35,32 +42,49 @@ class RecomputeReport:
 def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) -> RecomputeReport:
     """Recompute every client whose automatic status is due to change now.
 
-    Stops early when the time budget runs out (``complete`` False); the next
-    scheduled run continues, since the unvisited clients are still due.
+    Reads only the sparse index (which carries what the computation needs) and
+    writes one conditional update per due client, ``write_concurrency`` at a
+    time. Stops early when the time budget runs out (``complete`` False); the
+    next scheduled run continues, since the unvisited clients are still due.
     """
     now = deps.clock()
     deadline = time.monotonic() + time_budget_seconds
     report = RecomputeReport()
     accounts: dict[str, Account | None] = {}
+
+    def thresholds(account_id: str) -> Thresholds | None:
+        if account_id not in accounts:
+            try:
+                accounts[account_id] = deps.accounts.get(account_id)
+            except NotFound:
+                accounts[account_id] = None
+        account = accounts[account_id]
+        return None if account is None else account.settings.auto_status.as_domain()
+
+    def apply(due: DueClient) -> bool:
+        limits = thresholds(due.account_id)
+        if limits is None:
+            return False
+        result = compute_auto_status(due.created_at, due.last_visit_at, now, limits)
+        changed = result.status.value != due.auto_status
+        return deps.status_index.set_status(due, result.status.value, result.next_change_at, now) and changed
+
+    def flush(batch: list[DueClient]) -> None:
+        for due in batch:  # look accounts up (and cache them) before the threads start
+            thresholds(due.account_id)
+        _run_batch(deps, batch, apply, report)
+
     for shard in deps.status_index.shards:
-        for (account_id, client_id), _ in deps.status_index.due(shard, now):
+        batch: list[DueClient] = []
+        for due in deps.status_index.due(shard, now):
             if time.monotonic() > deadline:
                 report.complete = False
                 break
-            report.visited += 1
-            if account_id not in accounts:
-                try:
-                    accounts[account_id] = deps.accounts.get(account_id)
-                except NotFound:
-                    accounts[account_id] = None
-            account = accounts[account_id]
-            if account is None:
-                report.skipped += 1
-                continue
-            if _recompute_one(deps, account, client_id, now):
-                report.changed += 1
-            else:
-                report.skipped += 1
+            batch.append(due)
+            if len(batch) == _BATCH:
+                flush(batch)
+                batch = []
+        flush(batch)
         if not report.complete:
             break
     metrics.add_metric(name="AutoStatusChanged", unit="Count", value=report.changed)
@@ -71,10 +95,27 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
     return report
 
 
-def _recompute_one(deps: Deps, account: Account, client_id: str, now: datetime) -> bool:
-    try:
-        client = deps.clients.get(account.account_id, client_id, consistent=True)
-    except NotFound:
+def _run_batch(
+    deps: Deps, batch: list[DueClient], apply: Callable[[DueClient], bool], report: RecomputeReport
+) -> None:
+    if not batch:
+        return
+    workers = max(1, min(deps.settings.write_concurrency, len(batch)))
+    if workers == 1:
+        outcomes = [apply(due) for due in batch]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(apply, batch))
+    report.visited += len(batch)
+    report.changed += sum(outcomes)
+    report.skipped += len(batch) - sum(outcomes)
+
+
+def _recompute_one(deps: Deps, account: Account, client: Client | None, now: datetime) -> bool:
+    """Give ``client`` its status at ``now``; True when the status changed."""
+    if client is None:
         return False
     result = compute_auto_status(
         client.created_at, client.last_visit_at, now, account.settings.auto_status.as_domain()
@@ -89,3 +130,33 @@ def _recompute_one(deps: Deps, account: Account, client_id: str, now: datetime) 
     except ConcurrentModification:
         return False
     return updated.auto_status != client.auto_status
+
+
+RECOMPUTE_ACCOUNT = "auto_status_recompute"
+
+
+@jobs.register(RECOMPUTE_ACCOUNT)
+def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
+    """Job kind: after an account's thresholds change, recompute every client of it.
+
+    Walks the account's clients from the job's cursor; each client's write is
+    conditional on its version (a concurrent change wins and is left alone), so
+    re-running part of a chunk after a crash changes nothing."""
+    account = deps.accounts.get(job.account_id)
+    now = deps.clock()
+    cursor, handled, changed = job.cursor, 0, 0
+    while True:
+        page = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        found = walk(deps, job.account_id, {"filter": None}, cursor, page, need_clients=True)
+        changed += sum(_recompute_one(deps, account, client, now) for _, client in found.matches)
+        handled += found.examined
+        cursor = found.cursor
+        if cursor is None or budget.spent(handled):
+            break
+    return ChunkOutcome(cursor=cursor, done=handled, finished=cursor is None, counters={"changed": changed})
+
+
+def start_account_recompute(deps: Deps, account: Account) -> str:
+    """Start re-evaluating all of ``account``'s clients (their thresholds changed)."""
+    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {})
+    return job.job_id

@@ -83,11 +83,23 @@ def _suppression(deps: Deps, client: Client) -> Any:
     return {"reason": entry.reason, "created_at": iso(entry.created_at), "campaign_id": entry.campaign_id}
 
 
+def _list_memberships(deps: Deps, client: Client) -> list[dict[str, Any]]:
+    return [
+        {"list_id": lst.list_id, "name": lst.name, "created_at": iso(lst.created_at)}
+        for lst in deps.lists.lists_of_client(client.account_id, client.client_id)
+    ]
+
+
+def _remove_list_memberships(deps: Deps, client: Client) -> None:
+    deps.lists.remove_client_from_all_lists(client.account_id, client.client_id)
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("client", export=_profile),
     Section("tags", export=_tags),
     Section("consent_events", export=_consent_events, erase=_pseudonymise_ledger),
     Section("suppression", export=_suppression),
+    Section("list_memberships", export=_list_memberships, erase=_remove_list_memberships),
 )
 
 

@@ -310,7 +310,11 @@ def late_tolerance(settings: Any) -> float:
     that stays within ``R`` while ``T <= 1/safety - 1`` (0.042 s at 0.96); keep 20 % of it
     for the SES call's own jitter."""
     bound = 0.8 * (1.0 / settings.platform_rate_safety - 1.0)
-    return min(settings.send_late_tolerance_seconds, bound) if bound > 0 else settings.send_late_tolerance_seconds
+    return (
+        min(settings.send_late_tolerance_seconds, bound)
+        if bound > 0
+        else settings.send_late_tolerance_seconds
+    )
 
 
 def sent_before_return(run: BatchRun, before: int) -> int:

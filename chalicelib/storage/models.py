@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.storage.base import table_meta
@@ -112,7 +112,8 @@ class ClientsByStatusChangeIndex(GlobalSecondaryIndex["ClientModel"]):
 
     class Meta:
         index_name = "by-next-status-change"
-        projection = KeysOnlyProjection()
+        # What recomputing a status needs, so the job reads nothing but the index.
+        projection = IncludeProjection(["created_at", "last_visit_at", "auto_status", "version"])
 
     status_shard = UnicodeAttribute(hash_key=True)
     next_status_at = UnicodeAttribute(range_key=True)
@@ -353,6 +354,72 @@ class DeliveryModel(Model):
     by_client = DeliveriesByClientIndex()
 
 
+class JobModel(Model):
+    """A background job (bulk tagging, list snapshot, …) and its resumable position.
+
+    ``seq`` numbers the chunks: a chunk message carries the ``seq`` it was sent
+    for, and progress is saved only on ``seq`` match with the lease held, so a
+    redelivered or duplicated message never applies a chunk twice.
+    """
+
+    Meta = table_meta("jobs")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute(default="queued")  # queued | running | done | failed
+    done = NumberAttribute(default=0)
+    total = NumberAttribute(null=True)
+    cursor = UnicodeAttribute(null=True)  # JSON position of the next chunk
+    params = UnicodeAttribute()  # JSON, validated by the job kind
+    result = UnicodeAttribute(default="{}")  # JSON counters
+    error = UnicodeAttribute(null=True)
+    seq = NumberAttribute(default=0)  # chunks committed so far
+    enqueued_seq = NumberAttribute(default=0)  # highest seq whose message was sent
+    failures = NumberAttribute(default=0)  # failed attempts of the current chunk
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ListModel(Model):
+    """A recipient list: a snapshot of clients taken from a tag, a filter or ids."""
+
+    Meta = table_meta("lists")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    list_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    source = UnicodeAttribute()  # JSON: {"tag"} | {"filter"} | {"client_ids"} | {"campaign_id"}
+    size = NumberAttribute(default=0)
+    status = UnicodeAttribute(default="ready")  # building | ready
+    job_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ListMembersByClientIndex(GlobalSecondaryIndex["ListMemberModel"]):
+    """A client's list memberships (GDPR export and erasure)."""
+
+    class Meta:
+        index_name = "by-client"
+        projection = KeysOnlyProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+    list_id = UnicodeAttribute(range_key=True)
+
+
+class ListMemberModel(Model):
+    Meta = table_meta("list-members")
+
+    list_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute()
+
+    by_client = ListMembersByClientIndex()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     AccountModel,
     ApiKeyModel,
@@ -363,6 +430,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     AccountDayStatsModel,
     ConsentEventModel,
     ThrottleModel,
+    JobModel,
+    ListModel,
+    ListMemberModel,
     CampaignModel,
     DeliveryModel,
 )

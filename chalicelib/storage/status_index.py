@@ -3,36 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from chalicelib.storage.conversions import stored_time
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.storage.clients import status_shard
+from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import STATUS_SHARDS, ClientModel
+
+
+@dataclass(frozen=True)
+class DueClient:
+    """What the index holds about a client whose status is due: enough to recompute it."""
+
+    account_id: str
+    client_id: str
+    created_at: datetime
+    last_visit_at: datetime | None
+    auto_status: str
+    version: int
 
 
 class StatusIndexRepository:
     shards = tuple(str(n) for n in range(STATUS_SHARDS))
 
-    def due(
-        self, shard: str, now: datetime, *, page_size: int = 100, start_key: dict[str, Any] | None = None
-    ) -> Iterator[tuple[tuple[str, str], dict[str, Any] | None]]:
-        """``((account_id, client_id), resume_key)`` of each client in ``shard`` whose
-        ``next_status_at`` is at or before ``now`` — oldest change first.
-
-        ``resume_key`` is the index position after that item: start there to go on.
-        """
+    def due(self, shard: str, now: datetime, *, page_size: int = 100) -> Iterator[DueClient]:
+        """Each client in ``shard`` whose ``next_status_at`` is at or before ``now``,
+        oldest change first, read from the index alone."""
         results = ClientModel.by_next_status_change.query(
             shard,
             ClientModel.next_status_at <= stored_time(now),
-            limit=None,
             page_size=page_size,
-            last_evaluated_key=start_key,
         )
         for item in results:
-            key = {
-                "status_shard": {"S": shard},
-                "next_status_at": {"S": item.next_status_at},
-                "account_id": {"S": item.account_id},
-                "client_id": {"S": item.client_id},
-            }
-            yield (item.account_id, item.client_id), key
+            yield DueClient(
+                account_id=item.account_id,
+                client_id=item.client_id,
+                created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+                last_visit_at=loaded_time(item.last_visit_at),
+                auto_status=item.auto_status,
+                version=int(item.version),
+            )
+
+    def set_status(self, due: DueClient, status: str, next_at: datetime | None, now: datetime) -> bool:
+        """One conditional ``UpdateItem``: the new status and next change, if the client is
+        still at the version the index showed (else a concurrent change wins: False)."""
+        item = ClientModel(due.account_id, due.client_id, version=due.version)
+        actions = [
+            ClientModel.auto_status.set(status),
+            ClientModel.account_auto_status.set(f"{due.account_id}#{status}"),
+            ClientModel.updated_at.set(stored_time(now)),
+        ]
+        if next_at is None:
+            actions += [ClientModel.next_status_at.remove(), ClientModel.status_shard.remove()]
+        else:
+            actions += [
+                ClientModel.next_status_at.set(stored_time(next_at)),
+                ClientModel.status_shard.set(status_shard(due.client_id)),
+            ]
+        try:
+            item.update(actions=actions, condition=ClientModel.client_id.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

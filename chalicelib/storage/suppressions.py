@@ -90,3 +90,10 @@ class SuppressionRepository:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise ConcurrentModification("the suppression changed meanwhile; retry") from exc
             raise
+
+    def suppressed_among(self, account_id: str, email_hashes: list[str]) -> set[str]:
+        """Which of these hashes are suppressed (``BatchGetItem``, 100 keys per call)."""
+        unique = list(dict.fromkeys(email_hashes))
+        if not unique:
+            return set()
+        return {item.email_hash for item in SuppressionModel.batch_get([(account_id, h) for h in unique])}

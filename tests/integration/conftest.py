@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ def aws() -> Iterator[None]:
     with mock_aws():
         for model in ALL_MODELS:
             model.create_table(wait=True)
+        create_queues()
         yield
 
 
@@ -114,3 +116,78 @@ def sent_messages() -> list[Any]:
 def mail_ready(aws: None, account: dict[str, Any]) -> None:
     """The account's sender is verified, so its mail is accepted."""
     verify_sender("hello@salon.example")
+
+
+def create_queues() -> None:
+    """Every queue of ``chalicelib.resources.QUEUES``, as the local stack and infra create them."""
+    import boto3
+
+    from chalicelib.config import get_settings
+    from chalicelib.resources import QUEUES
+
+    settings = get_settings()
+    sqs = boto3.client("sqs", region_name=settings.region)
+    for queue in QUEUES:
+        sqs.create_queue(
+            QueueName=settings.resource_name(queue.name),
+            Attributes={"VisibilityTimeout": str(queue.visibility_timeout_seconds)},
+        )
+
+
+def jobs_queue_messages() -> list[dict[str, Any]]:
+    """Take every message waiting on the jobs queue (received and deleted)."""
+    import boto3
+
+    from chalicelib.config import get_settings
+
+    settings = get_settings()
+    sqs = boto3.client("sqs", region_name=settings.region)
+    url = sqs.get_queue_url(QueueName=settings.resource_name("jobs"))["QueueUrl"]
+    taken: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return taken
+        for message in batch:
+            taken.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_job_message(api: Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the worker Lambda entry point with an SQS event holding one message."""
+    from chalicelib.config import get_settings
+
+    event = api.events.generate_sqs_event(
+        message_bodies=[json.dumps(body)], queue_name=get_settings().resource_name("jobs")
+    )
+    return api.lambda_.invoke("run_jobs", event).payload
+
+
+def drain_jobs(api: Client, max_rounds: int = 500) -> int:
+    """Deliver queued job messages to the worker until the queue is empty; returns how many ran."""
+    delivered = 0
+    for _ in range(max_rounds):
+        messages = jobs_queue_messages()
+        if not messages:
+            return delivered
+        for body in messages:
+            result = run_job_message(api, body)
+            assert result == {"batchItemFailures": []}, result
+            delivered += 1
+    raise AssertionError("the jobs queue did not drain")
+
+
+@pytest.fixture
+def tune() -> Iterator[Any]:
+    """Change settings (sync limit, chunk size) or the clock of the app's Deps for one test."""
+    from chalicelib.bootstrap import get_deps
+
+    deps = get_deps()
+    saved_settings, saved_clock = deps.settings, deps.clock
+
+    def apply(**overrides: Any) -> Any:
+        deps.settings = deps.settings.model_copy(update=overrides)
+        return deps
+
+    yield apply
+    deps.settings, deps.clock = saved_settings, saved_clock

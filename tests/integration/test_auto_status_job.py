@@ -92,3 +92,23 @@ def test_the_scheduled_entry_point_runs(api: Any, clock: MovableClock, http: Htt
     )
     result = api.lambda_.invoke("recompute_auto_status", event)
     assert result.payload == {"visited": 1, "changed": 1, "complete": True}
+
+
+def test_new_thresholds_re_evaluate_every_client(api: Any, http: Http, clock: MovableClock) -> None:
+    from tests.integration.conftest import drain_jobs
+
+    visit = (START - timedelta(days=60)).isoformat()
+    ids = [
+        http.post("/v1/clients", {"email": f"t{i}@example.com", "last_visit_at": visit})[1]["client_id"]
+        for i in range(5)
+    ]
+    assert {status(http, i) for i in ids} == {"active"}  # 60 days < 90
+    code, body = http.patch(
+        "/v1/account/settings", {"auto_status": {"new_days": 30, "active_days": 45, "lapsing_days": 120}}
+    )
+    assert code == 200, body
+    assert drain_jobs(api) >= 1
+    assert {status(http, i) for i in ids} == {"lapsing"}  # 60 days > 45
+    # unchanged thresholds start no job
+    http.patch("/v1/account/settings", {"consent_only_campaigns": True})
+    assert drain_jobs(api) == 0

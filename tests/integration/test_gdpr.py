@@ -12,7 +12,7 @@ from chalice.local import LambdaEventConverter
 from chalicelib.bootstrap import get_deps
 from chalicelib.domain.contact import email_hash
 from chalicelib.mail.outbox import parse_raw_message
-from chalicelib.storage.models import ALL_MODELS, ConsentEventModel, SuppressionModel
+from chalicelib.storage.models import ALL_MODELS, ConsentEventModel, ListMemberModel, SuppressionModel
 from tests.integration.conftest import Http, create_account, sent_messages
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -208,3 +208,20 @@ def test_erasure_restarts_when_consent_changes_meanwhile(
     events = list(ConsentEventModel.query(f"{account['account_id']}#{client_id}"))
     assert [e.type for e in events] == ["granted", "erased"]
     assert "192.0.2.55" not in str(scan_everything()) and "Racing-Agent" not in str(scan_everything())
+
+
+def test_list_memberships_are_exported_and_erased(api: Any, http: Http, account: dict) -> None:
+    _, kept = http.post("/v1/clients", {"email": "kept@example.com", "tags": ["vip"]})
+    _, gone = http.post("/v1/clients", {"email": "gone@example.com", "tags": ["vip"]})
+    status, lst = http.post("/v1/lists", {"name": "VIPs", "source": {"tag": "vip"}})
+    assert status == 201 and lst["size"] == 2, lst
+    status, doc = http.get(f"/v1/clients/{gone['client_id']}/export")
+    assert status == 200
+    assert [m["list_id"] for m in doc["list_memberships"]] == [lst["list_id"]]
+    assert doc["list_memberships"][0]["name"] == "VIPs"
+
+    assert http.delete(f"/v1/clients/{gone['client_id']}")[0] == 204
+    members = http.get(f"/v1/lists/{lst['list_id']}/members")[1]["items"]
+    assert [m["client_id"] for m in members] == [kept["client_id"]]
+    assert http.get(f"/v1/lists/{lst['list_id']}")[1]["size"] == 1
+    assert not [m for m in ListMemberModel.by_client.query(gone["client_id"])]

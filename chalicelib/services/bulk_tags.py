@@ -1,0 +1,152 @@
+"""Add or remove tags on many clients at once (the seed's *Select > All*).
+
+Each client's change is one transaction — the client item (conditional on
+its version) plus the tag-member items added or removed — so tag membership
+never disagrees with the client.  Applying is idempotent per client: a client
+that already has every added tag and none of the removed ones is not written.
+Small selections are applied in the request (200 ``{matched, updated}``);
+larger ones by a ``bulk_tags`` job (202 ``{job_id}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.client_profile import MAX_TAGS, Tags
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, add_counters
+from chalicelib.domain.records import Account, Client
+from chalicelib.errors import ConcurrentModification, NotFound
+from chalicelib.observability import logger, metrics
+from chalicelib.services import jobs
+from chalicelib.services.targets import Target, resolve, validate_target, walk
+
+KIND = "bulk_tags"
+_ATTEMPTS = 3
+
+
+class BulkTagsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    selection: Target
+    add: Tags = []
+    remove: Tags = []
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> BulkTagsRequest:
+        if not self.add and not self.remove:
+            raise ValueError("give tags to add and/or remove")
+        both = set(self.add) & set(self.remove)
+        if both:
+            raise ValueError(f"a tag cannot be both added and removed: {', '.join(sorted(both))}")
+        if "tag" in self.selection.model_fields_set:
+            raise ValueError("select clients by client_ids or filter")
+        return self
+
+
+def retagged(tags: list[str], add: list[str], remove: list[str]) -> list[str]:
+    """The client's tags after the change, order kept, new tags appended."""
+    kept = [tag for tag in tags if tag not in remove]
+    return kept + [tag for tag in add if tag not in kept]
+
+
+def apply_to_client(deps: Deps, account_id: str, client: Client, add: list[str], remove: list[str]) -> str:
+    """``updated``, ``unchanged``, ``too_many_tags`` or ``gone`` (erased meanwhile)."""
+    current = client
+    for _ in range(_ATTEMPTS):
+        tags = retagged(current.tags, add, remove)
+        if tags == current.tags:
+            return "unchanged"
+        if len(tags) > MAX_TAGS:
+            return "too_many_tags"
+        try:
+            deps.clients.update(current, replace(current, tags=tags, updated_at=deps.clock()))
+            return "updated"
+        except ConcurrentModification:
+            try:
+                current = deps.clients.get(account_id, client.client_id, consistent=True)
+            except NotFound:
+                return "gone"
+    raise ConcurrentModification("a client kept changing during bulk tagging; retry")
+
+
+def apply_to_clients(
+    deps: Deps, account_id: str, clients: list[Client], add: list[str], remove: list[str]
+) -> dict[str, int]:
+    counts: dict[str, int] = {
+        "matched": len(clients),
+        "updated": 0,
+        "unchanged": 0,
+        "too_many_tags": 0,
+        "gone": 0,
+    }
+    if not clients:
+        return counts
+    threads = min(deps.settings.write_concurrency, len(clients))
+
+    def apply(client: Client) -> str:
+        return apply_to_client(deps, account_id, client, add, remove)
+
+    if threads == 1:
+        outcomes = [apply(client) for client in clients]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(pool.map(apply, clients))
+    for outcome in outcomes:
+        counts[outcome] += 1
+    return counts
+
+
+def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[int, dict[str, Any]]:
+    """(200, counts) when applied in the request, or (202, {job_id}) for a background job."""
+    validate_target(request.selection, "selection")
+    target = request.selection.as_json()
+    first = resolve(deps, account.account_id, target, need_clients=True)
+    clients = [client for _, client in first.matches if client is not None]
+    counts = apply_to_clients(deps, account.account_id, clients, request.add, request.remove)
+    metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
+    if not first.complete:
+        # Too many for one request: a job goes on from where the request stopped.
+        params = {"target": target, "add": request.add, "remove": request.remove}
+        total = len(target["client_ids"]) if "client_ids" in target else None
+        job = jobs.start_job(
+            deps,
+            account.account_id,
+            KIND,
+            params,
+            total=total,
+            cursor=first.cursor,
+            done=len(clients),
+            result=counts if clients else None,
+        )
+        return 202, {"job_id": job.job_id, "status": job.status}
+    logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})
+    return 200, counts
+
+
+@jobs.register(KIND)
+def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
+    """Read a page of the selection, apply it, repeat until the chunk's budget is spent;
+    the saved cursor always points after clients that were applied."""
+    params = job.params
+    target = params["target"]
+    cursor, handled = job.cursor, 0
+    counts: dict[str, int] = {}
+    while True:
+        page_budget = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        found = walk(deps, job.account_id, target, cursor, page_budget, need_clients=True)
+        clients = [client for _, client in found.matches if client is not None]
+        counts = add_counters(
+            counts, apply_to_clients(deps, job.account_id, clients, params["add"], params["remove"])
+        )
+        handled += found.examined
+        cursor = found.cursor
+        if cursor is None or budget.spent(handled):
+            break
+    done = handled if "client_ids" in target else counts.get("matched", 0)
+    return ChunkOutcome(cursor=cursor, done=done, finished=cursor is None, counters=counts)

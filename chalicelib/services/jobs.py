@@ -1,0 +1,187 @@
+"""A small, generic runner of resumable background jobs over the ``jobs`` SQS queue.
+
+A job is created with its parameters, and a message ``{account_id, job_id,
+seq}`` is sent for its first chunk.  The worker Lambda (``run_jobs`` in
+app.py) handles one message by running one bounded chunk of the job's kind
+from the job's saved cursor, committing the new cursor and counts with a
+conditional write, and sending the message for the next chunk.
+
+Why it is safe to kill, retry and redeliver:
+- a chunk runs only under the job's lease for that ``seq``; a duplicate
+  message that finds a live lease, or an already committed ``seq``, does
+  nothing;
+- progress is committed only by the lease holder and only for the expected
+  ``seq``, so a chunk is counted once; a worker killed mid-chunk leaves its
+  message in the queue, which is redelivered after the lease expired, and
+  the chunk runs again from the last saved cursor (job kinds make every
+  item's effect idempotent, so re-running part of a chunk changes nothing);
+- if a worker dies between committing and sending the next message, the
+  redelivered old message notices (``enqueued_seq`` < ``seq``) and sends it;
+- a chunk that keeps failing marks the job ``failed`` after
+  ``MAX_ATTEMPTS`` attempts (before SQS would dead-letter the message).
+
+Job kinds register themselves by name (``register``) with a function that
+runs one chunk; later features (campaign fan-out, segmentation, status
+recomputation) add their own kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from ulid import ULID
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.jobs import DONE, RUNNING, Budget, ChunkOutcome, Job, add_counters
+from chalicelib.errors import NotFound
+from chalicelib.observability import logger, metrics
+
+QUEUE = "jobs"
+LEASE = timedelta(seconds=120)  # shorter than the queue's visibility timeout (180 s)
+MAX_ATTEMPTS = 3
+
+ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]
+_KINDS: dict[str, ChunkRunner] = {}
+
+
+def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
+    """Register the chunk runner of a job kind: ``run(deps, job, budget) -> ChunkOutcome``.
+
+    The runner starts at ``job.cursor`` (None: the beginning), does at most what
+    ``budget`` allows, and must make each item's effect idempotent."""
+
+    def decorate(run: ChunkRunner) -> ChunkRunner:
+        _KINDS[kind] = run
+        return run
+
+    return decorate
+
+
+def _load_kinds() -> None:
+    # The modules that define job kinds register them on import.
+    from chalicelib.services import auto_status, bulk_tags, lists  # noqa: F401
+
+
+def start_job(
+    deps: Deps,
+    account_id: str,
+    kind: str,
+    params: dict[str, Any],
+    total: int | None = None,
+    *,
+    cursor: Any = None,
+    done: int = 0,
+    result: dict[str, int] | None = None,
+) -> Job:
+    """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
+    ``result`` let a request hand over the work it already did."""
+    _load_kinds()
+    if kind not in _KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    now = deps.clock()
+    job = deps.jobs.create(
+        Job(
+            account_id=account_id,
+            job_id=f"job_{ULID()}",
+            kind=kind,
+            params=params,
+            total=total,
+            cursor=cursor,
+            done=done,
+            result=dict(result or {}),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    _send(deps, job, 0)
+    logger.info("job started", extra={"account_id": account_id, "job_id": job.job_id, "kind": kind})
+    metrics.add_metric(name="JobsStarted", unit="Count", value=1)
+    return job
+
+
+def get_job(deps: Deps, account_id: str, job_id: str) -> Job:
+    return deps.jobs.get(account_id, job_id)
+
+
+def _send(deps: Deps, job: Job, seq: int) -> None:
+    deps.queue.send(QUEUE, {"account_id": job.account_id, "job_id": job.job_id, "seq": seq})
+
+
+def _send_next(deps: Deps, job: Job, seq: int) -> None:
+    _send(deps, job, seq)
+    deps.jobs.mark_enqueued(job, seq)
+
+
+def handle_message(deps: Deps, body: dict[str, Any]) -> str:
+    """Run the chunk a message asks for; returns what happened (for logs and tests)."""
+    _load_kinds()
+    account_id, job_id, seq = str(body["account_id"]), str(body["job_id"]), int(body["seq"])
+    try:
+        job = deps.jobs.get(account_id, job_id, consistent=True)
+    except NotFound:
+        logger.warning("job message for an unknown job", extra={"job_id": job_id})
+        return "unknown"
+    if job.finished:
+        return "finished"
+    if seq < job.seq:
+        if job.enqueued_seq < job.seq:
+            # The worker that committed chunk seq-1 died before sending this chunk's message.
+            _send_next(deps, job, job.seq)
+            return "resent"
+        return "stale"
+    if seq > job.seq:
+        return "stale"
+    now = deps.clock()
+    owner = uuid.uuid4().hex
+    if not deps.jobs.acquire(job, owner, now, now + LEASE):
+        return "busy"  # another worker runs this chunk; its message stays until it is done
+    settings = deps.settings
+    budget = Budget.start(settings.job_chunk_items, settings.job_chunk_seconds)
+    try:
+        outcome = _KINDS[job.kind](deps, job, budget)
+    except Exception as exc:
+        give_up = job.failures + 1 >= MAX_ATTEMPTS
+        deps.jobs.fail_attempt(job, owner, type(exc).__name__, deps.clock(), give_up=give_up)
+        logger.exception("job chunk failed", extra={"job_id": job_id, "kind": job.kind, "give_up": give_up})
+        if give_up:
+            metrics.add_metric(name="JobsFailed", unit="Count", value=1)
+            return "failed"
+        raise  # SQS redelivers the message after the visibility timeout
+    done = job.done + outcome.done
+    total = outcome.total if outcome.total is not None else (done if outcome.finished else job.total)
+    new = replace(
+        job,
+        status=DONE if outcome.finished else RUNNING,
+        cursor=outcome.cursor,
+        done=done,
+        total=total,
+        result=add_counters(job.result, outcome.counters),
+    )
+    if not deps.jobs.commit(job, owner, new, deps.clock()):
+        logger.warning("job lease lost; the chunk will run again", extra={"job_id": job_id})
+        return "lost_lease"
+    if outcome.finished:
+        logger.info("job done", extra={"job_id": job_id, "kind": job.kind, "done": done})
+        return "done"
+    _send_next(deps, replace(new, seq=job.seq + 1), job.seq + 1)
+    return "chunk"
+
+
+def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The worker Lambda's body: each record is one chunk; failed records are reported
+    back (partial batch response) so only they are redelivered."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    def record_handler(record: Any) -> str:
+        return handle_message(deps, json.loads(record.body))
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

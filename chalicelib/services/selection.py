@@ -1,0 +1,153 @@
+"""Running a filter plan: the resumable stream of clients that match a filter.
+
+A ``Selection`` reads the plan's index one page at a time (``step``) and
+evaluates the whole filter on each candidate.  Every match carries the
+*position* right after it, so any consumer can stop anywhere and resume
+exactly there: search pages (signed cursors), and background jobs (their
+saved cursor).  A position is plain JSON: ``{"p": <part>, "k": <key|null>}``;
+a plan has one *part* per index partition it reads (one per tag of a
+multi-tag plan, one per automatic status…).
+
+Multi-part plans never yield a client twice: a client is taken only from
+the first of the plan's partitions it belongs to (checked on its record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.filter_plan import (
+    AccountPlan,
+    AutoStatusPlan,
+    ConfirmedPlan,
+    EmailPlan,
+    Plan,
+    TagPlan,
+    plan_filter,
+)
+from chalicelib.domain.filters import FilterError, Node, evaluate, parse_filter
+from chalicelib.domain.records import Client
+from chalicelib.domain.time import to_storage
+from chalicelib.errors import InvalidInput
+from chalicelib.storage.client_index import Candidate, CandidatePage
+
+Position = dict[str, Any]
+START: Position = {"p": 0, "k": None}
+
+
+def parse_or_400(raw: Any, path: str = "filter") -> Node:
+    """The filter's typed nodes, or a 400 naming each bad node's path."""
+    try:
+        return parse_filter(raw, path)
+    except FilterError as exc:
+        raise InvalidInput(
+            "the filter is invalid",
+            code="invalid_filter",
+            details=[{"field": where, "message": message} for where, message in exc.errors],
+        ) from None
+
+
+@dataclass(frozen=True)
+class Match:
+    client_id: str
+    client: Client | None  # None when the plan covers the filter and records were not needed
+    position: Position  # resume here to continue right after this match
+
+
+@dataclass(frozen=True)
+class Step:
+    matches: list[Match]
+    examined: int  # candidates read from the index in this step
+    last_position: Position | None  # position after the last candidate examined
+    next_position: Position | None  # where the next step starts; None: the selection is exhausted
+
+
+class Selection:
+    def __init__(self, deps: Deps, account_id: str, node: Node, *, need_clients: bool = True) -> None:
+        self.deps = deps
+        self.account_id = account_id
+        self.node = node
+        self.plan: Plan = plan_filter(node)
+        # Ids alone suffice when the index read decides membership and no record is wanted.
+        self.ids_only = self.plan.covering and not need_clients and not isinstance(self.plan, AccountPlan)
+        self.parts = _parts(self.plan)
+
+    def step(self, position: Position, page_size: int) -> Step:
+        part_index = int(position.get("p", 0))
+        if part_index >= len(self.parts):
+            return Step([], 0, None, None)
+        page = self._read(self.parts[part_index], position.get("k"), page_size)
+        records = self._records(page.candidates)
+        matches: list[Match] = []
+        last: Position | None = None
+        for candidate in page.candidates:
+            last = {"p": part_index, "k": candidate.key}
+            if self.ids_only:
+                matches.append(Match(candidate.client_id, None, last))
+                continue
+            client = candidate.client or records.get(candidate.client_id)
+            if client is None or not self._first_part_of(client, part_index):
+                continue  # erased meanwhile, or yielded by an earlier part of the plan
+            if evaluate(self.node, client):
+                matches.append(Match(client.client_id, client, last))
+        if page.exhausted or not page.candidates:
+            following: Position | None = {"p": part_index + 1, "k": None}
+            if part_index + 1 >= len(self.parts):
+                following = None
+        else:
+            following = last
+        return Step(matches, len(page.candidates), last, following)
+
+    def _read(self, part: tuple[str, ...], start: Any, limit: int) -> CandidatePage:
+        index = self.deps.client_index
+        kind = part[0]
+        if kind == "account":
+            return index.account_page(self.account_id, start, limit)
+        if kind == "tag":
+            return index.tag_page(self.account_id, part[1], start, limit)
+        if kind == "auto_status":
+            return index.auto_status_page(self.account_id, part[1], start, limit)
+        if kind == "confirmed":
+            op, bound = (part[1] or None), (part[2] or None)
+            return index.confirmed_page(self.account_id, op, bound, start, limit)
+        # e-mail: one GetItem on the claim; the part is done after it
+        if start is not None:
+            return CandidatePage([], True)
+        client_id = index.client_id_for_email_key(self.account_id, part[1])
+        found = [Candidate(client_id, {"email": part[1]})] if client_id else []
+        return CandidatePage(found, True)
+
+    def _records(self, candidates: list[Candidate]) -> dict[str, Client]:
+        if self.ids_only:
+            return {}
+        missing = [c.client_id for c in candidates if c.client is None]
+        return self.deps.client_index.get_many(self.account_id, missing) if missing else {}
+
+    def _first_part_of(self, client: Client, part_index: int) -> bool:
+        plan = self.plan
+        if isinstance(plan, TagPlan) and len(plan.tags) > 1:
+            tag = plan.tags[part_index]
+            return tag in client.tags and not set(plan.tags[:part_index]).intersection(client.tags)
+        if isinstance(plan, AutoStatusPlan) and len(plan.statuses) > 1:
+            return client.auto_status == plan.statuses[part_index]
+        return True
+
+
+def _parts(plan: Plan) -> list[tuple[str, ...]]:
+    if isinstance(plan, TagPlan):
+        return [("tag", tag) for tag in plan.tags]
+    if isinstance(plan, AutoStatusPlan):
+        return [("auto_status", status) for status in plan.statuses]
+    if isinstance(plan, ConfirmedPlan):
+        bound = to_storage(plan.bound) if plan.bound is not None else ""
+        return [("confirmed", plan.op or "", bound)]
+    if isinstance(plan, EmailPlan):
+        return [("email", key) for key in plan.email_keys]
+    return [("account",)]
+
+
+def plan_name(plan: Plan) -> str:
+    """A short label of the plan (logs, benchmark)."""
+    return type(plan).__name__.removesuffix("Plan").lower() + (":covering" if plan.covering else "")

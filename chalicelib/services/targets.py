@@ -1,0 +1,149 @@
+"""Who a bulk action or a list is about: explicit ids, a tag, or a filter.
+
+Shared by bulk tagging and recipient lists.  ``resolve`` reads a selection
+in the request until it is known to hold at most ``settings.bulk_sync_limit``
+clients (then the request handles it all), or until more than that many
+matched or ``SYNC_READ_BUDGET`` candidates were read — then the request
+handles what it read and a job continues from there (``walk`` in chunks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.filters import Node
+from chalicelib.domain.jobs import Budget
+from chalicelib.domain.records import Client
+from chalicelib.services.selection import START, Position, Selection, parse_or_400
+
+SYNC_READ_BUDGET = 5000
+MAX_CLIENT_IDS = 10_000
+_PAGE = 500
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _client_ids(values: list[str]) -> list[str]:
+    for value in values:
+        if not _CLIENT_ID.match(value):
+            raise ValueError("client ids are strings like cl_01J…")
+    return list(dict.fromkeys(values))
+
+
+ClientIds = Annotated[list[str], Field(min_length=1, max_length=MAX_CLIENT_IDS), AfterValidator(_client_ids)]
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class Target(BaseModel):
+    """Exactly one of ``client_ids``, ``filter`` (and, for lists, ``tag``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    client_ids: ClientIds | None = None
+    filter: Any = None
+    tag: TagName | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        given = self.model_fields_set & {"client_ids", "filter", "tag"}
+        if len(given) != 1:
+            raise ValueError("give exactly one of client_ids, filter, tag")
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        if "client_ids" in self.model_fields_set:
+            return {"client_ids": self.client_ids}
+        if "tag" in self.model_fields_set:
+            return {"tag": self.tag}
+        return {"filter": self.filter}
+
+
+def target_filter(target: dict[str, Any]) -> Any:
+    """The raw filter a tag or filter target stands for (``None``: every client)."""
+    if "tag" in target:
+        return {"field": "tags", "op": "contains", "value": target["tag"]}
+    return target.get("filter")
+
+
+def validate_target(target: Target, path: str) -> None:
+    """A 400 naming the filter's bad nodes, before anything is read or started."""
+    data = target.as_json()
+    if "client_ids" not in data:
+        parse_or_400(target_filter(data), f"{path}.filter")
+
+
+@dataclass
+class Walk:
+    """Progress of walking a selection: the matches of this call and where the next starts."""
+
+    matches: list[tuple[str, Client | None]]
+    cursor: Any  # JSON: a list index for ids, a selection position for filters; None when exhausted
+    examined: int
+
+
+def walk(
+    deps: Deps,
+    account_id: str,
+    target: dict[str, Any],
+    cursor: Any,
+    budget: Budget,
+    *,
+    need_clients: bool,
+    max_matches: int | None = None,
+) -> Walk:
+    """Matches from ``cursor`` on, until the selection is exhausted, ``budget`` is spent,
+    or (for filters) more than ``max_matches`` were found."""
+    if "client_ids" in target:
+        ids: list[str] = target["client_ids"]
+        start = int(cursor or 0)
+        chunk = ids[start : start + budget.items]
+        records = deps.client_index.get_many(account_id, chunk)  # ids of other accounts are absent
+        following = start + len(chunk)
+        return Walk(
+            [(cid, records[cid]) for cid in chunk if cid in records],
+            following if following < len(ids) else None,
+            len(chunk),
+        )
+    node: Node = parse_or_400(target_filter(target))
+    selection = Selection(deps, account_id, node, need_clients=need_clients)
+    position: Position | None = cursor or START
+    matches: list[tuple[str, Client | None]] = []
+    examined = 0
+    while position is not None and not budget.spent(examined):
+        page = min(_PAGE, max(1, budget.items - examined))
+        if max_matches is not None:
+            if len(matches) > max_matches:
+                break
+            page = min(page, max_matches + 1 - len(matches))
+        step = selection.step(position, page)
+        examined += step.examined
+        matches.extend((m.client_id, m.client) for m in step.matches)
+        position = step.next_position
+    return Walk(matches, position, examined)
+
+
+@dataclass
+class Resolution:
+    """The first stretch of a selection, read in the request.
+
+    ``complete``: it is the whole selection (small enough to handle in the request).
+    Otherwise the caller handles ``matches`` and a job continues from ``cursor``,
+    so nothing read in the request is read again."""
+
+    matches: list[tuple[str, Client | None]]
+    complete: bool
+    cursor: Any
+
+
+def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients: bool) -> Resolution:
+    limit = deps.settings.bulk_sync_limit
+    if "client_ids" in target and len(target["client_ids"]) > limit:
+        return Resolution([], complete=False, cursor=None)
+    budget = Budget.start(max(SYNC_READ_BUDGET, limit), 8.0)
+    found = walk(deps, account_id, target, None, budget, need_clients=need_clients, max_matches=limit)
+    complete = found.cursor is None and len(found.matches) <= limit
+    return Resolution(found.matches, complete, found.cursor)

@@ -1,0 +1,145 @@
+"""Background jobs: creation, the chunk lease, and conditional progress commits.
+
+Every state change is conditional on ``seq`` (the number of committed
+chunks), so a redelivered or duplicated chunk message can neither commit a
+chunk twice nor overwrite newer progress.  Running a chunk needs the lease
+(``lease_owner``/``lease_until``); a worker killed mid-chunk leaves a lease
+that expires, and the chunk's redelivered message runs it again from the
+saved cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.domain.jobs import FAILED, QUEUED, RUNNING, Job
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.models import JobModel
+
+
+def _conditional_failed(exc: PutError | UpdateError) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _to_record(item: JobModel) -> Job:
+    return Job(
+        account_id=item.account_id,
+        job_id=item.job_id,
+        kind=item.kind,
+        params=json.loads(item.params),
+        created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+        updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
+        status=item.status,
+        done=int(item.done or 0),
+        total=None if item.total is None else int(item.total),
+        cursor=None if item.cursor is None else json.loads(item.cursor),
+        result=json.loads(item.result or "{}"),
+        error=item.error,
+        seq=int(item.seq or 0),
+        enqueued_seq=int(item.enqueued_seq or 0),
+        failures=int(item.failures or 0),
+    )
+
+
+def _key(job: Job) -> JobModel:
+    return JobModel(job.account_id, job.job_id)
+
+
+class JobRepository:
+    def create(self, job: Job) -> Job:
+        item = JobModel(
+            account_id=job.account_id,
+            job_id=job.job_id,
+            kind=job.kind,
+            status=QUEUED,
+            done=job.done,
+            total=job.total,
+            cursor=None if job.cursor is None else json.dumps(job.cursor, separators=(",", ":")),
+            params=json.dumps(job.params, separators=(",", ":")),
+            result=json.dumps(job.result, separators=(",", ":")),
+            seq=0,
+            enqueued_seq=0,
+            failures=0,
+            created_at=stored_time(job.created_at),
+            updated_at=stored_time(job.updated_at),
+        )
+        try:
+            item.save(condition=JobModel.job_id.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise Conflict("job id collision; retry") from exc
+            raise
+        return _to_record(item)
+
+    def get(self, account_id: str, job_id: str, *, consistent: bool = False) -> Job:
+        try:
+            return _to_record(JobModel.get(account_id, job_id, consistent_read=consistent))
+        except DoesNotExist:
+            raise NotFound("job not found") from None
+
+    def _update(self, job: Job, actions: list[Any], condition: Any) -> bool:
+        try:
+            _key(job).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def acquire(self, job: Job, owner: str, now: datetime, until: datetime) -> bool:
+        """Take the lease for chunk ``job.seq``: only if that chunk is still the next one,
+        the job is not finished, and no live lease is held by another worker."""
+        condition = (
+            (JobModel.seq == job.seq)
+            & JobModel.status.is_in(QUEUED, RUNNING)
+            & (JobModel.lease_until.does_not_exist() | (JobModel.lease_until < stored_time(now)))
+        )
+        actions = [
+            JobModel.lease_owner.set(owner),
+            JobModel.lease_until.set(stored_time(until)),
+            JobModel.status.set(RUNNING),
+            JobModel.updated_at.set(stored_time(now)),
+        ]
+        return self._update(job, actions, condition)
+
+    def commit(self, job: Job, owner: str, new: Job, now: datetime) -> bool:
+        """Save a chunk's progress (cursor, counts, status) and release the lease, only
+        while this worker still holds the lease of chunk ``job.seq``."""
+        condition = (JobModel.seq == job.seq) & (JobModel.lease_owner == owner)
+        actions = [
+            JobModel.seq.set(job.seq + 1),
+            JobModel.status.set(new.status),
+            JobModel.done.set(new.done),
+            JobModel.cursor.set(json.dumps(new.cursor, separators=(",", ":"))),
+            JobModel.result.set(json.dumps(new.result, separators=(",", ":"))),
+            JobModel.failures.set(0),
+            JobModel.lease_owner.remove(),
+            JobModel.lease_until.remove(),
+            JobModel.updated_at.set(stored_time(now)),
+        ]
+        if new.total is not None:
+            actions.append(JobModel.total.set(new.total))
+        return self._update(job, actions, condition)
+
+    def fail_attempt(self, job: Job, owner: str, error: str, now: datetime, *, give_up: bool) -> bool:
+        """Record a failed chunk attempt and release the lease; ``give_up`` marks the job failed."""
+        condition = (JobModel.seq == job.seq) & (JobModel.lease_owner == owner)
+        actions = [
+            JobModel.failures.add(1),
+            JobModel.error.set(error),
+            JobModel.lease_owner.remove(),
+            JobModel.lease_until.remove(),
+            JobModel.updated_at.set(stored_time(now)),
+        ]
+        if give_up:
+            actions.append(JobModel.status.set(FAILED))
+        return self._update(job, actions, condition)
+
+    def mark_enqueued(self, job: Job, seq: int) -> bool:
+        """Remember that the message for chunk ``seq`` was sent (first sender wins)."""
+        return self._update(job, [JobModel.enqueued_seq.set(seq)], JobModel.enqueued_seq < seq)
