@@ -568,6 +568,10 @@ def summarise(
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
             | {"total": round(cost_total, 6)},
+            "ses_events_per_email_assumed": events_per_email,
+            "cost_share_if_only_bounce_complaint_events": round(
+                without_per_email_events / PRICES["ses_per_1000"], 4
+            ),
             "operations": {
                 k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:", "run:"))
             },
