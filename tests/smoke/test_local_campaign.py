@@ -14,14 +14,14 @@ from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stac
 pytestmark = pytest.mark.smoke
 
 
-def _outbox(stack: Stack) -> list[dict[str, Any]]:
-    response = requests.get(f"{stack.api}/dev/outbox", timeout=HTTP_TIMEOUT)
+def _outbox(running: Stack) -> list[dict[str, Any]]:
+    response = requests.get(f"{running.api}/dev/outbox", timeout=HTTP_TIMEOUT)
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
 
 
-def _log(stack: Stack) -> str:
-    return "\n".join(line for line in stack.output().splitlines() if "/dev/outbox" not in line)[-4000:]
+def _log(running: Stack) -> str:
+    return "\n".join(line for line in running.output().splitlines() if "/dev/outbox" not in line)[-4000:]
 
 
 def test_a_campaign_is_sent_unsubscribed_and_bounced_locally(stack: Stack) -> None:  # noqa: F811
