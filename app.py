@@ -10,7 +10,8 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import accounts, clients, consent, gdpr, lists, public, targeting
+from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, public, targeting
+from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
 from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger
@@ -24,6 +25,7 @@ app.register_blueprint(gdpr.api)
 app.register_blueprint(public.api)
 app.register_blueprint(targeting.api)
 app.register_blueprint(lists.api)
+app.register_blueprint(campaigns.api)
 
 if get_settings().stage == "local":  # GET /dev/outbox exists in the local stack only
     from chalicelib.api import dev
@@ -64,3 +66,29 @@ def run_jobs(event: Any) -> dict[str, Any]:
     from chalicelib.services.jobs import handle_sqs_event
 
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=1)
+def handle_send(event: Any) -> dict[str, Any]:
+    """Send worker: each message is one batch of a campaign's recipients (partial batch
+    failures reported, so only failed messages come back). One message per invocation:
+    a batch paces its sends over up to ~20 s, which must fit the function's timeout."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.sending import handle_sqs_event
+
+    try:
+        return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
+    finally:
+        flush_metrics()
+
+
+@app.on_sqs_message(queue=get_settings().resource_name("ses-events"), batch_size=10)
+def handle_ses_events(event: Any) -> dict[str, Any]:
+    """SES bounce / complaint / delivery events from the SNS topic."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.ses_events import handle_sqs_event
+
+    try:
+        return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
+    finally:
+        flush_metrics()

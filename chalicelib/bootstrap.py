@@ -6,6 +6,8 @@ can hand them other implementations (a fixed clock, another key ring).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from chalicelib.domain.signing import KeyRing
 from chalicelib.domain.time import Clock, system_clock
 from chalicelib.queue import MessageQueue, SqsQueue
 from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
+from chalicelib.storage.campaigns import CampaignRepository, DeliveryRepository
 from chalicelib.storage.client_index import ClientIndex
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.consent import ConsentLedgerRepository
@@ -44,6 +47,10 @@ class Deps:
     client_index: ClientIndex = field(default_factory=ClientIndex)
     lists: ListRepository = field(default_factory=ListRepository)
     jobs: JobRepository = field(default_factory=JobRepository)
+    campaigns: CampaignRepository = field(default_factory=CampaignRepository)
+    deliveries: DeliveryRepository = field(default_factory=DeliveryRepository)
+    # How a send worker waits for its throttle slot (tests advance a fake clock instead).
+    sleep: Callable[[float], None] = time.sleep
 
     @cached_property
     def key_ring(self) -> KeyRing:

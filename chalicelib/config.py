@@ -50,6 +50,29 @@ class Settings(BaseModel):
     # Sending limits (the sending engine reads these); local defaults are generous (API.md).
     platform_send_rate_per_second: float = Field(default=14.0, gt=0)
     warmup_daily_cap: int = Field(default=1000, ge=1)
+    # The warm-up cap applies while an account is younger than this.
+    warmup_days: int = Field(default=14, ge=0)
+    # The platform bucket runs a little under the SES rate, so no 1-second window exceeds it.
+    platform_rate_safety: float = Field(default=0.96, gt=0, le=1)
+    # Recipients per send message (one SQS message, one throttle reservation).
+    send_batch_size: int = Field(default=25, ge=1, le=100)
+    # A worker waits at most this long for its first send slot; else the message is delayed.
+    send_max_wait_seconds: float = Field(default=10.0, gt=0)
+    # A slot a worker is later than this for is skipped, so sends never bunch into other
+    # workers' slots (capped by what the safety factor allows: see sending.late_tolerance).
+    send_late_tolerance_seconds: float = Field(default=0.05, gt=0)
+    # A delivery left in ``sending`` (worker died around the SES call) this long is settled.
+    send_unconfirmed_after_seconds: int = Field(default=900, ge=1)
+    send_max_transient_attempts: int = Field(default=6, ge=1)
+    # Audiences read synchronously by preview / the consent gate of send.
+    preview_max_clients: int = Field(default=50_000, ge=1)
+    # Anti-spam thresholds (PRODUCT.md §4), set by the operator through the environment.
+    suspend_bounce_rate: float = Field(default=0.05, gt=0, le=1)
+    suspend_complaint_rate: float = Field(default=0.001, gt=0, le=1)
+    suspend_min_sent: int = Field(default=200, ge=1)
+    suspend_spike_factor: float = Field(default=10.0, gt=1)
+    breaker_sample: int = Field(default=200, ge=1)
+    breaker_bounce_rate: float = Field(default=0.10, gt=0, le=1)
 
     # Targeting: selections up to this many clients are handled in the request, larger ones
     # by a background job that works in chunks of at most job_chunk_items / job_chunk_seconds.

@@ -16,6 +16,8 @@ from chalicelib.config import Settings
 class MessageQueue(Protocol):
     def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None: ...
 
+    def send_many(self, queue: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None: ...
+
 
 class SqsQueue:
     def __init__(self, settings: Settings) -> None:
@@ -44,3 +46,26 @@ class SqsQueue:
             MessageBody=json.dumps(body, separators=(",", ":")),
             DelaySeconds=delay_seconds,
         )
+
+    def send_many(self, queue: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        """``SendMessageBatch``, 10 messages per request; entries SQS did not take are resent."""
+        url = self.url(queue)
+        for start in range(0, len(bodies), 10):
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(body, separators=(",", ":")),
+                    "DelaySeconds": delay_seconds,
+                }
+                for i, body in enumerate(bodies[start : start + 10])
+            ]
+            for _ in range(5):
+                failed = self._sqs().send_message_batch(QueueUrl=url, Entries=entries).get("Failed", [])
+                if not failed:
+                    break
+                retry = {f["Id"] for f in failed if not f.get("SenderFault")}
+                if len(retry) < len(failed):
+                    raise RuntimeError(f"SQS refused {len(failed) - len(retry)} message(s) as malformed")
+                entries = [e for e in entries if e["Id"] in retry]
+            else:
+                raise RuntimeError("SQS kept refusing a batch of messages")

@@ -141,7 +141,9 @@ def _error_page(visit: Visit, error: PermessoError) -> Response:
     return message_page("badrequest", visit.language_hint(), status=400)
 
 
-def public_page(path: str, methods: list[str], *, form: bool = False) -> Callable[[Callable[..., Any]], Any]:
+def public_page(
+    path: str, methods: list[str], *, form: bool = False, content_types: list[str] | None = None
+) -> Callable[[Callable[..., Any]], Any]:
     """Register a public HTML view: ``view(visit, **url_params) -> Response``."""
     if not path.startswith("/p/"):
         raise ValueError("public routes live under /p/")
@@ -159,10 +161,8 @@ def public_page(path: str, methods: list[str], *, form: bool = False) -> Callabl
                 logger.exception("unhandled error on a public page")
                 return message_page("error", visit.language_hint(), status=500)
 
-        content_types = [FORM_CONTENT_TYPE] if form else None
-        api.route(path, methods=methods, **({"content_types": content_types} if content_types else {}))(
-            handle
-        )
+        accepted = content_types or ([FORM_CONTENT_TYPE] if form else None)
+        api.route(path, methods=methods, **({"content_types": accepted} if accepted else {}))(handle)
         return view
 
     return register

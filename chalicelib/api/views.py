@@ -111,3 +111,37 @@ def job_view(job: Job) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
     }
+
+
+def campaign_view(campaign: Any) -> dict[str, Any]:
+    """A campaign (``domain.campaigns.Campaign``); ``progress`` holds the running counters
+    (the exact figures are in the report, computed from the deliveries)."""
+    return {
+        "campaign_id": campaign.campaign_id,
+        "name": campaign.name,
+        "kind": campaign.kind.value,
+        "status": campaign.status.value,
+        "subject": campaign.subject,
+        "html": campaign.html or None,
+        "text": campaign.text,
+        "language": campaign.language,
+        "audience": campaign.audience,
+        "terms_url": campaign.terms_url,
+        "legitimate_interest_url": campaign.legitimate_interest_url,
+        "wait_days": campaign.wait_days,
+        "segment_after": iso(campaign.segment_after),
+        "segment_list_id": campaign.segment_list_id,
+        "paused_reason": campaign.paused_reason,
+        "job_id": campaign.job_id,
+        "progress": {
+            "fanout_done": campaign.fanout_done,
+            "recipients": campaign.n_recipients,
+            "batches": campaign.n_batches,
+            "batches_done": campaign.n_batches_done,
+            **campaign.counters,
+        },
+        "started_at": iso(campaign.started_at),
+        "finished_at": iso(campaign.finished_at),
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+    }

@@ -58,6 +58,7 @@ class AccountSettings(BaseModel):
     # Per-account rate; the platform's SES rate caps it further at send time.
     send_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
     daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
+    hourly_send_cap: int = Field(default=20_000, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds = Field(default_factory=AutoStatusThresholds)
 
 
@@ -76,6 +77,7 @@ class AccountSettingsPatch(BaseModel):
     non_responder_action: Literal["none", "tag", "erase"] | None = None
     send_rate_per_second: float | None = Field(default=None, gt=0, le=1000)
     daily_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
+    hourly_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds | None = None
 
     @field_validator(
@@ -86,6 +88,7 @@ class AccountSettingsPatch(BaseModel):
         "non_responder_action",
         "send_rate_per_second",
         "daily_send_cap",
+        "hourly_send_cap",
         "auto_status",
     )
     @classmethod

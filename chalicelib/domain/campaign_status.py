@@ -85,7 +85,9 @@ _ALLOWED = {
     },
     # A worker that crashed mid-send leaves ``sending``; only the recorded SES
     # outcome (or an explicit failure) may finish it — never a second send.
-    DeliveryStatus.SENDING: {DeliveryStatus.SENT, DeliveryStatus.FAILED},
+    # ``sending → queued`` is allowed only when SES certainly did not send: it refused
+    # the call (throttling, a 5xx before acceptance) or was never called (the caller's duty).
+    DeliveryStatus.SENDING: {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.QUEUED},
 }
 
 

@@ -18,6 +18,16 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
+# The local stack serves its public pages over plain HTTP on the loopback address;
+# no deployed stage can have such a URL, so every real e-mail keeps an https one.
+_LOOPBACK = ("http://127.0.0.1:", "http://localhost:")
+
+
+# RFC 5322 allows header lines up to 998 characters. With the default 78 the stdlib
+# would turn a long List-Unsubscribe URL (no spaces to fold at) into RFC 2047
+# encoded-words, which mail providers do not read as a URL.
+_POLICY = SMTP.clone(max_line_length=998)
+
 
 class InvalidMail(ValueError):
     """The message cannot be built (e.g. an address SES cannot carry, a header with a newline)."""
@@ -61,14 +71,14 @@ def _header_value(value: str) -> str:
 def build_mime(mail: OutgoingMail, now: datetime) -> bytes:
     """The raw RFC 5322 message (bytes) for SES ``Content.Raw``."""
     sender = _address(mail.sender_email, mail.sender_name)
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = _address(mail.to)
     message["Subject"] = _header_value(mail.subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.domain)
     if mail.list_unsubscribe_url:
-        if not mail.list_unsubscribe_url.startswith("https://"):
+        if not mail.list_unsubscribe_url.startswith(("https://", *_LOOPBACK)):
             raise InvalidMail("List-Unsubscribe must be an https:// URL (RFC 8058)")
         message["List-Unsubscribe"] = f"<{_header_value(mail.list_unsubscribe_url)}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

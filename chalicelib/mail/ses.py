@@ -36,6 +36,13 @@ class MailThrottled(MailError):
     """SES asked to slow down: retry later; never a failure of the recipient."""
 
 
+class MailTransient(MailError):
+    """SES (or the connection to it) failed before accepting the message: safe to retry."""
+
+
+_TRANSIENT = frozenset({"InternalFailure", "InternalServerError", "ServiceUnavailable", "RequestTimeout"})
+
+
 class SesMailer:
     def __init__(self, settings: Settings, *, endpoint_url: str | None = None) -> None:
         self._settings = settings
@@ -58,7 +65,7 @@ class SesMailer:
     def send_raw(
         self, raw: bytes, *, sender: str, to: list[str], tags: Mapping[str, str] | None = None
     ) -> str:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
         try:
             response = self._client.send_email(
@@ -68,10 +75,27 @@ class SesMailer:
                 ConfigurationSetName=self.configuration_set,
                 EmailTags=[{"Name": name, "Value": value} for name, value in (tags or {}).items()],
             )
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            # The request never reached SES: certainly not sent.
+            raise MailTransient("ConnectionError", str(exc)) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-            if code in _THROTTLED:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if code in _THROTTLED or status == 429 or "maximum sending rate exceeded" in message.lower():
                 raise MailThrottled(code, message) from exc
+            if code in _TRANSIENT or status >= 500:
+                raise MailTransient(code, message) from exc
             raise MailRejected(code, message) from exc
         return str(response["MessageId"])
+
+    def verify_identity(self, email: str) -> None:
+        """Start verification of a sender address (used by the local stack, whose
+        emulator sends only from verified identities, like the SES sandbox)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.create_email_identity(EmailIdentity=email)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AlreadyExistsException":
+                raise

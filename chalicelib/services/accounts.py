@@ -84,7 +84,16 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
     )
     created = deps.accounts.create(account, key)
     logger.info("account created", extra={"account_id": account_id})
+    verify_sender_locally(deps, settings.sender_email)
     return created, api_key
+
+
+def verify_sender_locally(deps: Deps, sender_email: str) -> None:
+    """The local stack's emulator, like the SES sandbox, sends only from verified
+    identities: there, every account's sender is verified when set. Deployed stages
+    verify sender domains out of band (infra), never from a request."""
+    if deps.settings.stage == "local":
+        deps.mailer.verify_identity(sender_email)
 
 
 def authenticate(deps: Deps, authorization: str | None) -> tuple[Account, ApiKey]:
@@ -123,6 +132,8 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )
+        if saved.settings.sender_email != account.settings.sender_email:
+            verify_sender_locally(deps, saved.settings.sender_email)
         return saved
     raise ConcurrentModification("the account is being changed concurrently; retry")
 

@@ -199,6 +199,7 @@ class AccountDayStatsModel(Model):
     sent = NumberAttribute(default=0)
     hard_bounces = NumberAttribute(default=0)
     complaints = NumberAttribute(default=0)
+    soft_bounces = NumberAttribute(default=0)
 
 
 class ConsentEventModel(Model):
@@ -241,6 +242,116 @@ class ThrottleModel(Model):
     tokens = NumberAttribute(null=True)
     refilled_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    tat = NumberAttribute(null=True)  # GCRA rate buckets: epoch seconds of the next free slot
+
+
+class CampaignsBySegmentDueIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: reactivation campaigns awaiting responses, by when their wait ends."""
+
+    class Meta:
+        index_name = "by-segment-due"
+        projection = KeysOnlyProjection()
+
+    segment_due = UnicodeAttribute(hash_key=True)
+    segment_after = UnicodeAttribute(range_key=True)
+
+
+class CampaignsByAutomaticActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: automatic campaigns while they are active."""
+
+    class Meta:
+        index_name = "by-automatic-active"
+        projection = KeysOnlyProjection()
+
+    automatic_active = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
+class CampaignModel(Model):
+    """A campaign. Status changes are conditional updates on the current ``status``;
+    no version attribute, so the counters (atomic ``ADD``) never conflict with them."""
+
+    Meta = table_meta("campaigns")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    paused_from = UnicodeAttribute(null=True)
+    paused_reason = UnicodeAttribute(null=True)  # e.g. circuit_breaker, account_suspended
+    subject = UnicodeAttribute()
+    html = UnicodeAttribute()
+    text = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    audience = MapAttribute[str, object]()
+    terms_url = UnicodeAttribute(null=True)
+    legitimate_interest_url = UnicodeAttribute(null=True)
+    wait_days = NumberAttribute(null=True)
+    cooldown_days = NumberAttribute(null=True)
+    segment_after = UnicodeAttribute(null=True)
+    segment_due = UnicodeAttribute(null=True)  # sparse index key, present while awaiting responses
+    segment_list_id = UnicodeAttribute(null=True)
+    automatic_active = UnicodeAttribute(null=True)  # sparse index key, present while active
+    acknowledged_non_consented = NumberAttribute(null=True)
+    job_id = UnicodeAttribute(null=True)
+    fanout_done = BooleanAttribute(default=False)
+    n_recipients = NumberAttribute(default=0)
+    n_batches = NumberAttribute(default=0)
+    n_batches_done = NumberAttribute(default=0)
+    n_sent = NumberAttribute(default=0)
+    n_failed = NumberAttribute(default=0)
+    n_suppressed = NumberAttribute(default=0)
+    n_excluded_no_consent = NumberAttribute(default=0)
+    n_bounced = NumberAttribute(default=0)
+    n_complained = NumberAttribute(default=0)
+    n_unsubscribed = NumberAttribute(default=0)
+    n_confirmed = NumberAttribute(default=0)
+    n_declined = NumberAttribute(default=0)
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+    by_segment_due = CampaignsBySegmentDueIndex()
+    by_automatic_active = CampaignsByAutomaticActiveIndex()
+
+
+class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
+    """A client's deliveries (GDPR export and erasure, the soft-bounce rule)."""
+
+    class Meta:
+        index_name = "by-client"
+        projection = KeysOnlyProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
+class DeliveryModel(Model):
+    """One item per (campaign, client): written once with ``attribute_not_exists``,
+    then moved along ``queued → sending → sent|failed|…`` by conditional updates."""
+
+    Meta = table_meta("deliveries")
+
+    campaign_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    batch = NumberAttribute(null=True)  # the send batch (SQS message) it was fanned out in
+    reason = UnicodeAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    transient_errors = NumberAttribute(null=True)  # SES 5xx / connection failures so far
+    response = UnicodeAttribute(null=True)
+    bounce = UnicodeAttribute(null=True)  # hard | soft | complaint
+    unsubscribed = BooleanAttribute(null=True)
+    queued_at = UnicodeAttribute(null=True)
+    sending_at = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+    by_client = DeliveriesByClientIndex()
 
 
 class JobModel(Model):
@@ -322,4 +433,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     JobModel,
     ListModel,
     ListMemberModel,
+    CampaignModel,
+    DeliveryModel,
 )

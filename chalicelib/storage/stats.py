@@ -1,4 +1,4 @@
-"""Per-account daily counters: read side (the sending engine adds to them)."""
+"""Per-account daily counters: the rolling reputation window's read side and atomic ``ADD``s."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ class StatsRepository:
             )
             for item in AccountDayStatsModel.query(account_id, condition)
         ]
+
+    def add(self, account_id: str, day: date, **counts: int) -> dict[str, int]:
+        """Atomic ``ADD`` to one day's counters (``sent=25``, ``hard_bounces=1``…), amortised
+        per send batch; the item is created by the first ``ADD``. Returns the new totals
+        of the counters added to."""
+        actions = [getattr(AccountDayStatsModel, name).add(value) for name, value in counts.items() if value]
+        if not actions:
+            return {}
+        item = AccountDayStatsModel(account_id, day.isoformat())
+        item.update(actions=actions)
+        return {name: int(getattr(item, name) or 0) for name in counts}

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.domain.throttle import Deferred, Reservation, cap_allows, reserve
 from chalicelib.storage.models import ThrottleModel
+
+_CAS_ATTEMPTS = 20
 
 
 class ThrottleRepository:
@@ -29,3 +32,80 @@ class ThrottleRepository:
                 return False
             raise
         return True
+
+    def reserve_rate(
+        self, bucket: str, count: int, rate: float, now: float, max_wait: float
+    ) -> Reservation | Deferred:
+        """Book ``count`` send slots in GCRA bucket ``bucket`` (shared by every worker).
+
+        Read the bucket's ``tat``, compute the reservation (``domain.throttle.reserve``),
+        and write the new ``tat`` conditional on the old one (compare-and-set), so two
+        workers can never book the same slot; a lost race re-reads and tries again.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                item = ThrottleModel.get(bucket, consistent_read=True)
+                old = float(item.tat) if item.tat is not None else None
+            except DoesNotExist:
+                old = None
+            outcome = reserve(old, now, count, rate, max_wait)
+            if isinstance(outcome, Deferred):
+                return outcome
+            condition = ThrottleModel.tat.does_not_exist() if old is None else ThrottleModel.tat == old
+            try:
+                ThrottleModel(bucket).update(
+                    actions=[
+                        ThrottleModel.tat.set(outcome.new_tat),
+                        ThrottleModel.expires_at.set(_epoch(outcome.new_tat + 86400)),
+                    ],
+                    condition=condition,
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return outcome
+        return Deferred(retry_at=now + 1.0)
+
+    def take_from_cap(self, bucket: str, count: int, cap: int, expires_at: datetime) -> int:
+        """Admit up to ``count`` sends in fixed window ``bucket`` of size ``cap``; how many were.
+
+        The ``ADD`` is conditional on the window still having room for them, so the
+        cap holds exactly across concurrent workers. The first attempt asks for all of
+        them without reading the count; only a refused one reads it to admit the rest."""
+        used: int | None = None  # first try without a read: the window usually has room
+        for _ in range(_CAS_ATTEMPTS):
+            if used is None:
+                admitted = min(count, cap)
+            else:
+                admitted = cap_allows(used, count, cap)
+            if admitted == 0:
+                return 0
+            try:
+                ThrottleModel(bucket).update(
+                    actions=[ThrottleModel.count.add(admitted), ThrottleModel.expires_at.set(expires_at)],
+                    condition=ThrottleModel.count.does_not_exist() | (ThrottleModel.count <= cap - admitted),
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    try:
+                        used = int(ThrottleModel.get(bucket, consistent_read=True).count or 0)
+                    except DoesNotExist:
+                        used = 0
+                    continue
+                raise
+            return admitted
+        return 0
+
+    def give_back(self, bucket: str, count: int) -> None:
+        """Return unused cap admissions (sends that did not happen after all)."""
+        if count > 0:
+            ThrottleModel(bucket).update(
+                actions=[ThrottleModel.count.add(-count)], condition=ThrottleModel.count.exists()
+            )
+
+
+def _epoch(seconds: float) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(seconds, tz=UTC)

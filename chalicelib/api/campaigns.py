@@ -1,0 +1,59 @@
+"""Campaign routes (API.md "Campaigns"): thin views over ``services.campaigns``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api.http import ApiBlueprint, Call
+from chalicelib.api.views import campaign_view
+from chalicelib.services import campaigns as service
+
+api = ApiBlueprint(__name__)
+
+
+@api.endpoint("/v1/campaigns", ["POST"], body=service.NewCampaign, status=201)
+def create_campaign(call: Call) -> dict[str, Any]:
+    return campaign_view(service.create_campaign(call.deps, call.acting_account, call.body))
+
+
+@api.endpoint("/v1/campaigns", ["GET"])
+def list_campaigns(call: Call) -> dict[str, Any]:
+    items, next_cursor = service.list_campaigns(
+        call.deps, call.acting_account, call.query_int("limit"), call.query("cursor")
+    )
+    return {"items": [campaign_view(c) for c in items], "next_cursor": next_cursor}
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}", ["GET"])
+def get_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.get_campaign(call.deps, call.acting_account, campaign_id))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/preview", ["POST"])
+def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return service.preview(call.deps, call.acting_account, campaign_id)
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/send", ["POST"], body=service.SendInput, status=202)
+def send_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.send_campaign(call.deps, call.acting_account, campaign_id, call.body))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/pause", ["POST"])
+def pause_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.pause_campaign(call.deps, call.acting_account, campaign_id))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/resume", ["POST"])
+def resume_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.resume_campaign(call.deps, call.acting_account, campaign_id))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/cancel", ["POST"])
+def cancel_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.cancel_campaign(call.deps, call.acting_account, campaign_id))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/report", ["GET"])
+def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
+    return service.campaign_report(call.deps, call.acting_account, campaign_id)

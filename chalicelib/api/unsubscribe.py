@@ -1,0 +1,44 @@
+"""Public unsubscribe pages under ``/p/unsubscribe/{token}`` (registered on the public blueprint).
+
+- ``POST`` with the body ``List-Unsubscribe=One-Click`` (RFC 8058, sent by
+  the mail provider from the ``List-Unsubscribe`` header) → 200, done, no page
+  needed (a short one is returned anyway);
+- ``GET`` (the visible link in the e-mail) → a page with a POST button; it
+  changes nothing, so a mail scanner opening the link unsubscribes nobody;
+- ``POST`` from that button → unsubscribed, thank-you page.
+A tampered or foreign token gets the uniform 404 page.
+"""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.api.public import FORM_CONTENT_TYPE, Visit, message_page, page, public_page
+from chalicelib.domain.intake import MAX_FORM_BYTES
+from chalicelib.errors import PayloadTooLarge
+from chalicelib.services import unsubscribe as service
+
+
+def _language(found: service.UnsubscribeTarget) -> str:
+    from chalicelib.mail.rendering import pick_language
+
+    return pick_language(found.client.language, found.account.settings.language)
+
+
+@public_page("/p/unsubscribe/{token}", ["GET"])
+def unsubscribe_page(visit: Visit, token: str) -> Response:
+    found = service.open_unsubscribe(visit.deps, token)
+    return page("pages/unsubscribe.html", _language(found), business=found.account.name)
+
+
+@public_page(
+    "/p/unsubscribe/{token}",
+    ["POST"],
+    content_types=[FORM_CONTENT_TYPE, "multipart/form-data", "text/plain"],
+)
+def unsubscribe(visit: Visit, token: str) -> Response:
+    raw = visit.request.raw_body or b""
+    if len(raw) > MAX_FORM_BYTES:
+        raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
+    found = service.unsubscribe(visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent)
+    return message_page("unsubscribed", _language(found), status=200, business=found.account.name)

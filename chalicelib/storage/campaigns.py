@@ -1,0 +1,367 @@
+"""Campaigns and their deliveries.
+
+Campaign status changes are conditional updates on the status read, and
+counters are atomic ``ADD``s, so neither ever loses the other's write.
+Deliveries are written once per (campaign, client) with
+``attribute_not_exists`` and then moved by conditional updates on their
+current status: of two workers racing for the same delivery, exactly one
+wins each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
+from chalicelib.domain.campaigns import Campaign, Delivery
+from chalicelib.errors import NotFound
+from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.models import CampaignModel, DeliveryModel, ThrottleModel
+from chalicelib.storage.transactions import Transaction, TransactionFailed
+
+COUNTERS = (
+    "sent",
+    "failed",
+    "suppressed",
+    "excluded_no_consent",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "confirmed",
+    "declined",
+)
+SEGMENT_DUE = "due"
+AUTOMATIC_ACTIVE = "active"
+
+
+def _lost(exc: PutError | UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _campaign(item: CampaignModel) -> Campaign:
+    return Campaign(
+        account_id=item.account_id,
+        campaign_id=item.campaign_id,
+        name=item.name,
+        kind=CampaignKind(item.kind),
+        status=CampaignStatus(item.status),
+        subject=item.subject,
+        html=item.html,
+        text=item.text,
+        language=item.language,
+        audience=item.audience.as_dict() if item.audience is not None else {},
+        terms_url=item.terms_url,
+        legitimate_interest_url=item.legitimate_interest_url,
+        wait_days=int(item.wait_days) if item.wait_days is not None else None,
+        segment_after=loaded_time(item.segment_after),
+        segment_list_id=item.segment_list_id,
+        paused_from=CampaignStatus(item.paused_from) if item.paused_from else None,
+        paused_reason=item.paused_reason,
+        job_id=item.job_id,
+        fanout_done=bool(item.fanout_done),
+        n_recipients=int(item.n_recipients or 0),
+        n_batches=int(item.n_batches or 0),
+        n_batches_done=int(item.n_batches_done or 0),
+        counters={name: int(getattr(item, f"n_{name}") or 0) for name in COUNTERS},
+        started_at=loaded_time(item.started_at),
+        finished_at=loaded_time(item.finished_at),
+        created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
+        updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
+    )
+
+
+def _delivery(item: DeliveryModel) -> Delivery:
+    return Delivery(
+        campaign_id=item.campaign_id,
+        client_id=item.client_id,
+        account_id=item.account_id,
+        status=DeliveryStatus(item.status),
+        batch=int(item.batch) if item.batch is not None else None,
+        reason=item.reason,
+        ses_message_id=item.ses_message_id,
+        attempts=int(item.attempts or 0),
+        response=item.response,
+        bounce=item.bounce,
+        unsubscribed=bool(item.unsubscribed),
+        queued_at=loaded_time(item.queued_at),
+        sending_at=loaded_time(item.sending_at),
+        sent_at=loaded_time(item.sent_at),
+        updated_at=loaded_time(item.updated_at),
+    )
+
+
+class CampaignRepository:
+    def create(self, campaign: Campaign) -> Campaign:
+        item = CampaignModel(
+            campaign.account_id,
+            campaign.campaign_id,
+            name=campaign.name,
+            kind=campaign.kind.value,
+            status=campaign.status.value,
+            subject=campaign.subject,
+            html=campaign.html,
+            text=campaign.text,
+            language=campaign.language,
+            audience=campaign.audience,
+            terms_url=campaign.terms_url,
+            legitimate_interest_url=campaign.legitimate_interest_url,
+            wait_days=campaign.wait_days,
+            created_at=stored_time(campaign.created_at),
+            updated_at=stored_time(campaign.updated_at),
+        )
+        item.save(condition=CampaignModel.campaign_id.does_not_exist())
+        return _campaign(item)
+
+    def get(self, account_id: str, campaign_id: str, *, consistent: bool = False) -> Campaign:
+        if not campaign_id.startswith("cmp_") or len(campaign_id) > 64:
+            raise NotFound("campaign not found")
+        try:
+            return _campaign(CampaignModel.get(account_id, campaign_id, consistent_read=consistent))
+        except DoesNotExist:
+            raise NotFound("campaign not found") from None
+
+    def page(
+        self, account_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[Campaign], dict[str, Any] | None]:
+        results = CampaignModel.query(
+            account_id, scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=start_key
+        )
+        items = [_campaign(item) for item in results]
+        return items, results.last_evaluated_key
+
+    def move(
+        self,
+        campaign: Campaign,
+        to: CampaignStatus,
+        now: datetime,
+        *,
+        expected: tuple[CampaignStatus, ...] | None = None,
+        extra: list[Any] | None = None,
+        paused_reason: str | None = None,
+    ) -> bool:
+        """Conditional status change from the status read (or one of ``expected``)."""
+        item = CampaignModel(campaign.account_id, campaign.campaign_id)
+        actions = [CampaignModel.status.set(to.value), CampaignModel.updated_at.set(stored_time(now))]
+        if to is CampaignStatus.PAUSED:
+            actions.append(CampaignModel.paused_from.set(campaign.status.value))
+            actions.append(CampaignModel.paused_reason.set(paused_reason or "staff"))
+        elif campaign.status is CampaignStatus.PAUSED:
+            actions.append(CampaignModel.paused_from.remove())
+            actions.append(CampaignModel.paused_reason.remove())
+        if to is CampaignStatus.SENDING and campaign.started_at is None:
+            actions.append(CampaignModel.started_at.set(stored_time(now)))
+        if to is CampaignStatus.ACTIVE:
+            actions.append(CampaignModel.automatic_active.set(AUTOMATIC_ACTIVE))
+        elif campaign.status is CampaignStatus.ACTIVE or to is CampaignStatus.CANCELLED:
+            actions.append(CampaignModel.automatic_active.remove())
+        actions.extend(extra or [])
+        statuses = [s.value for s in (expected or (campaign.status,))]
+        try:
+            item.update(actions=actions, condition=CampaignModel.status.is_in(*statuses))
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def finish(
+        self, campaign: Campaign, to: CampaignStatus, now: datetime, segment_after: datetime | None
+    ) -> bool:
+        """``sending → sent`` (or ``awaiting_responses``), only once the fan-out is done."""
+        item = CampaignModel(campaign.account_id, campaign.campaign_id)
+        actions = [
+            CampaignModel.status.set(to.value),
+            CampaignModel.finished_at.set(stored_time(now)),
+            CampaignModel.updated_at.set(stored_time(now)),
+        ]
+        if segment_after is not None:
+            actions += [
+                CampaignModel.segment_after.set(stored_time(segment_after)),
+                CampaignModel.segment_due.set(SEGMENT_DUE),
+            ]
+        try:
+            item.update(
+                actions=actions,
+                condition=(CampaignModel.status == CampaignStatus.SENDING.value)
+                & (CampaignModel.fanout_done == True),  # noqa: E712 — a DynamoDB condition
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def set_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
+        CampaignModel(account_id, campaign_id).update(actions=[CampaignModel.job_id.set(job_id)])
+
+    def fanout_finished(self, account_id: str, campaign_id: str, recipients: int, batches: int) -> None:
+        CampaignModel(account_id, campaign_id).update(
+            actions=[
+                CampaignModel.fanout_done.set(True),
+                CampaignModel.n_recipients.set(recipients),
+                CampaignModel.n_batches.set(batches),
+            ]
+        )
+
+    def add(self, account_id: str, campaign_id: str, **counts: int) -> None:
+        """Atomic ``ADD`` of report counters (``sent=3, failed=1``…)."""
+        actions = [getattr(CampaignModel, f"n_{name}").add(value) for name, value in counts.items() if value]
+        if actions:
+            CampaignModel(account_id, campaign_id).update(actions=actions)
+
+    def batch_done(self, campaign: Campaign, batch: int, counts: dict[str, int], now: datetime) -> bool:
+        """Count a send batch as finished, exactly once: a marker item (``attribute_not_exists``)
+        and the campaign's ``ADD`` in one transaction, so a redelivered message adds nothing."""
+        marker = ThrottleModel(
+            f"campaign#{campaign.campaign_id}#batch#{batch}",
+            count=1,
+            expires_at=datetime.fromtimestamp(now.timestamp() + 30 * 86400, tz=now.tzinfo),
+        )
+        tx = Transaction(CampaignModel._get_connection().connection)
+        tx.save(marker, "marker", condition=ThrottleModel.bucket.does_not_exist())
+        actions = [CampaignModel.n_batches_done.add(1)]
+        actions += [getattr(CampaignModel, f"n_{name}").add(value) for name, value in counts.items() if value]
+        tx.update(CampaignModel(campaign.account_id, campaign.campaign_id), actions, "campaign")
+        try:
+            tx.commit()
+        except TransactionFailed:
+            return False
+        return True
+
+
+class DeliveryRepository:
+    def put_new(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Write the deliveries that do not exist yet; returns those written.
+
+        Each put is conditional (``attribute_not_exists``): a re-run of the same
+        fan-out chunk writes nothing twice and reports only the new ones.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def put(delivery: Delivery) -> Delivery | None:
+            item = DeliveryModel(
+                delivery.campaign_id,
+                delivery.client_id,
+                account_id=delivery.account_id,
+                status=delivery.status.value,
+                batch=delivery.batch,
+                reason=delivery.reason,
+                queued_at=stored_time(delivery.queued_at),
+                updated_at=stored_time(delivery.updated_at),
+            )
+            try:
+                item.save(condition=DeliveryModel.client_id.does_not_exist())
+            except PutError as exc:
+                if _lost(exc):
+                    return None
+                raise
+            return delivery
+
+        # Conditional puts cannot be batched; a few in parallel keep a chunk fast.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return [d for d in pool.map(put, deliveries) if d is not None]
+
+    def get(self, campaign_id: str, client_id: str, *, consistent: bool = True) -> Delivery | None:
+        try:
+            return _delivery(DeliveryModel.get(campaign_id, client_id, consistent_read=consistent))
+        except DoesNotExist:
+            return None
+
+    def get_many(self, campaign_id: str, client_ids: list[str]) -> dict[str, Delivery]:
+        found: dict[str, Delivery] = {}
+        keys = [(campaign_id, client_id) for client_id in dict.fromkeys(client_ids)]
+        for i in range(0, len(keys), 100):
+            for item in DeliveryModel.batch_get(keys[i : i + 100], consistent_read=True):
+                found[item.client_id] = _delivery(item)
+        return found
+
+    def of_campaign(self, campaign_id: str, *, status: DeliveryStatus | None = None) -> Iterator[Delivery]:
+        """Every delivery of a campaign (a Query of its own partition), optionally by status."""
+        condition = (DeliveryModel.status == status.value) if status is not None else None
+        for item in DeliveryModel.query(campaign_id, filter_condition=condition, page_size=1000):
+            yield _delivery(item)
+
+    def campaigns_of_client(self, client_id: str, *, limit: int) -> list[str]:
+        """The campaign ids of a client's latest deliveries, newest first."""
+        return [
+            item.campaign_id
+            for item in DeliveryModel.by_client.query(client_id, scan_index_forward=False, limit=limit)
+        ]
+
+    def move(
+        self,
+        delivery: Delivery,
+        to: DeliveryStatus,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        ses_message_id: str | None = None,
+        count_attempt: bool = False,
+    ) -> bool:
+        """Conditional ``delivery.status → to``; ``False`` if the delivery was elsewhere."""
+        actions: list[Any] = [
+            DeliveryModel.status.set(to.value),
+            DeliveryModel.updated_at.set(stored_time(now)),
+        ]
+        if reason is not None:
+            actions.append(DeliveryModel.reason.set(reason))
+        if ses_message_id is not None:
+            actions.append(DeliveryModel.ses_message_id.set(ses_message_id))
+        if to is DeliveryStatus.SENDING:
+            actions.append(DeliveryModel.sending_at.set(stored_time(now)))
+        if to is DeliveryStatus.SENT:
+            actions.append(DeliveryModel.sent_at.set(stored_time(now)))
+        if count_attempt:
+            actions.append(DeliveryModel.attempts.add(1))
+        try:
+            DeliveryModel(delivery.campaign_id, delivery.client_id).update(
+                actions=actions, condition=DeliveryModel.status == delivery.status.value
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def requeue_after_transient(self, delivery: Delivery, now: datetime) -> int | None:
+        """``sending → queued`` after a transient SES failure, counting it; the new count
+        (``None`` if the delivery was not ``sending``)."""
+        item = DeliveryModel(delivery.campaign_id, delivery.client_id)
+        try:
+            item.update(
+                actions=[
+                    DeliveryModel.status.set(DeliveryStatus.QUEUED.value),
+                    DeliveryModel.reason.set("ses_transient"),
+                    DeliveryModel.updated_at.set(stored_time(now)),
+                    DeliveryModel.transient_errors.add(1),
+                ],
+                condition=DeliveryModel.status == DeliveryStatus.SENDING.value,
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return None
+            raise
+        return int(item.transient_errors or 0)
+
+    def mark(self, campaign_id: str, client_id: str, **values: Any) -> bool:
+        """Set event marks (``bounce``, ``unsubscribed``, ``response``) on an existing delivery;
+        ``False`` when the first mark already had that value (so counters are added once)."""
+        actions = [getattr(DeliveryModel, name).set(value) for name, value in values.items()]
+        name, value = next(iter(values.items()))
+        attribute = getattr(DeliveryModel, name)
+        condition = DeliveryModel.client_id.exists() & (attribute.does_not_exist() | (attribute != value))
+        try:
+            DeliveryModel(campaign_id, client_id).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def of_client(self, client_id: str) -> list[Delivery]:
+        keys = [(item.campaign_id, client_id) for item in DeliveryModel.by_client.query(client_id)]
+        return [_delivery(item) for item in DeliveryModel.batch_get(keys)] if keys else []
