@@ -107,6 +107,10 @@ FUNCTIONS: Mapping[str, Access] = {
         # Campaign fan-out (services/fanout.py) writes deliveries and enqueues send batches.
         send_to=("jobs", "send"),
     ),
+    # Every 15 minutes: a round (a job) for each active automatic campaign (sparse index).
+    "run_automatic_campaigns": Access(
+        tables=write("campaigns", "jobs") | read("accounts"), send_to=("jobs",)
+    ),
     # Hourly: clients whose automatic status changes by time (sparse index on clients).
     "recompute_auto_status": Access(tables=write("clients") | read("accounts")),
     # The sending worker (services/sending.py): claims and sends deliveries, paced by the shared
