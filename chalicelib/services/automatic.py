@@ -15,8 +15,6 @@ campaign that is no longer active stops at its next chunk.
 
 from __future__ import annotations
 
-import time
-
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import NOT_TARGETED, Delivery, batches, classify
@@ -24,7 +22,7 @@ from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
-from chalicelib.services.campaigns import audience_chunk
+from chalicelib.services.campaigns import job_audience_chunk
 
 ROUND_KIND = "automatic_round"
 _BATCHES_PER_ROUND = 1_000_000  # batch numbers of a round: base + n (unique across rounds)
@@ -40,15 +38,7 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     account = deps.accounts.get(job.account_id)
     if account.suspended:
         return ChunkOutcome(cursor=None, done=0, finished=True)
-    matches, cursor = audience_chunk(
-        deps,
-        job.account_id,
-        campaign.audience,
-        job.cursor,
-        budget.items,
-        max(1.0, budget.deadline - time.monotonic()),
-        need_clients=True,
-    )
+    matches, cursor = job_audience_chunk(deps, job, campaign, budget, need_clients=True)
     now = deps.clock()
     consent_only = account.settings.consent_only_campaigns
     candidates: list[Delivery] = []

@@ -12,6 +12,7 @@ workers means nobody is sent twice either.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -213,6 +214,21 @@ def audience_chunk(
         need_clients=need_clients,
     )
     return found.matches, found.cursor
+
+
+def job_audience_chunk(
+    deps: Deps, job: Any, campaign: Campaign, budget: Any, *, need_clients: bool
+) -> tuple[list[tuple[str, Client | None]], Any]:
+    """``audience_chunk`` for a job's chunk: from the job's cursor, within its budget."""
+    return audience_chunk(
+        deps,
+        job.account_id,
+        campaign.audience,
+        job.cursor,
+        budget.items,
+        max(1.0, budget.deadline - time.monotonic()),
+        need_clients=need_clients,
+    )
 
 
 def _audience_clients(deps: Deps, account_id: str, audience: dict[str, Any]) -> Iterator[Client]:

@@ -15,15 +15,13 @@ preceded by the conditional ``queued → sending``.
 
 from __future__ import annotations
 
-import time
-
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import NOT_TARGETED, Delivery, batches, classify
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.observability import logger
 from chalicelib.services import jobs
-from chalicelib.services.campaigns import FANOUT_KIND, audience_chunk
+from chalicelib.services.campaigns import FANOUT_KIND, job_audience_chunk
 
 
 def load() -> None:
@@ -45,15 +43,7 @@ def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         return ChunkOutcome(cursor=None, done=0, finished=True)
     account = deps.accounts.get(job.account_id)
     consent_only = account.settings.consent_only_campaigns
-    matches, cursor = audience_chunk(
-        deps,
-        job.account_id,
-        campaign.audience,
-        job.cursor,
-        budget.items,
-        max(1.0, budget.deadline - time.monotonic()),
-        need_clients=False,
-    )
+    matches, cursor = job_audience_chunk(deps, job, campaign, budget, need_clients=False)
     now = deps.clock()
     size = deps.settings.send_batch_size
     first_batch = job.result.get("batches", 0)
