@@ -28,10 +28,10 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:  # chalicelib binds table names at import: import it only once the env is set
     from chalicelib.config import Settings
 
+# Shared with infra (resources.py binds no table name, so importing it here is safe).
+from chalicelib.resources import DLQ_RETENTION_SECONDS, DLQ_SUFFIX, SES_EVENT_TYPES
+
 DEMO_SENDER = "hello@demo-salon.example"
-DLQ_SUFFIX = "-dlq"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time to look at what failed
-SES_EVENT_TYPES = ("send", "reject", "bounce", "complaint", "delivery", "renderingFailure")
 
 
 @dataclass
