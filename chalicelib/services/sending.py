@@ -542,6 +542,10 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
     }
+    if campaign.kind is CampaignKind.REACTIVATION:
+        from chalicelib.services.reactivation import cta_urls
+
+        context.update(cta_urls(deps, campaign, client.client_id))
     html_source = campaign.html
     if not html_source.strip():
         # A text-only campaign: its HTML part shows the same text, escaped.
