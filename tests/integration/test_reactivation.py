@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -190,8 +189,8 @@ def test_audience_is_only_unknown_consent(http: Http, account: dict[str, Any], s
     from tests.integration.test_campaigns import suppress
 
     suppress(account["account_id"], ids["dora"])
-    status, campaign = new_reactivation(http)
-    status, preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")
+    _status, campaign = new_reactivation(http)
+    _status, preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")
     assert preview["will_send"] == 1
     send_and_drain(http, queue, campaign["campaign_id"])  # no consent gate (no acknowledgement)
     assert sorted(links_by_recipient()) == ["anna@example.com"]
@@ -410,7 +409,7 @@ def test_segment_runs_resumably_in_chunks(
 def test_opened_events_are_not_choices(http: Http, account: dict[str, Any], sim: Any) -> None:
     _, queue = sim
     ids = add_clients(http, ["anna"])
-    status, campaign = new_reactivation(http)
+    _status, campaign = new_reactivation(http)
     send_and_drain(http, queue, campaign["campaign_id"])
     links = links_by_recipient()["anna@example.com"]
     for _ in range(3):
