@@ -508,6 +508,9 @@ def summarise(
     duration = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
     achieved = (sent - 1) / duration if duration else 0.0
     per_1000 = 1000 / sent if sent else 0.0
+    from chalicelib.resources import SES_EVENT_TYPES
+
+    events_per_email = sum(1 for kind in SES_EVENT_TYPES if kind in ("send", "delivery"))
     gb_seconds = busy * LAMBDA_MEMORY_GB
     cost = {
         "dynamodb_writes": total["wru"] * PRICES["dynamodb_write_request_unit"] * per_1000,
@@ -515,11 +518,23 @@ def summarise(
         "sqs": total["sqs_requests"] * PRICES["sqs_request"] * per_1000,
         "lambda_requests": total["invocations"] * PRICES["lambda_request"] * per_1000,
         "lambda_compute": gb_seconds * PRICES["lambda_gb_second_arm64"] * per_1000,
-        # One SNS publish per SES event; bounce + complaint events only (a few % of mail),
-        # counted here as if every e-mail produced one, to stay on the safe side.
-        "sns": 1000 * PRICES["sns_publish"],
+        # SES events: the configuration set publishes the event types of
+        # resources.SES_EVENT_TYPES; "send" and "delivery" come once per e-mail (bounces and
+        # complaints are a few per cent more). Each event: one SNS publish, ~0.2 SQS requests
+        # (Lambda receives and deletes in batches of 10), 0.1 Lambda invocation of ~20 ms,
+        # and one consistent GetItem of the delivery.
+        "ses_events": events_per_email
+        * 1000
+        * (
+            PRICES["sns_publish"]
+            + 0.2 * PRICES["sqs_request"]
+            + 0.1 * PRICES["lambda_request"]
+            + 0.02 * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_arm64"]
+            + PRICES["dynamodb_read_request_unit"]
+        ),
     }
     cost_total = sum(cost.values())
+    without_per_email_events = cost_total - cost["ses_events"]
     duplicates = sum(1 for n in ses["recipients"].values() if n > 1)
     figures = {
         "achieved_rate_ratio": round(achieved / rate, 4),
@@ -553,6 +568,10 @@ def summarise(
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
             | {"total": round(cost_total, 6)},
+            "ses_events_per_email_assumed": events_per_email,
+            "cost_share_if_only_bounce_complaint_events": round(
+                without_per_email_events / PRICES["ses_per_1000"], 4
+            ),
             "operations": {
                 k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:", "run:"))
             },

@@ -100,7 +100,27 @@ SECTIONS: tuple[Section, ...] = (
     Section("consent_events", export=_consent_events, erase=_pseudonymise_ledger),
     Section("suppression", export=_suppression),
     Section("list_memberships", export=_list_memberships, erase=_remove_list_memberships),
+    # Deliveries hold no personal data beyond the client id (the campaign's accounting): exported,
+    # kept after erasure, like the pseudonymised ledger.
+    Section("deliveries", export=lambda deps, client: _deliveries(deps, client)),
 )
+
+
+def _deliveries(deps: Deps, client: Client) -> list[dict[str, Any]]:
+    return [
+        {
+            "campaign_id": d.campaign_id,
+            "status": d.status.value,
+            "reason": d.reason,
+            "bounce": d.bounce,
+            "unsubscribed": d.unsubscribed,
+            "response": d.response,
+            "queued_at": iso(d.queued_at),
+            "sent_at": iso(d.sent_at),
+        }
+        for d in deps.deliveries.of_client(client.client_id)
+        if d.account_id == client.account_id
+    ]
 
 
 def export_client(deps: Deps, account: Account, client_id: str) -> dict[str, Any]:

@@ -430,3 +430,15 @@ def test_circuit_breaker_pauses_a_heavily_bouncing_campaign(
     assert body["status"] == "paused" and body["paused_reason"] == "circuit_breaker"
     drain(http.client, queue)
     assert len(sent_messages()) == 50
+
+
+def test_export_lists_the_clients_deliveries(http: Http, sim: Any) -> None:
+    _, queue = sim
+    (client_id,) = add_clients(http, 1)
+    campaign = new_campaign(http)
+    http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})
+    drain(http.client, queue)
+    status, export = http.get(f"/v1/clients/{client_id}/export")
+    assert status == 200, export
+    (delivery,) = export["deliveries"]
+    assert delivery["campaign_id"] == campaign["campaign_id"] and delivery["status"] == "sent"

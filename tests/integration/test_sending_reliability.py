@@ -201,4 +201,5 @@ def test_the_shared_throttle_keeps_the_platform_rate(http: Http, sim: Any) -> No
     stamps.sort()
     window = max(sum(1 for s in stamps if t <= s < t + 1) for t in stamps)
     assert len(stamps) == n and window <= rate
-    assert (n - 1) / (stamps[-1] - stamps[0]) >= 0.95 * rate
+    # The bucket runs at platform_rate_safety (0.96) of the rate; nearly all of it is used.
+    assert (n - 1) / (stamps[-1] - stamps[0]) >= 0.9 * rate
