@@ -142,12 +142,6 @@ def _reactivation_defaults(account: Account, data: NewCampaign) -> NewCampaign:
 
 
 def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign:
-    if data.kind == "reactivation":
-        _check_templates(data)  # syntax and variables first: their messages are the clearest
-        data = _reactivation_defaults(account, data)
-    _check_templates(data)
-    audience = data.audience.as_json()
-    _check_audience(deps, account, audience)
     kind = CampaignKind(data.kind)
     terms = data.terms_url or account.settings.terms_url
     interest = data.legitimate_interest_url or account.settings.legitimate_interest_url
@@ -164,6 +158,11 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
             raise InvalidInput(
                 "a reactivation campaign needs its terms and legitimate-interest pages", details=missing
             )
+        _check_templates(data)  # syntax and variables first: their messages are the clearest
+        data = _reactivation_defaults(account, data)
+    _check_templates(data)
+    audience = data.audience.as_json()
+    _check_audience(deps, account, audience)
     now = deps.clock()
     wait_days = data.wait_days
     if kind is CampaignKind.REACTIVATION and wait_days is None:
