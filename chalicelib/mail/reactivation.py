@@ -10,6 +10,7 @@ recipient's e-mail is rendered.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 
 CONFIRM_COLOUR = "#0b6b2e"  # white on it: contrast 6.9:1
@@ -25,6 +26,7 @@ def _fixed(text: str) -> str:
     return safe.replace(_BUSINESS, "{{ business_name }}").replace(_NAME, "{{ first_name }}")
 
 
+@lru_cache(maxsize=8)
 def default_subject(language: str) -> str:
     from chalicelib.mail.rendering import Translator
 
@@ -41,6 +43,7 @@ def _button(href_var: str, cta: str, colour: str, label: str) -> str:
     )
 
 
+@lru_cache(maxsize=8)
 def default_html(language: str) -> str:
     from chalicelib.mail.rendering import Translator
 
@@ -82,3 +85,14 @@ def default_html(language: str) -> str:
         "</p>\n"
         "</td></tr></table>\n</td></tr></table>\n</body>\n</html>\n"
     )
+
+
+def localised_default(subject: str, html: str, language: str) -> tuple[str, str]:
+    """A campaign that kept the default template (in whichever language it was created)
+    speaks each recipient's language; any other template is sent as written."""
+    from chalicelib.mail.rendering import LANGUAGES
+
+    for created_in in LANGUAGES:
+        if html == default_html(created_in) and subject == default_subject(created_in):
+            return default_subject(language), default_html(language)
+    return subject, html

@@ -209,6 +209,9 @@ def test_confirm_and_decline_pages_record_evidence(http: Http, account: dict[str
     html = parsed(message).get_body(preferencelist=("html",)).get_content()
     assert "Hello Anna," in html and TERMS in html and INTEREST in html
     assert "#0b6b2e" in html and "#a4000f" in html
+    (czech,) = [m for m in sent_messages() if "bea@" in str(parsed(m)["To"])]
+    assert "Dobrý den, Bea," in parsed(czech).get_body(preferencelist=("html",)).get_content()
+    assert parsed(czech)["Subject"].endswith("můžeme vám dál psát?")
 
     confirm = links["anna@example.com"]["confirm"]
     # GET (a mail scanner, say) records only "opened", changes nothing.

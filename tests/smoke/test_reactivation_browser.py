@@ -232,6 +232,8 @@ def test_follow_the_link_and_press_the_button(
         _screenshot(page, f"reactivation-mail-{name}")
         buttons = {a.get_attribute("data-cta"): a for a in page.locator("a[data-cta]").all()}
         assert set(buttons) == {"confirm", "decline", "unsubscribe"}
+        greeting = {"en": "Hello Anna,", "it": "Ciao Bea,"}[language]
+        assert greeting in page.locator("p").first.inner_text()  # the default speaks the client's language
         for key in ("confirm", "decline"):
             colour, background = buttons[key].evaluate(
                 "a => [getComputedStyle(a).color, getComputedStyle(a).backgroundColor]"
