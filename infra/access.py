@@ -92,9 +92,31 @@ FUNCTIONS: Mapping[str, Access] = {
         erasure=True,
     ),
     # Background jobs: bulk tagging, recipient-list snapshots (docs/data-model.md, jobs).
+    # Reactivation segmentation (campaign_segment) reads a campaign's deliveries, writes its list
+    # and the campaign's status, tags non-responders or erases them (the erasure's ledger append
+    # and suppression, keyed by the e-mail hash).
     "run_jobs": Access(
-        tables=write("jobs", "clients", "client-emails", "tag-members", "lists", "list-members")
+        tables=write(
+            "jobs",
+            "clients",
+            "client-emails",
+            "tag-members",
+            "lists",
+            "list-members",
+            "campaigns",
+            "deliveries",
+            "suppressions",
+        )
+        | append("consent-events")
         | read("accounts"),
+        send_to=("jobs",),
+        secrets=("email_hash_key",),
+        erasure=True,
+    ),
+    # Hourly: reactivation campaigns whose wait is over (sparse index on campaigns) get their
+    # segmentation job started.
+    "segment_due_campaigns": Access(
+        tables=write("campaigns", "lists", "jobs") | read("accounts"),
         send_to=("jobs",),
     ),
     # Hourly: clients whose automatic status changes by time (sparse index on clients).
