@@ -372,6 +372,9 @@ def test_forced_segment_in_the_request_and_erasing_non_responders(
     assert http.get(f"/v1/clients/{ids['anna']}")[0] == 200
     status, body = http.post("/v1/campaigns/cmp_nope/segment", {})
     assert status == 404
+    intruder = Http(http.client, create_account(http.client, "Other", "o@example.com")["api_key"])
+    assert intruder.post(f"/v1/campaigns/{campaign_id}/segment", {"force": True})[0] == 404
+    assert intruder.get(f"/v1/campaigns/{campaign_id}/report")[0] == 404
     status, body = http.post(f"/v1/campaigns/{campaign_id}/segment", {"force": "yes"})
     assert status == 400 and body["error"]["details"]
 
