@@ -81,10 +81,11 @@ def run_jobs(event: Any) -> dict[str, Any]:
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 
-@app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=5)
+@app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=1)
 def handle_send(event: Any) -> dict[str, Any]:
     """Send worker: each message is one batch of a campaign's recipients (partial batch
-    failures reported, so only failed messages come back)."""
+    failures reported, so only failed messages come back). One message per invocation:
+    a batch paces its sends over up to ~20 s, which must fit the function's timeout."""
     from chalicelib.bootstrap import get_deps
     from chalicelib.services.sending import handle_sqs_event
 

@@ -47,7 +47,7 @@ PRICES = {
     "ses_per_1000": 0.10,
 }
 LAMBDA_MEMORY_GB = 0.25  # the send worker's memory: 256 MB (it holds one batch of 25)
-SEND_MESSAGES_PER_INVOCATION = 5  # handle_send's SQS batch size
+SEND_MESSAGES_PER_INVOCATION = 1  # handle_send's SQS batch size
 GOALS = {
     "achieved_rate_ratio": (">=", 0.95),
     "max_1s_window_ratio": ("<=", 1.00),

@@ -307,9 +307,9 @@ def _send_all(
 def late_tolerance(settings: Any) -> float:
     """How late a send may be for its slot. Slots are ``1/(safety·R)`` apart, so a 1-second
     window holds at most ``ceil(safety·R·(1 + T))`` sends that are at most ``T`` late:
-    that stays within ``R`` while ``T <= 1/safety - 1`` (0.042 s at 0.96); keep 20 % of it
-    for the SES call's own jitter."""
-    bound = 0.8 * (1.0 / settings.platform_rate_safety - 1.0)
+    that stays within ``R`` while ``T <= 1/safety - 1`` (0.042 s at 0.96); keep half of it
+    for the jitter between the check and SES receiving the call."""
+    bound = 0.5 * (1.0 / settings.platform_rate_safety - 1.0)
     return (
         min(settings.send_late_tolerance_seconds, bound)
         if bound > 0

@@ -442,3 +442,36 @@ def test_export_lists_the_clients_deliveries(http: Http, sim: Any) -> None:
     assert status == 200, export
     (delivery,) = export["deliveries"]
     assert delivery["campaign_id"] == campaign["campaign_id"] and delivery["status"] == "sent"
+
+
+def test_a_volume_spike_suspends_once_past_warm_up(http: Http, account: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from chalicelib.services.suspension import after_sends
+
+    deps = get_deps()
+    aid = account["account_id"]
+    created = deps.accounts.get(aid).created_at
+    today = created + timedelta(days=20)
+    for days_ago in range(1, 20):
+        deps.stats.add(aid, (today - timedelta(days=days_ago)).date(), sent=20)
+    # 150 today: the check runs only when the day crosses a multiple of 200 sends.
+    after_sends(deps, aid, 150, 150, today)
+    assert http.get("/v1/account")[1]["status"] == "active"
+    after_sends(deps, aid, 70, 220, today)  # crosses 200: 220 > 10 x the trailing 20 a day
+    me = http.get("/v1/account")[1]
+    assert me["status"] == "suspended" and me["suspension"]["reason"] == "volume_spike"
+
+
+def test_no_volume_spike_at_the_usual_volume(http: Http, account: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from chalicelib.services.suspension import after_sends
+
+    deps = get_deps()
+    aid = account["account_id"]
+    today = deps.accounts.get(aid).created_at + timedelta(days=20)
+    for days_ago in range(1, 20):
+        deps.stats.add(aid, (today - timedelta(days=days_ago)).date(), sent=100)
+    after_sends(deps, aid, 400, 400, today)  # 400 < 10 x 100
+    assert http.get("/v1/account")[1]["status"] == "active"

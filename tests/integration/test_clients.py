@@ -219,10 +219,10 @@ def test_patch_rejects_null_email_and_unknown_client(http: Http) -> None:
 def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
     _, created = http.post("/v1/clients", {"email": "t@example.com"})
     cid = created["client_id"]
-    results: list[int] = []
+    results: dict[int, int] = {}
 
     def patch(i: int) -> None:
-        results.append(http.patch(f"/v1/clients/{cid}", {"fields": {f"f{i}": i}})[0])
+        results[i] = http.patch(f"/v1/clients/{cid}", {"fields": {f"f{i}": i}})[0]
 
     threads = [threading.Thread(target=patch, args=(i,)) for i in range(5)]
     for t in threads:
@@ -230,8 +230,9 @@ def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
     for t in threads:
         t.join()
     fields = http.get(f"/v1/clients/{cid}")[1]["fields"]
-    assert {f"f{i}" for i, code in enumerate(results) if code == 200} <= set(fields)
-    assert all(code in (200, 409) for code in results)
+    # Every acknowledged change is there; a refused one (409, retries exhausted) may not be.
+    assert {f"f{i}" for i, code in results.items() if code == 200} <= set(fields)
+    assert all(code in (200, 409) for code in results.values())
 
 
 @pytest.mark.parametrize(
