@@ -125,10 +125,11 @@ def reactivation_template_problems(html: str) -> list[str]:
     return problems
 
 
-def latest_confirmed(response: str | None, consent_state: str) -> bool:
+def latest_confirmed(response: str | None, consent_state: str, suppressed: bool) -> bool:
     """Whether a recipient belongs to the campaign's segment: their latest choice through
-    the campaign is to confirm, and their consent still stands."""
-    return response == "confirmed" and consent_state == "granted"
+    the campaign is to confirm, their consent still stands and the address may be written to
+    (an unsubscribe, bounce or complaint since keeps them out)."""
+    return response == "confirmed" and consent_state == "granted" and not suppressed
 
 
 def is_non_responder(status: str, response: str | None, bounce: str | None, unsubscribed: bool) -> bool:

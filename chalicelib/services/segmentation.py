@@ -231,7 +231,8 @@ def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         members = [
             cid
             for cid in confirmed
-            if cid in clients and latest_confirmed("confirmed", clients[cid].consent_state)
+            if cid in clients
+            and latest_confirmed("confirmed", clients[cid].consent_state, clients[cid].suppressed)
         ]
         deps.lists.add_members(job.account_id, list_id, members)
         counters["members"] += len(members)

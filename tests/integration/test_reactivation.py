@@ -297,7 +297,7 @@ def _respond(http: Http, links: dict[str, dict[str, str]], who: str, *choices: s
 def test_wait_then_segment(http: Http, account: dict[str, Any], sim: Any) -> None:
     time, queue = sim
     http.patch("/v1/account/settings", {"non_responder_action": "tag"})
-    ids = add_clients(http, ["anna", "bea", "carl", "dora", "emil"])
+    ids = add_clients(http, ["anna", "bea", "carl", "dora", "emil", "fay"])
     status, campaign = new_reactivation(http, wait_days=5)
     campaign_id = campaign["campaign_id"]
     send_and_drain(http, queue, campaign_id)
@@ -307,6 +307,11 @@ def test_wait_then_segment(http: Http, account: dict[str, Any], sim: Any) -> Non
     _respond(http, links, "carl", "decline", "confirm")  # decline then confirm: in
     _respond(http, links, "dora", "decline")
     # emil stays silent
+    _respond(http, links, "fay", "confirm")  # then unsubscribes through the footer: out
+    response = http.client.http.post(
+        links["fay@example.com"]["unsubscribe"], headers=FORM, body=b"List-Unsubscribe=One-Click"
+    )
+    assert response.status_code == 200
 
     status, body = http.post(f"/v1/campaigns/{campaign_id}/segment", {})
     assert status == 409 and body["error"]["code"] == "wait_not_elapsed"
@@ -339,7 +344,8 @@ def test_wait_then_segment(http: Http, account: dict[str, Any], sim: Any) -> Non
     assert {m.client_id for m in ListMemberModel.query(list_id)} == members
 
     status, report = http.get(f"/v1/campaigns/{campaign_id}/report")
-    assert (report["confirmed"], report["declined"], report["no_response"]) == (2, 2, 1)
+    counted = ("confirmed", "declined", "no_response", "unsubscribed")
+    assert tuple(report[k] for k in counted) == (2, 2, 1, 1)  # each recipient once
 
     # The seed's manual path: search by confirmation date, make a list of it.
     status, found = http.post(

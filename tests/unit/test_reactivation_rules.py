@@ -127,9 +127,10 @@ def test_default_templates_are_complete_and_render(language: str) -> None:
 
 def test_wait_warning_and_segment_rules() -> None:
     assert [d for d in range(31) if wait_days_warning(d) is None] == [5, 6, 7]
-    assert latest_confirmed("confirmed", "granted")
-    assert not latest_confirmed("confirmed", "denied")
-    assert not latest_confirmed("declined", "granted")
+    assert latest_confirmed("confirmed", "granted", False)
+    assert not latest_confirmed("confirmed", "granted", True)
+    assert not latest_confirmed("confirmed", "denied", False)
+    assert not latest_confirmed("declined", "granted", False)
     assert is_non_responder("sent", None, None, False)
     assert not is_non_responder("sent", "declined", None, False)
     assert not is_non_responder("sent", None, "hard", False)
