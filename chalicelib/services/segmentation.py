@@ -61,8 +61,13 @@ def segment_list_id(campaign_id: str) -> str:
     return f"lst_{_ulid_of(campaign_id)}"
 
 
-def segment_job_id(campaign_id: str) -> str:
-    return f"job_seg{_ulid_of(campaign_id)}"
+def segment_job_id(campaign_id: str, attempt: int = 0) -> str:
+    """The segmentation job's id; a job that gave up is followed by the next attempt's."""
+    suffix = f"r{attempt}" if attempt else ""
+    return f"job_seg{_ulid_of(campaign_id)}{suffix}"
+
+
+_MAX_RESTARTS = 5
 
 
 def no_response_tag(campaign: Campaign) -> str:
@@ -98,30 +103,63 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
     except Conflict:
         pass  # created by an earlier or concurrent run
-    job_id = segment_job_id(campaign.campaign_id)
-    try:
-        jobs.start_job(
-            deps,
-            campaign.account_id,
-            KIND,
-            {"campaign_id": campaign.campaign_id, "list_id": list_id},
-            campaign.n_recipients or None,
-            job_id=job_id,
+    job_id = _start_job(deps, campaign, list_id)
+    if job_id is not None:
+        deps.lists.set_job(campaign.account_id, list_id, job_id)
+        logger.info(
+            "segmentation started",
+            extra={"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "job_id": job_id},
         )
-    except Conflict:
-        return  # already started: the job runner owns it
-    deps.lists.set_job(campaign.account_id, list_id, job_id)
-    logger.info(
-        "segmentation started",
-        extra={"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "job_id": job_id},
-    )
+
+
+def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
+    """Start the job, once: the id is the campaign's, so a second start is refused (``None``).
+    If the job gave up (a chunk failed three times), the next attempt resumes from its cursor."""
+    from chalicelib.domain.jobs import FAILED
+
+    previous = None
+    for attempt in range(_MAX_RESTARTS):
+        job_id = segment_job_id(campaign.campaign_id, attempt)
+        try:
+            jobs.start_job(
+                deps,
+                campaign.account_id,
+                KIND,
+                {"campaign_id": campaign.campaign_id, "list_id": list_id},
+                campaign.n_recipients or None,
+                cursor=previous.cursor if previous else None,
+                done=previous.done if previous else 0,
+                result=previous.result if previous else None,
+                job_id=job_id,
+            )
+        except Conflict:
+            existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
+            if existing.status != FAILED:
+                return None  # started already: the job runner owns it
+            previous = existing
+            continue
+        return job_id
+    logger.error("segmentation keeps failing", extra={"campaign_id": campaign.campaign_id})
+    return None
+
+
+def current_job_id(deps: Deps, campaign: Campaign) -> str:
+    """The id of the campaign's latest segmentation job."""
+    for attempt in range(_MAX_RESTARTS - 1, 0, -1):
+        job_id = segment_job_id(campaign.campaign_id, attempt)
+        try:
+            deps.jobs.get(campaign.account_id, job_id)
+        except NotFound:
+            continue
+        return job_id
+    return segment_job_id(campaign.campaign_id)
 
 
 def _result(deps: Deps, campaign: Campaign) -> Segmentation:
     list_id = campaign.segment_list_id or segment_list_id(campaign.campaign_id)
     current = deps.lists.get(campaign.account_id, list_id)
     return Segmentation(
-        list_id=list_id, size=current.size, status=current.status, job_id=segment_job_id(campaign.campaign_id)
+        list_id=list_id, size=current.size, status=current.status, job_id=current_job_id(deps, campaign)
     )
 
 
@@ -146,7 +184,7 @@ def segment_campaign(deps: Deps, account: Account, campaign_id: str, force: bool
             details={"segment_after": to_iso(campaign.segment_after)},
         )
     _ensure(deps, campaign)
-    _run_inline(deps, account.account_id, segment_job_id(campaign_id))
+    _run_inline(deps, account.account_id, current_job_id(deps, campaign))
     return _result(deps, deps.campaigns.get(account.account_id, campaign_id, consistent=True))
 
 

@@ -431,3 +431,43 @@ def test_opened_events_are_not_choices(http: Http, account: dict[str, Any], sim:
     assert state["state"] == "unknown" and {e["type"] for e in state["events"]} == {"opened"}
     assert all(e["ip"] == IP for e in state["events"])
     assert len(list(ConsentEventModel.query(f"{account['account_id']}#{ids['anna']}"))) == 6
+
+
+def test_a_segmentation_that_gave_up_is_resumed_by_the_next_schedule(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.services import segmentation
+
+    time, queue = sim
+    ids = add_clients(http, ["anna", "bea"])
+    _status, campaign = new_reactivation(http, wait_days=1)
+    campaign_id = campaign["campaign_id"]
+    send_and_drain(http, queue, campaign_id)
+    _respond(http, links_by_recipient(), "anna", "confirm")
+    deps = get_deps()
+    broken = {"on": True}
+    real = deps.lists.add_members
+
+    def add_members(account_id: str, list_id: str, client_ids: list[str]) -> None:
+        if broken["on"]:
+            raise RuntimeError("storage unavailable")
+        real(account_id, list_id, client_ids)
+
+    monkeypatch.setattr(deps.lists, "add_members", add_members)
+    time.advance(seconds=86400 + 1)
+    run_schedule(http)
+    drain(http.client, queue)
+    first = segmentation.segment_job_id(campaign_id)
+    assert http.get(f"/v1/jobs/{first}")[1]["status"] == "failed"
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "awaiting_responses"
+
+    broken["on"] = False
+    run_schedule(http)
+    drain(http.client, queue)
+    campaign = http.get(f"/v1/campaigns/{campaign_id}")[1]
+    assert campaign["status"] == "segmented"
+    assert [m.client_id for m in ListMemberModel.query(campaign["segment_list_id"])] == [ids["anna"]]
+    status, body = http.post(f"/v1/campaigns/{campaign_id}/segment", {})
+    assert (
+        status == 200 and body["job_id"] == segmentation.segment_job_id(campaign_id, 1) and body["size"] == 1
+    )
