@@ -259,7 +259,7 @@ def test_confirm_and_decline_pages_record_evidence(http: Http, account: dict[str
 
 
 def test_tampered_truncated_and_foreign_tokens_get_the_same_404(
-    api: Any, http: Http, account: dict[str, Any], sim: Any
+    api: Any, http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, queue = sim
     ids = add_clients(http, ["anna"])
@@ -274,6 +274,18 @@ def test_tampered_truncated_and_foreign_tokens_get_the_same_404(
         for method in (get_page, post_page):
             status, page = method(http, f"{prefix}/{bad}")
             assert status == 404 and page == not_found
+    # A forged token is refused before any database read.
+    deps = get_deps()
+
+    def no_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a forged token must not reach the database")
+
+    with monkeypatch.context() as patched:
+        for repository in (deps.accounts, deps.campaigns, deps.clients):
+            patched.setattr(repository, "get", no_read)
+        for bad in (flipped, token[:-4], "k1.AAAA.BBBB"):
+            assert get_page(http, f"{prefix}/{bad}") == (404, not_found)
+            assert post_page(http, f"{prefix}/{bad}") == (404, not_found)
     # Another account's campaign link never touches this one's clients (and vice versa).
     other = create_account(api, "Other", "o@example.com")
     from chalicelib.domain.reactivation import Action, mint_cta

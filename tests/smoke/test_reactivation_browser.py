@@ -275,6 +275,16 @@ def test_follow_the_link_and_press_the_button(
         assert event["campaign_id"] == story["campaign_id"]
         assert event["ip"] == "127.0.0.1" and "Chrome" in (event["user_agent"] or "")
         assert (event["terms_url"], event["legitimate_interest_url"]) == (TERMS, INTEREST)
+
+        if cta == "confirm":
+            # Changing one's mind from the thank-you page (its form posts to the other link).
+            page.locator("form.change button").click()
+            page.wait_for_load_state()
+            assert "Your choice has been recorded" in page.locator("h1").inner_text()
+            _screenshot(page, "reactivation-changed-mind")
+            changed = _consent(story, name)
+            assert changed["state"] == "denied"
+            assert [e["type"] for e in changed["events"]] == ["opened", "granted", "denied"]
     finally:
         context.close()
 
@@ -283,4 +293,5 @@ def test_the_report_counts_both_choices(story: dict[str, Any]) -> None:
     report = requests.get(
         f"{story['api']}/v1/campaigns/{story['campaign_id']}/report", headers=story["auth"], timeout=TIMEOUT
     ).json()
-    assert (report["confirmed"], report["declined"], report["no_response"]) == (1, 1, 0)
+    # Anna confirmed, then changed her mind; Bea declined.
+    assert (report["confirmed"], report["declined"], report["no_response"]) == (0, 2, 0)
