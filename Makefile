@@ -59,7 +59,7 @@ lint: venv
 	$(PY) -m mypy chalicelib/domain
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
-BENCHES ?= cold_start targeting auto_status
+BENCHES ?= cold_start targeting auto_status sending
 bench: venv
 	for name in $(BENCHES); do $(PY) -m bench.$$name; done
 

@@ -105,3 +105,14 @@ def handle_ses_events(event: Any) -> dict[str, Any]:
         return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
     finally:
         flush_metrics()
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="run_automatic_campaigns")
+def run_automatic_campaigns(event: Any) -> dict[str, Any]:
+    """Start a round of every active automatic campaign: send it to clients who newly match."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.automatic import start_rounds
+
+    started = start_rounds(get_deps())
+    flush_metrics()
+    return {"rounds_started": started}

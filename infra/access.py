@@ -109,7 +109,8 @@ FUNCTIONS: Mapping[str, Access] = {
         )
         | append("consent-events")
         | read("accounts"),
-        send_to=("jobs",),
+        # Campaign fan-out (services/fanout.py) writes deliveries and enqueues send batches.
+        send_to=("jobs", "send"),
         secrets=("email_hash_key",),
         erasure=True,
     ),
@@ -119,16 +120,31 @@ FUNCTIONS: Mapping[str, Access] = {
         tables=write("campaigns", "lists", "jobs") | read("accounts"),
         send_to=("jobs",),
     ),
+    # Every 15 minutes: a round (a job) for each active automatic campaign (sparse index).
+    "run_automatic_campaigns": Access(
+        tables=write("campaigns", "jobs") | read("accounts"), send_to=("jobs",)
+    ),
     # Hourly: clients whose automatic status changes by time (sparse index on clients).
     "recompute_auto_status": Access(tables=write("clients") | read("accounts")),
-    # The sending worker as designed in docs/data-model.md (deliveries, campaigns, throttle); its
-    # reserved concurrency is in infra/config.json. Reviewed by the sending work when it lands.
+    # The sending worker (services/sending.py): claims and sends deliveries, paced by the shared
+    # throttle buckets; counts into campaigns and account-stats; may pause a campaign or suspend
+    # its account (services/suspension.py); re-enqueues late batches. Its reserved concurrency is
+    # in infra/config.json.
     "handle_send": Access(
-        tables=write("deliveries", "campaigns", "throttle", "account-stats")
-        | read("accounts", "clients", "suppressions"),
+        tables=write("deliveries", "campaigns", "throttle", "account-stats", "accounts")
+        | read("clients", "suppressions"),
         send_to=("send",),
         sends_email=True,
         secrets=("token_keys", "email_hash_key"),
+    ),
+    # SES notifications (services/ses_events.py): delivery marks and counters; hard bounces and
+    # complaints suppress the address with a ledger event (record_consent: client, suppression,
+    # ledger append in one transaction); reputation checks may suspend the account.
+    "handle_ses_events": Access(
+        tables=write("deliveries", "campaigns", "account-stats", "accounts", "clients", "suppressions")
+        | append("consent-events")
+        | read("client-emails"),
+        secrets=("email_hash_key",),
     ),
 }
 

@@ -64,7 +64,14 @@ def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
 
 def _load_kinds() -> None:
     # The modules that define job kinds register them on import.
-    from chalicelib.services import auto_status, bulk_tags, fanout, lists, segmentation  # noqa: F401
+    from chalicelib.services import (  # noqa: F401
+        auto_status,
+        automatic,
+        bulk_tags,
+        fanout,
+        lists,
+        segmentation,
+    )
 
 
 def start_job(

@@ -133,6 +133,13 @@ class CampaignRepository:
         items = [_campaign(item) for item in results]
         return items, results.last_evaluated_key
 
+    def active_automatic(self) -> list[tuple[str, str]]:
+        """``(account_id, campaign_id)`` of every active automatic campaign (sparse index)."""
+        return [
+            (item.account_id, item.campaign_id)
+            for item in CampaignModel.by_automatic_active.query(AUTOMATIC_ACTIVE)
+        ]
+
     def move(
         self,
         campaign: Campaign,

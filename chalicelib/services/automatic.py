@@ -1,0 +1,111 @@
+"""Automatic campaigns: while ``active``, send to every client who newly matches.
+
+A scheduled job (``run_automatic_campaigns``) finds the active automatic
+campaigns through a sparse index (no scan) and starts one *round* per
+campaign unless the previous round is still running. A round is a resumable
+job over the campaign's audience (typically an automatic status, read from
+its index — cost proportional to the matching clients, not the account):
+each matching client gets a delivery written with ``attribute_not_exists``, so
+a client is sent the campaign at most once, however many rounds see it;
+only the deliveries a round actually wrote are enqueued for sending, through
+the same send worker, throttles, suppression and consent rules as any
+campaign. Pause, resume and cancel are the campaign's status: a round of a
+campaign that is no longer active stops at its next chunk.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
+from chalicelib.domain.campaigns import NOT_TARGETED, Delivery, batches, classify
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.errors import NotFound
+from chalicelib.observability import logger, metrics
+from chalicelib.services import jobs
+from chalicelib.services.campaigns import audience_chunk
+
+ROUND_KIND = "automatic_round"
+_BATCHES_PER_ROUND = 1_000_000  # batch numbers of a round: base + n (unique across rounds)
+
+
+@jobs.register(ROUND_KIND)
+def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
+    from chalicelib.services.sending import enqueue_batches
+
+    campaign = deps.campaigns.get(job.account_id, job.params["campaign_id"], consistent=True)
+    if campaign.status is not CampaignStatus.ACTIVE:  # paused or cancelled meanwhile
+        return ChunkOutcome(cursor=None, done=0, finished=True)
+    account = deps.accounts.get(job.account_id)
+    if account.suspended:
+        return ChunkOutcome(cursor=None, done=0, finished=True)
+    matches, cursor = audience_chunk(
+        deps,
+        job.account_id,
+        campaign.audience,
+        job.cursor,
+        budget.items,
+        max(1.0, budget.deadline - time.monotonic()),
+        need_clients=True,
+    )
+    now = deps.clock()
+    consent_only = account.settings.consent_only_campaigns
+    candidates: list[Delivery] = []
+    for client_id, client in matches:
+        if client is None:
+            continue
+        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        # Only clients who may receive it get a delivery: one excluded today (no consent yet,
+        # suppressed) is looked at again by later rounds instead of being closed for good.
+        if status == NOT_TARGETED or status is not DeliveryStatus.QUEUED:
+            continue
+        candidates.append(
+            Delivery(
+                campaign_id=campaign.campaign_id,
+                client_id=client_id,
+                account_id=job.account_id,
+                status=DeliveryStatus.QUEUED,
+                queued_at=now,
+                updated_at=now,
+            )
+        )
+    written = deps.deliveries.put_new(candidates)  # at most once per client and campaign
+    size = deps.settings.send_batch_size
+    first = int(job.params["batch_base"]) + job.result.get("batches", 0)
+    groups = list(enumerate(batches([d.client_id for d in written], size), start=first))
+    enqueue_batches(deps, campaign, groups)
+    if written:
+        deps.campaigns.add(job.account_id, campaign.campaign_id, recipients=len(written))
+    return ChunkOutcome(
+        cursor=cursor,
+        done=len(matches),
+        finished=cursor is None,
+        counters={"new_recipients": len(written), "batches": len(groups)},
+    )
+
+
+def start_rounds(deps: Deps) -> int:
+    """Start a round for each active automatic campaign whose previous round is over."""
+    started = 0
+    for account_id, campaign_id in deps.campaigns.active_automatic():
+        try:
+            campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
+        except NotFound:
+            continue
+        if campaign.kind is not CampaignKind.AUTOMATIC or campaign.status is not CampaignStatus.ACTIVE:
+            continue
+        if campaign.job_id is not None:
+            try:
+                if not deps.jobs.get(account_id, campaign.job_id).finished:
+                    continue  # the previous round is still running
+            except NotFound:
+                pass
+        base = int(deps.clock().timestamp()) * _BATCHES_PER_ROUND
+        job = jobs.start_job(deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base})
+        deps.campaigns.set_job(account_id, campaign_id, job.job_id)
+        started += 1
+    if started:
+        metrics.add_metric(name="AutomaticRounds", unit="Count", value=started)
+        logger.info("automatic campaign rounds started", extra={"rounds": started})
+    return started
