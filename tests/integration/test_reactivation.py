@@ -483,3 +483,27 @@ def test_a_segmentation_that_gave_up_is_resumed_by_the_next_schedule(
     assert (
         status == 200 and body["job_id"] == segmentation.segment_job_id(campaign_id, 1) and body["size"] == 1
     )
+
+
+def test_concurrent_schedules_start_one_segmentation(http: Http, account: dict[str, Any], sim: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.services import segmentation
+
+    time, queue = sim
+    ids = add_clients(http, ["anna", "bea", "carl"])
+    _status, campaign = new_reactivation(http, wait_days=0)
+    campaign_id = campaign["campaign_id"]
+    send_and_drain(http, queue, campaign_id)
+    links = links_by_recipient()
+    _respond(http, links, "anna", "confirm")
+    _respond(http, links, "carl", "confirm")
+    time.advance(seconds=60)
+    deps = get_deps()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: segmentation.segment_due_campaigns(deps), range(4)))
+    assert len(queue.pending("jobs")) == 1  # one job, one first message
+    drain(http.client, queue)
+    campaign = http.get(f"/v1/campaigns/{campaign_id}")[1]
+    members = sorted(m.client_id for m in ListMemberModel.query(campaign["segment_list_id"]))
+    assert campaign["status"] == "segmented" and members == sorted([ids["anna"], ids["carl"]])
