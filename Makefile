@@ -13,7 +13,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := app.py chalicelib local tests bench infra
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
-.PHONY: help venv run test lint clean distclean infra infra-venv bench
+.PHONY: help venv run test lint clean distclean infra infra-venv bench browser
 
 # Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
 # translator can pin its own pydantic. STAGE is a stage of infra/config.json.
@@ -45,8 +45,13 @@ run: venv
 	$(PY) -m local.run
 
 # pytest exits 5 when it collected no test: that fails the target too.
-test: venv
+test: venv browser
 	$(PY) -m pytest $(TEST_PATHS)
+
+# The browser tests (tests/smoke/test_reactivation_browser.py) drive Debian's Chromium through
+# Playwright (pip package in requirements-dev.txt); Playwright's own browser download is never used.
+browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: venv
 	$(PY) -m ruff check $(LINT_PATHS)

@@ -11,6 +11,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, public, targeting
+from chalicelib.api import reactivation as _reactivation  # noqa: F401 — adds its routes to public.api
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
 from chalicelib.config import get_settings
@@ -57,6 +58,18 @@ def recompute_auto_status(event: Any) -> dict[str, Any]:
     report = recompute_due_statuses(get_deps())
     flush_metrics()
     return {"visited": report.visited, "changed": report.changed, "complete": report.complete}
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="segment_due_campaigns")
+def segment_due_campaigns(event: Any) -> dict[str, Any]:
+    """Reactivation campaigns whose wait is over: build the list of those who confirmed."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.segmentation import segment_due_campaigns as segment_due
+
+    try:
+        return segment_due(get_deps())
+    finally:
+        flush_metrics()
 
 
 @app.on_sqs_message(queue=get_settings().resource_name("jobs"), batch_size=1)

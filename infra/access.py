@@ -92,6 +92,9 @@ FUNCTIONS: Mapping[str, Access] = {
         erasure=True,
     ),
     # Background jobs: bulk tagging, recipient-list snapshots (docs/data-model.md, jobs).
+    # Reactivation segmentation (campaign_segment) reads a campaign's deliveries, writes its list
+    # and the campaign's status, tags non-responders or erases them (the erasure's ledger append
+    # and suppression, keyed by the e-mail hash).
     "run_jobs": Access(
         tables=write(
             "jobs",
@@ -100,12 +103,22 @@ FUNCTIONS: Mapping[str, Access] = {
             "tag-members",
             "lists",
             "list-members",
-            "deliveries",
             "campaigns",
+            "deliveries",
+            "suppressions",
         )
-        | read("accounts", "suppressions"),
+        | append("consent-events")
+        | read("accounts"),
         # Campaign fan-out (services/fanout.py) writes deliveries and enqueues send batches.
         send_to=("jobs", "send"),
+        secrets=("email_hash_key",),
+        erasure=True,
+    ),
+    # Hourly: reactivation campaigns whose wait is over (sparse index on campaigns) get their
+    # segmentation job started.
+    "segment_due_campaigns": Access(
+        tables=write("campaigns", "lists", "jobs") | read("accounts"),
+        send_to=("jobs",),
     ),
     # Every 15 minutes: a round (a job) for each active automatic campaign (sparse index).
     "run_automatic_campaigns": Access(

@@ -7,13 +7,21 @@ from typing import Any
 from chalicelib.api.http import ApiBlueprint, Call
 from chalicelib.api.views import campaign_view
 from chalicelib.services import campaigns as service
+from chalicelib.services.segmentation import SegmentInput
 
 api = ApiBlueprint(__name__)
 
 
 @api.endpoint("/v1/campaigns", ["POST"], body=service.NewCampaign, status=201)
 def create_campaign(call: Call) -> dict[str, Any]:
-    return campaign_view(service.create_campaign(call.deps, call.acting_account, call.body))
+    from chalicelib.domain.campaign_status import CampaignKind
+    from chalicelib.domain.reactivation import wait_days_warning
+
+    campaign = service.create_campaign(call.deps, call.acting_account, call.body)
+    warning = None
+    if campaign.kind is CampaignKind.REACTIVATION and campaign.wait_days is not None:
+        warning = wait_days_warning(campaign.wait_days)
+    return {**campaign_view(campaign), "warnings": [warning] if warning else []}
 
 
 @api.endpoint("/v1/campaigns", ["GET"])
@@ -57,3 +65,11 @@ def cancel_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
 @api.endpoint("/v1/campaigns/{campaign_id}/report", ["GET"])
 def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
     return service.campaign_report(call.deps, call.acting_account, campaign_id)
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/segment", ["POST"], body=SegmentInput)
+def segment_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    from chalicelib.services.segmentation import segment_campaign
+
+    done = segment_campaign(call.deps, call.acting_account, campaign_id, call.body.force)
+    return {"list_id": done.list_id, "size": done.size, "status": done.status, "job_id": done.job_id}

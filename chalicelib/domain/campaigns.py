@@ -154,9 +154,11 @@ def report(deliveries: Iterable[Delivery]) -> dict[str, int]:
             counts["bounced"] += 1
         elif delivery.bounce == "complaint":
             counts["complained"] += 1
+        # Each recipient once, by the outcome that stands: an unsubscribe is permanent (a later
+        # confirm cannot lift it), so it outranks a confirm or decline given through the campaign.
         if delivery.unsubscribed:
             counts["unsubscribed"] += 1
-        if delivery.response == "confirmed":
+        elif delivery.response == "confirmed":
             counts["confirmed"] += 1
         elif delivery.response == "declined":
             counts["declined"] += 1

@@ -72,7 +72,7 @@ class NewCampaign(BaseModel):
 
     name: Name
     kind: Literal["standard", "reactivation", "automatic"] = "standard"
-    subject: Subject
+    subject: Subject | None = None  # a reactivation campaign has a default one
     html: Body | None = None
     text: Body | None = None
     language: Language | None = None
@@ -83,6 +83,10 @@ class NewCampaign(BaseModel):
 
     @model_validator(mode="after")
     def _has_body(self) -> NewCampaign:
+        if self.kind == "reactivation":
+            return self  # the default template fills what is not given
+        if not self.subject:
+            raise ValueError("give a subject")
         if not (self.html or "").strip() and not (self.text or "").strip():
             raise ValueError("give html, text or both")
         return self
@@ -116,10 +120,29 @@ def _check_audience(deps: Deps, account: Account, audience: dict[str, Any]) -> N
         parse_or_400(audience["filter"], "audience.filter")
 
 
+def _reactivation_defaults(account: Account, data: NewCampaign) -> NewCampaign:
+    """Fill the default subject and body (in the campaign's, else the account's language)
+    and refuse a business's own template that lacks the two CTAs or the links."""
+    from chalicelib.domain.reactivation import reactivation_template_problems
+    from chalicelib.mail.reactivation import default_html, default_subject
+    from chalicelib.mail.rendering import pick_language
+
+    language = pick_language(data.language, account.settings.language)
+    html = data.html if (data.html or "").strip() else default_html(language)
+    details = [{"field": "html", "message": problem} for problem in reactivation_template_problems(html)]
+    if data.text:
+        for name in ("confirm_url", "decline_url"):
+            if name not in data.text:
+                details.append({"field": "text", "message": f"must show the link {{{{ {name} }}}}"})
+    if details:
+        raise InvalidInput(
+            "a reactivation e-mail must carry the confirm and decline buttons and the links",
+            details=details,
+        )
+    return data.model_copy(update={"subject": data.subject or default_subject(language), "html": html})
+
+
 def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign:
-    _check_templates(data)
-    audience = data.audience.as_json()
-    _check_audience(deps, account, audience)
     kind = CampaignKind(data.kind)
     terms = data.terms_url or account.settings.terms_url
     interest = data.legitimate_interest_url or account.settings.legitimate_interest_url
@@ -136,6 +159,11 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
             raise InvalidInput(
                 "a reactivation campaign needs its terms and legitimate-interest pages", details=missing
             )
+        _check_templates(data)  # syntax and variables first: their messages are the clearest
+        data = _reactivation_defaults(account, data)
+    _check_templates(data)
+    audience = data.audience.as_json()
+    _check_audience(deps, account, audience)
     now = deps.clock()
     wait_days = data.wait_days
     if kind is CampaignKind.REACTIVATION and wait_days is None:
@@ -146,7 +174,7 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
         name=data.name,
         kind=kind,
         status=CampaignStatus.DRAFT,
-        subject=data.subject,
+        subject=data.subject or "",
         html=data.html or "",
         text=data.text,
         language=data.language,

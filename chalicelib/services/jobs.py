@@ -64,7 +64,14 @@ def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
 
 def _load_kinds() -> None:
     # The modules that define job kinds register them on import.
-    from chalicelib.services import auto_status, automatic, bulk_tags, fanout, lists  # noqa: F401
+    from chalicelib.services import (  # noqa: F401
+        auto_status,
+        automatic,
+        bulk_tags,
+        fanout,
+        lists,
+        segmentation,
+    )
 
 
 def start_job(
@@ -77,9 +84,11 @@ def start_job(
     cursor: Any = None,
     done: int = 0,
     result: dict[str, int] | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
-    ``result`` let a request hand over the work it already did."""
+    ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
+    makes starting idempotent: a second start of the same id raises ``Conflict``."""
     _load_kinds()
     if kind not in _KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
@@ -87,7 +96,7 @@ def start_job(
     job = deps.jobs.create(
         Job(
             account_id=account_id,
-            job_id=f"job_{ULID()}",
+            job_id=job_id or f"job_{ULID()}",
             kind=kind,
             params=params,
             total=total,

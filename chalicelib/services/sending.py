@@ -542,7 +542,15 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
     }
-    html_source = campaign.html
+    if campaign.kind is CampaignKind.REACTIVATION:
+        from chalicelib.services.reactivation import cta_urls
+
+        context.update(cta_urls(deps, campaign, client.client_id))
+    subject_source, html_source = campaign.subject, campaign.html
+    if campaign.kind is CampaignKind.REACTIVATION and campaign.language is None:
+        from chalicelib.mail.reactivation import localised_default
+
+        subject_source, html_source = localised_default(campaign.subject, campaign.html, language)
     if not html_source.strip():
         # A text-only campaign: its HTML part shows the same text, escaped.
         from chalicelib.domain.campaign_content import render
@@ -550,7 +558,7 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
         text = render(campaign.text or "", context, html=False)
         html_source = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n"))
         html_source = html_source.replace("{", "&#123;").replace("}", "&#125;")
-    message = render_message(campaign.subject, html_source, campaign.text, context)
+    message = render_message(subject_source, html_source, campaign.text, context)
     t = Translator(language)
     footer_text = t("mail.footer", business=account.name)
     html = message.html

@@ -205,6 +205,52 @@ class CampaignRepository:
     def set_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
         CampaignModel(account_id, campaign_id).update(actions=[CampaignModel.job_id.set(job_id)])
 
+    # ---------------------------------------------------------------- segmentation (reactivation)
+
+    def due_for_segment(self, now: datetime, *, limit: int) -> list[tuple[str, str]]:
+        """``(account_id, campaign_id)`` of campaigns awaiting responses whose wait is over:
+        a Query of the sparse ``by-segment-due`` index (no scan), oldest first."""
+        results = CampaignModel.by_segment_due.query(
+            SEGMENT_DUE,
+            CampaignModel.segment_after <= stored_time(now),
+            limit=limit,
+            page_size=min(limit, 100),
+        )
+        return [(item.account_id, item.campaign_id) for item in results]
+
+    def set_segment_list(self, campaign: Campaign, list_id: str, now: datetime) -> bool:
+        """Name the segment's list (the same id on every run), only while awaiting responses."""
+        try:
+            CampaignModel(campaign.account_id, campaign.campaign_id).update(
+                actions=[
+                    CampaignModel.segment_list_id.set(list_id),
+                    CampaignModel.updated_at.set(stored_time(now)),
+                ],
+                condition=CampaignModel.status == CampaignStatus.AWAITING_RESPONSES.value,
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def segmented(self, campaign: Campaign, now: datetime) -> bool:
+        """``awaiting_responses → segmented``; the campaign leaves the sparse index."""
+        try:
+            CampaignModel(campaign.account_id, campaign.campaign_id).update(
+                actions=[
+                    CampaignModel.status.set(CampaignStatus.SEGMENTED.value),
+                    CampaignModel.segment_due.remove(),
+                    CampaignModel.updated_at.set(stored_time(now)),
+                ],
+                condition=CampaignModel.status == CampaignStatus.AWAITING_RESPONSES.value,
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
     def fanout_finished(self, account_id: str, campaign_id: str, recipients: int, batches: int) -> None:
         CampaignModel(account_id, campaign_id).update(
             actions=[
@@ -291,6 +337,17 @@ class DeliveryRepository:
         condition = (DeliveryModel.status == status.value) if status is not None else None
         for item in DeliveryModel.query(campaign_id, filter_condition=condition, page_size=1000):
             yield _delivery(item)
+
+    def page(
+        self, campaign_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[Delivery], dict[str, Any] | None]:
+        """One page of a campaign's deliveries (a Query of its own partition) and where the
+        next page starts (``None`` at the end)."""
+        results = DeliveryModel.query(
+            campaign_id, limit=limit, page_size=limit, last_evaluated_key=start_key, consistent_read=True
+        )
+        items = [_delivery(item) for item in results]
+        return items, results.last_evaluated_key
 
     def campaigns_of_client(self, client_id: str, *, limit: int) -> list[str]:
         """The campaign ids of a client's latest deliveries, newest first."""

@@ -393,9 +393,11 @@ def test_append_only_tables_are_written_only_by_erasure_functions(synth: Synth) 
     assert checked
 
 
-def test_only_the_api_erases_in_the_product(prod: Synth, workers: Synth) -> None:
+def test_only_the_api_and_the_segment_job_erase(prod: Synth, workers: Synth) -> None:
     erasers = {name for name, access in FUNCTIONS.items() if access.erasure}
-    assert erasers == {"api_handler"}  # GDPR erasure is DELETE /v1/clients/{id}
+    # GDPR erasure is DELETE /v1/clients/{id}, and a reactivation campaign's non_responder_action
+    # "erase" (the campaign_segment job).
+    assert erasers == {"api_handler", "run_jobs"}
     ses_events = workers.stack.plans["handle_ses_events"]
     ledger = NAMES.table_arn("consent-events")
     actions = {a for s in ses_events.statements if ledger in s["Resource"] for a in s["Action"]}

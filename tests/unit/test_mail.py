@@ -152,6 +152,11 @@ def test_every_page_and_mail_renders_escaped_in_every_language(language: str) ->
         "heading": "thanks.heading",
         "body": "thanks.body",
         "mails": [],
+        "legitimate_interest_url": "https://salon.example/interest",
+        "action": "confirm",
+        "done": "confirmed",
+        "other": "decline",
+        "other_token": "t",
     }
     for path in sorted(TEMPLATES_DIR.rglob("*")):
         name = str(path.relative_to(TEMPLATES_DIR))

@@ -1,0 +1,57 @@
+"""Public confirm/decline pages of reactivation e-mails, ``/p/reactivation/{token}``
+(registered on the public blueprint).
+
+- ``GET`` → a page restating the choice, with the terms and legitimate-interest
+  links and a ``<form method="post">`` button; it records only ``opened``;
+- ``POST`` → the choice is recorded → a thank-you page with a second form to
+  change one's mind (it posts to the other choice's link).
+A forged, tampered or foreign token gets the uniform 404 page.
+"""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.api.public import Visit, page, public_page
+from chalicelib.services import reactivation as service
+
+
+def _language(found: service.CtaTarget) -> str:
+    from chalicelib.mail.rendering import pick_language
+
+    return pick_language(found.client.language, found.account.settings.language)
+
+
+def _links(found: service.CtaTarget) -> dict[str, str | None]:
+    return {
+        "terms_url": found.campaign.terms_url,
+        "legitimate_interest_url": found.campaign.legitimate_interest_url,
+    }
+
+
+@public_page("/p/reactivation/{token}", ["GET"])
+def choice_page(visit: Visit, token: str) -> Response:
+    found = service.open_link(visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent)
+    return page(
+        "pages/reactivation.html",
+        _language(found),
+        business=found.account.name,
+        action=found.claim.action.value,
+        **_links(found),
+    )
+
+
+@public_page("/p/reactivation/{token}", ["POST"], form=True)
+def choose(visit: Visit, token: str) -> Response:
+    visit.form()  # enforces the size limit; the choice is the token's, not the form's
+    found = service.choose(visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent)
+    other_url = found.other_url(visit.deps)
+    return page(
+        "pages/reactivation_done.html",
+        _language(found),
+        business=found.account.name,
+        done=found.claim.action.response,
+        other=found.claim.action.other.value,
+        other_token=other_url.rsplit("/", 1)[-1],
+        **_links(found),
+    )

@@ -1,0 +1,113 @@
+"""Reactivation campaigns: the confirm/decline links and the choices they record.
+
+Opening a link (GET) records only an ``opened`` ledger event — mail
+scanners open every link — and shows a page with a button. Only the POST
+of that button records the choice through ``record_consent`` (the ledger
+event and the client's consent in one transaction): confirm → ``granted``
+with source ``reactivation_campaign``; decline → ``denied``, which also
+suppresses the address. The evidence is the request's own: the source IP
+API Gateway saw (never a header), the user agent, the campaign, and the
+terms and legitimate-interest URLs the e-mail showed. The delivery keeps
+the latest choice (``response``) for the report and the segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.bootstrap import Deps
+from chalicelib.domain.campaign_status import CampaignKind
+from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.consent import EventType, Source
+from chalicelib.domain.reactivation import Action, CtaClaim, mint_cta, read_cta
+from chalicelib.domain.records import Account, Client
+from chalicelib.errors import NotFound
+from chalicelib.observability import logger, metrics
+from chalicelib.services.consent import ConsentChange, record_consent
+
+CTA_PATH = "/p/reactivation/"
+
+
+def cta_url(deps: Deps, account_id: str, campaign_id: str, client_id: str, action: Action) -> str:
+    token = mint_cta(deps.key_ring, account_id, campaign_id, client_id, action)
+    return f"{deps.settings.public_base_url}{CTA_PATH}{token}"
+
+
+def cta_urls(deps: Deps, campaign: Campaign, client_id: str) -> dict[str, str]:
+    """The ``confirm_url`` and ``decline_url`` of one recipient's e-mail."""
+    return {
+        f"{action.value}_url": cta_url(deps, campaign.account_id, campaign.campaign_id, client_id, action)
+        for action in Action
+    }
+
+
+@dataclass(frozen=True)
+class CtaTarget:
+    account: Account
+    campaign: Campaign
+    client: Client
+    claim: CtaClaim
+
+    def other_url(self, deps: Deps) -> str:
+        """The link of the other choice (the thank-you page's change-of-mind form)."""
+        claim = self.claim
+        return cta_url(deps, claim.account_id, claim.campaign_id, claim.client_id, claim.action.other)
+
+
+def _open(deps: Deps, token: str) -> CtaTarget:
+    """What a link is for; ``NotFound`` (the uniform 404) for a forged or foreign token —
+    rejected before any database read — and for an erased client or a campaign gone."""
+    claim = read_cta(deps.key_ring, token)
+    if claim is None:
+        raise NotFound("link not valid")
+    account = deps.accounts.get(claim.account_id)
+    campaign = deps.campaigns.get(claim.account_id, claim.campaign_id)
+    if campaign.kind is not CampaignKind.REACTIVATION:
+        raise NotFound("link not valid")
+    client = deps.clients.get(claim.account_id, claim.client_id, consistent=True)
+    return CtaTarget(account=account, campaign=campaign, client=client, claim=claim)
+
+
+def open_link(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | None) -> CtaTarget:
+    """GET of a CTA link: an ``opened`` event (evidence only: it changes no choice)."""
+    found = _open(deps, token)
+    change = ConsentChange(
+        type=EventType.OPENED,
+        source=Source.REACTIVATION_CAMPAIGN,
+        ip=source_ip,
+        user_agent=user_agent,
+        campaign_id=found.campaign.campaign_id,
+        terms_url=found.campaign.terms_url,
+        legitimate_interest_url=found.campaign.legitimate_interest_url,
+    )
+    record_consent(deps, found.account, found.client.client_id, change)
+    return found
+
+
+def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | None) -> CtaTarget:
+    """POST of a CTA link: the client's explicit choice, recorded with its evidence.
+    Every POST is logged in the ledger; the latest explicit choice wins."""
+    found = _open(deps, token)
+    action = found.claim.action
+    change = ConsentChange(
+        type=EventType.GRANTED if action is Action.CONFIRM else EventType.DENIED,
+        source=Source.REACTIVATION_CAMPAIGN,
+        ip=source_ip,
+        user_agent=user_agent,
+        campaign_id=found.campaign.campaign_id,
+        terms_url=found.campaign.terms_url,
+        legitimate_interest_url=found.campaign.legitimate_interest_url,
+    )
+    record = record_consent(deps, found.account, found.client.client_id, change)
+    deps.deliveries.mark(found.campaign.campaign_id, found.client.client_id, response=action.response)
+    logger.info(
+        "reactivation choice recorded",
+        extra={
+            "account_id": found.account.account_id,
+            "campaign_id": found.campaign.campaign_id,
+            "client_id": found.client.client_id,
+            "action": action.value,
+        },
+    )
+    metrics.add_metric(name=f"Reactivation{action.value.capitalize()}", unit="Count", value=1)
+    return CtaTarget(account=found.account, campaign=found.campaign, client=record.client, claim=found.claim)
