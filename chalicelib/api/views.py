@@ -129,6 +129,7 @@ def campaign_view(campaign: Any) -> dict[str, Any]:
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
         "wait_days": campaign.wait_days,
+        "cooldown_days": campaign.cooldown_days,
         "segment_after": iso(campaign.segment_after),
         "segment_list_id": campaign.segment_list_id,
         "paused_reason": campaign.paused_reason,

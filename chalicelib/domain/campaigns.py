@@ -42,6 +42,7 @@ class Campaign:
     terms_url: str | None = None
     legitimate_interest_url: str | None = None
     wait_days: int | None = None
+    cooldown_days: int | None = None  # automatic campaigns: a client may get it again after this
     segment_after: datetime | None = None
     segment_list_id: str | None = None
     paused_from: CampaignStatus | None = None

@@ -15,9 +15,11 @@ campaign that is no longer active stops at its next chunk.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
-from chalicelib.domain.campaigns import NOT_TARGETED, Delivery, batches, classify
+from chalicelib.domain.campaigns import NOT_TARGETED, Campaign, Delivery, batches, classify
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
@@ -60,7 +62,9 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
                 updated_at=now,
             )
         )
-    written = deps.deliveries.put_new(candidates)  # at most once per client and campaign
+    written = deps.deliveries.put_new(candidates)  # at most once per client and campaign…
+    if campaign.cooldown_days:  # …or once per cooldown period
+        written += _rearmed(deps, campaign, candidates, written, now)
     size = deps.settings.send_batch_size
     first = int(job.params["batch_base"]) + job.result.get("batches", 0)
     groups = list(enumerate(batches([d.client_id for d in written], size), start=first))
@@ -73,6 +77,29 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         finished=cursor is None,
         counters={"new_recipients": len(written), "batches": len(groups)},
     )
+
+
+def _rearmed(
+    deps: Deps, campaign: Campaign, candidates: list[Delivery], written: list[Delivery], now: datetime
+) -> list[Delivery]:
+    """Deliveries of this campaign sent at least ``cooldown_days`` ago, queued again.
+
+    Each re-arm is a conditional ``sent → queued`` on the ``sent_at`` that was read,
+    so a client gets the campaign at most once per cooldown period, however many
+    rounds (or concurrent ones) see it."""
+    assert campaign.cooldown_days is not None
+    fresh = {d.client_id for d in written}
+    existing = deps.deliveries.get_many(
+        campaign.campaign_id, [d.client_id for d in candidates if d.client_id not in fresh]
+    )
+    horizon = now - timedelta(days=campaign.cooldown_days)
+    rearmed = []
+    for delivery in existing.values():
+        sent_at = delivery.sent_at
+        if delivery.status is DeliveryStatus.SENT and sent_at is not None and sent_at <= horizon:
+            if deps.deliveries.rearm(delivery, now):
+                rearmed.append(delivery)
+    return rearmed
 
 
 def start_rounds(deps: Deps) -> int:

@@ -80,9 +80,12 @@ class NewCampaign(BaseModel):
     terms_url: HttpsUrl | None = None
     legitimate_interest_url: HttpsUrl | None = None
     wait_days: int | None = Field(default=None, ge=0, le=30)
+    cooldown_days: int | None = Field(default=None, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _has_body(self) -> NewCampaign:
+        if self.cooldown_days is not None and self.kind != "automatic":
+            raise ValueError("cooldown_days is for automatic campaigns only")
         if self.kind == "reactivation":
             return self  # the default template fills what is not given
         if not self.subject:
@@ -182,6 +185,7 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
         terms_url=terms,
         legitimate_interest_url=interest,
         wait_days=wait_days,
+        cooldown_days=data.cooldown_days,
         created_at=now,
         updated_at=now,
     )

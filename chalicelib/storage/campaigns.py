@@ -57,6 +57,7 @@ def _campaign(item: CampaignModel) -> Campaign:
         terms_url=item.terms_url,
         legitimate_interest_url=item.legitimate_interest_url,
         wait_days=int(item.wait_days) if item.wait_days is not None else None,
+        cooldown_days=int(item.cooldown_days) if item.cooldown_days is not None else None,
         segment_after=loaded_time(item.segment_after),
         segment_list_id=item.segment_list_id,
         paused_from=CampaignStatus(item.paused_from) if item.paused_from else None,
@@ -110,6 +111,7 @@ class CampaignRepository:
             terms_url=campaign.terms_url,
             legitimate_interest_url=campaign.legitimate_interest_url,
             wait_days=campaign.wait_days,
+            cooldown_days=campaign.cooldown_days,
             created_at=stored_time(campaign.created_at),
             updated_at=stored_time(campaign.updated_at),
         )
@@ -384,6 +386,27 @@ class DeliveryRepository:
         try:
             DeliveryModel(delivery.campaign_id, delivery.client_id).update(
                 actions=actions, condition=DeliveryModel.status == delivery.status.value
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def rearm(self, delivery: Delivery, now: datetime) -> bool:
+        """Automatic campaigns with a cooldown: ``sent → queued`` again for a new send, only
+        if the delivery is still the one read (same ``sent_at``), so one round re-arms it once."""
+        assert delivery.sent_at is not None
+        try:
+            DeliveryModel(delivery.campaign_id, delivery.client_id).update(
+                actions=[
+                    DeliveryModel.status.set(DeliveryStatus.QUEUED.value),
+                    DeliveryModel.queued_at.set(stored_time(now)),
+                    DeliveryModel.updated_at.set(stored_time(now)),
+                    DeliveryModel.ses_message_id.remove(),
+                ],
+                condition=(DeliveryModel.status == DeliveryStatus.SENT.value)
+                & (DeliveryModel.sent_at == stored_time(delivery.sent_at)),
             )
         except UpdateError as exc:
             if _lost(exc):

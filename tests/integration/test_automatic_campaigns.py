@@ -127,3 +127,45 @@ def test_paused_and_cancelled_automatic_campaigns_send_nothing(http: Http, sim: 
     http.put(f"/v1/clients/{late['client_id']}/consent", {"granted": True})
     tick(http, time, queue, days=1)
     assert "late@example.com" not in recipients_of_sent()
+
+
+def test_cooldown_sends_again_once_per_period(http: Http, sim: Any) -> None:
+    time, queue = sim
+    _, lost = http.post("/v1/clients", {"email": "again@example.com", "last_visit_at": "2020-01-01"})
+    http.put(f"/v1/clients/{lost['client_id']}/consent", {"granted": True})
+    status, campaign = http.post(
+        "/v1/campaigns",
+        {
+            "name": "Monthly win-back",
+            "kind": "automatic",
+            "subject": "Hello",
+            "html": "<p>Hi</p>",
+            "audience": {"auto_status": "lost"},
+            "cooldown_days": 30,
+        },
+    )
+    assert status == 201 and campaign["cooldown_days"] == 30, campaign
+    assert http.post(f"/v1/campaigns/{campaign['campaign_id']}/send")[0] == 202
+    tick(http, time, queue, days=1)
+    for _ in range(4):  # four weekly rounds inside the cooldown: nothing more
+        tick(http, time, queue, days=7)
+    assert recipients_of_sent() == {"again@example.com": 1}
+    tick(http, time, queue, days=3)  # 31 days after the first send
+    tick(http, time, queue, days=1)  # and another round right after: still once per period
+    assert recipients_of_sent() == {"again@example.com": 2}
+    report = http.get(f"/v1/campaigns/{campaign['campaign_id']}/report")[1]
+    assert report["sent"] == 1  # the report counts recipients by their delivery's latest state
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kind": "standard", "cooldown_days": 30}, "body"),
+        ({"kind": "automatic", "cooldown_days": 0}, "cooldown_days"),
+    ],
+)
+def test_cooldown_is_validated(http: Http, payload: dict[str, Any], field: str) -> None:
+    body = {"name": "C", "subject": "S", "html": "<p>x</p>", "audience": {"auto_status": "lost"}, **payload}
+    status, answer = http.post("/v1/campaigns", body)
+    assert status == 400, answer
+    assert field in [d["field"] for d in answer["error"]["details"]]
