@@ -62,6 +62,7 @@ lint: venv
 BENCHES ?= cold_start targeting auto_status sending
 bench: venv
 	for name in $(BENCHES); do $(PY) -m bench.$$name; done
+	$(PY) -m bench.report
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts

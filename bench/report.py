@@ -1,0 +1,154 @@
+"""Write ``bench/REPORT.md`` from the figures the benchmarks left in ``bench/results/``.
+
+Run by ``make bench`` after every benchmark: each figure is a ratio (or a
+count per item) measured side by side in one run, printed next to its goal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+REPORT = ROOT / "REPORT.md"
+
+Row = tuple[str, str, str, bool | None]
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "—"}[met]
+
+
+def cold_start(data: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "`import app` / bare `import chalice, boto3` (median of fresh interpreters)",
+            f"{data['ratio']:.2f}x",
+            f"<= {data['goal']}x",
+            data["ratio"] <= data["goal"],
+        )
+    ]
+
+
+def targeting(data: dict[str, Any]) -> list[Row]:
+    goals = data["goals"]
+    tag = goals["single_tag_items_read_per_match_le_1.1"]
+    widest = goals["no_shape_reads_more_than_full_query"]
+    bulk = goals["bulk_tag_items_written_per_client_le_2.1"]
+    rows: list[Row] = [
+        ("single-tag search: items read per match", f"{tag['items']}", "<= 1.1", tag["met_in_items"]),
+        (
+            "single-tag search: read capacity per match (item-read equivalents)",
+            f"{tag['item_read_equivalents_rcu']}",
+            "<= 1.1",
+            tag["met_in_rcu"],
+        ),
+        (
+            "worst shape: items read / full account Query",
+            f"{widest['worst_items_ratio']}",
+            "<= 1",
+            widest["met_in_items"],
+        ),
+        (
+            "worst shape: read capacity / full account Query",
+            f"{widest['worst_rcu_ratio']}",
+            "<= 1",
+            widest["met_in_rcu"],
+        ),
+        ("bulk tag: items written per client", f"{bulk['value']}", "<= 2.1", bulk["met"]),
+    ]
+    for shape, figures in data.get("shapes", {}).items():
+        ratios = figures.get("ratios") if isinstance(figures, dict) else None
+        if isinstance(ratios, dict) and "seconds" in ratios:
+            rows.append((f"shape `{shape}`: time / full account Query", f"{ratios['seconds']}", "—", None))
+    return rows
+
+
+def auto_status(data: dict[str, Any]) -> list[Row]:
+    goals = data["goals"]
+    return [
+        (
+            "status job: items read per changed client",
+            f"{data['items_read_per_changed_client']}",
+            f"<= {goals['items_read_per_changed_client']}",
+            data["items_read_per_changed_client"] <= goals["items_read_per_changed_client"],
+        ),
+        (
+            "status job time / full account Query time (emulator)",
+            f"{data['time_ratio_to_full_query']}",
+            f"<= {goals['time_ratio_to_full_query']}",
+            data["time_ratio_to_full_query"] <= goals["time_ratio_to_full_query"],
+        ),
+        (
+            "status job read capacity / full account Query",
+            f"{data['read_capacity_ratio_to_full_query']}",
+            "—",
+            None,
+        ),
+    ]
+
+
+def sending(data: dict[str, Any]) -> list[Row]:
+    labels = {
+        "achieved_rate_ratio": "achieved send rate / SES rate R",
+        "max_1s_window_ratio": "largest 1-second window / R",
+        "ses_throttling_errors": "throttling errors from the simulated SES",
+        "dynamodb_items_written_per_recipient": "DynamoDB items written per recipient",
+        "dynamodb_items_read_per_recipient": "DynamoDB items read per recipient",
+        "cost_share_of_ses_price": "AWS cost besides SES / SES price (per 1,000 e-mails)",
+    }
+    return [
+        (labels.get(name, name), f"{value}", str(data["goals"].get(name, "—")), data["met"].get(name))
+        for name, value in data["figures"].items()
+    ]
+
+
+SECTIONS = (
+    ("Cold start", "cold_start", cold_start),
+    ("Targeting (20,000 clients)", "targeting", targeting),
+    ("Automatic-status job (20,000 clients, 1 % changing)", "auto_status", auto_status),
+    ("Sending (3,000 recipients, R = 50/s, 4 worker processes)", "sending", sending),
+)
+
+
+def render() -> str:
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Written by `make bench` (`bench/report.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "Every figure is a ratio or a per-item count measured side by side in one run on this",
+        "project's 2-core machine against the embedded emulator; absolute times say nothing",
+        "about AWS. How each is measured is in the benchmark's own docstring.",
+        "",
+    ]
+    for title, name, rows_of in SECTIONS:
+        data = _load(name)
+        lines += [f"## {title} (`python -m bench.{name}`)", ""]
+        if data is None:
+            lines += ["Not run: no `bench/results/" + name + ".json`.", ""]
+            continue
+        lines += ["| figure | measured | goal | |", "|---|---|---|---|"]
+        lines += [
+            f"| {label} | {value} | {goal} | {_mark(met)} |" for label, value, goal, met in rows_of(data)
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    REPORT.write_text(render())
+    print(f"written {REPORT.relative_to(ROOT.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
