@@ -10,10 +10,17 @@ never e-mail addresses, names, IPs or keys.
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "permesso-api"
 NAMESPACE = "Permesso"
+
+# The AWS libraries log whole requests and items (addresses, names, IPs) at DEBUG: keep
+# them at WARNING whatever level the app's own logger runs at.
+for _library in ("pynamodb", "botocore", "boto3", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
