@@ -57,6 +57,7 @@ lint: venv
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy chalicelib/domain
+	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
 BENCHES ?= cold_start targeting auto_status sending

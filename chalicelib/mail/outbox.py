@@ -124,6 +124,7 @@ def read_outbox(endpoint_url: str, timeout: float = 10.0) -> list[SentMail]:
     """Fetch the emulator's state and return the e-mails it accepted, newest first."""
     from urllib.request import urlopen
 
-    with urlopen(endpoint_url.rstrip("/") + DATA_PATH, timeout=timeout) as response:
+    # The configured emulator endpoint (local stage only), never a URL from a request.
+    with urlopen(endpoint_url.rstrip("/") + DATA_PATH, timeout=timeout) as response:  # nosec B310
         state = json.loads(response.read())
     return messages_from_state(state)
