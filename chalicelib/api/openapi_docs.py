@@ -2,8 +2,9 @@
 
 The document is ``chalicelib/openapi/openapi.yaml`` (packaged with the Lambda,
 as all of ``chalicelib/``); ``docs/openapi.yaml`` links to it. ``/docs`` is a
-server-side page (Jinja2, autoescaped, no script) listing every operation,
-its parameters, request body and responses, and every schema.
+server-side page (Jinja2, autoescaped, no script; template
+``chalicelib/openapi/docs.html``) listing every operation, its parameters,
+request body and responses, and every schema.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+PAGE_TEMPLATE = "docs.html"
 METHODS = ("get", "post", "put", "patch", "delete")
 DOC_HEADERS = {
     "Cache-Control": "public, max-age=300",
@@ -128,19 +130,29 @@ def openapi_document() -> Response:
     )
 
 
-@api.route("/docs", methods=["GET"])
-def docs_page() -> Response:
-    from chalicelib.mail.rendering import render
+def render_page(doc: dict[str, Any]) -> str:
+    """The reference page of ``doc`` (Jinja2, every value autoescaped)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    doc = document()
+    env = Environment(
+        loader=FileSystemLoader(str(DOCUMENT.parent)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     ops = operations(doc)
     tags = list(dict.fromkeys(op["tag"] for op in ops))
-    html = render(
-        "docs/api.html",
-        "en",
-        info=doc["info"],
-        tags=tags,
-        operations=ops,
-        schemas=schemas(doc),
+    return env.get_template(PAGE_TEMPLATE).render(
+        info=doc["info"], tags=tags, operations=ops, schemas=schemas(doc)
     )
-    return Response(body=html, status_code=200, headers=PAGE_HEADERS)
+
+
+@lru_cache(maxsize=1)
+def page() -> str:
+    return render_page(document())
+
+
+@api.route("/docs", methods=["GET"])
+def docs_page() -> Response:
+    return Response(body=page(), status_code=200, headers=PAGE_HEADERS)

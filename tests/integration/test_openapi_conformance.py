@@ -127,6 +127,9 @@ def test_list_and_campaign_routes_conform(http: Http) -> None:
             400,
         ),
         ("GET", "/v1/jobs/missing", "/v1/jobs/{job_id}", None, None, 404),
+        ("POST", "/v1/clients", "/v1/clients", {"email": "a@b.example"}, {"Content-Type": "text/plain"}, 415),
+        ("POST", "/v1/clients/import", "/v1/clients/import", {"email": "a"}, None, 415),
+        ("POST", "/v1/accounts", "/v1/accounts", {"name": "x", "sender_email": "a@b.example"}, None, 403),
     ],
 )
 def test_error_bodies_conform(

@@ -121,3 +121,21 @@ def test_request_schemas_follow_the_models(doc: dict[str, Any]) -> None:
         for name, sub in schema.pop("$defs", {}).items():
             assert components[name] == sub, name
         assert components[model.__name__] == schema, model.__name__
+
+
+def test_docs_page_escapes_what_the_document_says(doc: dict[str, Any]) -> None:
+    import copy
+
+    from chalicelib.api.openapi_docs import operations, render_page
+
+    evil = "<img src=x onerror=alert(1)>"
+    tampered = copy.deepcopy(doc)
+    tampered["info"]["description"] = evil
+    tampered["paths"]["/v1/account"]["get"]["summary"] = evil
+    tampered["components"]["schemas"]["Client"]["description"] = evil
+    page = render_page(tampered)
+    assert evil not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert len(operations(doc)) == sum(len(item) for item in doc["paths"].values())
+    for operation in operations(doc):
+        assert f'id="{operation["id"]}"' in page
