@@ -139,3 +139,10 @@ def test_docs_page_escapes_what_the_document_says(doc: dict[str, Any]) -> None:
     assert len(operations(doc)) == sum(len(item) for item in doc["paths"].values())
     for operation in operations(doc):
         assert f'id="{operation["id"]}"' in page
+
+
+def test_committed_document_is_what_the_builder_writes(doc: dict[str, Any]) -> None:
+    """Edit ``bench/openapi_build.py`` and regenerate; never let the two drift apart."""
+    from bench.openapi_build import build
+
+    assert build() == doc
