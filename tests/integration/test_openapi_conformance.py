@@ -1,0 +1,182 @@
+"""Real responses conform to the schemas the OpenAPI document gives them; the document is served."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from tests.integration.conftest import OPERATOR, Http, create_account
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "chalicelib" / "openapi" / "openapi.yaml"
+
+
+@lru_cache(maxsize=1)
+def doc() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(DOCUMENT.read_text(encoding="utf-8"))
+    return loaded
+
+
+def conforms(path: str, method: str, status: int, body: Any) -> None:
+    """Validate ``body`` against the documented response of (path, method, status)."""
+    responses = doc()["paths"][path][method.lower()]["responses"]
+    assert str(status) in responses, f"{method} {path} → {status} is not documented"
+    content = responses[str(status)].get("content")
+    if content is None:
+        assert body is None, body
+        return
+    schema = {**content["application/json"]["schema"], "components": doc()["components"]}
+    errors = sorted(Draft202012Validator(schema).iter_errors(body), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def test_account_routes_conform(api: Any) -> None:
+    status, created = Http(api, None).post(
+        "/v1/accounts", {"name": "Salon Bella", "sender_email": "hello@salon.example"}, headers=OPERATOR
+    )
+    conforms("/v1/accounts", "POST", status, created)
+    http = Http(api, created["api_key"])
+    conforms("/v1/account", "GET", *http.get("/v1/account"))
+    conforms(
+        "/v1/account/settings", "PATCH", *http.patch("/v1/account/settings", {"reactivation_wait_days": 3})
+    )
+    status, body = Http(api, None).post("/v1/accounts", {"name": "x"}, headers=OPERATOR)
+    assert status == 400
+    conforms("/v1/accounts", "POST", status, body)
+    status, body = http.post("/v1/accounts", {"name": "x", "sender_email": "a@b.example"})
+    assert status == 403
+    conforms("/v1/accounts", "POST", status, body)
+
+
+def test_client_routes_conform(http: Http) -> None:
+    status, client = http.post(
+        "/v1/clients",
+        {"email": "ada@example.com", "first_name": "Ada", "tags": ["vip"], "fields": {"pet": "cat"}},
+    )
+    assert status == 201
+    conforms("/v1/clients", "POST", status, client)
+    client_path = f"/v1/clients/{client['client_id']}"
+    conforms("/v1/clients/{client_id}", "GET", *http.get(client_path))
+    conforms("/v1/clients/{client_id}", "PATCH", *http.patch(client_path, {"last_name": "Lovelace"}))
+    conforms("/v1/clients", "GET", *http.get("/v1/clients?limit=10"))
+    status, found = http.post(
+        "/v1/clients/search", {"filter": {"field": "tags", "op": "contains", "value": "vip"}}
+    )
+    assert status == 200 and found["count"] == 1
+    conforms("/v1/clients/search", "POST", status, found)
+    conforms("/v1/clients/{client_id}/consent", "PUT", *http.put(f"{client_path}/consent", {"granted": True}))
+    conforms("/v1/clients/{client_id}/consent", "GET", *http.get(f"{client_path}/consent"))
+    conforms("/v1/clients/{client_id}/export", "GET", *http.get(f"{client_path}/export"))
+    conforms(
+        "/v1/clients/bulk-tags",
+        "POST",
+        *http.post(
+            "/v1/clients/bulk-tags", {"selection": {"client_ids": [client["client_id"]]}, "add": ["x"]}
+        ),
+    )
+    status, body = http.post(
+        "/v1/clients/import", raw=b"email\nbob@example.com\n", headers={"Content-Type": "text/csv"}
+    )
+    assert status == 200
+    conforms("/v1/clients/import", "POST", status, body)
+    conforms("/v1/clients/{client_id}", "DELETE", *http.delete(client_path))
+
+
+def test_list_and_campaign_routes_conform(http: Http) -> None:
+    http.post("/v1/clients", {"email": "ada@example.com", "tags": ["vip"]})
+    status, lst = http.post("/v1/lists", {"name": "VIP", "source": {"tag": "vip"}})
+    conforms("/v1/lists", "POST", status, lst)
+    conforms("/v1/lists", "GET", *http.get("/v1/lists"))
+    conforms("/v1/lists/{list_id}", "GET", *http.get(f"/v1/lists/{lst['list_id']}"))
+    conforms("/v1/lists/{list_id}/members", "GET", *http.get(f"/v1/lists/{lst['list_id']}/members"))
+    status, campaign = http.post(
+        "/v1/campaigns",
+        {"name": "Spring", "kind": "standard", "subject": "Hello", "text": "Hi", "audience": {"tag": "vip"}},
+    )
+    assert status == 201, campaign
+    conforms("/v1/campaigns", "POST", status, campaign)
+    path = f"/v1/campaigns/{campaign['campaign_id']}"
+    conforms("/v1/campaigns", "GET", *http.get("/v1/campaigns"))
+    conforms("/v1/campaigns/{campaign_id}", "GET", *http.get(path))
+    conforms("/v1/campaigns/{campaign_id}/preview", "POST", *http.post(f"{path}/preview"))
+    conforms("/v1/campaigns/{campaign_id}/report", "GET", *http.get(f"{path}/report"))
+    status, refused = http.post(f"{path}/send", {})
+    assert status == 409 and refused["error"]["code"] == "non_consented_recipients"
+    conforms("/v1/campaigns/{campaign_id}/send", "POST", status, refused)
+    conforms("/v1/campaigns/{campaign_id}/cancel", "POST", *http.post(f"{path}/cancel"))
+    conforms("/v1/lists/{list_id}", "DELETE", *http.delete(f"/v1/lists/{lst['list_id']}"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template", "body", "headers", "expected"),
+    [
+        ("POST", "/v1/clients", "/v1/clients", {"email": "not an e-mail"}, None, 400),
+        ("POST", "/v1/clients", "/v1/clients", None, {"Authorization": "Bearer nope"}, 401),
+        ("GET", "/v1/clients/missing", "/v1/clients/{client_id}", None, None, 404),
+        ("POST", "/v1/clients", "/v1/clients", {"email": "a@b.example", "x": "y" * 300_000}, None, 413),
+        (
+            "POST",
+            "/v1/clients/search",
+            "/v1/clients/search",
+            {"filter": {"field": "nope", "op": "eq"}},
+            None,
+            400,
+        ),
+        ("GET", "/v1/jobs/missing", "/v1/jobs/{job_id}", None, None, 404),
+        ("POST", "/v1/clients", "/v1/clients", {"email": "a@b.example"}, {"Content-Type": "text/plain"}, 415),
+        ("POST", "/v1/clients/import", "/v1/clients/import", {"email": "a"}, None, 415),
+        ("POST", "/v1/accounts", "/v1/accounts", {"name": "x", "sender_email": "a@b.example"}, None, 403),
+    ],
+)
+def test_error_bodies_conform(
+    http: Http,
+    method: str,
+    path: str,
+    template: str,
+    body: Any,
+    headers: dict[str, str] | None,
+    expected: int,
+) -> None:
+    status, answer = http.call(method, path, body, headers=headers)
+    assert status == expected, answer
+    conforms(template, method, status, answer)
+
+
+def test_duplicate_email_conforms(http: Http) -> None:
+    http.post("/v1/clients", {"email": "ada@example.com"})
+    status, body = http.post("/v1/clients", {"email": "ada@example.com"})
+    assert status == 409 and body["error"]["code"] == "duplicate_email"
+    conforms("/v1/clients", "POST", status, body)
+
+
+def test_the_document_is_served(api: Any) -> None:
+    response = api.http.get("/openapi.yaml")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/yaml"
+    assert yaml.safe_load(response.body) == doc()
+
+
+def test_the_docs_page_lists_every_operation(api: Any) -> None:
+    response = api.http.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert "<script" not in page
+    for path, item in doc()["paths"].items():
+        for method, operation in item.items():
+            assert f'id="{operation["operationId"]}"' in page, (method, path)
+            assert path in page
+    assert "operator" in page
+    assert 'href="openapi.yaml"' in page
+
+
+def test_an_unknown_second_account_cannot_read_docs_differently(api: Any) -> None:
+    """The docs are public: no key needed, and a key changes nothing."""
+    other = create_account(api, "Other", "o@other.example")
+    anonymous = api.http.get("/docs").body
+    keyed = api.http.get("/docs", headers={"Authorization": f"Bearer {other['api_key']}"}).body
+    assert anonymous == keyed
