@@ -41,6 +41,15 @@ def _install_override_hook(overrides: dict[str, str]) -> None:
     CLIFactory.load_chalice_app = load_chalice_app  # type: ignore[method-assign]
 
 
+def _accept_bursts() -> None:
+    """Chalice's threaded dev server keeps socketserver's listen backlog of 5: a burst of
+    simultaneous clients (a campaign's recipients clicking, the concurrency tests) would be
+    reset by the kernel before a thread could take them. API Gateway has no such limit."""
+    from chalice.local import ThreadedHTTPServer
+
+    ThreadedHTTPServer.request_queue_size = 256
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.api", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -49,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _install_override_hook(runtime_overrides())
+    _accept_bursts()
     quiet_library_logs()
     # Chalice's server has no SIGTERM handler: the default action ends the process.
     exit_with_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))

@@ -30,7 +30,14 @@ from chalice.app import Request
 
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.domain.intake import MAX_FORM_BYTES, first_values
-from chalicelib.errors import InvalidInput, NotFound, PayloadTooLarge, PermessoError, RateLimited
+from chalicelib.errors import (
+    ConcurrentModification,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermessoError,
+    RateLimited,
+)
 from chalicelib.observability import logger
 from chalicelib.services import intake as intake_service
 
@@ -138,6 +145,8 @@ def _error_page(visit: Visit, error: PermessoError) -> Response:
             if isinstance(error, RateLimited) and isinstance(error.details, dict):
                 headers = {"Retry-After": str(error.details.get("retry_after", 60))}
             return message_page(kind, visit.language_hint(), status=status, headers=headers)
+    if isinstance(error, ConcurrentModification):  # a lost race, not bad input: try again
+        return message_page("error", visit.language_hint(), status=409)
     return message_page("badrequest", visit.language_hint(), status=400)
 
 

@@ -42,7 +42,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.storage.consent import Stage
 from chalicelib.storage.suppressions import Suppression
 
-_MAX_ATTEMPTS = 12
+_MAX_ATTEMPTS = 30
 MAX_USER_AGENT = 512
 MAX_NOTE = 1000
 
@@ -93,8 +93,9 @@ def current_status(client: Client) -> ConsentStatus:
 
 
 def _backoff(attempt: int) -> None:
-    """Jittered, growing pause between optimistic retries (a few ms: contention is rare)."""
-    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+    """Full-jitter exponential pause between optimistic retries: a few ms at first (contention
+    is rare), up to half a second when many writers race for one client (dozens of clicks)."""
+    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
 
 
 def _suppression_stage(
