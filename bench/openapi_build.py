@@ -23,6 +23,7 @@ import yaml  # noqa: E402
 
 from chalicelib.api.targeting import SearchRequest  # noqa: E402
 from chalicelib.domain.account_settings import AccountSettings, AccountSettingsPatch  # noqa: E402
+from chalicelib.domain.campaigns import REPORT_FIELDS  # noqa: E402
 from chalicelib.domain.client_profile import ClientInput, ClientPatch  # noqa: E402
 from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation  # noqa: E402
 
@@ -293,20 +294,8 @@ schemas.update(
             },
         ),
         "CampaignReport": obj(
-            REPORT := [
-                "recipients",
-                "sent",
-                "suppressed",
-                "excluded_no_consent",
-                "failed",
-                "bounced",
-                "complained",
-                "unsubscribed",
-                "confirmed",
-                "declined",
-                "no_response",
-            ],
-            {**{k: INT for k in REPORT}, "campaign_id": STR, "status": STR},
+            list(REPORT_FIELDS),
+            {**{k: INT for k in REPORT_FIELDS}, "campaign_id": STR, "status": STR},
         ),
         "SegmentResult": obj(
             ["list_id", "size"], {"list_id": STR, "size": nullable("integer"), "status": STR, "job_id": NSTR}
