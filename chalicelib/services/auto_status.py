@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.auto_status import Thresholds, compute_auto_status
+from chalicelib.domain.auto_status import StatusAt, Thresholds, compute_auto_status
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.records import Account, Client
-from chalicelib.errors import ConcurrentModification, NotFound
+from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.targets import walk
@@ -65,9 +65,9 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
         limits = thresholds(due.account_id)
         if limits is None:
             return False
-        result = compute_auto_status(due.created_at, due.last_visit_at, now, limits)
-        changed = result.status.value != due.auto_status
-        return deps.status_index.set_status(due, result.status.value, result.next_change_at, now) and changed
+        return _write_status(
+            deps, due, compute_auto_status(due.created_at, due.last_visit_at, now, limits), now
+        )
 
     def flush(batch: list[DueClient]) -> None:
         for due in batch:  # look accounts up (and cache them) before the threads start
@@ -113,23 +113,31 @@ def _run_batch(
     report.skipped += len(batch) - sum(outcomes)
 
 
+def _write_status(deps: Deps, due: DueClient, result: StatusAt, now: datetime) -> bool:
+    """One conditional update with the computed status; True when the status changed."""
+    written = deps.status_index.set_status(due, result.status.value, result.next_change_at, now)
+    return written and result.status.value != due.auto_status
+
+
 def _recompute_one(deps: Deps, account: Account, client: Client | None, now: datetime) -> bool:
-    """Give ``client`` its status at ``now``; True when the status changed."""
+    """Give ``client`` its status at ``now`` (the same write as the status job); True when
+    the status changed. A client whose status and next change stay as they are is not written."""
     if client is None:
         return False
     result = compute_auto_status(
         client.created_at, client.last_visit_at, now, account.settings.auto_status.as_domain()
     )
-    updated = replace(
-        client, auto_status=result.status.value, next_status_at=result.next_change_at, updated_at=now
+    if result.status.value == client.auto_status and result.next_change_at == client.next_status_at:
+        return False
+    due = DueClient(
+        account_id=client.account_id,
+        client_id=client.client_id,
+        created_at=client.created_at,
+        last_visit_at=client.last_visit_at,
+        auto_status=client.auto_status,
+        version=client.version or 0,
     )
-    if updated.auto_status == client.auto_status and updated.next_status_at == client.next_status_at:
-        return False
-    try:
-        deps.clients.update(client, updated)
-    except ConcurrentModification:
-        return False
-    return updated.auto_status != client.auto_status
+    return _write_status(deps, due, result, now)
 
 
 RECOMPUTE_ACCOUNT = "auto_status_recompute"
