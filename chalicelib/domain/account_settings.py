@@ -10,18 +10,26 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from chalicelib.domain.auto_status import Thresholds
-from chalicelib.domain.contact import normalise_email, validate_https_url
+from chalicelib.domain.client_profile import Email
+from chalicelib.domain.contact import validate_https_url
 
 SUPPORTED_LANGUAGES = ("en", "cs", "it")
 
 Language = Literal["en", "cs", "it"]
-HttpsUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(validate_https_url)]
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
+HttpsUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(validate_https_url),
+    WithJsonSchema(
+        {"type": "string", "format": "uri", "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]://", "maxLength": 2048}
+    ),
+]
 SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 

@@ -16,6 +16,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -29,6 +31,20 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _LANGUAGE = r"^[a-z]{2}$"
 
 Scalar = str | int | float | bool
+# DynamoDB stores numbers of magnitude 1E-130 to 9.99…E+125 with up to 38 significant digits.
+MAX_NUMBER = 1e125
+MIN_MAGNITUDE = 1e-130
+
+
+def storable_number(value: int | float) -> bool:
+    """A custom field's number fits a DynamoDB number (finite, in range, not too precise)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return False
+    if value == 0:
+        return True
+    if isinstance(value, int) and len(str(abs(value)).rstrip("0")) > 38:
+        return False
+    return MIN_MAGNITUDE <= abs(value) <= MAX_NUMBER
 
 
 def _clean_text(value: str) -> str:
@@ -65,22 +81,84 @@ def clean_fields(fields: dict[str, Any], *, allow_null: bool) -> dict[str, Any]:
             _clean_text(value)
             if len(value) > MAX_FIELD_VALUE:
                 raise ValueError(f"field {name!r} is longer than {MAX_FIELD_VALUE} characters")
-        elif isinstance(value, float) and value != value:  # NaN never comes from JSON, but be sure
-            raise ValueError(f"field {name!r} is not a number")
-        elif not isinstance(value, bool | int | float):
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int | float):
+            if not storable_number(value):
+                raise ValueError(
+                    f"field {name!r} must be a number between -{MAX_NUMBER:g} and {MAX_NUMBER:g}"
+                )
+        else:
             raise ValueError(f"field {name!r} must be a string, number or boolean")
     return fields
 
 
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_clean_text)]
-Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(normalise_phone)]
+# What the validators accept, stated in the OpenAPI document too (clients and fuzzers read it).
+NO_CONTROL = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+TAG_PATTERN = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+PHONE_PATTERN = r"^\s*\+?[0-9 ()./-]{3,32}\s*$"
+
+
+EMAIL_SCHEMA = {"type": "string", "format": "email", "maxLength": 254}
+
+
+def _text(max_length: int, pattern: str = NO_CONTROL) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": pattern})
+
+
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(normalise_email),
+    WithJsonSchema(EMAIL_SCHEMA),
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_clean_text), _text(100)
+]
+Phone = Annotated[
+    str, StringConstraints(max_length=40), AfterValidator(normalise_phone), _text(40, PHONE_PATTERN)
+]
 ClientLanguage = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=_LANGUAGE)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_clean_text)]
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_clean_text), _text(64)
+]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
-Tags = Annotated[list[str], AfterValidator(clean_tags)]
-Fields = Annotated[dict[str, Scalar], AfterValidator(lambda v: clean_fields(v, allow_null=False))]
-FieldsPatch = Annotated[dict[str, Scalar | None], AfterValidator(lambda v: clean_fields(v, allow_null=True))]
+TAGS_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_TAGS,
+    "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": TAG_PATTERN},
+}
+Tags = Annotated[list[str], AfterValidator(clean_tags), WithJsonSchema(TAGS_SCHEMA)]
+
+
+def fields_schema(*, allow_null: bool) -> WithJsonSchema:
+    values: list[dict[str, Any]] = [
+        {"type": "string", "maxLength": MAX_FIELD_VALUE, "pattern": NO_CONTROL},
+        {"type": "number", "minimum": -MAX_NUMBER, "maximum": MAX_NUMBER},
+        {"type": "boolean"},
+    ]
+    if allow_null:
+        values.append({"type": "null"})
+    return WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_FIELDS,
+            "propertyNames": {"pattern": _FIELD_NAME.pattern},
+            "additionalProperties": {"anyOf": values},
+        }
+    )
+
+
+Fields = Annotated[
+    dict[str, Scalar],
+    AfterValidator(lambda v: clean_fields(v, allow_null=False)),
+    fields_schema(allow_null=False),
+]
+FieldsPatch = Annotated[
+    dict[str, Scalar | None],
+    AfterValidator(lambda v: clean_fields(v, allow_null=True)),
+    fields_schema(allow_null=True),
+]
 
 
 class ClientInput(BaseModel):
@@ -99,28 +177,43 @@ class ClientInput(BaseModel):
     fields: Fields = {}
 
 
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """A never-null property of a patch is optional, not defaulting to null."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", "") is None and "anyOf" not in prop:
+            del prop["default"]
+
+
 class ClientPatch(BaseModel):
     """A partial update: absent fields are kept, ``null`` clears an optional one,
-    a ``null`` custom field removes that field."""
+    a ``null`` custom field removes that field. ``email``, ``tags`` and ``fields``
+    themselves cannot be null."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, defer_build=True, json_schema_extra=_absent_not_null
+    )
 
-    email: Email | None = None
+    # Absent or a value, never null: the document says so too.
+    email: Annotated[Email | None, WithJsonSchema(EMAIL_SCHEMA)] = None
     first_name: Name | None = None
     last_name: Name | None = None
     phone: Phone | None = None
     language: ClientLanguage | None = None
-    tags: Tags | None = None
+    tags: Annotated[Tags | None, WithJsonSchema(TAGS_SCHEMA)] = None
     status: Label | None = None
     last_visit_at: Timestamp | None = None
-    fields: FieldsPatch | None = None
+    fields: Annotated[FieldsPatch | None, fields_schema(allow_null=True)] = None
 
-    @field_validator("email")
+    @field_validator("email", "tags", "fields")
     @classmethod
-    def _email_not_null(cls, value: str | None) -> str:
-        # Runs only when the field is sent: an absent email keeps the current one.
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only when the field is sent: an absent one keeps the current value.
         if value is None:
-            raise ValueError("email cannot be null")
+            empty = {
+                "tags": " (send [] to remove every tag)",
+                "fields": ' (send {"name": null} to remove one)',
+            }
+            raise ValueError(f"{info.field_name} cannot be null{empty.get(info.field_name or '', '')}")
         return value
 
     def changes(self) -> dict[str, Any]:

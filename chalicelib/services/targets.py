@@ -13,7 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.filters import Node
@@ -46,6 +54,13 @@ class Target(BaseModel):
     client_ids: ClientIds | None = None
     filter: Any = None
     tag: TagName | None = None
+
+    @field_validator("client_ids", "tag", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null; leave the field out instead")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Target:

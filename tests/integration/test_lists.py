@@ -119,6 +119,8 @@ def test_lists_paginate(http: Http) -> None:
         ),
         ({"name": "L", "source": {"client_ids": "cl_1"}}, "source.client_ids"),
         ({"name": "L", "source": {"segment": 1}}, "source"),
+        ({"name": "L", "source": {"client_ids": None}}, "source.client_ids"),  # found by fuzzing: was a 500
+        ({"name": "L", "source": {"tag": None}}, "source.tag"),
     ],
 )
 def test_invalid_lists_are_400(http: Http, payload: dict, field: str) -> None:
