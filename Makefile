@@ -60,7 +60,7 @@ lint: venv
 	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
-BENCHES ?= cold_start targeting auto_status sending
+BENCHES ?= cold_start targeting auto_status sending package_size
 bench: venv
 	for name in $(BENCHES); do $(PY) -m bench.$$name; done
 	$(PY) -m bench.report

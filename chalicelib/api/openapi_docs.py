@@ -1,10 +1,21 @@
-"""The API's own documentation, public: ``GET /openapi.yaml`` and ``GET /docs``.
+"""The API's own documentation, public: ``GET /openapi.yaml``, ``GET /docs`` and its assets.
 
 The document is ``chalicelib/openapi/openapi.yaml`` (packaged with the Lambda,
-as all of ``chalicelib/``); ``docs/openapi.yaml`` links to it. ``/docs`` is a
-server-side page (Jinja2, autoescaped, no script; template
-``chalicelib/openapi/docs.html``) listing every operation, its parameters,
-request body and responses, and every schema.
+as all of ``chalicelib/``); ``docs/openapi.yaml`` links to it.
+
+- ``GET /docs`` is Swagger UI (template ``chalicelib/openapi/swagger.html``)
+  reading ``openapi.yaml`` by a relative URL, so it works behind the API
+  Gateway stage prefix. Its files come from the pinned ``flask-swagger-ui``
+  package (Swagger UI 5, which reads OpenAPI 3.1), served by
+  ``GET /docs/assets/{name}`` from a fixed list of names (with the page's own
+  initialiser ``docs-init.js`` and ``docs.css``): no CDN, no inline script, a
+  Content-Security-Policy allowing this origin only. The package is located
+  inside the route and never imported (its ``__init__`` imports Flask): only
+  its ``dist/`` files are read.
+- ``GET /docs/reference`` is the same reference without JavaScript: a
+  server-side page (Jinja2, autoescaped, no script; template
+  ``chalicelib/openapi/docs.html``) listing every operation, its parameters,
+  request body and responses, and every schema.
 """
 
 from __future__ import annotations
@@ -15,8 +26,13 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-DOCUMENT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+from chalicelib.api.http import error_response
+from chalicelib.errors import NotFound
+
+OWN_FILES = Path(__file__).resolve().parent.parent / "openapi"
+DOCUMENT = OWN_FILES / "openapi.yaml"
 PAGE_TEMPLATE = "docs.html"
+SWAGGER_TEMPLATE = "swagger.html"
 METHODS = ("get", "post", "put", "patch", "delete")
 DOC_HEADERS = {
     "Cache-Control": "public, max-age=300",
@@ -28,6 +44,26 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
 }
+# Swagger UI: scripts, styles, the document and images from this origin only (its
+# stylesheet draws its icons as data: SVGs); nothing may be framed, posted or based elsewhere.
+SWAGGER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SWAGGER_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": SWAGGER_CSP}
+JS = "text/javascript; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+BUNDLED = "flask-swagger-ui"
+OWN = "own"
+# Everything ``GET /docs/assets/{name}`` serves, and from where: any other name is a 404.
+ASSETS: dict[str, tuple[str, str]] = {
+    "swagger-ui-bundle.js": (BUNDLED, JS),
+    "swagger-ui.css": (BUNDLED, CSS),
+    "docs-init.js": (OWN, JS),
+    "docs.css": (OWN, CSS),
+}
+# The page names its assets with ``?v=<Swagger UI version>``: a new pin is fetched at once.
+ASSET_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
 api = Blueprint(__name__)
 
@@ -130,22 +166,54 @@ def openapi_document() -> Response:
     )
 
 
-def render_page(doc: dict[str, Any]) -> str:
-    """The reference page of ``doc`` (Jinja2, every value autoescaped)."""
+def _templates() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(
-        loader=FileSystemLoader(str(DOCUMENT.parent)),
+    return Environment(
+        loader=FileSystemLoader(str(OWN_FILES)),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def render_page(doc: dict[str, Any]) -> str:
+    """The plain reference page of ``doc`` (Jinja2, every value autoescaped)."""
     ops = operations(doc)
     tags = list(dict.fromkeys(op["tag"] for op in ops))
-    return env.get_template(PAGE_TEMPLATE).render(
-        info=doc["info"], tags=tags, operations=ops, schemas=schemas(doc)
+    return (
+        _templates()
+        .get_template(PAGE_TEMPLATE)
+        .render(info=doc["info"], tags=tags, operations=ops, schemas=schemas(doc))
     )
+
+
+def render_swagger_page(doc: dict[str, Any], swagger_ui_version: str) -> str:
+    """The Swagger UI page: markup and links only, its script is ``docs-init.js``."""
+    return (
+        _templates()
+        .get_template(SWAGGER_TEMPLATE)
+        .render(info=doc["info"], swagger_ui_version=swagger_ui_version)
+    )
+
+
+@lru_cache(maxsize=1)
+def _swagger_ui_files() -> Path:
+    """The directory of Swagger UI's files in the ``flask_swagger_ui`` package, found without
+    importing it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("flask_swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("flask-swagger-ui is not installed (requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations))) / "dist"
+
+
+@lru_cache(maxsize=1)
+def swagger_ui_version() -> str:
+    """Swagger UI's version, as the package's ``dist/VERSION`` gives it (``v5.34.0``)."""
+    return (_swagger_ui_files() / "VERSION").read_text(encoding="ascii").strip().removeprefix("v")
 
 
 @lru_cache(maxsize=1)
@@ -153,6 +221,34 @@ def page() -> str:
     return render_page(document())
 
 
+@lru_cache(maxsize=1)
+def swagger_page() -> str:
+    return render_swagger_page(document(), swagger_ui_version())
+
+
+@lru_cache(maxsize=len(ASSETS))
+def asset_text(name: str) -> str:
+    """The text of a listed asset; ``KeyError`` for any other name (never a path lookup)."""
+    origin, _ = ASSETS[name]
+    folder = _swagger_ui_files() if origin == BUNDLED else OWN_FILES
+    text: str = (folder / name).read_text(encoding="utf-8")
+    return text
+
+
 @api.route("/docs", methods=["GET"])
 def docs_page() -> Response:
+    return Response(body=swagger_page(), status_code=200, headers=SWAGGER_HEADERS)
+
+
+@api.route("/docs/reference", methods=["GET"])
+def docs_reference() -> Response:
     return Response(body=page(), status_code=200, headers=PAGE_HEADERS)
+
+
+@api.route("/docs/assets/{name}", methods=["GET"])
+def docs_asset(name: str) -> Response:
+    if name not in ASSETS:
+        return error_response(NotFound("No such file of the docs page"))
+    return Response(
+        body=asset_text(name), status_code=200, headers={**ASSET_HEADERS, "Content-Type": ASSETS[name][1]}
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -160,8 +162,8 @@ def test_the_document_is_served(api: Any) -> None:
     assert yaml.safe_load(response.body) == doc()
 
 
-def test_the_docs_page_lists_every_operation(api: Any) -> None:
-    response = api.http.get("/docs")
+def test_the_plain_reference_lists_every_operation(api: Any) -> None:
+    response = api.http.get("/docs/reference")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     page = response.body.decode()
@@ -171,7 +173,87 @@ def test_the_docs_page_lists_every_operation(api: Any) -> None:
             assert f'id="{operation["operationId"]}"' in page, (method, path)
             assert path in page
     assert "operator" in page
-    assert 'href="openapi.yaml"' in page
+    # Relative to /docs/reference (and to any API Gateway stage prefix before it).
+    assert 'href="../openapi.yaml"' in page
+    assert 'href="../docs"' in page
+
+
+def test_the_docs_page_is_swagger_ui_from_this_origin(api: Any) -> None:
+    from chalicelib.api.openapi_docs import ASSETS
+
+    response = api.http.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self';" in csp and "connect-src 'self';" in csp
+    assert "unsafe" not in csp
+    page = response.body.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
+    assert len(scripts) == 2
+    assert all(body.strip() == "" and 'src="docs/assets/' in attrs for attrs, body in scripts)
+    assert "//" not in page  # no absolute or protocol-relative URL: nothing from another host
+    assert 'data-document="openapi.yaml"' in page
+    assert 'href="docs/reference"' in page
+    linked = set(re.findall(r'(?:src|href)="docs/assets/([^"?]+)\?v=[0-9.]+"', page))
+    assert linked == set(ASSETS)
+    for name in linked:
+        served = api.http.get(f"/docs/assets/{name}")
+        assert served.status_code == 200, name
+        assert served.headers["Content-Type"] == ASSETS[name][1]
+        assert served.headers["Cache-Control"] == "public, max-age=86400"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert len(served.body) > 100, name
+
+
+def test_swagger_ui_is_version_5_which_reads_openapi_3_1(api: Any) -> None:
+    """Swagger UI 4 refuses an ``openapi: 3.1.x`` document; the pinned package must ship 5+."""
+    from chalicelib.api.openapi_docs import swagger_ui_version
+
+    assert doc()["openapi"].startswith("3.1")
+    assert int(swagger_ui_version().split(".")[0]) >= 5
+    page = api.http.get("/docs").body.decode()
+    assert f"?v={swagger_ui_version()}" in page
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nope.js",
+        "swagger-ui.js",  # in the package, not on the list
+        "swagger-ui-standalone-preset.js",
+        "VERSION",
+        "LICENSE",
+        "__init__.py",
+        "index.template.html",
+        "openapi.yaml",
+        "docs.html",
+        "..%2Fopenapi.yaml",
+        "..%2F..%2Fapp.py",
+        "%2Fetc%2Fpasswd",
+        "SWAGGER-UI.CSS",
+        "swagger-ui.css%00",
+        "x" * 300,
+    ],
+)
+def test_an_unlisted_docs_asset_is_a_404_in_the_error_shape(api: Any, name: str) -> None:
+    response = api.http.get(f"/docs/assets/{name}")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == {
+        "error": {"code": "not_found", "message": "No such file of the docs page", "details": None}
+    }
+
+
+def test_the_assets_leave_the_lambda_as_text_within_its_response_limit() -> None:
+    """API Gateway gets JS and CSS as text (no base64), each well under Lambda's 6 MB response."""
+    from app import app
+    from chalicelib.api.openapi_docs import ASSETS, docs_asset
+
+    for name in ASSETS:
+        proxied = docs_asset(name).to_dict(app.api.binary_types)
+        assert "isBase64Encoded" not in proxied, name
+        assert isinstance(proxied["body"], str)
+        assert len(json.dumps(proxied).encode()) < 3 * 1024 * 1024, name
 
 
 def test_an_unknown_second_account_cannot_read_docs_differently(api: Any) -> None:

@@ -146,3 +146,22 @@ def test_committed_document_is_what_the_builder_writes(doc: dict[str, Any]) -> N
     from bench.openapi_build import build
 
     assert build() == doc
+
+
+def test_cold_start_does_not_load_swagger_ui_or_flask() -> None:
+    """The docs routes locate Swagger UI's files lazily; ``flask_swagger_ui`` (and the Flask
+    its ``__init__`` imports) is never imported, at cold start or when serving."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, app\n"
+        "from chalicelib.api.openapi_docs import asset_text, swagger_page\n"
+        "loaded_at_start = sorted(m for m in ('flask', 'flask_swagger_ui') if m in sys.modules)\n"
+        "swagger_page(); asset_text('swagger-ui-bundle.js')\n"
+        "print(loaded_at_start, sorted(m for m in ('flask', 'flask_swagger_ui') if m in sys.modules))\n"
+    )
+    result = subprocess.run(  # nosec B603 — our own interpreter and code
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[] []"
