@@ -135,6 +135,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
         except Conflict:
             existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
             if existing.status != FAILED:
+                jobs.resume_if_stalled(deps, existing)  # its message may have been lost
                 return None  # started already: the job runner owns it
             previous = existing
             continue
