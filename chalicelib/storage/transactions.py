@@ -71,7 +71,7 @@ class Transaction:
             except TransactWriteError as exc:
                 if attempt + 1 == _THROTTLED_ATTEMPTS or not _throttled(exc):
                     raise
-            _sleep(_BACKOFF_SECONDS * 2**attempt * (1 + random.random()))  # nosec B311 (jitter)
+            _sleep(_BACKOFF_SECONDS * 2**attempt * (1 + random.random()))  # nosec B311
 
     def _commit_once(self) -> None:
         try:
