@@ -61,6 +61,9 @@ class Client:
     consent_event_id: str | None = None
     suppressed: bool = False
     version: int | None = None
+    # The bulk-tag job whose change of ``tags`` is the latest: a chunk run again after its
+    # worker died counts a client that job already changed as updated, not unchanged.
+    tagged_by_job: str | None = None
 
 
 @dataclass(frozen=True)

@@ -53,17 +53,29 @@ def retagged(tags: list[str], add: list[str], remove: list[str]) -> list[str]:
     return kept + [tag for tag in add if tag not in kept]
 
 
-def apply_to_client(deps: Deps, account_id: str, client: Client, add: list[str], remove: list[str]) -> str:
-    """``updated``, ``unchanged``, ``too_many_tags`` or ``gone`` (erased meanwhile)."""
+def apply_to_client(
+    deps: Deps,
+    account_id: str,
+    client: Client,
+    add: list[str],
+    remove: list[str],
+    job_id: str | None = None,
+) -> str:
+    """``updated``, ``unchanged``, ``too_many_tags`` or ``gone`` (erased meanwhile).
+
+    A job's change records the job's id on the client, so when a chunk runs again after
+    its worker died, a client that an earlier attempt changed still counts as updated."""
     current = client
     for _ in range(_ATTEMPTS):
         tags = retagged(current.tags, add, remove)
         if tags == current.tags:
-            return "unchanged"
+            return "updated" if job_id is not None and current.tagged_by_job == job_id else "unchanged"
         if len(tags) > MAX_TAGS:
             return "too_many_tags"
         try:
-            deps.clients.update(current, replace(current, tags=tags, updated_at=deps.clock()))
+            deps.clients.update(
+                current, replace(current, tags=tags, updated_at=deps.clock(), tagged_by_job=job_id)
+            )
             return "updated"
         except ConcurrentModification:
             try:
@@ -74,7 +86,12 @@ def apply_to_client(deps: Deps, account_id: str, client: Client, add: list[str],
 
 
 def apply_to_clients(
-    deps: Deps, account_id: str, clients: list[Client], add: list[str], remove: list[str]
+    deps: Deps,
+    account_id: str,
+    clients: list[Client],
+    add: list[str],
+    remove: list[str],
+    job_id: str | None = None,
 ) -> dict[str, int]:
     counts: dict[str, int] = {
         "matched": len(clients),
@@ -88,7 +105,7 @@ def apply_to_clients(
     threads = min(deps.settings.write_concurrency, len(clients))
 
     def apply(client: Client) -> str:
-        return apply_to_client(deps, account_id, client, add, remove)
+        return apply_to_client(deps, account_id, client, add, remove, job_id)
 
     if threads == 1:
         outcomes = [apply(client) for client in clients]
@@ -142,7 +159,8 @@ def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         found = walk(deps, job.account_id, target, cursor, page_budget, need_clients=True)
         clients = [client for _, client in found.matches if client is not None]
         counts = add_counters(
-            counts, apply_to_clients(deps, job.account_id, clients, params["add"], params["remove"])
+            counts,
+            apply_to_clients(deps, job.account_id, clients, params["add"], params["remove"], job.job_id),
         )
         handled += found.examined
         cursor = found.cursor

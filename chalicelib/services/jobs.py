@@ -44,6 +44,9 @@ from chalicelib.observability import logger, metrics
 QUEUE = "jobs"
 LEASE = timedelta(seconds=120)  # shorter than the queue's visibility timeout (180 s)
 MAX_ATTEMPTS = 3
+# No chunk attempt for this long (well past the lease and the visibility timeout): the job's
+# message was lost (e.g. dead-lettered after repeated worker kills) and is sent again.
+STALLED = timedelta(minutes=15)
 
 ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]
 _KINDS: dict[str, ChunkRunner] = {}
@@ -115,6 +118,16 @@ def start_job(
 
 def get_job(deps: Deps, account_id: str, job_id: str) -> Job:
     return deps.jobs.get(account_id, job_id)
+
+
+def resume_if_stalled(deps: Deps, job: Job) -> bool:
+    """Send the message of an unfinished job's current chunk again if nothing happened to the
+    job for ``STALLED``; a message that was not lost after all is then a harmless duplicate."""
+    if job.finished or deps.clock() - job.updated_at < STALLED:
+        return False
+    _send(deps, job, job.seq)
+    logger.warning("stalled job resumed", extra={"job_id": job.job_id, "kind": job.kind, "seq": job.seq})
+    return True
 
 
 def _send(deps: Deps, job: Job, seq: int) -> None:

@@ -135,6 +135,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
         except Conflict:
             existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
             if existing.status != FAILED:
+                jobs.resume_if_stalled(deps, existing)  # its message may have been lost
                 return None  # started already: the job runner owns it
             previous = existing
             continue
@@ -227,7 +228,7 @@ def segment_due_campaigns(deps: Deps) -> dict[str, int]:
 
 
 def _apply_non_responder_action(
-    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery]
+    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job_id: str
 ) -> dict[str, int]:
     action = account.settings.non_responder_action
     if not silent or action == "none":
@@ -237,7 +238,7 @@ def _apply_non_responder_action(
 
         found = deps.client_index.get_many(account.account_id, [d.client_id for d in silent])
         counts = apply_to_clients(
-            deps, account.account_id, list(found.values()), [no_response_tag(campaign)], []
+            deps, account.account_id, list(found.values()), [no_response_tag(campaign)], [], job_id
         )
         return {"tagged": counts["updated"]}
     from chalicelib.domain.consent import Source
@@ -277,7 +278,7 @@ def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         silent = [
             d for d in deliveries if is_non_responder(d.status.value, d.response, d.bounce, d.unsubscribed)
         ]
-        for name, value in _apply_non_responder_action(deps, account, campaign, silent).items():
+        for name, value in _apply_non_responder_action(deps, account, campaign, silent, job.job_id).items():
             counters[name] = counters.get(name, 0) + value
         if cursor is None or budget.spent(done):
             break

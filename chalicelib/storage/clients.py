@@ -55,6 +55,7 @@ def _to_record(item: ClientModel) -> Client:
         created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
         updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
         version=item.version,
+        tagged_by_job=item.tagged_by_job,
     )
 
 
@@ -83,6 +84,7 @@ def _to_item(client: Client) -> ClientModel:
         suppressed=client.suppressed,
         created_at=stored_time(client.created_at),
         updated_at=stored_time(client.updated_at),
+        tagged_by_job=client.tagged_by_job,
     )
     if client.version is not None:
         item.version = client.version

@@ -146,6 +146,7 @@ class ClientModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
+    tagged_by_job = UnicodeAttribute(null=True)  # the job that last changed ``tags`` (bulk tagging)
 
     by_auto_status = ClientsByAutoStatusIndex()
     by_consent_confirmed = ClientsByConfirmationIndex()

@@ -8,12 +8,25 @@ positions or error text.
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
+
+_sleep = time.sleep
+_THROTTLED_ATTEMPTS = 5
+_BACKOFF_SECONDS = 0.05
+_THROTTLING = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def _throttled(exc: TransactWriteError) -> bool:
+    """Cancelled for throttling only: no item's condition failed, nothing was written."""
+    codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
+    return bool(codes) and codes <= _THROTTLING
 
 
 class Transaction:
@@ -47,7 +60,20 @@ class Transaction:
     def commit(self) -> None:
         """Commit; on cancellation by a failed condition or by a concurrent
         transaction on the same items, raise ``TransactionFailed`` (a lost race the
-        caller may re-read and retry); any other failure propagates as is."""
+        caller may re-read and retry); any other failure propagates as is.
+
+        A transaction cancelled only because DynamoDB throttled it wrote nothing, and
+        botocore does not retry it: it is sent again here, with back-off."""
+        for attempt in range(_THROTTLED_ATTEMPTS):
+            try:
+                self._commit_once()
+                return
+            except TransactWriteError as exc:
+                if attempt + 1 == _THROTTLED_ATTEMPTS or not _throttled(exc):
+                    raise
+            _sleep(_BACKOFF_SECONDS * 2**attempt * (1 + random.random()))  # nosec B311
+
+    def _commit_once(self) -> None:
         try:
             self._tx._commit()
         except TransactWriteError as exc:
