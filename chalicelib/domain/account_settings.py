@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,7 +23,21 @@ SUPPORTED_LANGUAGES = ("en", "cs", "it")
 Language = Literal["en", "cs", "it"]
 HttpsUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(validate_https_url)]
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(normalise_email)]
-SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _no_control_characters(value: str) -> str:
+    # A business or sender name goes into e-mail headers (From, Subject) and onto pages:
+    # a line break or other control character there would make every message unbuildable.
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError("must not contain line breaks or other control characters")
+    return value
+
+
+SenderName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_no_control_characters),
+]
 
 
 class AutoStatusThresholds(BaseModel):
