@@ -14,8 +14,9 @@ inside the send worker:
   client's name (which anyone can type into the intake form) write HTML into
   the business's e-mails, and width or repeat arguments (``center``,
   ``indent``, ``format``…) could build gigabyte strings;
-- ``*`` and ``**`` refuse results larger than ``MAX_REPEAT`` items or
-  ``MAX_POWER_BITS`` bits, and no rendering may exceed ``MAX_RENDERED_CHARS``;
+- ``*``, ``**`` and ``range()`` refuse results larger than ``MAX_REPEAT``
+  items or ``MAX_POWER_BITS`` bits, loops nest at most ``MAX_LOOP_NESTING``
+  deep, and no rendering may exceed ``MAX_RENDERED_CHARS``;
 - any error while rendering (a division by zero included) is a
   ``TemplateProblem``; saving a campaign renders its templates once with
   sample values, so such a template is refused then, with a 400.
@@ -30,7 +31,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
+    from jinja2 import Environment, Template
 
 TEMPLATE_VARIABLES = frozenset(
     {
@@ -64,7 +65,8 @@ ALLOWED_FILTERS = frozenset(
         "truncate", "unique", "upper", "urlencode", "wordcount",
     }
 )  # fmt: skip
-MAX_REPEAT = 10_000  # items (or characters) a ``*`` may produce
+MAX_REPEAT = 1_000  # items (or characters) a ``*`` or ``range()`` may produce
+MAX_LOOP_NESTING = 2  # with MAX_REPEAT, at most a million iterations per rendering
 MAX_POWER_BITS = 256  # size of an integer ``**`` may produce
 MAX_RENDERED_CHARS = 1_000_000  # one rendered subject or body
 # Values every template is tried with when a campaign is saved.
@@ -94,6 +96,22 @@ def _bounded_binop(operator: str, left: Any, right: Any) -> Any:
     return left**right
 
 
+def _bounded_range(*args: int) -> range:
+    from jinja2.exceptions import SecurityError
+
+    numbers = range(*args)
+    if len(numbers) > MAX_REPEAT:
+        raise SecurityError(f"a range may hold at most {MAX_REPEAT} numbers")
+    return numbers
+
+
+def _loop_nesting(node: Any, depth: int = 0) -> int:
+    from jinja2 import nodes
+
+    depth += isinstance(node, nodes.For)
+    return max([depth, *(_loop_nesting(child, depth) for child in node.iter_child_nodes())])
+
+
 @lru_cache(maxsize=2)
 def _environment(html: bool) -> Environment:
     from jinja2.exceptions import SecurityError
@@ -113,6 +131,7 @@ def _environment(html: bool) -> Environment:
     env = CampaignSandbox(autoescape=html, trim_blocks=True, lstrip_blocks=True)
     env.filters = {name: f for name, f in env.filters.items() if name in ALLOWED_FILTERS}
     env.globals.pop("lipsum", None)  # builds text of any size
+    env.globals["range"] = _bounded_range
     return env
 
 
@@ -134,10 +153,19 @@ def check_template(source: str, *, html: bool) -> None:
     render(source, SAMPLE_CONTEXT, html=html)  # sandbox violations and errors show only when run
 
 
+@lru_cache(maxsize=32)
+def _compiled(source: str, html: bool) -> Template:
+    """A template compiled once per worker (every recipient of a batch shares it)."""
+    env = _environment(html)
+    if _loop_nesting(env.parse(source)) > MAX_LOOP_NESTING:
+        raise TemplateProblem(f"loops may be nested at most {MAX_LOOP_NESTING} deep")
+    return env.from_string(source)
+
+
 def render(source: str, context: dict[str, Any], *, html: bool) -> str:
     try:
         parts, size = [], 0
-        for part in _environment(html).from_string(source).generate(context):
+        for part in _compiled(source, html).generate(context):
             size += len(part)
             if size > MAX_RENDERED_CHARS:
                 raise TemplateProblem(f"template renders more than {MAX_RENDERED_CHARS} characters")
