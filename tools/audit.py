@@ -25,7 +25,6 @@ import importlib.util
 import json
 import re
 import shutil
-# pip-audit runs from this environment, with a fixed argument list and no shell.
 import subprocess  # nosec B404
 import sys
 import urllib.error
