@@ -10,10 +10,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Re-installs only when a requirements file changes (or the venv is gone).
 STAMP := $(VENV)/.requirements.stamp
-LINT_PATHS := app.py chalicelib local tests bench infra
+LINT_PATHS := app.py chalicelib local tests bench infra tools
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
-.PHONY: help venv run test lint clean distclean infra infra-venv bench browser
+.PHONY: help venv run test lint audit clean distclean infra infra-venv bench browser
 
 # Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
 # translator can pin its own pydantic. STAGE is a stage of infra/config.json.
@@ -28,7 +28,8 @@ help:
 	@echo "make venv       create $(VENV) and install requirements-dev.txt (only when requirements change)"
 	@echo "make run        the local stack: moto server, chalice local on 127.0.0.1:8000, worker, demo account"
 	@echo "make test       the whole pytest suite: $(TEST_PATHS)"
-	@echo "make lint       ruff check, ruff format --check, mypy chalicelib/domain"
+	@echo "make lint       ruff check, ruff format --check, mypy chalicelib/domain, bandit, audit"
+	@echo "make audit      known vulnerabilities in the pinned and installed dependencies (tools/audit.py)"
 	@echo "make bench      every benchmark (ratios measured in one run; see bench/)"
 	@echo "make clean      remove caches and test artifacts (keeps $(VENV) and .local/)"
 	@echo "make distclean  clean, and remove $(VENV) and .local/ (the local secrets)"
@@ -57,7 +58,12 @@ lint: venv
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy chalicelib/domain
-	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib
+	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib tools
+	$(MAKE) --no-print-directory audit
+
+# pip-audit when PyPI's vulnerability service answers; otherwise the dated offline snapshot.
+audit: venv
+	$(PY) -m tools.audit
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
 BENCHES ?= cold_start targeting auto_status sending package_size

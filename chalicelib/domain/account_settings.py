@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,7 +31,29 @@ HttpsUrl = Annotated[
         {"type": "string", "format": "uri", "pattern": "^\\s*[Hh][Tt][Tt][Pp][Ss]://", "maxLength": 2048}
     ),
 ]
-SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _no_control_characters(value: str) -> str:
+    # A business or sender name goes into e-mail headers (From, Subject) and onto pages:
+    # a line break or other control character there would make every message unbuildable.
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError("must not contain line breaks or other control characters")
+    return value
+
+
+SenderName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_no_control_characters),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$",
+        }
+    ),
+]
 
 
 class AutoStatusThresholds(BaseModel):

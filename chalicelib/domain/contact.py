@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,32}$")
@@ -35,10 +36,16 @@ def normalise_phone(value: str) -> str:
 
 
 def validate_https_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme != "https" or not parts.hostname or " " in value.strip():
+    """An absolute ``https://`` URL with a host. ``urlsplit`` silently drops tabs and line
+    breaks (``"ht\ttps:"`` reads as ``https:``) and lowercases the scheme, so any space
+    or control character inside the URL is refused rather than stored."""
+    url = value.strip()
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url):
         raise ValueError("must be an absolute https:// URL")
-    return value.strip()
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not url.lower().startswith("https://") or not parts.hostname:
+        raise ValueError("must be an absolute https:// URL")
+    return url
 
 
 def email_hash(key: bytes, email: str) -> str:

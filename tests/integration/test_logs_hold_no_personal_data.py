@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,4 +57,138 @@ def test_a_busy_flow_logs_no_personal_data(
         "test-token-signing-secret",
         "test-email-hash-key",
     ):
+        assert secret not in logged, secret
+
+
+# --- every log line of a whole flow: forms, links with tokens, campaigns, keys --------------
+
+SOURCE_IP = "198.51.100.77"
+AGENT = "Mozilla/5.0 (SecretAgent 4.2)"
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": AGENT}
+
+
+class _KeepEverything(logging.Handler):
+    """Every record of every logger, with its extra keys and arguments, as text."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {k: v for k, v in vars(record).items() if k not in ("msg", "args")}
+        self.lines.append(f"{record.getMessage()} {json.dumps(fields, default=str)}")
+
+
+@pytest.fixture
+def every_log_line(monkeypatch: pytest.MonkeyPatch) -> Iterator[_KeepEverything]:
+    from chalicelib.observability import logger
+
+    keep = _KeepEverything()
+    targets = [logging.getLogger(), logging.getLogger(logger.name), logging.getLogger("permesso")]
+    saved = [(target, target.level) for target in targets]
+    for target in targets:
+        target.addHandler(keep)
+        target.setLevel(logging.DEBUG)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    try:
+        yield keep
+    finally:
+        for target, level in saved:
+            target.removeHandler(keep)
+            target.setLevel(level)
+
+
+def test_a_full_flow_logs_no_key_token_address_or_agent(
+    api: Any,
+    account: dict[str, Any],
+    every_log_line: _KeepEverything,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalice.local import LambdaEventConverter
+
+    from tests.integration.conftest import verify_sender
+    from tests.integration.sending_support import drain, parsed, sent_messages, simulated
+
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", SOURCE_IP)
+    verify_sender("hello@salon.example")
+    key = account["api_key"]
+    http = Http(api, key)
+    headers = {"User-Agent": AGENT}
+    assert (
+        http.patch(
+            "/v1/account/settings",
+            {
+                "terms_url": "https://salon.example/terms",
+                "legitimate_interest_url": "https://salon.example/li",
+            },
+            headers=headers,
+        )[0]
+        == 200
+    )
+    assert Http(api, key + "x").get("/v1/account")[0] == 401  # a wrong key is logged as a refusal
+    assert Http(api, "test-operator-key").get("/v1/account")[0] in (401, 403)
+
+    # The intake form and its double opt-in (a token in the link's path).
+    slug = account["public_slug"]
+    body = b"email=intake.person%40example.com&first_name=Wilhelmina&last_name=Quast&phone=%2B420601111222&consent=yes"
+    assert api.http.post(f"/p/forms/{slug}", headers=FORM, body=body).status_code == 200
+    [doi] = sent_messages()
+    tokens = re.findall(r"/p/confirm/([A-Za-z0-9._~-]+)", parsed(doi).as_string())
+    assert tokens
+    assert api.http.get(f"/p/confirm/{tokens[0]}", headers=headers).status_code == 200
+    assert api.http.post(f"/p/confirm/{tokens[0]}", headers=FORM, body=b"confirm=yes").status_code == 200
+    assert api.http.post(f"/p/confirm/{tokens[0]}x", headers=FORM, body=b"c=1").status_code == 404
+
+    # A reactivation campaign: its links carry tokens too.
+    status, client = http.post(
+        "/v1/clients",
+        {"email": "lapsed.person@example.com", "first_name": "Bartholomew", "tags": ["old"]},
+        headers=headers,
+    )
+    assert status == 201
+    with simulated() as (_time, queue):
+        status, campaign = http.post(
+            "/v1/campaigns", {"name": "Back?", "kind": "reactivation", "audience": {"tag": "old"}}
+        )
+        assert status == 201, campaign
+        assert http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {})[0] == 202
+        drain(api, queue)
+    mail = parsed(sent_messages()[-1])
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    links = dict(
+        (cta, href)
+        for href, cta in re.findall(r'href="https://permesso\.test([^"]+)" data-cta="([a-z]+)"', html)
+    )
+    for cta in ("confirm", "decline"):
+        assert api.http.get(links[cta], headers=headers).status_code == 200
+        assert api.http.post(links[cta], headers=FORM, body=b"choice=x").status_code == 200
+    assert (
+        api.http.post(links["unsubscribe"], headers=FORM, body=b"List-Unsubscribe=One-Click").status_code
+        == 200
+    )
+    tokens += [path.rsplit("/", 1)[-1] for path in links.values()]
+    http.delete(f"/v1/clients/{client['client_id']}")
+
+    logged = "\n".join(every_log_line.lines) + capsys.readouterr().out
+    assert "unsubscribed" in logged and "reactivation choice recorded" in logged  # the capture works
+    secrets = [
+        key,
+        f"Bearer {key}",
+        key[-12:],  # no fragment of a key either
+        "test-operator-key",
+        "test-token-signing-secret",
+        "test-email-hash-key",
+        SOURCE_IP,
+        "SecretAgent",
+        "intake.person",
+        "lapsed.person",
+        "Wilhelmina",
+        "Quast",
+        "Bartholomew",
+        "601111222",
+        *tokens,
+        *(token[:24] for token in tokens),
+    ]
+    for secret in secrets:
         assert secret not in logged, secret

@@ -1,0 +1,351 @@
+"""Security: hostile text in every field that reaches HTML is shown, never run.
+
+Hostile strings go into every user-controlled value that a page or an e-mail shows: the
+business name and sender name, the terms and legitimate-interest URLs, client names,
+phone and custom fields, campaign names and templates' variables, and the intake form's
+own fields (echoed back on a validation error). Then every public page and every e-mail
+is rendered and parsed with ``html.parser``: no element or attribute the payload would
+create exists (no ``script``/``img``/``svg``, no ``on*`` attribute, no ``javascript:``
+link), the payload appears as text where the field is shown (so it was escaped, not
+dropped or evaluated: ``{{ 7*7 }}`` stays literal), text parts carry it verbatim, and
+headers hold one line each. Campaign templates run in a sandbox: reaching ``__class__``
+and friends is a 400 when the campaign is saved, never a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from tests.integration.conftest import OPERATOR, Http, verify_sender
+from tests.integration.sending_support import drain, parsed, sent_messages, simulated
+
+# One payload breaking out of text, attributes (both quotes), <title>, and template syntax.
+HOSTILE = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>'{{ 7*7 }}</title>"
+HOSTILE_NAME = f"Bella {HOSTILE}"[:100]
+# URLs must be https, but may still carry quotes and markup in their query.
+HOSTILE_URL = "https://salon.example/terms?a=\"><svg/onload=alert(1)>&b='onmouseover=alert(1)//"
+HOSTILE_INTEREST_URL = 'https://salon.example/li#"><script>alert(2)</script>'
+SENDER = "hello@salon.example"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+INJECTED_ELEMENTS = {"script", "img", "svg", "iframe", "object", "embed", "math", "base", "meta-refresh"}
+BAD_SCHEMES = ("javascript:", "data:", "vbscript:")
+
+
+@dataclass
+class Parsed(HTMLParser):
+    elements: list[tuple[str, dict[str, str | None]]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def assert_inert(html: str, *, shows: tuple[str, ...] = (), where: str = "") -> Parsed:
+    """No element, attribute or link the payloads could create; ``shows`` appear as text."""
+    page = Parsed()
+    page.feed(html)
+    page.close()
+    titles = 0
+    for tag, attrs in page.elements:
+        assert tag not in INJECTED_ELEMENTS, (where, tag, attrs)
+        titles += tag == "title"
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (where, tag, name)
+            assert name not in ("src", "srcdoc", "formaction"), (where, tag, name)
+            if name in ("href", "action") and value:
+                compact = re.sub(r"[\x00-\x20]", "", value).lower()
+                assert not compact.startswith(BAD_SCHEMES), (where, value)
+    assert titles <= 1, where
+    text = "".join(page.text)
+    for shown in shows:
+        assert shown in text, (where, shown)
+    assert "<script" not in html.lower(), where
+    return page
+
+
+def assert_one_line_headers(message: EmailMessage, where: str) -> None:
+    for name, value in message.items():
+        assert "\r" not in str(value) and "\n" not in str(value), (where, name)
+    assert not {"bcc", "cc", "reply-to", "x-injected"} & {k.lower() for k in message.keys()}, where
+
+
+def mail_parts(message: Any) -> tuple[EmailMessage, str, str]:
+    mail = parsed(message)
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    return mail, html, text
+
+
+@pytest.fixture
+def hostile(api: Any) -> dict[str, Any]:
+    """An account whose name, sender name and URLs are hostile (all of them accepted)."""
+    status, account = Http(api, None).post(
+        "/v1/accounts", {"name": HOSTILE_NAME, "sender_email": SENDER}, headers=OPERATOR
+    )
+    assert status == 201, account
+    http = Http(api, account["api_key"])
+    status, body = http.patch(
+        "/v1/account/settings",
+        {
+            "sender_name": HOSTILE_NAME,
+            "terms_url": HOSTILE_URL,
+            "legitimate_interest_url": HOSTILE_INTEREST_URL,
+        },
+    )
+    assert status == 200, body
+    verify_sender(SENDER)
+    return {**account, "http": http}
+
+
+def visit(api: Any, method: str, path: str) -> tuple[int, str]:
+    """A GET of a link, or the POST of its page's button."""
+    if method == "get":
+        response = api.http.get(path)
+    else:
+        response = api.http.post(path, headers=FORM, body=b"choice=yes")
+    return response.status_code, response.body.decode()
+
+
+def links_in(html: str) -> dict[str, str]:
+    return {
+        cta: href.removeprefix("https://permesso.test")
+        for href, cta in re.findall(r'href="([^"]+)" data-cta="([a-z]+)"', html)
+    }
+
+
+# --- the intake form and its double opt-in ----------------------------------------------------
+
+
+def test_intake_pages_and_double_opt_in_mail(api: Any, hostile: dict[str, Any]) -> None:
+    form = f"/p/forms/{hostile['public_slug']}"
+    for query in ("", "?lang=" + quote(HOSTILE), "?lang=cs", "?lang=it"):
+        response = api.http.get(form + query, headers={"Accept-Language": HOSTILE})
+        assert response.status_code == 200
+        page = assert_inert(response.body.decode(), shows=(HOSTILE_NAME,), where=f"form {query}")
+        assert (
+            ("a", {"href": HOSTILE_URL, "rel": "noopener noreferrer", "target": "_blank"})
+        ) in page.elements
+
+    # Every field echoed back on a validation error, each one hostile.
+    values = {
+        "email": f"{HOSTILE}@",
+        "first_name": HOSTILE,
+        "last_name": HOSTILE,
+        "phone": HOSTILE,
+        "language": HOSTILE,
+        "consent": HOSTILE,
+        "form_language": HOSTILE,
+    }
+    response = api.http.post(form, headers=FORM, body=urlencode(values).encode())
+    assert response.status_code == 400
+    page = assert_inert(response.body.decode(), where="form error")
+    echoed = [attrs.get("value") for tag, attrs in page.elements if tag == "input"]
+    assert echoed.count(HOSTILE) >= 3 and f"{HOSTILE}@" in echoed  # shown back, as attribute values
+
+    # A valid submission with hostile names: the thank-you page, then the e-mail.
+    values = {"email": "ann@example.com", "first_name": HOSTILE_NAME, "last_name": HOSTILE, "consent": "yes"}
+    response = api.http.post(form, headers=FORM, body=urlencode(values).encode())
+    assert response.status_code == 200
+    assert_inert(response.body.decode(), shows=(HOSTILE_NAME,), where="thanks")
+
+    [message] = sent_messages()
+    mail, html, text = mail_parts(message)
+    assert_inert(html, shows=(HOSTILE_NAME,), where="double opt-in html")
+    assert HOSTILE_NAME in text and "49" not in text  # plain text: verbatim, never evaluated
+    assert_one_line_headers(mail, "double opt-in")
+    assert HOSTILE_NAME in str(mail["Subject"]) and mail["From"].addresses[0].addr_spec == SENDER
+    assert mail["From"].addresses[0].display_name == HOSTILE_NAME
+
+    link = links_in(html)["confirm"]
+    for method in ("get", "post"):
+        status, body = visit(api, method, link)
+        assert status == 200
+        assert_inert(body, shows=(HOSTILE_NAME,), where=f"confirm {method}")
+
+
+# --- reactivation (default template in every language), unsubscribe --------------------------
+
+
+@pytest.fixture
+def reactivation_mails(api: Any, hostile: dict[str, Any]) -> Iterator[list[Any]]:
+    http: Http = hostile["http"]
+    for language in ("en", "cs", "it"):
+        body = {
+            "email": f"{language}@example.com",
+            "first_name": HOSTILE_NAME,
+            "last_name": HOSTILE,
+            "phone": "+420 601 000 000",
+            "language": language,
+            "tags": ["old"],
+            "fields": {"note": HOSTILE},
+        }
+        status, created = http.post("/v1/clients", body)
+        assert status == 201, created
+    with simulated() as (_time, queue):
+        status, campaign = http.post(
+            "/v1/campaigns", {"name": HOSTILE, "kind": "reactivation", "audience": {"tag": "old"}}
+        )
+        assert status == 201, campaign
+        assert campaign["terms_url"] == HOSTILE_URL and campaign["name"] == HOSTILE
+        assert http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {})[0] == 202
+        drain(api, queue)
+        yield sent_messages()
+
+
+def test_reactivation_mails_and_pages(api: Any, reactivation_mails: list[Any]) -> None:
+    assert len(reactivation_mails) == 3
+    languages = set()
+    for message in reactivation_mails:
+        mail, html, text = mail_parts(message)
+        languages.add(str(mail["Content-Language"]))
+        where = f"reactivation mail {mail['Content-Language']}"
+        page = assert_inert(html, shows=(HOSTILE_NAME,), where=where)
+        hrefs = [attrs.get("href") for tag, attrs in page.elements if tag == "a"]
+        assert HOSTILE_URL in hrefs and HOSTILE_INTEREST_URL in hrefs, where
+        assert HOSTILE_NAME in text, where
+        assert_one_line_headers(mail, where)
+
+        links = links_in(html)
+        assert set(links) == {"confirm", "decline", "unsubscribe"}
+        for cta in ("confirm", "decline", "unsubscribe"):
+            for method in ("get", "post"):
+                status, body = visit(api, method, links[cta])
+                assert status == 200, (where, cta, method)
+                page = assert_inert(body, shows=(HOSTILE_NAME,), where=f"{where} {cta} {method}")
+                if cta != "unsubscribe":
+                    hrefs = [attrs.get("href") for tag, attrs in page.elements if tag == "a"]
+                    assert HOSTILE_URL in hrefs, (where, cta, method)
+    assert languages == {"en", "cs", "it"}
+
+
+# --- a business's own campaign template -------------------------------------------------------
+
+CAMPAIGN_HTML = (
+    "<h1>Hello {{ first_name }} {{ last_name }}</h1>"
+    "<p title=\"{{ first_name }}\" data-x='{{ last_name }}'>{{ fields.note }} / {{ phone }} / {{ business_name }}</p>"
+    '<a href="https://salon.example/?who={{ first_name|urlencode }}">offer</a>'
+    '<a href="{{ terms_url }}">terms</a> <a href="{{ unsubscribe_url }}" data-cta="unsubscribe">unsubscribe</a>'
+)
+
+
+def test_campaign_mail_escapes_every_variable(api: Any, hostile: dict[str, Any]) -> None:
+    http: Http = hostile["http"]
+    status, _ = http.post(
+        "/v1/clients",
+        {
+            "email": "cy@example.com",
+            "first_name": HOSTILE_NAME,
+            "last_name": HOSTILE,
+            "fields": {"note": HOSTILE},
+        },
+    )
+    assert status == 201
+    with simulated() as (_time, queue):
+        status, campaign = http.post(
+            "/v1/campaigns",
+            {
+                "name": HOSTILE,
+                "subject": "{{ first_name }} {{ business_name }} {{ fields.note }}",
+                "html": CAMPAIGN_HTML,
+                "audience": {"filter": {"field": "email", "op": "eq", "value": "cy@example.com"}},
+            },
+        )
+        assert status == 201, campaign
+        status, preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")
+        assert status == 200 and preview["recipients"] == 1
+        status, _ = http.post(
+            f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True}
+        )
+        assert status == 202
+        drain(api, queue)
+    [message] = sent_messages()
+    mail, html, text = mail_parts(message)
+    page = assert_inert(html, shows=(HOSTILE_NAME, HOSTILE), where="campaign html")
+    paragraph = next(attrs for tag, attrs in page.elements if tag == "p")
+    assert (
+        paragraph["title"] == HOSTILE_NAME and paragraph["data-x"] == HOSTILE
+    )  # stayed inside the attribute
+    assert f"https://salon.example/?who={quote(HOSTILE_NAME, safe='/')}" in [
+        attrs.get("href") for tag, attrs in page.elements if tag == "a"
+    ]
+    assert HOSTILE in text and "49" not in text
+    assert_one_line_headers(mail, "campaign")
+    assert str(mail["Subject"]) == f"{HOSTILE_NAME} {HOSTILE_NAME} {HOSTILE}"
+
+
+@pytest.mark.parametrize(
+    ("field_name", "source"),
+    [
+        ("html", "{{ first_name.__class__ }}"),
+        ("html", "{{ fields.__class__.__mro__[1].__subclasses__() }}"),
+        ("html", "{{ first_name.__class__.__base__.__subclasses__() }}"),
+        ("html", "{% for c in fields.__class__.__bases__ %}{{ c }}{% endfor %}"),
+        ("html", "{{ fields.update({'x': 1}) }}"),
+        ("html", "{{ first_name|attr('__class__') }}"),
+        ("html", "{{ config }}"),
+        ("html", "{{ request }}"),
+        ("html", "{{ self._TemplateReference__context }}"),
+        ("html", "{{ cycler.__init__.__globals__ }}"),
+        ("html", "{{ first_name|safe }}"),
+        ("html", "{{ 1/0 }}"),
+        ("html", "{{ 'x' * 10**9 }}"),
+        ("html", "{{ 'x'|center(10**9) }}"),
+        ("subject", "{{ first_name.__class__.__name__ }}"),
+        ("text", "{{ fields.__class__ }}"),
+    ],
+)
+def test_sandbox_escapes_are_refused_when_saved(
+    hostile: dict[str, Any], field_name: str, source: str
+) -> None:
+    body = {"name": "c", "subject": "s", "html": "<p>x</p>", "audience": {"tag": "x"}, field_name: source}
+    status, response = hostile["http"].post("/v1/campaigns", body)
+    assert status == 400, response
+    assert [d["field"] for d in response["error"]["details"]] == [field_name]
+
+
+def test_other_pages_reflect_nothing(api: Any, hostile: dict[str, Any]) -> None:
+    payload = quote(HOSTILE, safe="")
+    # The Swagger UI page (/docs) loads its own scripts: it must be the same bytes whatever is sent.
+    plain = api.http.get("/docs").body
+    assert api.http.get(f"/docs?x={payload}", headers={"Accept-Language": HOSTILE}).body == plain
+    for path in (
+        f"/docs/reference?x={payload}",
+        f"/p/confirm/{payload}",
+        f"/p/reactivation/{payload}",
+        f"/p/unsubscribe/{payload}",
+        f"/p/forms/{payload}",
+        f"/p/forms/nope?lang={payload}",
+    ):
+        response = api.http.get(path, headers={"Accept-Language": HOSTILE})
+        body = response.body.decode()
+        assert response.status_code in (200, 404), path
+        assert "alert(" not in body, path
+        assert_inert(body, where=path)
+
+
+def test_names_shown_only_as_json_stay_json(hostile: dict[str, Any]) -> None:
+    """List and tag names reach no page or e-mail: the API returns them as JSON strings."""
+    http: Http = hostile["http"]
+    status, created = http.post("/v1/clients", {"email": "t@example.com", "tags": [HOSTILE[:64]]})
+    assert status == 201 and created["tags"] == [HOSTILE[:64]]
+    status, listed = http.post("/v1/lists", {"name": HOSTILE, "source": {"tag": HOSTILE[:64]}})
+    assert status == 201 and listed["name"] == HOSTILE and listed["size"] == 1
+    response = http.client.http.get(f"/v1/lists/{listed['list_id']}", headers=http.headers)
+    assert response.headers["Content-Type"].startswith("application/json")
