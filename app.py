@@ -73,6 +73,20 @@ def segment_due_campaigns(event: Any) -> dict[str, Any]:
         flush_metrics()
 
 
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="resume_stalled_jobs")
+def resume_stalled_jobs(event: Any) -> dict[str, Any]:
+    """Background jobs of every kind and account whose chunk message was lost (no chunk attempt
+    for 15 minutes) get it sent again, so no job stays running forever."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.jobs import resume_stalled_jobs as resume_stalled
+
+    try:
+        report = resume_stalled(get_deps())
+    finally:
+        flush_metrics()
+    return {"resumed": report.resumed, "complete": report.complete}
+
+
 @app.on_sqs_message(queue=get_settings().resource_name("jobs"), batch_size=1)
 def run_jobs(event: Any) -> dict[str, Any]:
     """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""

@@ -18,7 +18,12 @@ Why it is safe to kill, retry and redeliver:
 - if a worker dies between committing and sending the next message, the
   redelivered old message notices (``enqueued_seq`` < ``seq``) and sends it;
 - a chunk that keeps failing marks the job ``failed`` after
-  ``MAX_ATTEMPTS`` attempts (before SQS would dead-letter the message).
+  ``MAX_ATTEMPTS`` attempts (before SQS would dead-letter the message);
+- if a chunk's message is lost all the same (dead-lettered after repeated
+  worker kills, or a send that failed after the progress commit), the job goes
+  quiet: the stall sweeper (``resume_stalled_jobs``, a schedule) finds every
+  unfinished job with no chunk attempt for ``STALLED`` in a sparse index and
+  sends its current chunk's message again.
 
 Job kinds register themselves by name (``register``) with a function that
 runs one chunk; later features (campaign fan-out, segmentation, status
@@ -28,9 +33,10 @@ recomputation) add their own kinds.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -126,8 +132,43 @@ def resume_if_stalled(deps: Deps, job: Job) -> bool:
     if job.finished or deps.clock() - job.updated_at < STALLED:
         return False
     _send(deps, job, job.seq)
-    logger.warning("stalled job resumed", extra={"job_id": job.job_id, "kind": job.kind, "seq": job.seq})
+    logger.warning(
+        "stalled job resumed",
+        extra={"account_id": job.account_id, "job_id": job.job_id, "kind": job.kind, "seq": job.seq},
+    )
     return True
+
+
+@dataclass
+class SweepReport:
+    resumed: int = 0
+    complete: bool = True
+
+
+def resume_stalled_jobs(deps: Deps, *, time_budget_seconds: float = 240.0) -> SweepReport:
+    """The stall sweeper: resume every unfinished job, of any account, whose last chunk
+    attempt is ``STALLED`` old or older.
+
+    Reads only the sparse ``by-stall`` index (unfinished jobs; finished and failed ones
+    are not in it), shard by shard. Each job gets its own current chunk's message, which
+    names its own account, so nothing crosses accounts. Stops early when the time budget
+    runs out (``complete`` False); the jobs left over are still stalled at the next run.
+    """
+    now = deps.clock()
+    deadline = time.monotonic() + time_budget_seconds
+    report = SweepReport()
+    for shard in deps.jobs.stall_shards:
+        for job in deps.jobs.quiet_since(shard, now - STALLED):
+            if time.monotonic() > deadline:
+                report.complete = False
+                break
+            if resume_if_stalled(deps, job):
+                report.resumed += 1
+        if not report.complete:
+            break
+    if report.resumed:
+        metrics.add_metric(name="StalledJobsResumed", unit="Count", value=report.resumed)
+    return report
 
 
 def _send(deps: Deps, job: Job, seq: int) -> None:

@@ -6,20 +6,32 @@ chunk twice nor overwrite newer progress.  Running a chunk needs the lease
 (``lease_owner``/``lease_until``); a worker killed mid-chunk leaves a lease
 that expires, and the chunk's redelivered message runs it again from the
 saved cursor.
+
+While a job is unfinished it carries the keys of the sparse ``by-stall`` index
+(``stall_shard``, ``last_attempt_at``): every write that records a chunk
+attempt moves ``last_attempt_at``, and the write that finishes the job (done or
+failed) removes both in the same ``UpdateItem``, so the index holds exactly the
+unfinished jobs and the stall sweeper reads nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
-from chalicelib.domain.jobs import FAILED, QUEUED, RUNNING, Job
+from chalicelib.domain.jobs import DONE, FAILED, QUEUED, RUNNING, Job
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import JobModel
+from chalicelib.storage.models import STALL_SHARDS, JobModel
+
+
+def stall_shard(job_id: str) -> str:
+    return str(int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % STALL_SHARDS)
 
 
 def _conditional_failed(exc: PutError | UpdateError) -> bool:
@@ -50,7 +62,20 @@ def _key(job: Job) -> JobModel:
     return JobModel(job.account_id, job.job_id)
 
 
+def _attempted(job: Job, now: datetime) -> list[Any]:
+    """Keep an unfinished job in the stall index, as attempted ``now``."""
+    return [
+        JobModel.stall_shard.set(stall_shard(job.job_id)),
+        JobModel.last_attempt_at.set(stored_time(now)),
+    ]
+
+
+_UNINDEXED = [JobModel.stall_shard.remove(), JobModel.last_attempt_at.remove()]
+
+
 class JobRepository:
+    stall_shards = tuple(str(n) for n in range(STALL_SHARDS))
+
     def create(self, job: Job) -> Job:
         item = JobModel(
             account_id=job.account_id,
@@ -67,6 +92,8 @@ class JobRepository:
             failures=0,
             created_at=stored_time(job.created_at),
             updated_at=stored_time(job.updated_at),
+            stall_shard=stall_shard(job.job_id),
+            last_attempt_at=stored_time(job.updated_at),
         )
         try:
             item.save(condition=JobModel.job_id.does_not_exist())
@@ -81,6 +108,16 @@ class JobRepository:
             return _to_record(JobModel.get(account_id, job_id, consistent_read=consistent))
         except DoesNotExist:
             raise NotFound("job not found") from None
+
+    def quiet_since(self, shard: str, before: datetime, *, page_size: int = 100) -> Iterator[Job]:
+        """Each unfinished job of ``shard`` (every account) whose last chunk attempt was at or
+        before ``before``, oldest first, read from the sparse ``by-stall`` index alone (it
+        projects the whole record). Eventually consistent: a job may have moved on since."""
+        results = JobModel.by_stall.query(
+            shard, JobModel.last_attempt_at <= stored_time(before), page_size=page_size
+        )
+        for item in results:
+            yield _to_record(item)
 
     def _update(self, job: Job, actions: list[Any], condition: Any) -> bool:
         try:
@@ -104,6 +141,7 @@ class JobRepository:
             JobModel.lease_until.set(stored_time(until)),
             JobModel.status.set(RUNNING),
             JobModel.updated_at.set(stored_time(now)),
+            *_attempted(job, now),
         ]
         return self._update(job, actions, condition)
 
@@ -124,6 +162,7 @@ class JobRepository:
         ]
         if new.total is not None:
             actions.append(JobModel.total.set(new.total))
+        actions += _UNINDEXED if new.status in (DONE, FAILED) else _attempted(job, now)
         return self._update(job, actions, condition)
 
     def fail_attempt(self, job: Job, owner: str, error: str, now: datetime, *, give_up: bool) -> bool:
@@ -137,7 +176,9 @@ class JobRepository:
             JobModel.updated_at.set(stored_time(now)),
         ]
         if give_up:
-            actions.append(JobModel.status.set(FAILED))
+            actions += [JobModel.status.set(FAILED), *_UNINDEXED]
+        else:
+            actions += _attempted(job, now)
         return self._update(job, actions, condition)
 
     def mark_enqueued(self, job: Job, seq: int) -> bool:

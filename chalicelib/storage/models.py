@@ -25,6 +25,7 @@ from pynamodb.models import Model
 from chalicelib.storage.base import table_meta
 
 STATUS_SHARDS = 16
+STALL_SHARDS = 16
 
 
 class AccountBySlugIndex(GlobalSecondaryIndex["AccountModel"]):
@@ -355,6 +356,23 @@ class DeliveryModel(Model):
     by_client = DeliveriesByClientIndex()
 
 
+class JobsByStallIndex(GlobalSecondaryIndex["JobModel"]):
+    """Sparse: unfinished jobs by the moment of their last chunk attempt.
+
+    Global across accounts and sharded (``STALL_SHARDS`` partitions chosen by
+    job id), so the stall sweeper queries ``last_attempt_at <= now - threshold``
+    per shard and reads only jobs that are unfinished and quiet. Both keys are
+    removed by the write that finishes a job (done or failed).
+    """
+
+    class Meta:
+        index_name = "by-stall"
+        projection = AllProjection()  # few items (unfinished jobs only); resuming needs the record
+
+    stall_shard = UnicodeAttribute(hash_key=True)
+    last_attempt_at = UnicodeAttribute(range_key=True)
+
+
 class JobModel(Model):
     """A background job (bulk tagging, list snapshot, …) and its resumable position.
 
@@ -382,6 +400,12 @@ class JobModel(Model):
     lease_until = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # Present only while the job is unfinished (sparse index keys): the last chunk attempt
+    # (or the creation) and the shard chosen by job id.
+    stall_shard = UnicodeAttribute(null=True)
+    last_attempt_at = UnicodeAttribute(null=True)
+
+    by_stall = JobsByStallIndex()
 
 
 class ListModel(Model):

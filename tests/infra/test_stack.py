@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match
 from chalicelib.observability import NAMESPACE, SERVICE
 from chalicelib.resources import DLQ_RETENTION_SECONDS, DLQ_SUFFIX, QUEUES, SES_CONFIGURATION_SET, TOPICS
 from chalicelib.storage.models import ALL_MODELS
-from infra.access import APPEND_ONLY_TABLES, FUNCTIONS, Names
+from infra.access import APPEND_ONLY_TABLES, DYNAMODB_READ, FUNCTIONS, SQS_SEND, Names
 from infra.config import InfraError
 from infra.stack import ACCOUNTS_SUSPENDED_METRIC, ROLE_PLACEHOLDER, SEND_ERRORS_METRIC, hash_first
 from tests.infra.conftest import WORKER_CONCURRENCY, Synth, synthesise, worker_access
@@ -324,6 +324,22 @@ def test_schedules_come_from_the_app(workers: Synth) -> None:
     assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == [
         "rate(1 hour)"
     ]
+
+
+def test_the_stall_sweeper_reads_jobs_and_sends_to_the_jobs_queue_only(prod: Synth) -> None:
+    plan = prod.stack.plans["resume_stalled_jobs"]
+    assert plan.function.schedules == ("rate(15 minutes)",)
+    granted = {
+        (action, resource) for s in plan.statements for action in s["Action"] for resource in s["Resource"]
+    }
+    jobs = NAMES.table_arn("jobs")
+    assert {(a, r) for a, r in granted if a.startswith("dynamodb:")} == {
+        (a, r) for a in DYNAMODB_READ for r in [jobs]
+    } | {("dynamodb:Query", jobs + "/index/*")}
+    assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {
+        (a, NAMES.queue_arn("jobs")) for a in SQS_SEND
+    }
+    assert not any(a.startswith(("ses:", "sns:", "ssm:")) for a, _ in granted)
 
 
 def test_secrets_path_and_per_function_secret_list(synth: Synth) -> None:

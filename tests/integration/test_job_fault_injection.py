@@ -647,3 +647,47 @@ def test_segmentation_under_throttling_and_a_lost_message_ends_as_an_uninterrupt
     assert outcome["lost"] == 1, outcome
     assert sum(faults.injected.values()) > 10, faults.injected
     assert_same(expected, actual)
+
+
+def test_bulk_job_with_a_lost_continuation_message_is_resumed_by_the_stall_sweeper(
+    bulk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A continuation message never arrives: the job sits "running" with nothing queued for it
+    until the stall sweeper (every 15 minutes) finds it in the jobs' sparse index, from the
+    index alone, and sends its chunk's message again."""
+    from pynamodb.connection.base import Connection
+
+    from chalicelib.services.jobs import STALLED
+
+    expected, _ = reference("bulk", bulk, monkeypatch)
+    calls: list[tuple[str, str | None]] = []
+
+    def sweep(world: World) -> dict[str, Any]:
+        event = world.api.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
+        real = Connection._make_api_call
+
+        def recording(connection: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+            calls.append((operation, kwargs.get("IndexName")))
+            return real(connection, operation, kwargs)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(Connection, "_make_api_call", recording)
+            return dict(world.api.lambda_.invoke("resume_stalled_jobs", event).payload)
+
+    def stalled_then_swept(world: World) -> None:
+        (job,) = JobModel.query(world.account_id)
+        assert job.status == "running" and len(world.queue) == 0, job
+        world.time.advance(minutes=10)
+        assert sweep(world) == {"resumed": 0, "complete": True}  # not stalled long enough yet
+        world.time.advance(seconds=STALLED.total_seconds() - 10 * 60 + 1)
+        assert sweep(world) == {"resumed": 1, "complete": True}
+        assert world.queue.pending("jobs") == [
+            {"account_id": world.account_id, "job_id": job.job_id, "seq": 3}
+        ]
+
+    actual, outcome = faulted(bulk, Faults(), monkeypatch, lose={3}, recover=stalled_then_swept)
+    assert outcome["lost"] == 1, outcome
+    assert {op for op, _ in calls} == {"Query"} and {index for _, index in calls} == {"by-stall"}, calls
+    assert_same(expected, actual)
