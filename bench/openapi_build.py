@@ -779,7 +779,10 @@ def build() -> dict[str, Any]:
                 "Public pages under `/p/` (HTML, links in e-mails) are outside this document."
             ),
         },
-        "servers": [{"url": "http://127.0.0.1:8000", "description": "local stack"}],
+        "servers": [
+            {"url": ".", "description": "this deployment (relative to where this document is served)"},
+            {"url": "http://127.0.0.1:8000", "description": "local stack (make run)"},
+        ],
         "security": [{"apiKey": []}],
         "tags": [
             {"name": t}
