@@ -225,8 +225,10 @@ class ApiBlueprint(Blueprint):
         body: type[BaseModel] | str | None,
         status: int,
     ) -> Response:
-        call = Call(request=self.current_request, deps=get_deps())
         try:
+            # Settings are built by the first request (and in the cloud read from SSM): a
+            # failure there is this boundary's 500 too.
+            call = Call(request=self.current_request, deps=get_deps())
             _authenticate(call, auth)
             if body is not None:
                 raw = call.request.raw_body or b""

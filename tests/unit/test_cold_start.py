@@ -124,3 +124,23 @@ def test_stage_is_read_as_settings_reads_it(monkeypatch: pytest.MonkeyPatch) -> 
     assert current_stage() == "prod"
     settings = Settings.from_environ({"PERMESSO_STAGE": "prod"})
     assert settings.resource_name("jobs") == resource_name("prod", "jobs") == "permesso-prod-jobs"
+
+
+def test_settings_that_cannot_be_built_give_the_api_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Settings`` is no longer built by ``import app``: when the first request cannot build
+    them (a secret missing in SSM), the JSON API answers its own 500 and keeps no half state."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.api import http
+
+    def unavailable() -> None:
+        raise RuntimeError("secret operator_key is missing")
+
+    monkeypatch.setattr(http, "get_deps", unavailable)
+    with Client(app) as client:
+        response = client.http.get("/v1/account", headers={"Authorization": "Bearer pk_x"})
+    assert response.status_code == 500
+    assert response.json_body == {
+        "error": {"code": "internal_error", "message": "internal error", "details": None}
+    }
