@@ -2,6 +2,11 @@
 
 Routes live in Blueprints under ``chalicelib/api``; this module only
 assembles them and adds the request middleware (correlation id, metrics).
+
+Every Lambda cold start pays for what this module imports: the blueprints
+import their services, storage and pydantic models inside the views, the
+entry points below inside the handlers, and only the stage is read here
+(``Settings`` is built by the first invocation).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, o
 from chalicelib.api import reactivation as _reactivation  # noqa: F401 — adds its routes to public.api
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
-from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger
+from chalicelib.stage import current_stage, resource_name
+
+STAGE = current_stage()
 
 app = Chalice(app_name="permesso")
 
@@ -29,7 +36,7 @@ app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
 app.register_blueprint(openapi_docs.api)
 
-if get_settings().stage == "local":  # GET /dev/outbox exists in the local stack only
+if STAGE == "local":  # GET /dev/outbox exists in the local stack only
     from chalicelib.api import dev
 
     app.register_blueprint(dev.api)
@@ -87,7 +94,7 @@ def resume_stalled_jobs(event: Any) -> dict[str, Any]:
     return {"resumed": report.resumed, "complete": report.complete}
 
 
-@app.on_sqs_message(queue=get_settings().resource_name("jobs"), batch_size=1)
+@app.on_sqs_message(queue=resource_name(STAGE, "jobs"), batch_size=1)
 def run_jobs(event: Any) -> dict[str, Any]:
     """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""
     from chalicelib.bootstrap import get_deps
@@ -96,7 +103,7 @@ def run_jobs(event: Any) -> dict[str, Any]:
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 
-@app.on_sqs_message(queue=get_settings().resource_name("send"), batch_size=1)
+@app.on_sqs_message(queue=resource_name(STAGE, "send"), batch_size=1)
 def handle_send(event: Any) -> dict[str, Any]:
     """Send worker: each message is one batch of a campaign's recipients (partial batch
     failures reported, so only failed messages come back). One message per invocation:
@@ -110,7 +117,7 @@ def handle_send(event: Any) -> dict[str, Any]:
         flush_metrics()
 
 
-@app.on_sqs_message(queue=get_settings().resource_name("ses-events"), batch_size=10)
+@app.on_sqs_message(queue=resource_name(STAGE, "ses-events"), batch_size=10)
 def handle_ses_events(event: Any) -> dict[str, Any]:
     """SES bounce / complaint / delivery events from the SNS topic."""
     from chalicelib.bootstrap import get_deps

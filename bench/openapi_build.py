@@ -21,11 +21,11 @@ os.environ.setdefault("PERMESSO_STAGE", "test")
 
 import yaml  # noqa: E402
 
-from chalicelib.api.targeting import SearchRequest  # noqa: E402
 from chalicelib.domain.account_settings import AccountSettings, AccountSettingsPatch  # noqa: E402
 from chalicelib.domain.campaigns import REPORT_FIELDS  # noqa: E402
 from chalicelib.domain.client_profile import ClientInput, ClientPatch  # noqa: E402
 from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation  # noqa: E402
+from chalicelib.services.search import SearchRequest  # noqa: E402
 
 REF = "#/components/schemas/{model}"
 schemas: dict[str, Any] = {}

@@ -36,7 +36,18 @@ def cold_start(data: dict[str, Any]) -> list[Row]:
             f"<= {data['goal']}x",
             data["ratio"] <= data["goal"],
         )
-    ]
+    ] + (
+        [
+            (
+                "`import app` + first `GET /v1/account` (one GetItem) / bare `import chalice, boto3`",
+                f"{data['first_request_ratio']:.2f}x",
+                "(no goal: what the import defers)",
+                None,
+            )
+        ]
+        if "first_request_ratio" in data
+        else []
+    )
 
 
 def targeting(data: dict[str, Any]) -> list[Row]:

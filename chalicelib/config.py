@@ -1,6 +1,7 @@
 """Typed settings, read once per cold start.
 
-Nothing else in the code base reads ``os.environ``: every module asks
+Nothing else in the code base reads ``os.environ`` (but ``chalicelib.stage``,
+which reads the stage alone for ``import app``): every module asks
 ``get_settings()`` and gets the same frozen object.  In the cloud, the
 secrets are SSM Parameter Store SecureStrings under
 ``PERMESSO_SECRETS_PARAMETER_PATH`` (set by ``infra/``), fetched once per cold
@@ -17,6 +18,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from chalicelib.stage import DEFAULT_STAGE, STAGE_PATTERN
+from chalicelib.stage import resource_name as _resource_name
+
 LOCAL_OPERATOR_KEY = "local-operator-key"  # API.md: default of the local stack only
 # The settings that are secrets: in the cloud each is the SSM parameter ``<path>/<field>``.
 SECRET_FIELDS = ("operator_key", "token_keys", "email_hash_key")
@@ -28,7 +32,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    stage: str = Field(default="local", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    stage: str = Field(default=DEFAULT_STAGE, pattern=STAGE_PATTERN)
     region: str = "eu-central-1"
     # Only the local stack sets this (moto server); in AWS the SDK's own endpoints are used.
     aws_endpoint_url: str | None = None
@@ -97,7 +101,7 @@ class Settings(BaseModel):
 
     def resource_name(self, name: str) -> str:
         """Physical name of a table, queue or topic: ``permesso-<stage>-<name>``."""
-        return f"permesso-{self.stage}-{name}"
+        return _resource_name(self.stage, name)
 
     def require(self, field: str) -> str:
         """The value of a secret that a code path cannot work without."""

@@ -6,13 +6,14 @@ from typing import Any
 
 from chalicelib.api.http import ApiBlueprint, Call
 from chalicelib.api.views import campaign_view
-from chalicelib.services import campaigns as service
-from chalicelib.services.segmentation import SegmentInput
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.campaigns")
 
 api = ApiBlueprint(__name__)
 
 
-@api.endpoint("/v1/campaigns", ["POST"], body=service.NewCampaign, status=201)
+@api.endpoint("/v1/campaigns", ["POST"], body="chalicelib.services.campaigns:NewCampaign", status=201)
 def create_campaign(call: Call) -> dict[str, Any]:
     from chalicelib.domain.campaign_status import CampaignKind
     from chalicelib.domain.reactivation import wait_days_warning
@@ -42,7 +43,9 @@ def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return service.preview(call.deps, call.acting_account, campaign_id)
 
 
-@api.endpoint("/v1/campaigns/{campaign_id}/send", ["POST"], body=service.SendInput, status=202)
+@api.endpoint(
+    "/v1/campaigns/{campaign_id}/send", ["POST"], body="chalicelib.services.campaigns:SendInput", status=202
+)
 def send_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return campaign_view(service.send_campaign(call.deps, call.acting_account, campaign_id, call.body))
 
@@ -67,7 +70,9 @@ def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
     return service.campaign_report(call.deps, call.acting_account, campaign_id)
 
 
-@api.endpoint("/v1/campaigns/{campaign_id}/segment", ["POST"], body=SegmentInput)
+@api.endpoint(
+    "/v1/campaigns/{campaign_id}/segment", ["POST"], body="chalicelib.services.segmentation:SegmentInput"
+)
 def segment_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     from chalicelib.services.segmentation import segment_campaign
 

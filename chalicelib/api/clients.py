@@ -6,13 +6,14 @@ from typing import Any
 
 from chalicelib.api.http import ApiBlueprint, Call
 from chalicelib.api.views import client_view
-from chalicelib.domain.client_profile import ClientInput, ClientPatch
-from chalicelib.services import clients as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.clients")
 
 api = ApiBlueprint(__name__)
 
 
-@api.endpoint("/v1/clients", ["POST"], body=ClientInput, status=201)
+@api.endpoint("/v1/clients", ["POST"], body="chalicelib.domain.client_profile:ClientInput", status=201)
 def create_client(call: Call) -> dict[str, Any]:
     return client_view(service.create_client(call.deps, call.acting_account, call.body))
 
@@ -30,6 +31,6 @@ def get_client(call: Call, client_id: str) -> dict[str, Any]:
     return client_view(service.get_client(call.deps, call.acting_account, client_id))
 
 
-@api.endpoint("/v1/clients/{client_id}", ["PATCH"], body=ClientPatch)
+@api.endpoint("/v1/clients/{client_id}", ["PATCH"], body="chalicelib.domain.client_profile:ClientPatch")
 def update_client(call: Call, client_id: str) -> dict[str, Any]:
     return client_view(service.update_client(call.deps, call.acting_account, client_id, call.body))

@@ -6,7 +6,9 @@ from typing import Any
 
 from chalicelib.api.http import ApiBlueprint, Call
 from chalicelib.api.views import consent_view
-from chalicelib.services import consent as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.consent")
 
 api = ApiBlueprint(__name__)
 
@@ -17,7 +19,9 @@ def get_consent(call: Call, client_id: str) -> dict[str, Any]:
     return consent_view(client, events)
 
 
-@api.endpoint("/v1/clients/{client_id}/consent", ["PUT"], body=service.StaffConsentInput)
+@api.endpoint(
+    "/v1/clients/{client_id}/consent", ["PUT"], body="chalicelib.services.consent:StaffConsentInput"
+)
 def put_consent(call: Call, client_id: str) -> dict[str, Any]:
     assert call.api_key is not None
     body: service.StaffConsentInput = call.body

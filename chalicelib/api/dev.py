@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import get_deps
-from chalicelib.mail.outbox import SentMail, read_outbox
 from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.mail.outbox import SentMail
 
 api = Blueprint(__name__)
 
 
 def _outbox() -> list[SentMail]:
+    from chalicelib.mail.outbox import read_outbox
+
     settings = get_deps().settings
     if not settings.aws_endpoint_url:
         raise RuntimeError("the outbox needs the local AWS emulator (PERMESSO_AWS_ENDPOINT_URL)")

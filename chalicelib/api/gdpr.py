@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.http import ApiBlueprint, Call
-from chalicelib.domain.consent import Source
-from chalicelib.services import gdpr as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.gdpr")
 
 api = ApiBlueprint(__name__)
 
@@ -18,6 +19,8 @@ def export_client(call: Call, client_id: str) -> dict[str, Any]:
 
 @api.endpoint("/v1/clients/{client_id}", ["DELETE"], status=204)
 def erase_client(call: Call, client_id: str) -> None:
+    from chalicelib.domain.consent import Source
+
     assert call.api_key is not None
     service.erase_client(
         call.deps, call.acting_account, client_id, source=Source.STAFF, actor=call.api_key.label

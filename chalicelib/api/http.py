@@ -5,7 +5,9 @@ JSON view is registered through ``ApiBlueprint.endpoint``, which wraps it:
 
 1. authenticates (account API key, operator key, or none);
 2. enforces the body size limit (413) and parses the body with a pydantic
-   model (400 with ``details``; malformed JSON is ``invalid_json``);
+   model (400 with ``details``; malformed JSON is ``invalid_json``), named
+   ``"module:Model"`` and imported by the route's first request, so that a
+   cold start imports no pydantic model and no service it does not serve;
 3. calls the view with a ``Call`` and the URL parameters;
 4. turns a returned dict into JSON, and any ``PermessoError`` into the
    error body of API.md with its status from ``chalicelib.errors``.
@@ -14,17 +16,16 @@ JSON view is registered through ``ApiBlueprint.endpoint``, which wraps it:
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalice import Blueprint, Response
 from chalice.app import Request
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.bootstrap import Deps, get_deps
-from chalicelib.domain.records import Account, ApiKey
 from chalicelib.errors import (
     Forbidden,
     InvalidInput,
@@ -34,8 +35,15 @@ from chalicelib.errors import (
     error_body,
     http_status,
 )
+from chalicelib.lazy import lazy_module
 from chalicelib.observability import logger
-from chalicelib.services import accounts as account_service
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    from chalicelib.domain.records import Account, ApiKey
+
+account_service = lazy_module("chalicelib.services.accounts")
 
 Auth = Literal["account", "operator", "none"]
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -129,7 +137,21 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+@functools.cache
+def _import_model(name: str) -> type[BaseModel]:
+    module, _, attribute = name.partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(module), attribute)
+    return model
+
+
+def body_model(body: type[BaseModel] | str) -> type[BaseModel]:
+    """The model class of an endpoint's ``body`` (importing it if given by name)."""
+    return _import_model(body) if isinstance(body, str) else body
+
+
 def parse_json_body(raw: bytes, model: type[BaseModel], limit: int) -> BaseModel:
+    from pydantic import ValidationError
+
     if len(raw) > limit:
         raise PayloadTooLarge(
             f"the request body is larger than {limit} bytes",
@@ -164,16 +186,26 @@ def _authenticate(call: Call, auth: Auth) -> None:
 class ApiBlueprint(Blueprint):
     """A Chalice blueprint whose JSON routes all pass through one boundary."""
 
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        # Every endpoint's body model (class or name), so a test can import them all.
+        self.body_models: list[type[BaseModel] | str] = []
+
     def endpoint(
         self,
         path: str,
         methods: list[str],
         *,
         auth: Auth = "account",
-        body: type[BaseModel] | None = None,
+        body: type[BaseModel] | str | None = None,
         status: int = 200,
         content_types: list[str] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if isinstance(body, str) and not body.partition(":")[2]:
+            raise ValueError(f"body {body!r} must name its model as 'package.module:Model'")
+        if body is not None:
+            self.body_models.append(body)
+
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(view)
             def handle(**params: str) -> Response:
@@ -190,15 +222,18 @@ class ApiBlueprint(Blueprint):
         params: dict[str, str],
         *,
         auth: Auth,
-        body: type[BaseModel] | None,
+        body: type[BaseModel] | str | None,
         status: int,
     ) -> Response:
-        call = Call(request=self.current_request, deps=get_deps())
         try:
+            # Settings are built by the first request (and in the cloud read from SSM): a
+            # failure there is this boundary's 500 too.
+            call = Call(request=self.current_request, deps=get_deps())
             _authenticate(call, auth)
             if body is not None:
                 raw = call.request.raw_body or b""
-                call.body = parse_json_body(raw, body, call.deps.settings.max_json_body_bytes)
+                model = body_model(body)
+                call.body = parse_json_body(raw, model, call.deps.settings.max_json_body_bytes)
             result = view(call, **params)
         except PermessoError as exc:
             logger.info("request refused", extra={"code": exc.code, "status": http_status(exc)})

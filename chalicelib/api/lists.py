@@ -6,12 +6,14 @@ from typing import Any
 
 from chalicelib.api.http import ApiBlueprint, Call
 from chalicelib.api.views import client_view, list_view
-from chalicelib.services import lists as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.lists")
 
 api = ApiBlueprint(__name__)
 
 
-@api.endpoint("/v1/lists", ["POST"], body=service.NewList, status=201)
+@api.endpoint("/v1/lists", ["POST"], body="chalicelib.services.lists:NewList", status=201)
 def create_list(call: Call) -> dict[str, Any]:
     return list_view(service.create_list(call.deps, call.acting_account, call.body))
 

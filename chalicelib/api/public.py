@@ -29,7 +29,6 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.bootstrap import Deps, get_deps
-from chalicelib.domain.intake import MAX_FORM_BYTES, first_values
 from chalicelib.errors import (
     ConcurrentModification,
     InvalidInput,
@@ -38,8 +37,10 @@ from chalicelib.errors import (
     PermessoError,
     RateLimited,
 )
+from chalicelib.lazy import lazy_module
 from chalicelib.observability import logger
-from chalicelib.services import intake as intake_service
+
+intake_service = lazy_module("chalicelib.services.intake")
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 LANGUAGE_NAMES = (("en", "English"), ("cs", "Čeština"), ("it", "Italiano"))
@@ -90,6 +91,8 @@ class Visit:
         )
 
     def form(self) -> dict[str, list[str]]:
+        from chalicelib.domain.intake import MAX_FORM_BYTES
+
         raw = self.request.raw_body or b""
         if isinstance(raw, str):
             raw = raw.encode()
@@ -211,6 +214,7 @@ def intake_form(visit: Visit, public_slug: str) -> Response:
 
 @public_page("/p/forms/{public_slug}", ["POST"], form=True)
 def submit_intake_form(visit: Visit, public_slug: str) -> Response:
+    from chalicelib.domain.intake import first_values
     from chalicelib.mail.rendering import pick_language
 
     form = visit.form()

@@ -13,7 +13,9 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.api.public import Visit, page, public_page
-from chalicelib.services import reactivation as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.reactivation")
 
 
 def _language(found: service.CtaTarget) -> str:

@@ -4,36 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from chalicelib.api.http import ApiBlueprint, Call, json_response
 from chalicelib.api.views import client_view, job_view
 from chalicelib.errors import UnsupportedMediaType
-from chalicelib.services import bulk_tags, jobs, search
+from chalicelib.lazy import lazy_module
+
+bulk_tags = lazy_module("chalicelib.services.bulk_tags")
+jobs = lazy_module("chalicelib.services.jobs")
+search = lazy_module("chalicelib.services.search")
 
 api = ApiBlueprint(__name__)
 
 CSV_TYPES = ["text/csv", "application/csv", "text/plain"]
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
-
-    filter: Any = None
-    limit: int | None = None
-    cursor: str | None = None
-
-
-@api.endpoint("/v1/clients/search", ["POST"], body=SearchRequest)
+@api.endpoint("/v1/clients/search", ["POST"], body="chalicelib.services.search:SearchRequest")
 def search_clients(call: Call) -> dict[str, Any]:
-    body: SearchRequest = call.body
+    body: search.SearchRequest = call.body
     items, next_cursor = search.search_clients(
         call.deps, call.acting_account, body.filter, body.limit, body.cursor
     )
     return {"items": [client_view(c) for c in items], "next_cursor": next_cursor, "count": len(items)}
 
 
-@api.endpoint("/v1/clients/bulk-tags", ["POST"], body=bulk_tags.BulkTagsRequest)
+@api.endpoint("/v1/clients/bulk-tags", ["POST"], body="chalicelib.services.bulk_tags:BulkTagsRequest")
 def bulk_tag_clients(call: Call) -> Any:
     status, result = bulk_tags.bulk_tags(call.deps, call.acting_account, call.body)
     return json_response(result, status)

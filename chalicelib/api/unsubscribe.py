@@ -14,9 +14,10 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.api.public import FORM_CONTENT_TYPE, Visit, message_page, page, public_page
-from chalicelib.domain.intake import MAX_FORM_BYTES
 from chalicelib.errors import PayloadTooLarge
-from chalicelib.services import unsubscribe as service
+from chalicelib.lazy import lazy_module
+
+service = lazy_module("chalicelib.services.unsubscribe")
 
 
 def _language(found: service.UnsubscribeTarget) -> str:
@@ -37,6 +38,8 @@ def unsubscribe_page(visit: Visit, token: str) -> Response:
     content_types=[FORM_CONTENT_TYPE, "multipart/form-data", "text/plain"],
 )
 def unsubscribe(visit: Visit, token: str) -> Response:
+    from chalicelib.domain.intake import MAX_FORM_BYTES
+
     raw = visit.request.raw_body or b""
     if len(raw) > MAX_FORM_BYTES:
         raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})

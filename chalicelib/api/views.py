@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.consent import ConsentEvent
-from chalicelib.domain.jobs import Job
-from chalicelib.domain.lists import RecipientList
-from chalicelib.domain.records import Account, Client
 from chalicelib.domain.time import to_iso
+
+if TYPE_CHECKING:
+    from chalicelib.domain.consent import ConsentEvent
+    from chalicelib.domain.jobs import Job
+    from chalicelib.domain.lists import RecipientList
+    from chalicelib.domain.records import Account, Client
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -14,6 +14,8 @@ import json
 import math
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.records import Account, Client
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
@@ -21,6 +23,15 @@ from chalicelib.services.selection import START, Position, Selection, parse_or_4
 
 SEARCH_READ_BUDGET = 5000
 _MAX_PAGE = 500
+
+
+# The body of POST /v1/clients/search (no docstring: it would become the schema's description).
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    filter: Any = None
+    limit: int | None = None
+    cursor: str | None = None
 
 
 def search_listing(raw_filter: Any) -> str:

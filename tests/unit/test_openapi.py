@@ -97,10 +97,10 @@ def test_path_parameters_match_the_template(doc: dict[str, Any]) -> None:
 
 def test_request_schemas_follow_the_models(doc: dict[str, Any]) -> None:
     """A request model changed since the document was written → the document is stale."""
-    from chalicelib.api.targeting import SearchRequest
     from chalicelib.domain.account_settings import AccountSettingsPatch
     from chalicelib.domain.client_profile import ClientInput, ClientPatch
     from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation
+    from chalicelib.services.search import SearchRequest
 
     models = [
         accounts.NewAccount,
