@@ -187,6 +187,14 @@ def world(http: Http, account: dict[str, Any]) -> World:
     w.ids["campaign_id"] = campaign["campaign_id"]
     stranger = Http(http.client, create_account(http.client, "Elsewhere", "x@elsewhere.example")["api_key"])
     w.ids["foreign_client_id"] = new_client(stranger, "foreign@example.com")
+    status, lst = stranger.post("/v1/lists", {"name": "Theirs", "source": {"tag": "x"}})
+    assert status == 201, lst
+    w.ids["foreign_list_id"] = lst["list_id"]
+    status, campaign = stranger.post(
+        "/v1/campaigns", {"name": "Theirs", "subject": "Hi", "text": "Hi", "audience": {"tag": "x"}}
+    )
+    assert status == 201, campaign
+    w.ids["foreign_campaign_id"] = campaign["campaign_id"]
     return w
 
 
@@ -272,6 +280,21 @@ CASES = [
         shape=ACCOUNT,
         auth="operator",
         extra=(("status", "active"),),
+    ),
+    Case(
+        "POST /v1/accounts/{account_id}/reinstate: absent → 404",
+        "POST",
+        "/v1/accounts/acc_01ABSENT/reinstate",
+        status=404,
+        auth="operator",
+    ),
+    Case(
+        "POST /v1/accounts: name and sender_email are required → 400",
+        "POST",
+        "/v1/accounts",
+        {"name": "Barber"},
+        status=400,
+        auth="operator",
     ),
     # Account
     Case(
@@ -540,6 +563,35 @@ CASES = [
         extra=(("status", "draft"), ("kind", "reactivation")),
     ),
     Case(
+        "POST /v1/campaigns: non-https terms_url → 400",
+        "POST",
+        "/v1/campaigns",
+        {
+            "name": "Still there?",
+            "kind": "reactivation",
+            "audience": {"tag": "vip"},
+            "terms_url": "http://salon.example/terms",
+            "legitimate_interest_url": INTEREST,
+        },
+        status=400,
+        error="invalid_input",
+    ),
+    Case(
+        "POST /v1/campaigns: wait_days outside 0-30 → 400",
+        "POST",
+        "/v1/campaigns",
+        {
+            "name": "Still there?",
+            "kind": "reactivation",
+            "audience": {"tag": "vip"},
+            "terms_url": TERMS,
+            "legitimate_interest_url": INTEREST,
+            "wait_days": 31,
+        },
+        status=400,
+        error="invalid_input",
+    ),
+    Case(
         "POST /v1/campaigns: a reactivation campaign without terms/legitimate-interest URLs → 400",
         "POST",
         "/v1/campaigns",
@@ -651,6 +703,20 @@ def test_nested_fields_of_account_client_and_consent(world: World) -> None:
     assert me["settings"]["consent_only_campaigns"] is False
     assert me["settings"]["reactivation_wait_days"] == 7
     assert me["settings"]["non_responder_action"] in ("none", "tag", "erase")
+    documented = {
+        "consent_only_campaigns",
+        "sender_email",
+        "sender_name",
+        "language",
+        "terms_url",
+        "legitimate_interest_url",
+        "reactivation_wait_days",
+        "non_responder_action",
+        "send_rate_per_second",
+        "daily_send_cap",
+        "auto_status",
+    }
+    assert documented <= set(me["settings"]), sorted(documented - set(me["settings"]))
 
     _, client = http.get(world.fill("/v1/clients/{client_id}"))
     assert_shape(client["consent"], CONSENT_SUMMARY, "client.consent")
@@ -1012,3 +1078,69 @@ def test_intake_form_and_double_opt_in_link(world: World, account: dict[str, Any
     assert response.status_code == 200 and '<form method="post"' in response.body.decode()
     response = http.client.http.post(confirm, headers=FORM, body=b"")
     assert response.status_code == 200
+
+
+# --- General: another account's resources are indistinguishable from absent ---------------------
+
+FOREIGN = [
+    ("GET", "/v1/clients/{id}", None),
+    ("PATCH", "/v1/clients/{id}", {"first_name": "X"}),
+    ("DELETE", "/v1/clients/{id}", None),
+    ("GET", "/v1/clients/{id}/export", None),
+    ("GET", "/v1/clients/{id}/consent", None),
+    ("PUT", "/v1/clients/{id}/consent", {"granted": True}),
+    ("GET", "/v1/lists/{id}", None),
+    ("DELETE", "/v1/lists/{id}", None),
+    ("GET", "/v1/lists/{id}/members", None),
+    ("GET", "/v1/campaigns/{id}", None),
+    ("POST", "/v1/campaigns/{id}/preview", None),
+    ("POST", "/v1/campaigns/{id}/send", {"acknowledge_non_consented": True}),
+    ("POST", "/v1/campaigns/{id}/pause", None),
+    ("POST", "/v1/campaigns/{id}/resume", None),
+    ("POST", "/v1/campaigns/{id}/cancel", None),
+    ("GET", "/v1/campaigns/{id}/report", None),
+    ("POST", "/v1/campaigns/{id}/segment", {"force": True}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), FOREIGN, ids=[f"{m} {p}" for m, p, _ in FOREIGN])
+def test_general_another_accounts_resource_is_404_like_an_absent_one(
+    world: World, method: str, path: str, body: Any
+) -> None:
+    kind = "client" if "/clients/" in path else "list" if "/lists/" in path else "campaign"
+    absent = {"client": "cl_01ABSENT", "list": "lst_01ABSENT", "campaign": "cmp_01ABSENT"}[kind]
+    answers = []
+    for target in (world.ids[f"foreign_{kind}_id"], absent):
+        status, answer = world.http.call(method, path.replace("{id}", target), body)
+        assert_error(status, answer, 404, None)
+        answers.append({k: v for k, v in answer["error"].items() if k != "message"})
+    assert answers[0] == answers[1], answers
+
+
+def test_general_every_account_route_needs_a_key_and_operator_routes_the_operator_key(world: World) -> None:
+    from app import app
+
+    checked = 0
+    for path, entries in app.routes.items():
+        if not path.startswith("/v1/"):
+            continue
+        concrete = re.sub(r"\{[a-z_]+\}", "x1", path)
+        for method in entries:
+            for authorization in ("", "Bearer not-a-key", "Basic dXNlcjpwYXNz"):
+                status, body = world.http.call(method, concrete, {}, headers={"Authorization": authorization})
+                assert_error(status, body, 401, None)
+            if path.startswith("/v1/accounts"):
+                status, body = world.http.call(method, concrete, {})  # an account key
+                assert_error(status, body, 403, None)
+            checked += 1
+    assert checked >= 30, checked
+
+
+def test_reactivation_takes_the_urls_from_settings(world: World) -> None:
+    http = world.http
+    body = {"name": "Still there?", "kind": "reactivation", "audience": {"tag": "vip"}}
+    assert_error(*http.post("/v1/campaigns", body), 400, None)
+    settings = {"terms_url": TERMS, "legitimate_interest_url": INTEREST}
+    assert http.patch("/v1/account/settings", settings)[0] == 200
+    status, campaign = http.post("/v1/campaigns", body)
+    assert status == 201 and campaign["status"] == "draft", campaign
