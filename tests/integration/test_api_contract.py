@@ -652,6 +652,19 @@ CASES = [
 ]
 
 
+def assert_timestamps_are_iso_utc(body: Any, where: str = "body") -> None:
+    """General rules: every timestamp (``*_at``, ``segment_after``) is ISO 8601 UTC or null."""
+    if isinstance(body, list):
+        for index, item in enumerate(body):
+            assert_timestamps_are_iso_utc(item, f"{where}[{index}]")
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            if (key.endswith("_at") or key == "segment_after") and not isinstance(value, dict | list):
+                assert value is None or (isinstance(value, str) and ISO_UTC.match(value)), (where, key, value)
+            elif key != "fields":  # custom fields are the business's own data
+                assert_timestamps_are_iso_utc(value, f"{where}.{key}")
+
+
 def _pick(body: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         body = body[int(part)] if isinstance(body, list) else body[part]
@@ -688,6 +701,7 @@ def test_contract(world: World, case: Case) -> None:
             assert answer is None
     if case.shape is not None:
         assert_shape(answer, case.shape)
+    assert_timestamps_are_iso_utc(answer)
     for dotted, expected in case.extra:
         assert _pick(answer, dotted) == expected, (dotted, answer)
 
