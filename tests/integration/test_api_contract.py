@@ -1158,3 +1158,35 @@ def test_reactivation_takes_the_urls_from_settings(world: World) -> None:
     assert http.patch("/v1/account/settings", settings)[0] == 200
     status, campaign = http.post("/v1/campaigns", body)
     assert status == 201 and campaign["status"] == "draft", campaign
+
+
+FIELD_VALUES = {
+    "email": "ada@example.com",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "phone": "+420777123456",
+    "language": "cs",
+    "tags": "vip",
+    "status": "regular",
+    "auto_status": "new",
+    "consent.state": "unknown",
+    "consent.confirmed_at": "2026-11-22T10:00:00Z",
+    "suppressed": False,
+    "created_at": "2026-11-22T10:00:00Z",
+    "last_visit_at": "2026-11-22T10:00:00Z",
+    "fields.hair": "long",
+}
+
+
+@pytest.mark.parametrize("field_name", list(FIELD_VALUES))
+def test_filter_language_equality_and_presence_apply_to_every_documented_field(
+    world: World, field_name: str
+) -> None:
+    value = FIELD_VALUES[field_name]
+    for op, operand in (("eq", value), ("ne", value), ("in", [value]), ("not_in", [value])):
+        condition = {"field": field_name, "op": op, "value": operand}
+        status, body = world.http.post("/v1/clients/search", {"filter": condition})
+        assert status == 200, (condition, body)
+    for op in ("is_set", "is_not_set"):
+        status, body = world.http.post("/v1/clients/search", {"filter": {"field": field_name, "op": op}})
+        assert status == 200, (field_name, op, body)
