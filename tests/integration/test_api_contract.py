@@ -779,6 +779,11 @@ def test_general_lists_paginate_with_limit_default_50_max_500_and_next_cursor(wo
         ids = {c["client_id"] for c in first["items"]} | {c["client_id"] for c in rest["items"]}
         assert len(ids) == 52
     assert len(http.get("/v1/clients?limit=500")[1]["items"]) == 52
+    # An empty cursor is the first page, like none.
+    status, again = http.get("/v1/clients?limit=50&cursor=")
+    assert status == 200 and again["items"] == first["items"], again
+    status, again = http.post("/v1/clients/search", {"cursor": ""})
+    assert status == 200 and len(again["items"]) == 50, again
     assert_error(*http.get("/v1/clients?limit=501"), 400, "invalid_input")
     assert_error(*http.post("/v1/clients/search", {"limit": 501}), 400, "invalid_input")
     assert_error(*http.get("/v1/clients?cursor=forged"), 400, None)
