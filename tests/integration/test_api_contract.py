@@ -1195,3 +1195,27 @@ def test_filter_language_equality_and_presence_apply_to_every_documented_field(
     for op in ("is_set", "is_not_set"):
         status, body = world.http.post("/v1/clients/search", {"filter": {"field": field_name, "op": op}})
         assert status == 200, (field_name, op, body)
+
+
+def test_standard_mail_unsubscribe_anchor_and_one_click_header(world: World) -> None:
+    from tests.integration.sending_support import drain, simulated
+
+    verify_sender(SENDER)
+    with simulated() as (_time, queue):
+        status, body = world.http.post(
+            world.fill("/v1/campaigns/{campaign_id}/send"), {"acknowledge_non_consented": True}
+        )
+        assert status == 202 and body["status"] == "sending", body
+        drain(world.http.client, queue)
+    mails = _mails()
+    assert set(mails) == {"ada@example.com", "bob@example.com"}
+    for mail in mails.values():
+        html = mail.get_body(preferencelist=("html",)).get_content()
+        ctas = dict((cta, href) for href, cta in re.findall(r'<a href="([^"]+)" data-cta="([a-z]+)"', html))
+        assert urlsplit(ctas["unsubscribe"]).path.startswith("/p/"), html
+        assert mail["List-Unsubscribe"].startswith("<https://"), mail["List-Unsubscribe"]
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    status, campaign = world.http.get(world.fill("/v1/campaigns/{campaign_id}"))
+    assert campaign["status"] == "sent", campaign
+    status, report = world.http.get(world.fill("/v1/campaigns/{campaign_id}/report"))
+    assert status == 200 and report["sent"] == 2 and report["recipients"] == 2, report
