@@ -1019,6 +1019,11 @@ def test_reactivation_mail_ctas_pages_and_segment(sent_reactivation: tuple[World
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
     _, client = http.get(world.fill("/v1/clients/{client_id}"))
     assert client["consent"]["state"] == "granted", client
+    _, consent = http.get(world.fill("/v1/clients/{client_id}/consent"))
+    [choice] = [e for e in consent["events"] if e["type"] == "granted"]
+    assert choice["source"] == "reactivation_campaign", choice
+    assert choice["campaign_id"] == world.ids["reactivation_id"], choice
+    assert (choice["terms_url"], choice["legitimate_interest_url"]) == (TERMS, INTEREST), choice
     # A script's bare POST (no body, no Content-Type) is the same choice.
     response = http.client.http.post(ctas["bob@example.com"]["decline"])
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
@@ -1055,6 +1060,9 @@ def test_unsubscribe_one_click_post_and_page(sent_reactivation: tuple[World, Any
         assert response.status_code == 200, (headers, response.body)
     _, client = http.get(world.fill("/v1/clients/{client_id}"))
     assert client["suppressed"] is True, client
+    _, consent = http.get(world.fill("/v1/clients/{client_id}/consent"))
+    unsubscribed = [e["source"] for e in consent["events"] if e["type"] == "unsubscribed"]
+    assert unsubscribed and set(unsubscribed) == {"one_click_unsubscribe"}, consent
 
     html = mails["bob@example.com"].get_body(preferencelist=("html",)).get_content()
     [link] = [
