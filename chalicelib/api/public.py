@@ -43,6 +43,10 @@ from chalicelib.observability import logger
 intake_service = lazy_module("chalicelib.services.intake")
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# A link's POST (confirm, decline, unsubscribe) needs nothing from its body: the token in the URL
+# says it all. Whatever a browser, mail provider or script sends is accepted, even no Content-Type
+# at all (which Chalice reads as application/json).
+LINK_POST_TYPES = [FORM_CONTENT_TYPE, "multipart/form-data", "text/plain", "application/json"]
 LANGUAGE_NAMES = (("en", "English"), ("cs", "Čeština"), ("it", "Italiano"))
 HTML_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -249,7 +253,7 @@ def confirmation_page(visit: Visit, token: str) -> Response:
     )
 
 
-@public_page("/p/confirm/{token}", ["POST"], form=True)
+@public_page("/p/confirm/{token}", ["POST"], content_types=LINK_POST_TYPES)
 def confirm(visit: Visit, token: str) -> Response:
     visit.form()  # enforces the size limit; the button's field carries nothing needed
     found = intake_service.confirm_double_opt_in(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.public import Visit, page, public_page
+from chalicelib.api.public import LINK_POST_TYPES, Visit, page, public_page
 from chalicelib.lazy import lazy_module
 
 service = lazy_module("chalicelib.services.reactivation")
@@ -43,7 +43,7 @@ def choice_page(visit: Visit, token: str) -> Response:
     )
 
 
-@public_page("/p/reactivation/{token}", ["POST"], form=True)
+@public_page("/p/reactivation/{token}", ["POST"], content_types=LINK_POST_TYPES)
 def choose(visit: Visit, token: str) -> Response:
     visit.form()  # enforces the size limit; the choice is the token's, not the form's
     found = service.choose(visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.public import FORM_CONTENT_TYPE, Visit, message_page, page, public_page
+from chalicelib.api.public import LINK_POST_TYPES, Visit, message_page, page, public_page
 from chalicelib.errors import PayloadTooLarge
 from chalicelib.lazy import lazy_module
 
@@ -32,11 +32,7 @@ def unsubscribe_page(visit: Visit, token: str) -> Response:
     return page("pages/unsubscribe.html", _language(found), business=found.account.name)
 
 
-@public_page(
-    "/p/unsubscribe/{token}",
-    ["POST"],
-    content_types=[FORM_CONTENT_TYPE, "multipart/form-data", "text/plain"],
-)
+@public_page("/p/unsubscribe/{token}", ["POST"], content_types=LINK_POST_TYPES)
 def unsubscribe(visit: Visit, token: str) -> Response:
     from chalicelib.domain.intake import MAX_FORM_BYTES
 

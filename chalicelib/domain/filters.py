@@ -15,7 +15,10 @@ Semantics worth knowing (also in docs/data-model.md):
 - ``email`` comparisons are case-insensitive (like the uniqueness rule), and
   ``starts_with`` is case-insensitive on every field; other equality is exact;
 - on ``tags``, ``in`` means "has any of" and ``not_in`` "has none of";
-  ``is_set`` means "has at least one tag".
+  ``eq``/``ne`` are ``contains``/``not_contains`` (one tag);
+  ``is_set`` means "has at least one tag";
+- ``eq``, ``ne``, ``in``, ``not_in`` compare timestamps as instants
+  (``2026-11-22T11:00:00+01:00`` equals ``2026-11-22T10:00:00Z``).
 """
 
 from __future__ import annotations
@@ -56,15 +59,19 @@ _EQUALITY = ("eq", "ne", "in", "not_in")
 _PRESENCE = ("is_set", "is_not_set")
 _ORDER = ("gt", "gte", "lt", "lte", "before", "after")
 
+# API.md types some ops (contains: tags; gt…lte: numbers and timestamps; before/after:
+# timestamps; starts_with: strings); equality and presence apply to every field.
 OPS: dict[Kind, tuple[str, ...]] = {
     Kind.TEXT: (*_EQUALITY, "starts_with", *_PRESENCE),
     Kind.EMAIL: (*_EQUALITY, "starts_with", *_PRESENCE),
-    Kind.TAGS: ("contains", "not_contains", "in", "not_in", *_PRESENCE),
-    Kind.ENUM: _EQUALITY,
-    Kind.BOOL: ("eq", "ne"),
-    Kind.TIME: (*_ORDER, *_PRESENCE),
+    Kind.TAGS: ("contains", "not_contains", *_EQUALITY, *_PRESENCE),
+    Kind.ENUM: (*_EQUALITY, *_PRESENCE),
+    Kind.BOOL: (*_EQUALITY, *_PRESENCE),
+    Kind.TIME: (*_EQUALITY, *_ORDER, *_PRESENCE),
     Kind.CUSTOM: (*_EQUALITY, "starts_with", *_ORDER, *_PRESENCE),
 }
+# On tags, eq/ne name one tag: the same as contains/not_contains.
+_TAG_SYNONYMS = {"eq": "contains", "ne": "not_contains"}
 ALL_OPS = frozenset(op for ops in OPS.values() for op in ops)
 
 FIELDS: dict[str, Kind] = {
@@ -207,6 +214,8 @@ class _Parser:
         except ValueError as exc:
             self.fail(value_path, str(exc))
             return None
+        if kind is Kind.TAGS:
+            op = _TAG_SYNONYMS.get(op, op)
         return Condition(name, op, value)
 
 
@@ -246,6 +255,8 @@ def _single(name: str, kind: Kind, value: Any) -> Any:
         return value
     if kind is Kind.CUSTOM:
         return _scalar(value)
+    if kind is Kind.TIME:
+        return _timestamp(value)
     text = _text(value)
     if kind is Kind.ENUM and text not in _ENUM_VALUES[name]:
         raise ValueError(f"must be one of {', '.join(_ENUM_VALUES[name])}")

@@ -20,7 +20,7 @@ def encode_cursor(ring: KeyRing, account_id: str, listing: str, key: dict[str, A
 
 
 def decode_cursor(ring: KeyRing, account_id: str, listing: str, cursor: str | None) -> dict[str, Any] | None:
-    if cursor is None:
+    if not cursor:  # absent or empty (``?cursor=``): the first page
         return None
     payload = verify(ring, "cursor", cursor)
     data = json.loads(payload) if payload is not None else None

@@ -114,7 +114,7 @@ def test_lists_paginate(http: Http) -> None:
         ({"name": "L", "source": {"tag": "x", "client_ids": ["cl_1"]}}, "source"),
         ({"name": "L", "source": {"tag": ""}}, "source.tag"),
         (
-            {"name": "L", "source": {"filter": {"field": "tags", "op": "eq", "value": "x"}}},
+            {"name": "L", "source": {"filter": {"field": "tags", "op": "starts_with", "value": "x"}}},
             "source.filter.op",
         ),
         ({"name": "L", "source": {"client_ids": "cl_1"}}, "source.client_ids"),

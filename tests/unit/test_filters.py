@@ -103,7 +103,9 @@ def test_no_filter_matches_everything() -> None:
         ),
         ({"field": "nope", "op": "eq", "value": 1}, "filter.field"),
         ({"field": "fields.bad name", "op": "eq", "value": 1}, "filter.field"),
-        ({"field": "tags", "op": "eq", "value": "vip"}, "filter.op"),
+        ({"field": "tags", "op": "starts_with", "value": "v"}, "filter.op"),
+        ({"field": "suppressed", "op": "gt", "value": 1}, "filter.op"),
+        ({"field": "created_at", "op": "eq", "value": "yesterday"}, "filter.value"),
         ({"field": "suppressed", "op": "eq", "value": "yes"}, "filter.value"),
         ({"field": "auto_status", "op": "eq", "value": "sleepy"}, "filter.value"),
         ({"field": "consent.state", "op": "in", "value": []}, "filter.value"),
@@ -191,6 +193,21 @@ def test_values_are_converted() -> None:
         ({"field": "fields.absent", "op": "ne", "value": 1}, True),
         ({"field": "fields.absent", "op": "lt", "value": 1}, False),
         ({"field": "fields.absent", "op": "is_not_set"}, True),
+        # Equality and presence apply to every field (API.md types only the other ops).
+        ({"field": "tags", "op": "eq", "value": "vip"}, True),
+        ({"field": "tags", "op": "eq", "value": "nails"}, False),
+        ({"field": "tags", "op": "ne", "value": "vip"}, False),
+        ({"field": "tags", "op": "ne", "value": "nails"}, True),
+        ({"field": "suppressed", "op": "in", "value": [False]}, True),
+        ({"field": "suppressed", "op": "not_in", "value": [False]}, False),
+        ({"field": "suppressed", "op": "is_set"}, True),
+        ({"field": "auto_status", "op": "is_set"}, True),
+        ({"field": "consent.state", "op": "is_not_set"}, False),
+        ({"field": "last_visit_at", "op": "eq", "value": "2026-03-01T01:00:00+01:00"}, True),
+        ({"field": "last_visit_at", "op": "eq", "value": "2026-03-01T00:00:01Z"}, False),
+        ({"field": "last_visit_at", "op": "ne", "value": "2026-03-01T00:00:00Z"}, False),
+        ({"field": "created_at", "op": "in", "value": ["2025-01-01", "2026-01-01"]}, True),
+        ({"field": "consent.confirmed_at", "op": "not_in", "value": ["2026-02-01T10:00:00Z"]}, False),
         ({"not": {"field": "tags", "op": "contains", "value": "vip"}}, False),
         ({"any": []}, False),
         ({"all": []}, True),
@@ -262,3 +279,15 @@ def test_arbitrary_json_never_crashes(raw: Any) -> None:
         parse_filter(raw if raw is not None else {})
     except FilterError as exc:
         assert exc.errors and all(path.startswith("filter") for path, _ in exc.errors)
+
+
+def test_tag_equality_is_read_as_contains_so_the_tag_index_serves_it() -> None:
+    assert parse_filter({"field": "tags", "op": "eq", "value": " vip "}) == Condition(
+        "tags", "contains", "vip"
+    )
+    assert parse_filter({"field": "tags", "op": "ne", "value": "vip"}) == Condition(
+        "tags", "not_contains", "vip"
+    )
+    assert plan_filter(parse_filter({"field": "tags", "op": "eq", "value": "vip"})) == plan_filter(
+        parse_filter({"field": "tags", "op": "contains", "value": "vip"})
+    )
