@@ -119,7 +119,7 @@ def handle_send(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=resource_name(STAGE, "ses-events"), batch_size=10)
 def handle_ses_events(event: Any) -> dict[str, Any]:
-    """SES bounce / complaint / delivery events from the SNS topic."""
+    """SES bounce / complaint / send events from the SNS topic."""
     from chalicelib.bootstrap import get_deps
     from chalicelib.services.ses_events import handle_sqs_event
 

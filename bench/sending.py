@@ -46,7 +46,7 @@ PRICES = {
     "sns_publish": 0.50 / 1e6,
     "ses_per_1000": 0.10,
 }
-LAMBDA_MEMORY_GB = 0.25  # the send worker's memory: 256 MB (it holds one batch of 25)
+LAMBDA_MEMORY_GB = 0.25  # the send worker's memory: 256 MB (it holds one batch of 100; see worker_max_rss_mb)
 SEND_MESSAGES_PER_INVOCATION = 1  # handle_send's SQS batch size
 GOALS = {
     "achieved_rate_ratio": (">=", 0.95),
@@ -283,7 +283,12 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
         for message in done:
             counter["sqs_requests"] += 1
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    results.put({"counter": dict(counter), "busy_seconds": busy, "ses_calls": deps.mailer.calls})
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results.put(
+        {"counter": dict(counter), "busy_seconds": busy, "ses_calls": deps.mailer.calls, "max_rss_mb": rss_mb}
+    )
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -566,6 +571,7 @@ def summarise(
             "failed_conditional_writes": sum(v for k, v in total.items() if k.startswith("failed:")),
             "sqs_requests_per_1000": round(total["sqs_requests"] * per_1000, 1),
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
+            "worker_max_rss_mb": round(max(r.get("max_rss_mb", 0.0) for r in worker_results), 1),
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
             | {"total": round(cost_total, 6)},
             "ses_events_per_email_assumed": events_per_email,

@@ -59,7 +59,7 @@ class Settings(BaseModel):
     # The platform bucket runs a little under the SES rate, so no 1-second window exceeds it.
     platform_rate_safety: float = Field(default=0.96, gt=0, le=1)
     # Recipients per send message (one SQS message, one throttle reservation).
-    send_batch_size: int = Field(default=25, ge=1, le=100)
+    send_batch_size: int = Field(default=100, ge=1, le=100)
     # A worker waits at most this long for its first send slot; else the message is delayed.
     send_max_wait_seconds: float = Field(default=10.0, gt=0)
     # A slot a worker is later than this for is skipped, so sends never bunch into other

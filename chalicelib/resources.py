@@ -45,6 +45,9 @@ DLQ_SUFFIX = "-dlq"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 # The SES events the configuration set sends to the ``ses-events`` topic (CloudFormation's
-# and the SES API's spelling).
+# and the SES API's spelling). ``send`` (SES accepted the e-mail) is the one per-e-mail event:
+# it reconciles a delivery a worker left ``sending`` (docs/ARCHITECTURE.md, "Exactly once").
+# ``delivery`` is not published: it would be a second per-e-mail event (SNS, SQS, Lambda and
+# a read each) that nothing needs, since every accepted e-mail already has its ``send``.
 SES_EVENTS_TOPIC = "ses-events"
-SES_EVENT_TYPES = ("send", "reject", "bounce", "complaint", "delivery", "renderingFailure")
+SES_EVENT_TYPES = ("send", "reject", "bounce", "complaint", "renderingFailure")

@@ -1,7 +1,7 @@
 """The SES adapter: the only module that talks to Amazon SES.
 
 Sends raw MIME through SESv2 ``SendEmail`` (``Content.Raw``) with the
-platform's configuration set, so bounce/complaint/delivery events reach the
+platform's configuration set, so bounce/complaint/send events reach the
 SNS topic. The boto3 client is created on first use: importing boto3 costs
 cold-start time that requests which send nothing should not pay.
 """

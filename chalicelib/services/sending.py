@@ -144,6 +144,12 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
     if campaign.status in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
         return "paused"  # resume re-enqueues every delivery still queued
     run = BatchRun()
+    # A message sends at most one send window of its rate: the rest of a large batch
+    # continues at once, unread (it is read, fresh, by the message that sends it).
+    window = _window(deps, account)
+    for client_id in ids[window:]:
+        run.keep(client_id, 0)
+    ids = ids[:window]
     clients = deps.client_index.get_many(account_id, ids)
     sendable: list[Client] = []
     consent_only = account.settings.consent_only_campaigns
@@ -248,6 +254,13 @@ def _cap_buckets(account: Account, now: datetime) -> tuple[str, datetime, str, d
     )
 
 
+def _window(deps: Deps, account: Account) -> int:
+    """How many sends one message books at most: ``SEND_WINDOW_SECONDS`` of its rate."""
+    settings = deps.settings
+    platform_rate = settings.platform_send_rate_per_second * settings.platform_rate_safety
+    return max(1, int(min(account.settings.send_rate_per_second, platform_rate) * SEND_WINDOW_SECONDS))
+
+
 def _send_all(
     deps: Deps, account: Account, campaign: Campaign, sendable: list[Client], attempt: int, run: BatchRun
 ) -> None:
@@ -256,7 +269,7 @@ def _send_all(
     day_key, day_end, hour_key, hour_end = _cap_buckets(account, now)
     account_rate = account.settings.send_rate_per_second
     platform_rate = settings.platform_send_rate_per_second * settings.platform_rate_safety
-    wanted = min(len(sendable), max(1, int(min(account_rate, platform_rate) * SEND_WINDOW_SECONDS)))
+    wanted = min(len(sendable), _window(deps, account))
     for client in sendable[wanted:]:
         run.keep(client.client_id, 0)  # the rest of a large batch continues at once
     by_day = deps.throttle.take_from_cap(
@@ -322,13 +335,24 @@ def sent_before_return(run: BatchRun, before: int) -> int:
 
 
 def _pool() -> ThreadPoolExecutor:
+    """Threads that record outcomes (``sending → sent``) and release unsent claims."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=LOOKAHEAD + 6, thread_name_prefix="send-io")
+        _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="send-io")
     return _POOL
 
 
+def _claim_pool() -> ThreadPoolExecutor:
+    """Threads that only claim and build the next deliveries, so a claim never waits in line
+    behind the recording of earlier sends."""
+    global _CLAIM_POOL
+    if _CLAIM_POOL is None:
+        _CLAIM_POOL = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="send-claim")
+    return _CLAIM_POOL
+
+
 _POOL: ThreadPoolExecutor | None = None
+_CLAIM_POOL: ThreadPoolExecutor | None = None
 
 
 def _paced_sends(
@@ -345,10 +369,11 @@ def _paced_sends(
     DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are
     claimed (``queued → sending``) and their MIME built while the worker waits for the
     current slot, and ``sending → sent`` is recorded after the call, so one worker
-    keeps its slots however slow the table is. At most ``LOOKAHEAD`` deliveries are
+    keeps its slots however slow the table is (claims have threads of their own, so they
+    never wait in line behind the recording of earlier sends). At most ``LOOKAHEAD`` deliveries are
     claimed ahead of the SES call — the most a crash can leave ``sending`` unsent.
     """
-    pool = _pool()
+    claim_pool = _claim_pool()
     sent_at_start = run.counts.get("sent", 0)
     claims: dict[int, Future[Prepared | None]] = {}
     records: list[Future[Any]] = []
@@ -356,7 +381,7 @@ def _paced_sends(
 
     def claim(index: int) -> None:
         if index < len(batch):
-            claims[index] = pool.submit(_prepare, deps, account, campaign, batch[index], run)
+            claims[index] = claim_pool.submit(_prepare, deps, account, campaign, batch[index], run)
 
     for index in range(LOOKAHEAD):
         claim(index)

@@ -13,7 +13,8 @@ delivery by ``GetItem``:
   checked;
 - soft bounce → marked and counted; 3 soft bounces among the client's last 5
   sent messages suppress the address;
-- send / delivery → reconciles a delivery a worker left in ``sending``.
+- send (published for every e-mail the configuration set sends) / delivery (identity
+  notifications) → reconciles a delivery a worker left in ``sending``.
 """
 
 from __future__ import annotations

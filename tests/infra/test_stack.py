@@ -225,7 +225,8 @@ def test_ses_configuration_set_sends_its_events_to_the_topic(prod: Synth) -> Non
     properties = destination["Properties"]
     assert properties["ConfigurationSetName"] == name
     events = properties["EventDestination"]["MatchingEventTypes"]
-    assert {"bounce", "complaint", "delivery", "reject"} <= set(events)
+    assert {"send", "bounce", "complaint", "reject"} <= set(events)
+    assert "delivery" not in events  # a second per-e-mail event that nothing needs
     topic_ref = properties["EventDestination"]["SnsDestination"]["TopicARN"]["Ref"]
     assert prod.json["Resources"][topic_ref]["Properties"]["TopicName"] == NAMES.resource("ses-events")
     ses_publish = [

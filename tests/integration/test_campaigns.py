@@ -408,12 +408,13 @@ def test_reputation_suspends_and_stops_in_flight_campaigns(
 
 
 def test_circuit_breaker_pauses_a_heavily_bouncing_campaign(
-    http: Http, account: dict[str, Any], sim: Any
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.services.ses_events import handle_event
 
     _, queue = sim
     deps = get_deps()
+    monkeypatch.setattr(deps, "settings", deps.settings.model_copy(update={"send_batch_size": 25}))
     aid = account["account_id"]
     ids = add_clients(http, 60)
     campaign = new_campaign(http)

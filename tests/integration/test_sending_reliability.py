@@ -105,8 +105,10 @@ def test_an_ses_event_reconciles_a_delivery_left_sending(
         if not deliver(http.client, entry.queue, entry.body):
             break
     assert DeliveryModel.get(campaign_id, client_id).status == "sending"
+    # The configuration set publishes ``Send`` (SES accepted the e-mail) for every e-mail;
+    # that event alone repairs the crash (``Delivery`` is not published: see resources).
     event = {
-        "eventType": "Delivery",
+        "eventType": "Send",
         "mail": {
             "messageId": "ses-x",
             "tags": {
@@ -203,3 +205,31 @@ def test_the_shared_throttle_keeps_the_platform_rate(http: Http, sim: Any) -> No
     assert len(stamps) == n and window <= rate
     # The bucket runs at platform_rate_safety (0.96) of the rate; nearly all of it is used.
     assert (n - 1) / (stamps[-1] - stamps[0]) >= 0.9 * rate
+
+
+def test_a_message_reads_only_the_clients_its_send_window_admits(http: Http, sim: Any) -> None:
+    """A batch larger than one send window (10 s of the account's rate) sends its first
+    window and continues with the rest unread: each client is read (fresh) once per send."""
+    _, queue = sim
+    n = 60
+    add_clients(http, n)
+    assert http.patch("/v1/account/settings", {"send_rate_per_second": 2})[0] == 200
+    deps = get_deps()
+    reads: list[int] = []
+    index = deps.client_index
+    real_get_many = index.get_many
+
+    def counting_get_many(account_id: str, client_ids: list[str]) -> Any:
+        reads.append(len(client_ids))
+        return real_get_many(account_id, client_ids)
+
+    index.get_many = counting_get_many  # type: ignore[method-assign]
+    try:
+        campaign_id = _send(http)
+        drain(http.client, queue)
+    finally:
+        del index.get_many
+    _exactly_once(n)
+    assert _statuses(campaign_id) == {"sent": n}
+    assert max(reads) <= 20  # 10 s at 2 per second
+    assert sum(reads) == n  # nobody read twice
