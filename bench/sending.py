@@ -46,7 +46,21 @@ PRICES = {
     "sns_publish": 0.50 / 1e6,
     "ses_per_1000": 0.10,
 }
-LAMBDA_MEMORY_GB = 0.25  # the send worker's memory: 256 MB (it holds one batch of 100; see worker_max_rss_mb)
+
+
+def deployed_memory_gb(function: str = "handle_send", stage: str = "prod") -> float:
+    """The memory the stage deploys ``function`` with (``.chalice/config.json``): the cost is
+    priced at what is deployed, never at a figure that can drift from it."""
+    config = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "config.json").read_text())
+    settings = config["stages"][stage]
+    own = settings.get("lambda_functions", {}).get(function, {})
+    megabytes = own.get(
+        "lambda_memory_size", settings.get("lambda_memory_size", config.get("lambda_memory_size", 128))
+    )
+    return float(megabytes) / 1024
+
+
+LAMBDA_MEMORY_GB = deployed_memory_gb()  # compare with worker_max_rss_mb
 SEND_MESSAGES_PER_INVOCATION = 1  # handle_send's SQS batch size
 GOALS = {
     "achieved_rate_ratio": (">=", 0.95),
