@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -68,7 +69,12 @@ class Visit:
     """What a public view knows about the request it serves."""
 
     request: Request
-    deps: Deps
+
+    @cached_property
+    def deps(self) -> Deps:
+        """Built on first use, inside the page's error handling: settings that cannot be
+        built (a secret missing) give the product's 500 page, not the framework's."""
+        return get_deps()
 
     @property
     def source_ip(self) -> str | None:
@@ -167,7 +173,7 @@ def public_page(
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
         def handle(**params: str) -> Response:
-            visit = Visit(request=api.current_request, deps=get_deps())
+            visit = Visit(request=api.current_request)
             try:
                 return view(visit, **params)
             except PermessoError as exc:

@@ -144,3 +144,21 @@ def test_settings_that_cannot_be_built_give_the_api_500(monkeypatch: pytest.Monk
     assert response.json_body == {
         "error": {"code": "internal_error", "message": "internal error", "details": None}
     }
+
+
+def test_settings_that_cannot_be_built_give_the_public_500_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same failure on a public page (a link in an e-mail) is the product's own 500 page."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.api import public
+
+    def unavailable() -> None:
+        raise RuntimeError("secret token_keys is missing")
+
+    monkeypatch.setattr(public, "get_deps", unavailable)
+    with Client(app) as client:
+        response = client.http.get("/p/unsubscribe/abc", headers={"Accept-Language": "it"})
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert '<html lang="it"' in response.body.decode()
