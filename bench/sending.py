@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from local.stage import function_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "sending.json"
 
@@ -48,19 +50,9 @@ PRICES = {
 }
 
 
-def deployed_memory_gb(function: str = "handle_send", stage: str = "prod") -> float:
-    """The memory the stage deploys ``function`` with (``.chalice/config.json``): the cost is
-    priced at what is deployed, never at a figure that can drift from it."""
-    config = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "config.json").read_text())
-    settings = config["stages"][stage]
-    own = settings.get("lambda_functions", {}).get(function, {})
-    megabytes = own.get(
-        "lambda_memory_size", settings.get("lambda_memory_size", config.get("lambda_memory_size", 128))
-    )
-    return float(megabytes) / 1024
-
-
-LAMBDA_MEMORY_GB = deployed_memory_gb()  # compare with worker_max_rss_mb
+# Priced at the memory the prod stage deploys the send worker with (.chalice/config.json, as
+# Chalice merges it), never at a figure that can drift from it; compare with worker_max_rss_mb.
+LAMBDA_MEMORY_GB = function_settings("handle_send", "prod").memory_mb / 1024
 SEND_MESSAGES_PER_INVOCATION = 1  # handle_send's SQS batch size
 GOALS = {
     "achieved_rate_ratio": (">=", 0.95),

@@ -10,7 +10,6 @@ Invariants kept by transactions:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +19,7 @@ from chalicelib.domain.contact import email_key
 from chalicelib.domain.records import Client, Page
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import STATUS_SHARDS, ClientEmailModel, ClientModel, TagMemberModel
+from chalicelib.storage.models import STATUS_SHARDS, ClientEmailModel, ClientModel, TagMemberModel, shard_of
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 
@@ -29,7 +28,7 @@ def tag_partition(account_id: str, tag: str) -> str:
 
 
 def status_shard(client_id: str) -> str:
-    return str(int(hashlib.sha256(client_id.encode()).hexdigest()[:8], 16) % STATUS_SHARDS)
+    return shard_of(client_id, STATUS_SHARDS)
 
 
 def _to_record(item: ClientModel) -> Client:

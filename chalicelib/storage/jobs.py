@@ -16,7 +16,6 @@ unfinished jobs and the stall sweeper reads nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,11 +26,11 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.domain.jobs import DONE, FAILED, QUEUED, RUNNING, Job
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import STALL_SHARDS, JobModel
+from chalicelib.storage.models import STALL_SHARDS, JobModel, shard_names, shard_of
 
 
 def stall_shard(job_id: str) -> str:
-    return str(int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % STALL_SHARDS)
+    return shard_of(job_id, STALL_SHARDS)
 
 
 def _conditional_failed(exc: PutError | UpdateError) -> bool:
@@ -74,7 +73,7 @@ _UNINDEXED = [JobModel.stall_shard.remove(), JobModel.last_attempt_at.remove()]
 
 
 class JobRepository:
-    stall_shards = tuple(str(n) for n in range(STALL_SHARDS))
+    stall_shards = shard_names(STALL_SHARDS)
 
     def create(self, job: Job) -> Job:
         item = JobModel(

@@ -10,6 +10,8 @@ Timestamps are stored as sortable UTC text (``domain.time.to_storage``).
 
 from __future__ import annotations
 
+import hashlib
+
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -26,6 +28,16 @@ from chalicelib.storage.base import table_meta
 
 STATUS_SHARDS = 16
 STALL_SHARDS = 16
+
+
+def shard_of(key: str, shards: int) -> str:
+    """The partition (``"0"`` … ``str(shards - 1)``) of a sharded global index that ``key`` lands in."""
+    return str(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % shards)
+
+
+def shard_names(shards: int) -> tuple[str, ...]:
+    """Every partition of a sharded global index, for a job that reads them all."""
+    return tuple(str(n) for n in range(shards))
 
 
 class AccountBySlugIndex(GlobalSecondaryIndex["AccountModel"]):

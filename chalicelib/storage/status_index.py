@@ -10,7 +10,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.storage.clients import status_shard
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import STATUS_SHARDS, ClientModel
+from chalicelib.storage.models import STATUS_SHARDS, ClientModel, shard_names
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class DueClient:
 
 
 class StatusIndexRepository:
-    shards = tuple(str(n) for n in range(STATUS_SHARDS))
+    shards = shard_names(STATUS_SHARDS)
 
     def due(self, shard: str, now: datetime, *, page_size: int = 100) -> Iterator[DueClient]:
         """Each client in ``shard`` whose ``next_status_at`` is at or before ``now``,
