@@ -111,6 +111,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "total": job.total,
         "result": dict(job.result),
         "error": job.error,
+        "actor": job.actor,
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
     }

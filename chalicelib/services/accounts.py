@@ -109,7 +109,9 @@ def is_operator(deps: Deps, authorization: str | None) -> bool:
     return hmac.compare_digest(token.strip().encode(), expected.get_secret_value().encode())
 
 
-def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) -> Account:
+def update_settings(
+    deps: Deps, account_id: str, patch: AccountSettingsPatch, actor: str | None = None
+) -> Account:
     for _ in range(_MAX_ATTEMPTS):
         account = deps.accounts.get(account_id)
         updated = replace(account, settings=patch.apply(account.settings), updated_at=deps.clock())
@@ -121,7 +123,7 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             # New thresholds: every client's automatic status is re-evaluated in the background.
             from chalicelib.services.auto_status import start_account_recompute
 
-            job_id = start_account_recompute(deps, saved)
+            job_id = start_account_recompute(deps, saved, actor)
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )
