@@ -6,8 +6,10 @@ Authentication (``authenticate``):
 - a well-formed key is looked up by its SHA-256 (one ``GetItem``); an unknown or revoked
   key counts one failure against the connection's source address in the shared throttle
   table (``API_AUTH_PER_IP``); past the limit the answer is 429 with ``Retry-After``, and
-  this process remembers the block until the window ends, so it answers further attempts
-  from that address without reading anything. A valid key never touches the throttle;
+  this process remembers the block until the window ends, so further failures from that
+  address cost no write. A valid key never touches the throttle and is never blocked: an
+  integration behind the same address as a misbehaving one keeps working, and a guesser of
+  256-bit keys gains nothing from the answers;
 - ``last_used_at`` is written only when the stored value is older than ``TOUCH_EVERY``
   (compare-and-set, so concurrent requests write once): one write per key per few
   minutes, not one per request.
@@ -158,16 +160,16 @@ def authenticate(deps: Deps, authorization: str | None, source_ip: str | None) -
     token = _bearer(authorization)
     if not looks_like_api_key(token):
         raise Unauthenticated("malformed API key")
-    subject = keyed_subject(deps.email_hash_key, "ip", source_ip or "unknown")
-    epoch = deps.clock().timestamp()
-    until = _blocked_until(subject, epoch)
-    if until is not None:
-        raise RateLimited(
-            "too many failed authentications; try again later",
-            details={"retry_after": max(1, int(until - epoch))},
-        )
     key = deps.api_keys.get(hash_api_key(token))
     if key is None:
+        subject = keyed_subject(deps.email_hash_key, "ip", source_ip or "unknown")
+        epoch = deps.clock().timestamp()
+        until = _blocked_until(subject, epoch)
+        if until is not None:  # known to be over the limit: no write to count it again
+            raise RateLimited(
+                "too many failed authentications; try again later",
+                details={"retry_after": max(1, int(until - epoch))},
+            )
         _refuse(deps, subject)
         raise AssertionError("unreachable")  # _refuse always raises
     now = deps.clock()
