@@ -227,7 +227,9 @@ schemas.update(
                 "total": nullable("integer"),
                 "result": {"type": "object"},
                 "error": {},
-                "actor": nullable("string", description="user_id or key_id that started it; null: a schedule"),
+                "actor": nullable(
+                    "string", description="user_id or key_id that started it; null: a schedule"
+                ),
                 "created_at": NTIME,
                 "updated_at": NTIME,
             },

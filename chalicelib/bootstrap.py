@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from chalicelib.storage.suppressions import SuppressionRepository
     from chalicelib.storage.throttle import ThrottleRepository
     from chalicelib.storage.users import SessionRepository, UserRepository
-    from chalicelib.storage.users import SessionRepository, UserRepository
 
 
 @dataclass

@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -327,7 +327,9 @@ def accept_demo_invitation(api_url: str, email: str, password: str) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     if token is None:
         raise StartupError("the invitation page has no form")
-    form = urllib.parse.urlencode({"csrf_token": token.group(1), "password": password, "confirmation": password})
+    form = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "password": password, "confirmation": password}
+    )
     request = urllib.request.Request(links[0], data=form.encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
     request.add_header("Origin", api_url)

@@ -163,4 +163,3 @@ def csrf_valid(keys: list[bytes], binding: str, token: str | None) -> bool:
     if not token or len(token) > 64:
         return False
     return any(hmac.compare_digest(csrf_token(key, binding), token) for key in keys)
-

@@ -165,5 +165,6 @@ def sign_out_everywhere(deps: Deps, signed_in: SignedIn) -> None:
         raise ConcurrentModification("the user is being changed concurrently; retry")
     deps.sessions.delete(signed_in.session.session_hash)
     logger.info(
-        "signed out everywhere", extra={"account_id": signed_in.account.account_id, "user_id": signed_in.actor}
+        "signed out everywhere",
+        extra={"account_id": signed_in.account.account_id, "user_id": signed_in.actor},
     )

@@ -132,7 +132,9 @@ def send_link(deps: Deps, account: Account, user: User, purpose: TokenPurpose, s
     mail = build(account, user, link_url(deps, purpose, secret))
     ids = {"account_id": account.account_id, "user_id": user.user_id, "kind": purpose}
     try:
-        message_id = deps.mailer.send(mail, now=deps.clock(), tags={"account_id": account.account_id, "kind": purpose})
+        message_id = deps.mailer.send(
+            mail, now=deps.clock(), tags={"account_id": account.account_id, "kind": purpose}
+        )
     except (MailError, InvalidMail) as exc:
         logger.warning("identity mail not sent", extra={**ids, "code": getattr(exc, "code", "invalid_mail")})
         metrics.add_metric(name="IdentityMailFailed", unit="Count", value=1)
@@ -204,7 +206,9 @@ def remove_user(deps: Deps, account: Account, user_id: str, actor: str) -> None:
             deps.users.delete(user)
         except ConcurrentModification:
             continue
-        logger.info("user removed", extra={"account_id": account.account_id, "user_id": user_id, "actor": actor})
+        logger.info(
+            "user removed", extra={"account_id": account.account_id, "user_id": user_id, "actor": actor}
+        )
         return
     raise ConcurrentModification("the user is being changed concurrently; retry")
 
@@ -272,7 +276,9 @@ def set_password_with_link(
 def _limit(deps: Deps, window: FixedWindow, subject: str, now: datetime) -> None:
     if not deps.throttle.hit_window(window.bucket(subject, now), window.limit, window.window_end(now)):
         metrics.add_metric(name="ResetRateLimited", unit="Count", value=1)
-        raise RateLimited("too many requests; try again later", details={"retry_after": window.retry_after(now)})
+        raise RateLimited(
+            "too many requests; try again later", details={"retry_after": window.retry_after(now)}
+        )
 
 
 def request_reset(deps: Deps, email: str, *, source_ip: str | None) -> None:

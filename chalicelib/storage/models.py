@@ -95,7 +95,9 @@ class AccountKeyModel(Model):
     prefix = UnicodeAttribute()
     key_hash = UnicodeAttribute()
     created_at = UnicodeAttribute()
-    created_by = UnicodeAttribute(null=True)  # user_id or key_id that created it (null: the account's creation)
+    created_by = UnicodeAttribute(
+        null=True
+    )  # user_id or key_id that created it (null: the account's creation)
     last_used_at = UnicodeAttribute(null=True)  # copied from the credential when it is revoked
     revoked_at = UnicodeAttribute(null=True)
     revoked_by = UnicodeAttribute(null=True)

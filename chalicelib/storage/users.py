@@ -35,7 +35,6 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
-
 # Read when a sign-in address is unknown (``UserRepository._read_decoy``); no account has this id.
 DECOY_USER = ("~decoy", "usr_~decoy")
 
@@ -215,7 +214,10 @@ class UserRepository:
             tx.update(counter, [OwnerCountModel.owner_count.add(1)], "owners")
         else:
             tx.update(
-                counter, [OwnerCountModel.owner_count.add(-1)], "owners", condition=OwnerCountModel.owner_count > 1
+                counter,
+                [OwnerCountModel.owner_count.add(-1)],
+                "owners",
+                condition=OwnerCountModel.owner_count > 1,
             )
         self._commit(tx)
         return self.get(user.account_id, user.user_id, consistent=True)

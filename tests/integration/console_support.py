@@ -53,12 +53,16 @@ class Browser:
     cookies: dict[str, str] = field(default_factory=dict)
     last: Answer | None = None
 
-    def _send(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Answer:
+    def _send(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> Answer:
         sent = dict(headers or {})
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         response = getattr(self.client.http, method.lower())(path, headers=sent, body=body)
-        answer = Answer(response.status_code, dict(response.headers), response.body.decode() if response.body else "")
+        answer = Answer(
+            response.status_code, dict(response.headers), response.body.decode() if response.body else ""
+        )
         for line in answer.cookies_set:
             pair = line.split(";", 1)[0]
             name, _, value = pair.partition("=")
@@ -77,7 +81,7 @@ class Browser:
         path: str,
         fields: dict[str, str] | None = None,
         *,
-        csrf: str | None | bool = True,
+        csrf: str | bool | None = True,
         origin: str | None = ORIGIN,
         headers: dict[str, str] | None = None,
     ) -> Answer:
@@ -106,7 +110,10 @@ class Browser:
 def sent_mails() -> list[Message]:
     from tests.integration.conftest import sent_messages
 
-    return [message_from_bytes(m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data) for m in sent_messages()]
+    return [
+        message_from_bytes(m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data)
+        for m in sent_messages()
+    ]
 
 
 def _text(mail: Message) -> str:
@@ -137,7 +144,10 @@ def accept_invitation(api: Any, email: str, password: str = PASSWORD) -> Browser
 
 
 def create_account_with_owner(
-    api: Any, owner_email: str = "owner@salon.example", name: str = "Salon Bella", sender: str = "hello@salon.example"
+    api: Any,
+    owner_email: str = "owner@salon.example",
+    name: str = "Salon Bella",
+    sender: str = "hello@salon.example",
 ) -> dict[str, Any]:
     from tests.integration.conftest import OPERATOR, Http, verify_sender
 
@@ -149,7 +159,9 @@ def create_account_with_owner(
     return body
 
 
-def signed_in_owner(api: Any, owner_email: str = "owner@salon.example", **account: str) -> tuple[Browser, dict[str, Any]]:
+def signed_in_owner(
+    api: Any, owner_email: str = "owner@salon.example", **account: str
+) -> tuple[Browser, dict[str, Any]]:
     """A new account whose owner accepted the invitation and is signed in."""
     created = create_account_with_owner(api, owner_email, **account)
     browser = accept_invitation(api, owner_email)

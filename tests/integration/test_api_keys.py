@@ -134,7 +134,9 @@ def test_last_used_is_written_at_most_every_few_minutes(
         "Bearer not-a-key",
     ],
 )
-def test_a_malformed_key_is_refused_without_reading_dynamodb(api: Any, header: str | None, monkeypatch: Any) -> None:
+def test_a_malformed_key_is_refused_without_reading_dynamodb(
+    api: Any, header: str | None, monkeypatch: Any
+) -> None:
     def no_read(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("DynamoDB was read for a malformed key")
 
@@ -167,7 +169,9 @@ def test_failed_authentication_is_slowed_per_source_address(
     assert http.get("/v1/account")[0] == 200
     from chalicelib.storage.models import ThrottleModel
 
-    monkeypatch.setattr(ThrottleModel, "update", lambda *a, **k: (_ for _ in ()).throw(AssertionError("write")))
+    monkeypatch.setattr(
+        ThrottleModel, "update", lambda *a, **k: (_ for _ in ()).throw(AssertionError("write"))
+    )
     assert guesser.get("/v1/account")[0] == 429
     monkeypatch.undo()
     # Another source address is not affected, nor is a valid key from elsewhere.

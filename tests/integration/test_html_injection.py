@@ -384,7 +384,9 @@ def test_console_pages_and_identity_mails_escape_hostile_text(api: Any, hostile:
     echoed = anonymous.post("/app/sign-in", {"email": HOSTILE, "password": HOSTILE})
     assert echoed.status == 401
     assert_inert(echoed.text, where="sign-in echo")
-    assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;' in echoed.text  # kept, as an attribute's text
+    assert (
+        'value="&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;' in echoed.text
+    )  # kept, as an attribute's text
     for path in ("/app/invitation/" + quote(HOSTILE, safe=""), "/app/reset/" + quote(HOSTILE, safe="")):
         answer = Browser(api).get(path)
         assert answer.status == 404 and "alert(" not in answer.text, path

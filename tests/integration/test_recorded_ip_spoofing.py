@@ -375,5 +375,10 @@ def test_sign_in_and_api_authentication_limits_count_the_source_address(
     assert Http(api, None).get("/v1/account", headers={"Authorization": "Bearer pm_" + "Q" * 43})[0] == 401
     browser = Browser(api)
     browser.get("/app/sign-in")
-    assert browser.post("/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}, headers=SPOOFS[0]).status == 401
+    assert (
+        browser.post(
+            "/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}, headers=SPOOFS[0]
+        ).status
+        == 401
+    )
     assert_nothing_spoofed_was_stored()

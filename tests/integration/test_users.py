@@ -32,7 +32,9 @@ def test_owner_email_invites_the_first_owner(api: Any, owned: dict[str, Any]) ->
     [mail] = [m for m in sent_mails() if "owner@salon.example" in str(m["To"])]
     assert "Salon Bella" in str(mail["Subject"]) and str(mail["From"]).endswith("<hello@salon.example>")
     link = link_in_mail("owner@salon.example", "/app/invitation/")
-    html = next(p for p in mail.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    html = (
+        next(p for p in mail.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    )
     assert 'data-cta="invitation_mail"' in html and link in html
     accept_invitation(api, "owner@salon.example")
     [owner] = http.get("/v1/users")[1]["items"]
@@ -62,7 +64,11 @@ def test_invite_change_role_and_remove(api: Any, owned: dict[str, Any]) -> None:
     [key] = http.get("/v1/api-keys")[1]["items"]
     status, staff = http.post("/v1/users", {"email": "Front.Desk@Salon.example", "language": "cs"})
     assert status == 201, staff
-    assert staff["role"] == "staff" and staff["status"] == "invited" and staff["email"] == "Front.Desk@salon.example"
+    assert (
+        staff["role"] == "staff"
+        and staff["status"] == "invited"
+        and staff["email"] == "Front.Desk@salon.example"
+    )
     assert staff["invited_by"] == key["key_id"] and staff["language"] == "cs"
     mail = [m for m in sent_mails() if "Front.Desk@salon.example" in str(m["To"])][-1]
     assert mail["Content-Language"] == "cs"
@@ -123,7 +129,12 @@ def test_resending_is_for_invited_users_only(api: Any, owned: dict[str, Any]) ->
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"email": "not an address"}, {"email": "a@b.example", "role": "admin"}, {"email": "a@b.example", "x": 1}],
+    [
+        {},
+        {"email": "not an address"},
+        {"email": "a@b.example", "role": "admin"},
+        {"email": "a@b.example", "x": 1},
+    ],
 )
 def test_bad_invitations_are_400(http: Http, body: dict[str, Any]) -> None:
     status, answer = http.post("/v1/users", body)

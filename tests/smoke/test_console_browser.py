@@ -30,7 +30,7 @@ PASSWORD = "a long and private passphrase"
 WIDTHS = (390, 1280)
 
 
-def _invitation(api: str) -> str:
+def _invitation(api: str) -> str:  # noqa: F811 — the URL, not the fixture
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         outbox = requests.get(f"{api}/dev/outbox", timeout=TIMEOUT).json()["items"]

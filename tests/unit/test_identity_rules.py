@@ -58,7 +58,9 @@ def test_session_expiry_is_the_earlier_of_idle_and_absolute(seen_minutes: int, n
     assert alive == (now - last_seen < timedelta(hours=12) and now - T0 < timedelta(days=30))
 
 
-@pytest.mark.parametrize(("purpose", "validity"), [("invitation", timedelta(days=7)), ("reset", timedelta(hours=1))])
+@pytest.mark.parametrize(
+    ("purpose", "validity"), [("invitation", timedelta(days=7)), ("reset", timedelta(hours=1))]
+)
 def test_links_expire(purpose: str, validity: timedelta) -> None:
     assert token_validity(purpose) == validity  # type: ignore[arg-type]
     token = OneTimeToken("h", purpose, "acc_1", "usr_1", T0, T0 + validity)  # type: ignore[arg-type]
@@ -77,13 +79,26 @@ def test_secrets_are_256_bits_and_stored_as_sha256() -> None:
     assert len(secrets) == 100 and all(looks_like_secret(s) for s in secrets)
     assert all(len(s) == 43 for s in secrets)
     assert len(secret_hash("x")) == 64 and secret_hash("x") != "x"
-    assert not looks_like_secret("short") and not looks_like_secret(None) and not looks_like_secret("a" * 43 + "!")
+    assert (
+        not looks_like_secret("short")
+        and not looks_like_secret(None)
+        and not looks_like_secret("a" * 43 + "!")
+    )
 
 
 def test_api_key_format_is_checked_before_any_lookup() -> None:
     key = new_api_key()
     assert key.startswith("pm_") and looks_like_api_key(key)
-    for bad in ("", "pm_", "pm_short", key + "x", key[:-1], "xx_" + key[3:], key.replace("pm_", "PM_"), "pm_" + "é" * 43):
+    for bad in (
+        "",
+        "pm_",
+        "pm_short",
+        key + "x",
+        key[:-1],
+        "xx_" + key[3:],
+        key.replace("pm_", "PM_"),
+        "pm_" + "é" * 43,
+    ):
         assert not looks_like_api_key(bad), bad
 
 

@@ -82,7 +82,9 @@ def test_hashing_is_argon2id_with_the_chosen_parameters() -> None:
 def test_stronger_parameters_later_mean_a_rehash() -> None:
     from argon2 import PasswordHasher
 
-    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("correct horse battery staple")
+    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(
+        "correct horse battery staple"
+    )
     assert verify_password(weaker, "correct horse battery staple")
     assert needs_rehash(weaker)
 

@@ -18,7 +18,11 @@ from chalice import Response
 from chalicelib.api.console.framework import api
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
-CONTENT_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+CONTENT_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 ASSET_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
@@ -55,7 +59,13 @@ def static_file(name: str) -> Response:
     """Public (the sign-in page needs its style), read-only, and never a page of data."""
     found = assets().get(name)
     if found is None:
-        return Response(body="Not found", status_code=404, headers={"Content-Type": "text/plain", "Cache-Control": "no-store"})
+        return Response(
+            body="Not found",
+            status_code=404,
+            headers={"Content-Type": "text/plain", "Cache-Control": "no-store"},
+        )
     plain, content = found
     content_type = CONTENT_TYPES[Path(plain).suffix]
-    return Response(body=content.decode("utf-8"), status_code=200, headers={**ASSET_HEADERS, "Content-Type": content_type})
+    return Response(
+        body=content.decode("utf-8"), status_code=200, headers={**ASSET_HEADERS, "Content-Type": content_type}
+    )

@@ -257,7 +257,9 @@ class Page:
         """A console path (``/app/...``) as a link of this deployment."""
         return base_path(self.deps) + path
 
-    def render(self, template: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
+    def render(
+        self, template: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response:
         from chalicelib.api.console.assets import asset_url
         from chalicelib.mail.rendering import render
 
@@ -346,7 +348,9 @@ def error_page(page: Page, error: PermessoError) -> Response:
 
 def _safe_fallback(status: int) -> Response:
     """When even the error page cannot be rendered (settings or templates broken)."""
-    return Response(body="Error", status_code=status, headers={**CONSOLE_HEADERS, "Content-Type": "text/plain"})
+    return Response(
+        body="Error", status_code=status, headers={**CONSOLE_HEADERS, "Content-Type": "text/plain"}
+    )
 
 
 def _authenticate(page: Page) -> Response | None:

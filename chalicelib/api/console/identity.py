@@ -37,7 +37,10 @@ def _signed_in_already(page: Page) -> bool:
 def sign_in_form(page: Page) -> Response:
     if _signed_in_already(page):
         return page.redirect("/app")
-    notice = {"password_set": "console.notice.password_set", "signed_out": "console.notice.signed_out"}
+    notice = {  # nosec B105 — message keys, not passwords
+        "password_set": "console.notice.password_set",
+        "signed_out": "console.notice.signed_out",
+    }
     return page.render("console/sign_in.html", notice=notice.get(page.query("done") or ""))
 
 
@@ -48,14 +51,18 @@ def sign_in(page: Page) -> Response:
     if not email:
         errors["email"] = "console.error.email.required"
     if not password:
-        errors["password"] = "console.error.password.required_current"
+        errors["password"] = "console.error.password.required_current"  # nosec B105 — a message key
     if errors:
-        return page.render("console/sign_in.html", status=400, errors=errors, values={"email": email}, notice=None)
+        return page.render(
+            "console/sign_in.html", status=400, errors=errors, values={"email": email}, notice=None
+        )
     try:
         _, secret = sessions.sign_in(page.deps, email, password, source_ip=page.source_ip)
     except Unauthenticated:
         errors = {"email": "console.sign_in.failed"}
-        return page.render("console/sign_in.html", status=401, errors=errors, values={"email": email}, notice=None)
+        return page.render(
+            "console/sign_in.html", status=401, errors=errors, values={"email": email}, notice=None
+        )
     except RateLimited as exc:
         retry = str((exc.details or {}).get("retry_after", 60))
         return page.message("ratelimited", status=429, headers={"Retry-After": retry})
@@ -102,7 +109,9 @@ def forgot_password(page: Page) -> Response:
 # --- invitation and reset links ----------------------------------------------------------
 
 
-def _link_form(page: Page, purpose: str, token: str, *, status: int = 200, errors: dict[str, str] | None = None) -> Response:
+def _link_form(
+    page: Page, purpose: str, token: str, *, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
     visit = users.open_link(page.deps, purpose, token)
     page.prefer_language(visit.user.language, visit.account.settings.language)
     return page.render(

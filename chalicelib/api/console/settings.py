@@ -28,7 +28,13 @@ def settings(page: Page) -> Response:
 # --- users ------------------------------------------------------------------------------
 
 
-def _users_page(page: Page, *, status: int = 200, errors: dict[str, str] | None = None, values: dict[str, str] | None = None) -> Response:
+def _users_page(
+    page: Page,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
     people, next_cursor = users.list_users(page.deps, page.account, None, page.query("cursor"))
     return page.render(
         "console/users.html",
