@@ -168,3 +168,16 @@ def signed_in_owner(
     answer = browser.sign_in(owner_email)
     assert answer.status == 303 and answer.location == "/app", answer.text
     return browser, created
+
+
+def signed_in_staff(
+    api: Any, owner_api_key: str, email: str = "staff@salon.example", password: str = PASSWORD
+) -> Browser:
+    """A staff user of the account of ``owner_api_key``, invited through the API, signed in."""
+    from tests.integration.conftest import Http
+
+    status, body = Http(api, owner_api_key).post("/v1/users", {"email": email, "role": "staff"})
+    assert status == 201, body
+    browser = accept_invitation(api, email, password)
+    assert browser.sign_in(email, password).status == 303
+    return browser
