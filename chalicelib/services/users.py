@@ -231,6 +231,8 @@ def open_link(deps: Deps, purpose: TokenPurpose, secret: str) -> LinkVisit:
     """What the link's page needs (``GET``: nothing is changed)."""
     token = _token(deps, purpose, secret)
     user = deps.users.get(token.account_id, token.user_id, consistent=True)
+    if purpose == "invitation" and user.status != "invited":
+        raise NotFound("link not valid")  # accepted already (through another invitation link)
     if purpose == "reset" and user.password_changed_at and user.password_changed_at > token.created_at:
         raise NotFound("link not valid")  # a newer password outlives older reset links
     return LinkVisit(account=deps.accounts.get(token.account_id), user=user, purpose=purpose)

@@ -72,9 +72,10 @@ def _to_record(item: AccountKeyModel) -> ApiKeyRecord:
 
 class ApiKeyRepository:
     def get(self, key_hash: str) -> ApiKey | None:
-        """The credential behind a key's hash (authentication), or ``None``."""
+        """The credential behind a key's hash (authentication), or ``None``. A consistent read:
+        a key revoked a moment ago is refused by the very next request."""
         try:
-            item = ApiKeyModel.get(key_hash)
+            item = ApiKeyModel.get(key_hash, consistent_read=True)
         except DoesNotExist:
             return None
         return ApiKey(

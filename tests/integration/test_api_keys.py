@@ -152,10 +152,12 @@ def test_a_malformed_key_is_refused_without_reading_dynamodb(
 
 
 def test_failed_authentication_is_slowed_per_source_address(
-    api: Any, http: Http, monkeypatch: pytest.MonkeyPatch
+    api: Any, http: Http, monkeypatch: pytest.MonkeyPatch, tune: Any
 ) -> None:
     from chalicelib.services import api_keys
 
+    moment = datetime(2026, 11, 22, 10, 0, 5, tzinfo=UTC)  # one fixed window, however slow the run
+    tune().clock = lambda: moment
     monkeypatch.setattr(api_keys, "_BLOCKED", {})
     monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "198.51.100.77")
     guesser = Http(api, "pm_" + "A" * 43)

@@ -655,3 +655,19 @@ def test_another_accounts_users_and_keys_are_not_found_in_the_console(
     assert other_http.get("/v1/account")[0] == 200
     assert other_http.get(f"/v1/users/{their_user['user_id']}")[1]["role"] == "owner"
     assert "boss@other.example" not in browser.get("/app/settings/users").text
+
+
+def test_once_accepted_no_other_invitation_link_works(api: Any) -> None:
+    """An invitation sent twice: the first link used makes the second one dead too, so an
+    old invitation can never reset an active user's password."""
+    created = create_account_with_owner(api)
+    http = Http(api, created["api_key"])
+    [owner] = http.get("/v1/users")[1]["items"]
+    first = link_in_mail(OWNER, "/app/invitation/")
+    assert http.post(f"/v1/users/{owner['user_id']}/invitation")[0] == 202
+    second = link_in_mail(OWNER, "/app/invitation/")
+    assert first != second
+    browser = Browser(api)
+    browser.get(second)
+    assert browser.post(second, {"password": PASSWORD, "confirmation": PASSWORD}).status == 303
+    assert Browser(api).get(first).status == 404

@@ -345,11 +345,16 @@ def test_unsubscribe_records_the_source_address(
 
 
 def test_sign_in_and_api_authentication_limits_count_the_source_address(
-    api: Any, source_ip: Any, monkeypatch: pytest.MonkeyPatch
+    api: Any, source_ip: Any, monkeypatch: pytest.MonkeyPatch, tune: Any
 ) -> None:
     """Failures from one connection address are counted together whatever forwarding headers
     say; the same headers from another address start a fresh count."""
+    from datetime import UTC, datetime
+
     from chalicelib.services import api_keys
+
+    moment = datetime(2026, 11, 22, 10, 0, 5, tzinfo=UTC)  # one fixed window, however slow the run
+    tune().clock = lambda: moment
     from tests.integration.console_support import Browser
 
     monkeypatch.setattr(api_keys, "_BLOCKED", {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.identity import (
@@ -50,6 +50,7 @@ def test_activity_keeps_a_session_alive_but_never_past_30_days() -> None:
     assert session_expires_at(created, T0 + timedelta(days=29, hours=23)) == T0 + timedelta(days=30)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=40 * 24 * 60), st.integers(min_value=0, max_value=40 * 24 * 60))
 def test_session_expiry_is_the_earlier_of_idle_and_absolute(seen_minutes: int, now_minutes: int) -> None:
     last_seen = T0 + timedelta(minutes=seen_minutes)
