@@ -79,21 +79,22 @@ class Browser:
     def post(
         self,
         path: str,
-        fields: dict[str, str] | None = None,
+        fields: dict[str, str] | list[tuple[str, str]] | None = None,
         *,
         csrf: str | bool | None = True,
         origin: str | None = ORIGIN,
         headers: dict[str, str] | None = None,
     ) -> Answer:
         """POST a form; ``csrf=True`` takes the token from the last page, a string sends that,
-        ``None``/``False`` sends none. ``origin=None`` sends no Origin header."""
-        data = dict(fields or {})
+        ``None``/``False`` sends none. ``origin=None`` sends no Origin header. ``fields`` as
+        pairs repeats a name (several ticked checkboxes)."""
+        data = list(fields.items()) if isinstance(fields, dict) else list(fields or [])
         if csrf is True:
             token = self.last.csrf if self.last else None
             assert token, "no CSRF token on the last page"
-            data["csrf_token"] = token
+            data.append(("csrf_token", token))
         elif isinstance(csrf, str):
-            data["csrf_token"] = csrf
+            data.append(("csrf_token", csrf))
         sent = {"Content-Type": FORM, **(headers or {})}
         if origin is not None:
             sent["Origin"] = origin

@@ -68,6 +68,7 @@ VISITOR_COOKIE = "permesso_form"  # anonymous forms' CSRF binding: a random nonc
 CSRF_FIELD = "csrf_token"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 300  # a page of selected clients (at most 100 ids) and its filter's conditions
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 SESSION_COOKIE_MAX_AGE = 30 * 24 * 3600  # the absolute session lifetime; the server decides expiry
 
@@ -172,6 +173,17 @@ class Page:
         params: dict[str, str] = self.request.query_params or {}
         return params.get(name)
 
+    def query_all(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter (``?field=a&field=b``), in order."""
+        params = self.request.query_params
+        if not params:
+            return []
+        getlist = getattr(params, "getlist", None)
+        if getlist is not None:
+            return list(getlist(name)) if name in params else []
+        value = params.get(name)
+        return [] if value is None else [value]
+
     @property
     def language(self) -> str:
         """The signed-in user's language, else the account's; before sign-in the language a
@@ -192,18 +204,25 @@ class Page:
         self._language = pick_language(self.query("lang"), *candidates)
 
     @cached_property
-    def form(self) -> dict[str, str]:
-        """The first value of each field of an urlencoded form (at most ``MAX_FORM_BYTES``)."""
+    def form_lists(self) -> dict[str, list[str]]:
+        """Every value of every field of an urlencoded form (at most ``MAX_FORM_BYTES``)."""
         raw = self.request.raw_body or b""
         if isinstance(raw, str):
             raw = raw.encode()
         if len(raw) > MAX_FORM_BYTES:
             raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
         try:
-            parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+            return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
         except (UnicodeDecodeError, ValueError):
             raise InvalidInput("the form could not be read") from None
-        return {name: values[0] for name, values in parsed.items() if values}
+
+    @cached_property
+    def form(self) -> dict[str, str]:
+        """The first value of each field of the form."""
+        return {name: values[0] for name, values in self.form_lists.items() if values}
+
+    def field_all(self, name: str) -> list[str]:
+        return [value.strip() for value in self.form_lists.get(name, [])]
 
     def field(self, name: str) -> str:
         return self.form.get(name, "").strip()
@@ -261,6 +280,7 @@ class Page:
         self, template: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
         from chalicelib.api.console.assets import asset_url
+        from chalicelib.api.console.formatting import Formats
         from chalicelib.mail.rendering import render
 
         for name, default in (("errors", {}), ("values", {}), ("section", None), ("notice", None)):
@@ -270,6 +290,7 @@ class Page:
             self.language,
             url=self.url,
             asset=functools.partial(asset_url, self.url),
+            fmt=Formats(self.language),
             csrf_field=CSRF_FIELD,
             csrf_token=self.csrf_token,
             signed_in=self.signed_in,
