@@ -27,11 +27,13 @@ os.environ.update(
     }
 )
 
-# moto's DynamoDB transactions are not isolated across threads (a failed one restores a
-# snapshot over other threads' writes); the concurrency tests need DynamoDB's guarantee.
+# The emulator patches of the local stack (local/emulator.py), in every test process: DynamoDB's
+# transaction isolation under threads, transactions that undo only their own items (moto copies
+# whole tables), direct JSON read responses. Each is proven against moto's own behaviour in
+# tests/integration/test_emulator.py.
 import importlib.util  # noqa: E402
 
-from local.emulator import serialise_dynamodb_writes  # noqa: E402
-
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
-    serialise_dynamodb_writes()
+    from local.emulator import install
+
+    install()
