@@ -12,7 +12,9 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    own writes, so another thread's write in between could be judged against
    half a transaction or be undone with it. One lock around moto's DynamoDB
    write operations restores DynamoDB's guarantee under threads (the threaded
-   moto server of the local stack, the concurrency tests).
+   moto server of the local stack, the concurrency tests). Query and Scan,
+   which iterate a table's dictionaries, take the same lock, so a concurrent
+   write can never break them mid-iteration.
 
 2. **Item-level transaction rollback** (``item_level_rollback``). moto 5.2.5's
    ``transact_write_items`` deep-copies every table a transaction touches,
@@ -49,14 +51,18 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    number of attributes, the largest CPU cost of a write. The replacement
    checks the finished item once against the same limit, with the same error.
 
-6. **Requests through a gate** (``Gate``, ``start_server``). The local stack
+6. **A response class's method names listed once** (``cache_action_lookup``).
+   moto lists a response class's methods with ``inspect.getmembers`` on every
+   request to find the action's; classes do not change, so the list is kept.
+
+7. **Requests through a gate** (``Gate``, ``start_server``). The local stack
    snapshots the emulator's state while no request is half-done: every HTTP
    request to the moto server holds the gate shared, a snapshot holds it
    alone. An SQS long poll (``ReceiveMessage`` with a wait) steps out of the
    gate while it waits, so a snapshot never waits for an idle poller.
 
-``install()`` applies 1 to 5 (idempotent); the local stack also serves moto
-through ``EmulatorServer`` (6).
+``install()`` applies 1 to 6 (idempotent); the local stack also serves moto
+through ``EmulatorServer`` (7).
 """
 
 from __future__ import annotations
@@ -72,12 +78,16 @@ from typing import Any
 
 _LOCK = threading.RLock()
 _WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
+# Reads that iterate a whole table: under the same lock, so a write in another thread never
+# changes the table's dictionaries while they are iterated ("changed size during iteration").
+_ITERATING_READS = ("query", "scan")
 _SERIALISED = "_permesso_serialised"
 _ITEM_ROLLBACK = "_permesso_item_rollback"
 _DIRECT_READS = "_permesso_direct_reads"
 _GATED_WAIT = "_permesso_gated_wait"
 _UNTRACKED = "_permesso_untracked"
 _ONE_SIZE_CHECK = "_permesso_one_size_check"
+_CACHED_METHOD_NAMES = "_permesso_cached_method_names"
 
 _originals: dict[str, Any] = {}  # moto's own methods, before any patch
 
@@ -127,7 +137,7 @@ def serialise_dynamodb_writes() -> None:
 
     if getattr(DynamoDBBackend, _SERIALISED, False):
         return
-    for name in _WRITES:
+    for name in (*_WRITES, *_ITERATING_READS):
         operation = _originals.setdefault(name, getattr(DynamoDBBackend, name))
         if name in ("put_item", "update_item", "delete_item"):
             operation = _tracked(operation)
@@ -407,16 +417,32 @@ def one_size_check_per_item() -> None:
     setattr(Item, _ONE_SIZE_CHECK, True)
 
 
+# --- 6. a response class's method names listed once -------------------------------------------
+
+
+def cache_action_lookup() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) on every request to
+    find the action's; the list is kept per class instead (idempotent)."""
+    import moto.core.responses as responses
+
+    if getattr(responses, _CACHED_METHOD_NAMES, False):
+        return
+    _originals["method_names_from_class"] = responses.method_names_from_class
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    setattr(responses, _CACHED_METHOD_NAMES, True)
+
+
 def install() -> None:
     """Every emulator patch of the project, once per process (idempotent)."""
     untrack_model_instances()
+    cache_action_lookup()
     one_size_check_per_item()
     serialise_dynamodb_writes()
     item_level_rollback()
     direct_read_responses()
 
 
-# --- 6. requests through a gate -------------------------------------------------------------
+# --- 7. requests through a gate -------------------------------------------------------------
 
 
 class Gate:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 for _name in ("AWS_ENDPOINT_URL", "PERMESSO_AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_name, None)
 os.environ.update(
@@ -37,3 +39,13 @@ if importlib.util.find_spec("moto") is not None:  # the infra suite's environmen
     from local.emulator import install
 
     install()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), a smoke module's tests share one local stack
+    and run in file order: they go to one worker together."""
+    if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("smoke") is not None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -177,7 +177,7 @@ initial_items = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(initial=initial_items, transaction=st.lists(operation(), min_size=1, max_size=6))
 def test_a_transaction_ends_exactly_as_with_moto_s_own_rollback(
     clients: dict[str, Any], initial: list[Any], transaction: list[dict[str, Any]]
@@ -380,3 +380,16 @@ def test_one_size_check_per_item_accepts_and_refuses_as_moto_does(size: int) -> 
             outcomes.append((made.to_json(), dict(made.attrs) == dict(made.attrs), made.size()))
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0] == "too large") == (size > 405_000), (size, outcomes[0])
+
+
+def test_the_cached_action_lookup_lists_the_same_methods() -> None:
+    import moto.core.responses as responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    emulator.install()
+    for handler in (DynamoHandler, SQSResponse):
+        assert responses.method_names_from_class(handler) == emulator._originals["method_names_from_class"](
+            handler
+        )
+        assert "transact_write_items" in responses.method_names_from_class(DynamoHandler)
