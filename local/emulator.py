@@ -55,14 +55,19 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    moto lists a response class's methods with ``inspect.getmembers`` on every
    request to find the action's; classes do not change, so the list is kept.
 
-7. **Requests through a gate** (``Gate``, ``start_server``). The local stack
+7. **A condition expression parsed once** (``cache_condition_expressions``).
+   moto parses a condition expression (with its names and values) twice for
+   every item of a transaction; the parsed tree is kept for the same text,
+   names and values (the tree only reads the item it is evaluated against).
+
+8. **Requests through a gate** (``Gate``, ``start_server``). The local stack
    snapshots the emulator's state while no request is half-done: every HTTP
    request to the moto server holds the gate shared, a snapshot holds it
    alone. An SQS long poll (``ReceiveMessage`` with a wait) steps out of the
    gate while it waits, so a snapshot never waits for an idle poller.
 
-``install()`` applies 1 to 6 (idempotent); the local stack also serves moto
-through ``EmulatorServer`` (7).
+``install()`` applies 1 to 7 (idempotent); the local stack also serves moto
+through ``EmulatorServer`` (8).
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ _GATED_WAIT = "_permesso_gated_wait"
 _UNTRACKED = "_permesso_untracked"
 _ONE_SIZE_CHECK = "_permesso_one_size_check"
 _CACHED_METHOD_NAMES = "_permesso_cached_method_names"
+_CACHED_CONDITIONS = "_permesso_cached_conditions"
 
 _originals: dict[str, Any] = {}  # moto's own methods, before any patch
 
@@ -432,17 +438,64 @@ def cache_action_lookup() -> None:
     setattr(responses, _CACHED_METHOD_NAMES, True)
 
 
+# --- 7. a condition expression parsed once ---------------------------------------------------------
+
+
+def _cached_filter_expression(original: Any) -> Any:
+    from collections import OrderedDict
+
+    parsed: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def get_filter_expression(expr: Any, names: Any, values: Any) -> Any:
+        if not expr:
+            return original(expr, names, values)
+        key = (expr, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True, default=repr))
+        with lock:
+            found = parsed.get(key)
+            if found is not None:
+                parsed.move_to_end(key)
+                return found
+        made = original(expr, names, values)  # a parse error propagates, and is not kept
+        with lock:
+            parsed[key] = made
+            if len(parsed) > 4096:
+                parsed.popitem(last=False)
+        return made
+
+    return get_filter_expression
+
+
+def cache_condition_expressions() -> None:
+    """A condition expression with the same names and values is parsed once, not once per
+    item written (moto parses it twice per transaction item); the parsed tree only reads the
+    item it is evaluated against (idempotent)."""
+    import moto.dynamodb.comparisons as comparisons
+    import moto.dynamodb.models as models
+    import moto.dynamodb.models.table as table
+
+    if getattr(comparisons, _CACHED_CONDITIONS, False):
+        return
+    _originals["get_filter_expression"] = comparisons.get_filter_expression
+    cached = _cached_filter_expression(comparisons.get_filter_expression)
+    for module in (comparisons, models, table):
+        module.get_filter_expression = cached  # type: ignore[attr-defined]
+    setattr(comparisons, _CACHED_CONDITIONS, True)
+
+
 def install() -> None:
     """Every emulator patch of the project, once per process (idempotent)."""
     untrack_model_instances()
     cache_action_lookup()
+    cache_condition_expressions()
     one_size_check_per_item()
     serialise_dynamodb_writes()
     item_level_rollback()
     direct_read_responses()
 
 
-# --- 7. requests through a gate -------------------------------------------------------------
+# --- 8. requests through a gate -------------------------------------------------------------
 
 
 class Gate:

@@ -393,3 +393,35 @@ def test_the_cached_action_lookup_lists_the_same_methods() -> None:
             handler
         )
         assert "transact_write_items" in responses.method_names_from_class(DynamoHandler)
+
+
+def test_a_cached_condition_judges_every_item_as_a_fresh_parse_does() -> None:
+    import moto.dynamodb.comparisons as comparisons
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    emulator.install()
+    original = emulator._originals["get_filter_expression"]
+    items = [None] + [
+        Item(DynamoType({"S": "a"}), None, {"pk": {"S": "a"}, **attrs})
+        for attrs in (
+            {},
+            {"v": {"N": "1"}},
+            {"v": {"N": "3"}},
+            {"w": {"S": "x"}},
+            {"tags": {"L": [{"S": "vip"}]}},
+        )
+    ]
+    cases = [
+        ("attribute_not_exists(pk)", None, None),
+        ("attribute_exists(#v)", {"#v": "v"}, None),
+        ("v = :c OR v > :d", None, {":c": {"N": "1"}, ":d": {"N": "2"}}),
+        ("v = :c OR v > :d", None, {":c": {"N": "3"}, ":d": {"N": "9"}}),  # same text, other values
+        ("contains(tags, :t) AND NOT v = :c", None, {":t": {"S": "vip"}, ":c": {"N": "1"}}),
+    ]
+    for _ in range(2):  # the second round is answered from the cache
+        for expression, names, values in cases:
+            cached = comparisons.get_filter_expression(expression, names, values)
+            fresh = original(expression, names, values)
+            assert [cached.expr(item) for item in items] == [fresh.expr(item) for item in items], expression
+    with pytest.raises((ValueError, KeyError)):
+        comparisons.get_filter_expression("v = :missing", None, {})
