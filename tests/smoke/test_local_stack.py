@@ -179,7 +179,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the local stack was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()}")
             time.sleep(0.2)
-        time.sleep(0.5)  # the banner block is printed at once; let it land
+        # The banner block is printed at once: wait until its last line has landed.
+        assert wait_for(lambda: "Ctrl-C stops everything" in log.read_text(errors="replace"), 30)
         [demo_key] = [
             line.split()[-1] for line in log.read_text().splitlines() if line.strip().startswith("API key:")
         ]
