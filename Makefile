@@ -11,7 +11,8 @@ PY := $(VENV)/bin/python
 # Re-installs only when a requirements file changes (or the venv is gone).
 STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := app.py chalicelib local tests bench infra tools
-TEST_PATHS := tests/unit tests/integration tests/smoke
+# Smoke first: under pytest-xdist the longest modules (each starts a local stack) start first.
+TEST_PATHS := tests/smoke tests/integration tests/unit
 QUICK_TEST_PATHS := tests/unit tests/integration
 # pytest-xdist: each worker is its own process with its own in-process emulator, and each smoke
 # module its own local stack on free ports. A smoke module's tests run in order on one worker
