@@ -41,6 +41,21 @@ if importlib.util.find_spec("moto") is not None:  # the infra suite's environmen
     install()
 
 
+# Parallel workers on a shared 2-core machine make input generation slow at times: Hypothesis's
+# "too slow" health check would then fail a test that found nothing wrong. Every example still
+# runs and every property is still checked; only that timing check is off, and no deadline.
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # the infra suite's environment
+    pass
+else:
+    hypothesis_settings.register_profile(
+        "permesso", suppress_health_check=[HealthCheck.too_slow], deadline=None
+    )
+    hypothesis_settings.load_profile("permesso")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), a smoke module's tests share one local stack
     and run in file order: they go to one worker together. Modules that say ``RUN_FIRST =
