@@ -208,6 +208,12 @@ def fill(
         flush()
 
 
+def _save(data: dict[str, Any]) -> None:
+    partial = {**data, "goals": GOALS, "load_average": os.getloadavg()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(partial, indent=2) + "\n")
+
+
 def run(through_api: bool) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="permesso-bench-"))
     stack = Stack(workdir / "state", workdir / "run.log", fresh=True)
@@ -233,6 +239,7 @@ def run(through_api: bool) -> dict[str, Any]:
                 }
             )
             print(json.dumps(data), flush=True)
+            _save(data)  # the first figures are kept even if the 100,000-client part is stopped
 
             target = 100_000
             present = client_count(stack)
