@@ -226,6 +226,8 @@ def local_stack(data: dict[str, Any]) -> list[Row]:
             None,
         )
     )
+    if data.get("note"):
+        rows.append((f"note: {data['note']}", "—", "—", None))
     return rows
 
 
