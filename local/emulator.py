@@ -12,9 +12,11 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    own writes, so another thread's write in between could be judged against
    half a transaction or be undone with it. One lock around moto's DynamoDB
    write operations restores DynamoDB's guarantee under threads (the threaded
-   moto server of the local stack, the concurrency tests). Query and Scan,
-   which iterate a table's dictionaries, take the same lock, so a concurrent
-   write can never break them mid-iteration.
+   moto server of the local stack, the concurrency tests). Reads (GetItem,
+   BatchGetItem, Query, Scan, TransactGetItems) take the same lock until their
+   answer is built: moto builds it from the live items, which an update changes
+   in place, and a concurrent write would otherwise break it mid-iteration
+   ("dictionary changed size during iteration": a 500).
 
 2. **Item-level transaction rollback** (``item_level_rollback``). moto 5.2.5's
    ``transact_write_items`` deep-copies every table a transaction touches,
@@ -86,6 +88,10 @@ _WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "ba
 # Reads that iterate a whole table: under the same lock, so a write in another thread never
 # changes the table's dictionaries while they are iterated ("changed size during iteration").
 _ITERATING_READS = ("query", "scan")
+# Read responses are built from the live items after the backend returns them: a concurrent
+# update_item (which changes an item in place) would break that conversion too. The handlers
+# of the reads run whole under the lock.
+_READ_HANDLERS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _SERIALISED = "_permesso_serialised"
 _ITEM_ROLLBACK = "_permesso_item_rollback"
 _DIRECT_READS = "_permesso_direct_reads"
@@ -143,11 +149,15 @@ def serialise_dynamodb_writes() -> None:
 
     if getattr(DynamoDBBackend, _SERIALISED, False):
         return
+    from moto.dynamodb.responses import DynamoHandler
+
     for name in (*_WRITES, *_ITERATING_READS):
         operation = _originals.setdefault(name, getattr(DynamoDBBackend, name))
         if name in ("put_item", "update_item", "delete_item"):
             operation = _tracked(operation)
         setattr(DynamoDBBackend, name, locked(operation))
+    for name in _READ_HANDLERS:
+        setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))
     setattr(DynamoDBBackend, _SERIALISED, True)
 
 
