@@ -11,9 +11,17 @@ PY := $(VENV)/bin/python
 # Re-installs only when a requirements file changes (or the venv is gone).
 STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := app.py chalicelib local tests bench infra tools
-TEST_PATHS := tests/unit tests/integration tests/smoke
+# Smoke first: under pytest-xdist the longest modules (each starts a local stack) start first.
+TEST_PATHS := tests/smoke tests/integration tests/unit
+QUICK_TEST_PATHS := tests/unit tests/integration
+# pytest-xdist: each worker is its own process with its own in-process emulator, and each smoke
+# module its own local stack on free ports. A smoke module's tests run in order on one worker
+# (tests/conftest.py groups them); everything else is spread test by test. The tests wait on
+# subprocesses and sockets much of the time, so more workers than cores pays off.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: help venv run test lint audit clean distclean infra infra-venv bench browser
+.PHONY: help venv run test test-quick lint audit clean distclean infra infra-venv bench browser
 
 # Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
 # translator can pin its own pydantic. STAGE is a stage of infra/config.json.
@@ -26,8 +34,10 @@ CFN_LINT_STAMP := $(CFN_LINT_VENV)/.requirements.stamp
 
 help:
 	@echo "make venv       create $(VENV) and install requirements-dev.txt (only when requirements change)"
-	@echo "make run        the local stack: moto server, chalice local on 127.0.0.1:8000, worker, demo account"
-	@echo "make test       the whole pytest suite: $(TEST_PATHS)"
+	@echo "make run        the local stack: moto server, chalice local on 127.0.0.1:8000, worker, demo account;"
+	@echo "                its state is kept in .local/ across runs (make run ARGS=--fresh starts empty)"
+	@echo "make test       the whole pytest suite: $(TEST_PATHS) ($(TEST_WORKERS) workers)"
+	@echo "make test-quick unit and integration tests only: $(QUICK_TEST_PATHS)"
 	@echo "make lint       ruff check, ruff format --check, mypy chalicelib/domain, bandit, audit"
 	@echo "make audit      known vulnerabilities in the pinned and installed dependencies (tools/audit.py)"
 	@echo "make bench      every benchmark (ratios measured in one run; see bench/)"
@@ -43,11 +53,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 run: venv
-	$(PY) -m local.run
+	$(PY) -m local.run $(ARGS)
 
 # pytest exits 5 when it collected no test: that fails the target too.
 test: venv browser
-	$(PY) -m pytest $(TEST_PATHS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(TEST_PATHS) $(PYTEST_ARGS)
+
+# The inner loop: no local stack, no browser.
+test-quick: venv
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(QUICK_TEST_PATHS) $(PYTEST_ARGS)
 
 # The browser tests (tests/smoke/test_reactivation_browser.py) drive Debian's Chromium through
 # Playwright (pip package in requirements-dev.txt); Playwright's own browser download is never used.
@@ -66,7 +80,7 @@ audit: venv
 	$(PY) -m tools.audit
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
-BENCHES ?= cold_start targeting auto_status sending package_size
+BENCHES ?= cold_start targeting auto_status sending package_size local_stack
 bench: venv
 	for name in $(BENCHES); do $(PY) -m bench.$$name; done
 	$(PY) -m bench.report

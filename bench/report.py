@@ -158,12 +158,86 @@ def package_size(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def local_stack(data: dict[str, Any]) -> list[Row]:
+    goals = data["goals"]
+    met = data.get("met") or {}
+
+    def judged(name: str, ok: bool) -> bool | None:
+        return met.get(name, ok)
+
+    rows: list[Row] = []
+    if "time_per_row_ratio_10k_1k" in data:
+        rows += [
+            (
+                f"10,000-row import, time per row / 1,000-row import ({data['ms_per_row_10k']} ms vs "
+                f"{data['ms_per_row_1k']} ms a row, through `POST /v1/clients/import`)",
+                f"{data['time_per_row_ratio_10k_1k']}",
+                f"<= {goals['time_per_row_ratio_10k_1k']}",
+                judged(
+                    "time_per_row_ratio_10k_1k",
+                    data["time_per_row_ratio_10k_1k"] <= goals["time_per_row_ratio_10k_1k"],
+                ),
+            ),
+            (
+                "stack resident memory after the 10,000-row import, all processes (GB)",
+                f"{data['rss_gb_after_10k']}",
+                f"< {goals['rss_gb_after_10k']}",
+                judged("rss_gb_after_10k", data["rss_gb_after_10k"] < goals["rss_gb_after_10k"]),
+            ),
+        ]
+    if "rss_gb_at_100k" in data:
+        rows.append(
+            (
+                f"stack resident memory holding {data['clients_at_100k']:,} clients (GB; fill: {data['fill']})",
+                f"{data['rss_gb_at_100k']}",
+                f"< {goals['rss_gb_at_100k']}",
+                judged("rss_gb_at_100k", data["rss_gb_at_100k"] < goals["rss_gb_at_100k"]),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "stack resident memory holding 100,000 clients (GB)",
+                "not measured in this run",
+                f"< {goals['rss_gb_at_100k']}",
+                None,
+            )
+        )
+    if "stop_seconds" in data:
+        rows += [
+            (
+                "Ctrl-C at 100,000 clients: seconds until every process is gone, state saved",
+                f"{data['stop_seconds']}",
+                f"<= {goals['stop_seconds']}",
+                judged("stop_seconds", data["stop_seconds"] <= goals["stop_seconds"]),
+            ),
+            (
+                "restart at 100,000 clients: seconds until the API answers (state restored)",
+                f"{data['restart_ready_seconds_at_100k']}",
+                "—",
+                None,
+            ),
+        ]
+    rows.append(
+        (
+            "load average of the machine during the run (1, 5, 15 min)",
+            str(data.get("load_average")),
+            "—",
+            None,
+        )
+    )
+    if data.get("note"):
+        rows.append((f"note: {data['note']}", "—", "—", None))
+    return rows
+
+
 SECTIONS = (
     ("Cold start", "cold_start", cold_start),
     ("Targeting (20,000 clients)", "targeting", targeting),
     ("Automatic-status job (20,000 clients, 1 % changing)", "auto_status", auto_status),
     ("Sending (3,000 recipients, R = 50/s, 4 worker processes)", "sending", sending),
     ("Lambda package size (stage prod)", "package_size", package_size),
+    ("Local stack (`make run`) at a salon's size", "local_stack", local_stack),
 )
 
 

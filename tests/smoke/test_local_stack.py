@@ -9,6 +9,7 @@ bounded. The tests of this module share one stack and run in file order.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ OPERATOR_KEY = "smoke-operator-key"
 REGION = "eu-central-1"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
+STOP_PROMPTLY = 5.0  # the bound: every process gone, state saved, ports free
 HTTP_TIMEOUT = 10.0
 READY_BANNER = "Permesso local stack is ready"
 
@@ -88,7 +90,7 @@ def stack_environment() -> dict[str, str]:
 
 
 def start_stack(
-    api_port: int, moto_port: int, state_dir: Path, log: Path, env: dict[str, str]
+    api_port: int, moto_port: int, state_dir: Path, log: Path, env: dict[str, str], *extra: str
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -102,6 +104,7 @@ def start_stack(
                 str(moto_port),
                 "--state-dir",
                 str(state_dir),
+                *extra,
             ],
             cwd=PROJECT_DIR,
             env=env,
@@ -176,7 +179,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the local stack was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()}")
             time.sleep(0.2)
-        time.sleep(0.5)  # the banner block is printed at once; let it land
+        # The banner block is printed at once: wait until its last line has landed.
+        assert wait_for(lambda: "Ctrl-C stops everything" in log.read_text(errors="replace"), 30)
         [demo_key] = [
             line.split()[-1] for line in log.read_text().splitlines() if line.strip().startswith("API key:")
         ]
@@ -360,15 +364,18 @@ def test_ctrl_c_stops_everything(stack: Stack) -> None:
     assert len(children) >= 2, "expected the API and the worker processes"
     assert listening(stack.api_port) and listening(stack.moto_port)
 
+    started = time.monotonic()
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=STOP_TIMEOUT) == 0, stack.output()
-
     assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=STOP_TIMEOUT), [
         pid for pid in children if alive(pid)
     ]
     assert wait_for(lambda: not listening(stack.api_port) and not listening(stack.moto_port), timeout=10)
+    assert time.monotonic() - started < STOP_PROMPTLY, stack.output()[-2000:]
     for port in (stack.api_port, stack.moto_port):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))  # free again
     assert "Stopped." in stack.output()
+    manifest = json.loads((stack.state_dir / "emulator" / "manifest.json").read_text())  # state saved
+    assert any(part.endswith("permesso-local-accounts") for part in manifest["parts"])
