@@ -139,7 +139,10 @@ def lock_problems(requirements: Path = ROOT / "requirements.txt", lock: Path = L
         if name not in locked or locked[name].version != version
     ]
     header = lock.read_text(encoding="utf-8")[:2000]
-    for flag, value in (("--python-version", TARGET.python_version), ("--python-platform", TARGET.uv_platform)):
+    for flag, value in (
+        ("--python-version", TARGET.python_version),
+        ("--python-platform", TARGET.uv_platform),
+    ):
         if f"{flag} {value}" not in header:
             problems.append(f"{lock.name} was not resolved with {flag} {value} (make lock)")
     return problems
@@ -312,7 +315,9 @@ def build(
     if lock_path is not None and source_dir == ROOT:
         problems = lock_problems(source_dir / "requirements.txt", lock_path)
         if problems:
-            raise PackageError("requirements.lock is out of date (make lock):\n  - " + "\n  - ".join(problems))
+            raise PackageError(
+                "requirements.lock is out of date (make lock):\n  - " + "\n  - ".join(problems)
+            )
     return write_zip(contents(source_dir, lock_path, target), out or BUILD_DIR / "deployment.zip")
 
 
@@ -340,7 +345,9 @@ def check_reproducible(source_dir: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.lambda_package", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.lambda_package", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("command", choices=["build", "check", "lock"])
     parser.add_argument("--out", type=Path, help="build: where to write the zip")
     args = parser.parse_args(argv)
@@ -356,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
             if problems:
                 print("two builds differ:\n  " + "\n  ".join(problems[:50]), file=sys.stderr)
                 return 1
-            print(f"reproducible: two builds of the package are byte for byte the same ({TARGET.runtime}, {TARGET.architecture})")
+            print(
+                f"reproducible: two builds of the package are byte for byte the same ({TARGET.runtime}, {TARGET.architecture})"
+            )
     except PackageError as exc:
         print(f"lambda package: {exc}", file=sys.stderr)
         return 1

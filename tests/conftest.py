@@ -35,3 +35,9 @@ from local.emulator import serialise_dynamodb_writes  # noqa: E402
 
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
     serialise_dynamodb_writes()
+
+# chalice.test.Client routes as the deployed API does: greedy /p/{proxy+}, and an unknown route
+# answered by the Gateway Response (a JSON 404), as in the local stack (local/api.py).
+from local.gateway import install as install_gateway  # noqa: E402
+
+install_gateway()
