@@ -13,7 +13,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := app.py chalicelib local tests bench infra tools
 TEST_PATHS := tests/unit tests/integration tests/smoke
 
-.PHONY: help venv run test lint audit clean distclean infra infra-venv bench browser lock package package-check deploy-check
+.PHONY: help venv run test lint audit clean distclean infra infra-venv bench browser lock package package-check deploy-check deploy
 
 # Infrastructure (infra/): its own virtualenvs, so the app's stays lean and cfn-lint's SAM
 # translator can pin its own pydantic. STAGE is a stage of infra/config.json.
@@ -112,10 +112,24 @@ $(CFN_LINT_STAMP): infra/requirements-lint.txt
 
 infra-venv: $(INFRA_STAMP) $(CFN_LINT_STAMP)
 
-# Offline: Chalice packages the app (wheels from the package index), CDK synthesises
-# infra/cdk.out/$(STAGE).template.json, cfn-lint checks it (SAM included), then the
-# infrastructure tests. Example values in infra/config.json are allowed here, not in a deploy.
+# Before a deploy: refuses placeholders, no alarm subscriber, a concurrency the account cannot
+# give, SES in the sandbox for a production stage (the account is read when credentials exist).
+CONFIG ?= infra/config.json
+deploy-check: infra-venv
+	$(INFRA_PY) -m infra.deploy_check $(STAGE) --config $(CONFIG)
+
+# The deploy itself, after the check (docs/DEPLOY.md step 4).
+deploy: deploy-check
+	cd infra && npx aws-cdk@2 deploy -c stage=$(STAGE)
+
+# Offline: the deploy check in its CI mode (what a deploy would refuse is reported, only what
+# no account could deploy fails) and on the filled-in example config (must pass); the Lambda
+# package is built (infra/lambda_package.py: wheels from the package index, cached), CDK
+# synthesises infra/cdk.out/$(STAGE).template.json, cfn-lint checks it (SAM included), then
+# the infrastructure tests. Example values in infra/config.json are allowed here, not in a deploy.
 infra: infra-venv
+	$(INFRA_PY) -m infra.deploy_check $(STAGE) --ci
+	$(INFRA_PY) -m infra.deploy_check prod --config infra/config.example.json --offline
 	cd infra && .venv/bin/python main.py -c stage=$(STAGE) -c allow_placeholders=true
 	$(CFN_LINT_VENV)/bin/cfn-lint --regions "$$($(INFRA_PY) -m infra.config $(STAGE))" -- infra/cdk.out/$(STAGE).template.json
 	$(INFRA_PY) -m pytest tests/infra
