@@ -17,12 +17,14 @@ for a saved one. ``--no-request`` skips it.
 The third figure is the deployed artefact on the Lambda's Python: the package
 ``infra/lambda_package.py`` builds (python3.12; for this machine's CPU, since
 the arm64 one cannot run here), unzipped into a fresh directory and imported by
-a python3.12 interpreter with ``-I -B`` — no ``.pyc`` anywhere, as on Lambda,
-whose ``/var/task`` is read-only — against a bare ``import chalice, boto3`` from
-the same directory. It is measured when this machine has a python3.12
-(``PERMESSO_BENCH_LAMBDA_PYTHON``, ``python3.12`` on the PATH, or pyenv's), and
-reported as not measured otherwise. Absolute times on this machine are not
-Lambda's: only the ratios are comparable.
+a python3.12 interpreter with ``-I -B`` (nothing written, as on Lambda, whose
+``/var/task`` is read-only) against a bare ``import chalice, boto3`` from the
+same directory; then the same with the package built without its bytecode, as
+``chalice package`` builds it, and the first request's imports (PynamoDB,
+pydantic, a botocore DynamoDB client) in both. It is measured when this machine
+has a python3.12 (``PERMESSO_LAMBDA_PYTHON``, pyenv's, or ``python3.12`` on the
+PATH), and reported as not measured otherwise. Absolute times on this machine
+are not Lambda's: only the ratios are comparable.
 
     python -m bench.cold_start [--samples 15] [--no-request] [--no-package]
 """
@@ -33,7 +35,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess  # nosec B404 — our own interpreter on our own code
@@ -76,63 +77,68 @@ FIRST_REQUEST = (
 
 
 def _sample(code: str, env: dict[str, str], python: str = sys.executable, cwd: Path = ROOT) -> float:
+    """Seconds a fresh interpreter takes to run ``code`` (another interpreter: isolated, from ``cwd``)."""
     start = time.perf_counter()
-    flags = ["-I", "-B"] if python != sys.executable else []
+    if python != sys.executable:  # the package alone on the path, as in /var/task; nothing written
+        code = f"import sys; sys.path.insert(0, {str(cwd)!r}); {code}"
+        command = [python, "-I", "-B", "-c", code]
+    else:
+        command = [sys.executable, "-c", code]
     subprocess.run(  # nosec B603 — a local interpreter on our own code
-        [python, *flags, "-c", code], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
+        command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
     )
     return time.perf_counter() - start
 
 
 def lambda_python() -> str | None:
     """A python3.12 interpreter (the Lambda runtime's version) on this machine, if any."""
-    from infra.lambda_package import TARGET
+    from infra.lambda_package import runtime_python
 
-    version = TARGET.python_version
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = [os.environ.get("PERMESSO_BENCH_LAMBDA_PYTHON")]
-    candidates += [str(path) for path in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True)]
-    candidates.append(shutil.which(f"python{version}"))
-    for candidate in candidates:
-        if not candidate or not os.access(candidate, os.X_OK):
-            continue
-        probe = subprocess.run(  # nosec B603 — asks a local interpreter its version
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    return None
+    return runtime_python()
+
+
+# What the first request adds to ``import app`` (PynamoDB, pydantic, a botocore client); no server.
+FIRST_IMPORTS = (
+    "import app, pydantic, pynamodb.models, botocore.session; "
+    "botocore.session.get_session().create_client('dynamodb', region_name='eu-central-1')"
+)
 
 
 def measure_package(samples: int, python: str) -> dict[str, float | str]:
-    """``import app`` from the unzipped deployment package under ``python`` (-I -B: no bytecode)."""
+    """The deployment package unzipped and imported by ``python`` (-I -B), with and without bytecode."""
     from infra.lambda_package import TARGET, build, same_python_on
 
     machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[
         platform.machine().lower()
     ]
     target = TARGET if machine == "aarch64" else same_python_on(machine)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PERMESSO_STAGE": "prod",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }
+    medians: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="permesso-cold-") as scratch:
-        package = build(Path(scratch) / "deployment.zip", target=target)
-        task = Path(scratch) / "task"
-        with zipfile.ZipFile(package) as archive:
-            archive.extractall(task)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PERMESSO_STAGE": "prod",
-            "AWS_DEFAULT_REGION": "eu-central-1",
-        }
-        prefix = f"import sys; sys.path.insert(0, {str(task)!r}); "
-        baseline, app = prefix + BASELINE, prefix + APP
-        for code in (baseline, app):  # the page cache, as on a warm Lambda host (no .pyc is written)
-            _sample(code, env, python, task)
-        base, imported = [], []
-        for _ in range(samples):
-            base.append(_sample(baseline, env, python, task))
-            imported.append(_sample(app, env, python, task))
+        for variant, compiled in (("package", True), ("nobytecode", False)):
+            package = build(Path(scratch) / f"{variant}.zip", target=target, compile_bytecode=compiled)
+            task = Path(scratch) / variant
+            with zipfile.ZipFile(package) as archive:
+                archive.extractall(task)
+            codes = {
+                "baseline": BASELINE,
+                "app": APP,
+                "first": FIRST_IMPORTS,
+            }
+            for code in codes.values():  # the page cache, as on a warm Lambda host
+                _sample(code, env, python, task)
+            times: dict[str, list[float]] = {name: [] for name in codes}
+            for _ in range(samples):
+                for name, code in codes.items():
+                    times[name].append(_sample(code, env, python, task))
+            for name, values in times.items():
+                medians[f"{variant}_{name}_median_s"] = statistics.median(values)
         version = subprocess.run(  # nosec B603 — the interpreter found above
             [python, "-c", "import platform; print(platform.python_version())"],
             check=True,
@@ -142,9 +148,12 @@ def measure_package(samples: int, python: str) -> dict[str, float | str]:
     return {
         "package_python": version,
         "package_machine": machine,
-        "package_baseline_median_s": statistics.median(base),
-        "package_app_median_s": statistics.median(imported),
-        "package_ratio": statistics.median(imported) / statistics.median(base),
+        "package_samples": samples,
+        **medians,
+        "package_ratio": medians["package_app_median_s"] / medians["package_baseline_median_s"],
+        "package_first_ratio": medians["package_first_median_s"] / medians["package_baseline_median_s"],
+        "bytecode_speedup_first": medians["nobytecode_first_median_s"] / medians["package_first_median_s"],
+        "bytecode_speedup_app": medians["nobytecode_app_median_s"] / medians["package_app_median_s"],
     }
 
 
@@ -178,7 +187,9 @@ def dynamodb_emulator(env: dict[str, str]) -> Iterator[dict[str, str]]:
         server.stop()
 
 
-def measure(samples: int, first_request: bool = True, package: bool = True) -> dict[str, float | str]:
+def measure(
+    samples: int, first_request: bool = True, package: bool = True, package_samples: int = 5
+) -> dict[str, float | str]:
     env = {**os.environ, "PERMESSO_STAGE": "local", "PYTHONDONTWRITEBYTECODE": "1"}
     for code in (BASELINE, APP):  # warm the page cache and .pyc files once
         _sample(code, env)
@@ -209,7 +220,7 @@ def measure(samples: int, first_request: bool = True, package: bool = True) -> d
         if python is None:
             result["package_not_measured"] = "no python3.12 on this machine"
         else:
-            result.update(measure_package(samples, python))
+            result.update(measure_package(package_samples, python))
     return result
 
 
@@ -218,8 +229,14 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--no-request", action="store_true", help="measure the import only")
     parser.add_argument("--no-package", action="store_true", help="skip the deployment package on python3.12")
+    parser.add_argument("--package-samples", type=int, default=5, help="samples of each package figure")
     args = parser.parse_args()
-    result = measure(args.samples, first_request=not args.no_request, package=not args.no_package)
+    result = measure(
+        args.samples,
+        first_request=not args.no_request,
+        package=not args.no_package,
+        package_samples=args.package_samples,
+    )
     print(
         f"cold start: bare chalice+boto3 {result['baseline_median_s'] * 1000:.0f} ms, "
         f"import app {result['app_median_s'] * 1000:.0f} ms, "
@@ -233,11 +250,14 @@ def main() -> int:
             f"ratio {result['first_request_ratio']:.2f}x (no goal)"
         )
     if "package_ratio" in result:
+        ms = {key: float(value) * 1000 for key, value in result.items() if key.endswith("_median_s")}
         print(
-            f"cold start of the deployment package on Python {result['package_python']} "
-            f"({result['package_machine']}, no bytecode): bare chalice+boto3 "
-            f"{float(result['package_baseline_median_s']) * 1000:.0f} ms, import app "
-            f"{float(result['package_app_median_s']) * 1000:.0f} ms, ratio {float(result['package_ratio']):.2f}x"
+            f"the deployment package on Python {result['package_python']} ({result['package_machine']}): "
+            f"bare chalice+boto3 {ms['package_baseline_median_s']:.0f} ms, import app "
+            f"{ms['package_app_median_s']:.0f} ms ({float(result['package_ratio']):.2f}x), first request's "
+            f"imports {ms['package_first_median_s']:.0f} ms; without bytecode (as chalice packages): import app "
+            f"{ms['nobytecode_app_median_s']:.0f} ms, first request's imports {ms['nobytecode_first_median_s']:.0f} ms "
+            f"({float(result['bytecode_speedup_first']):.1f}x slower)"
         )
     elif "package_not_measured" in result:
         print(f"cold start of the deployment package: not measured ({result['package_not_measured']})")

@@ -11,8 +11,16 @@ stack points every function at it (``infra/stack.py``):
    tags, into a cache (``infra/.build/``), each wheel checked again against the lock;
 3. the wheels unpacked as an installer would (``*.data/purelib`` and ``platlib`` to the root;
    scripts, headers and data left out: nothing runs them), plus ``app.py``, ``chalicelib/``
-   (without bytecode caches) and Chalice's two runtime modules, as ``chalice package`` does;
-4. written in name order with fixed timestamps and permissions, so one commit gives the same
+   (without bytecode caches) and Chalice's two runtime modules, as ``chalice package`` does.
+   botocore keeps the models of the services the app calls only (``BOTOCORE_SERVICES``; a test
+   greps ``chalicelib`` for every client it creates): the other four hundred are about 17 MiB;
+4. every module compiled to bytecode by a Python of the runtime's version
+   (``unchecked-hash`` pycs, which embed no timestamp): Lambda's ``/var/task`` is read-only, so
+   a package without them compiles botocore, pydantic and PynamoDB on every cold start
+   (``bench/cold_start.py`` measures it). Without such an interpreter on the building machine
+   (``PERMESSO_LAMBDA_PYTHON``, pyenv's, or ``python3.12`` on the PATH) the package is built
+   without bytecode, and says so;
+5. written in name order with fixed timestamps and permissions, so one commit gives the same
    bytes on every build (``python -m infra.lambda_package check`` builds twice and compares:
    ``make package-check``, and ``tests/infra/test_package.py``).
 
@@ -28,6 +36,7 @@ import hashlib
 import inspect
 import os
 import re
+import shutil
 import subprocess  # nosec B404 — pip and uv of this interpreter, fixed arguments
 import sys
 import tempfile
@@ -47,6 +56,9 @@ EXCLUDED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Files under chalicelib/ that are build bookkeeping, not code (tools/swagger_ui.py's stamp).
 EXCLUDED_APP_FILES = frozenset({"chalicelib/openapi/swagger-ui/INTEGRITY"})
+# The AWS services the Lambda creates clients for: PynamoDB's DynamoDB, the SES adapter's SESv2,
+# the job queue's SQS, the secrets' SSM. botocore's models of every other service stay out.
+BOTOCORE_SERVICES = frozenset({"dynamodb", "sesv2", "sqs", "ssm"})
 
 
 @dataclass(frozen=True)
@@ -235,6 +247,8 @@ def download(lock_path: Path = LOCK, target: Target = TARGET) -> list[Path]:
 
 def _kept(name: str) -> bool:
     parts = name.split("/")
+    if parts[:2] == ["botocore", "data"] and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES:
+        return False  # a service model (botocore/data/<service>/<version>/…) the app never calls
     return not (EXCLUDED_PARTS & set(parts)) and not name.endswith(EXCLUDED_SUFFIXES)
 
 
@@ -272,7 +286,7 @@ def _app_files(source_dir: Path) -> Iterator[tuple[str, Path]]:
 
 
 def contents(
-    source_dir: Path = ROOT, lock_path: Path | None = LOCK, target: Target = TARGET
+    source_dir: Path = ROOT, lock_path: Path | None = LOCK, target: Target = TARGET, compile_bytecode: bool = True
 ) -> dict[str, bytes]:
     """Every file of the package by its name in the archive."""
     if source_dir == ROOT:
@@ -290,7 +304,75 @@ def contents(
         if name in files:
             raise PackageError(f"{name} of the app is also installed by {owner[name]}")
         files[name] = path.read_bytes()
+    if compile_bytecode:
+        python = runtime_python(target.python_version)
+        if python is None:
+            print(
+                f"lambda package: no Python {target.python_version} here (PERMESSO_LAMBDA_PYTHON): built without "
+                "bytecode, so every cold start compiles what it imports",
+                file=sys.stderr,
+            )
+        else:
+            files.update(bytecode(files, python))
     return files
+
+
+def runtime_python(version: str = TARGET.python_version) -> str | None:
+    """An interpreter of the runtime's Python version on this machine, or None."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [os.environ.get("PERMESSO_LAMBDA_PYTHON")]
+    candidates += [str(path) for path in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True)]
+    candidates.append(shutil.which(f"python{version}"))
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        probe = subprocess.run(  # nosec B603 — asks a local interpreter its version
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def bytecode(files: dict[str, bytes], python: str) -> dict[str, bytes]:
+    """``__pycache__/*.cpython-3XY.pyc`` of every module in ``files``, compiled by ``python``."""
+    sources = sorted(name for name in files if name.endswith(".py"))
+    tag = "cpython-" + TARGET.python_version.replace(".", "")
+    with tempfile.TemporaryDirectory(prefix="permesso-bytecode-") as scratch:
+        root = Path(scratch)
+        for name in sources:
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(files[name])
+        script = (
+            "import py_compile, sys\n"
+            "root = sys.argv[1]\n"
+            "for name in sys.stdin.read().split('\\n'):\n"
+            "    if not name: continue\n"
+            "    folder, _, stem = name.rpartition('/')\n"
+            "    cache = (folder + '/' if folder else '') + '__pycache__/' + stem[:-3] + '."
+            + tag
+            + ".pyc'\n"
+            "    try:\n"
+            "        py_compile.compile(root + '/' + name, cfile=root + '/' + cache, dfile='/var/task/' + name,\n"
+            "            doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+            "    except py_compile.PyCompileError:\n"
+            "        pass\n"
+        )
+        subprocess.run(  # nosec B603 — the runtime's interpreter compiling our package's sources
+            [python, "-I", "-c", script, str(root)],
+            input="\n".join(sources),
+            text=True,
+            check=True,
+            env={"PATH": os.environ.get("PATH", "")},
+        )
+        return {
+            path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob(f"__pycache__/*.{tag}.pyc"))
+        }
 
 
 def write_zip(files: dict[str, bytes], out: Path) -> Path:
@@ -309,7 +391,11 @@ def write_zip(files: dict[str, bytes], out: Path) -> Path:
 
 
 def build(
-    out: Path | None = None, source_dir: Path = ROOT, lock_path: Path | None = LOCK, target: Target = TARGET
+    out: Path | None = None,
+    source_dir: Path = ROOT,
+    lock_path: Path | None = LOCK,
+    target: Target = TARGET,
+    compile_bytecode: bool = True,
 ) -> Path:
     """Build the package into ``out`` (default ``infra/.build/deployment.zip``); its path."""
     if lock_path is not None and source_dir == ROOT:
@@ -318,7 +404,38 @@ def build(
             raise PackageError(
                 "requirements.lock is out of date (make lock):\n  - " + "\n  - ".join(problems)
             )
-    return write_zip(contents(source_dir, lock_path, target), out or BUILD_DIR / "deployment.zip")
+    out = out or BUILD_DIR / "deployment.zip"
+    key = _inputs_key(source_dir, lock_path, target, compile_bytecode)
+    stamp = out.with_name(out.name + ".inputs")
+    if out.is_file() and stamp.is_file() and stamp.read_text(encoding="ascii") == key:
+        return out  # the same inputs give the same bytes: nothing to redo
+    files = contents(source_dir, lock_path, target, compile_bytecode)
+    write_zip(files, out)
+    stamp.write_text(key, encoding="ascii")
+    return out
+
+
+def _inputs_key(source_dir: Path, lock_path: Path | None, target: Target, compile_bytecode: bool) -> str:
+    """A digest of everything the package's bytes depend on (this builder included)."""
+    digest = hashlib.sha256(repr((target, compile_bytecode)).encode())
+    if compile_bytecode:
+        python = runtime_python(target.python_version)
+        digest.update(repr(python and _python_version(python)).encode())
+    for path in (Path(__file__), *([lock_path] if lock_path else [])):
+        digest.update(path.read_bytes())
+    if source_dir == ROOT:
+        from tools.swagger_ui import ensure
+
+        ensure()
+    for name, path in _app_files(source_dir):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _python_version(python: str) -> str:
+    return subprocess.run(  # nosec B603 — asks a local interpreter its exact version
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def digest(path: Path) -> str:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infra.lambda_package import (
+    BOTOCORE_SERVICES,
+    BUILD_DIR,
     LOCK,
     ROOT,
     TARGET,
@@ -14,6 +21,8 @@ from infra.lambda_package import (
     lock_problems,
     manifest,
     read_lock,
+    runtime_python,
+    same_python_on,
 )
 
 
@@ -48,6 +57,78 @@ def test_the_package_holds_arm64_python312_wheels_and_no_web_framework(tmp_path:
     assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("bin/") for n in names)
     with zipfile.ZipFile(package) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    services = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 3}
+    assert services == BOTOCORE_SERVICES
+    if runtime_python() is not None:  # bytecode for the runtime, found where Lambda's importer looks
+        assert "chalicelib/api/__pycache__/edge.cpython-312.pyc" in names
+        assert "botocore/__pycache__/client.cpython-312.pyc" in names
+
+
+def test_every_aws_service_the_code_calls_keeps_its_botocore_model() -> None:
+    called = {"dynamodb"}  # PynamoDB's
+    for path in (ROOT / "chalicelib").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        called |= set(re.findall(r"(?:create_client|boto3\.client)\(\s*\"([a-z0-9-]+)\"", text))
+    assert called == BOTOCORE_SERVICES, "a new AWS client: add its service to BOTOCORE_SERVICES"
+
+
+def test_the_package_runs_on_python312(tmp_path: Path) -> None:
+    """The package for this machine's CPU (same Python, same lock) imported by a python3.12 with
+    nothing else on its path: the app serves a page, and every kept service's client is created."""
+    python = runtime_python()
+    if python is None:
+        pytest.skip("no python3.12 on this machine")
+    package = build(BUILD_DIR / "deployment-x86_64.zip", target=same_python_on("x86_64"))  # cached
+    task = tmp_path / "task"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(task)
+    event = {
+        "resource": "/docs/reference",
+        "path": "/docs/reference",
+        "httpMethod": "GET",
+        "headers": {"Host": "x"},
+        "multiValueHeaders": {"Host": ["x"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/docs/reference",
+            "httpMethod": "GET",
+            "path": "/api/docs/reference",
+            "stage": "api",
+            "requestId": "r1",
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    script = (
+        "import json, sys\n"
+        "import app\n"
+        f"response = app.app({event!r}, None)\n"
+        "import botocore.session\n"
+        "session = botocore.session.get_session()\n"
+        f"clients = [session.create_client(s, region_name='eu-central-1') for s in {sorted(BOTOCORE_SERVICES)!r}]\n"
+        "print(json.dumps({'status': response['statusCode'], 'version': sys.version_info[:2], "
+        "'yaml': 'yaml' in sys.modules, 'flask': 'flask' in sys.modules, 'clients': len(clients)}))\n"
+    )
+    result = subprocess.run(
+        [python, "-I", "-B", "-c", script],
+        cwd=task,
+        env={"PERMESSO_STAGE": "prod", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {
+        "status": 200,
+        "version": [3, 12],
+        "yaml": False,
+        "flask": False,
+        "clients": len(BOTOCORE_SERVICES),
+    }
 
 
 def test_two_builds_are_byte_for_byte_the_same() -> None:
