@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import shutil
-import subprocess  # nosec B404 — the npm client, fixed arguments
+import subprocess  # nosec B404
 import sys
 import tarfile
 import tempfile
@@ -62,7 +62,8 @@ def _npm_pack(workdir: Path) -> bytes:
     npm = shutil.which("npm")
     if npm is None:
         raise SwaggerUiError("npm is not installed: it fetches Swagger UI (Node.js 20+, docs/DEPLOY.md)")
-    result = subprocess.run(  # nosec B603 — npm with fixed arguments
+    # The npm client found on the PATH, with fixed arguments.
+    result = subprocess.run(  # nosec B603
         [npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", str(workdir)],
         cwd=workdir,
         check=False,
