@@ -37,6 +37,9 @@ class GatewayResponse:
 # not listed (an API key, authorizer or integration failure: none is configured today).
 GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
     "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(404, "not_found", "No such route"),
+    # The same unknown route with an ``Authorization`` header (every API client sends its key):
+    # API Gateway reads the header as an incomplete AWS signature. No route uses AWS signatures.
+    "INCOMPLETE_SIGNATURE": GatewayResponse(404, "not_found", "No such route"),
     "THROTTLED": GatewayResponse(429, "rate_limited", "Too many requests; retry later"),
     "WAF_FILTERED": GatewayResponse(403, "forbidden", "The request was refused"),
     "REQUEST_TOO_LARGE": GatewayResponse(413, "payload_too_large", "The request body is too large"),

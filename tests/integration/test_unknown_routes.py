@@ -28,8 +28,14 @@ from chalicelib.api.edge import GATEWAY_RESPONSES, UNKNOWN_ROUTE, sam_gateway_re
         ("GET", "/pages/x"),  # not under /p/
     ],
 )
-def test_an_unknown_route_is_a_json_404_in_the_error_shape(api: Any, method: str, path: str) -> None:
-    response = api.http.request(method, path, headers={"Content-Type": "application/json"}, body=b"{}")
+@pytest.mark.parametrize("authorization", [None, "Bearer pk_some-key"])
+def test_an_unknown_route_is_a_json_404_in_the_error_shape(
+    api: Any, method: str, path: str, authorization: str | None
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    response = api.http.request(method, path, headers=headers, body=b"{}")
     assert response.status_code == 404, (method, path, response.body)
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -72,4 +78,5 @@ def test_every_gateway_response_is_in_the_error_shape() -> None:
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, kind
         assert entry["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
     assert sam["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    assert sam["INCOMPLETE_SIGNATURE"] == sam["MISSING_AUTHENTICATION_TOKEN"]  # the same, with a key
     assert "StatusCode" not in sam["DEFAULT_4XX"]  # API Gateway's own status is kept
