@@ -510,9 +510,6 @@ class PermessoStack(cdk.Stack):
             "autogen_policy": False,
             "iam_role_arn": ROLE_PLACEHOLDER,
             "api_gateway_endpoint_type": "REGIONAL",
-            # Chalice writes Architectures; the runtime is set on each function (_wire), since
-            # Chalice would take the Python running this.
-            "lambda_architecture": TARGET.architecture,
             "environment_variables": {
                 "PERMESSO_STAGE": self.config.name,
                 "PERMESSO_PUBLIC_BASE_URL": self.config.public_base_url,
@@ -574,6 +571,7 @@ class PermessoStack(cdk.Stack):
         resource = self.chalice.get_resource(function.logical_id)
         resource.add_resource_dependency(log_group)
         resource.add_property_override("Role", role.role_arn)
+        # The package's platform (infra/lambda_package.py), not the Python running this (Chalice's).
         resource.add_property_override("Runtime", TARGET.runtime)
         resource.add_property_override("Architectures", [TARGET.architecture])
         if self.config.edge.tracing:
