@@ -608,8 +608,7 @@ class PermessoStack(cdk.Stack):
             resource.add_property_override(
                 f"{properties}.RetryPolicy", {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
             )
-        if function.schedules:
-            resource.add_resource_dependency(self.schedules_dead_letter.node.default_child)
+        if function.schedules:  # its on-failure destination's GetAtt orders the queue first
             resource.add_property_override(
                 "EventInvokeConfig",
                 {
