@@ -286,7 +286,10 @@ def _app_files(source_dir: Path) -> Iterator[tuple[str, Path]]:
 
 
 def contents(
-    source_dir: Path = ROOT, lock_path: Path | None = LOCK, target: Target = TARGET, compile_bytecode: bool = True
+    source_dir: Path = ROOT,
+    lock_path: Path | None = LOCK,
+    target: Target = TARGET,
+    compile_bytecode: bool = True,
 ) -> dict[str, bytes]:
     """Every file of the package by its name in the archive."""
     if source_dir == ROOT:
@@ -353,9 +356,7 @@ def bytecode(files: dict[str, bytes], python: str) -> dict[str, bytes]:
             "for name in sys.stdin.read().split('\\n'):\n"
             "    if not name: continue\n"
             "    folder, _, stem = name.rpartition('/')\n"
-            "    cache = (folder + '/' if folder else '') + '__pycache__/' + stem[:-3] + '."
-            + tag
-            + ".pyc'\n"
+            "    cache = (folder + '/' if folder else '') + '__pycache__/' + stem[:-3] + '." + tag + ".pyc'\n"
             "    try:\n"
             "        py_compile.compile(root + '/' + name, cfile=root + '/' + cache, dfile='/var/task/' + name,\n"
             "            doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
