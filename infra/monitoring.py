@@ -71,20 +71,24 @@ def subscribe(scope: Construct, topic: sns.Topic, config: StageConfig) -> None:
         )
 
 
-def dashboard(stack: PermessoStack) -> cloudwatch.Dashboard:
+def app_metric(name: str, period: cdk.Duration, label: str | None = None) -> cloudwatch.Metric:
+    """A metric the app emits: namespace Permesso, Powertools' ``service`` dimension, summed."""
     from chalicelib.observability import NAMESPACE, SERVICE
 
-    period = cdk.Duration.minutes(5)
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE},
+        statistic="Sum",
+        period=period,
+        label=label,
+    )
 
-    def app_metric(name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name=name,
-            dimensions_map={"service": SERVICE},
-            statistic="Sum",
-            period=period,
-            label=name,
-        )
+
+def dashboard(stack: PermessoStack) -> cloudwatch.Dashboard:
+    from chalicelib.observability import NAMESPACE
+
+    period = cdk.Duration.minutes(5)
 
     board = cloudwatch.Dashboard(
         stack,
@@ -105,7 +109,11 @@ def dashboard(stack: PermessoStack) -> cloudwatch.Dashboard:
     for title, names in BUSINESS_METRICS:
         board.add_widgets(
             cloudwatch.GraphWidget(
-                title=title, left=[app_metric(name) for name in names], width=24, height=6, stacked=False
+                title=title,
+                left=[app_metric(name, period, name) for name in names],
+                width=24,
+                height=6,
+                stacked=False,
             )
         )
 

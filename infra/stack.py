@@ -964,17 +964,6 @@ class PermessoStack(cdk.Stack):
             )
 
         # The app's own metrics (namespace Permesso, Powertools' service dimension).
-        from chalicelib.observability import NAMESPACE, SERVICE
-
-        def custom(metric: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=metric,
-                dimensions_map={"service": SERVICE},
-                statistic="Sum",
-                period=period,
-            )
-
         for key, metric_name, threshold, description in (
             (
                 "send-errors",
@@ -1005,7 +994,7 @@ class PermessoStack(cdk.Stack):
                 f"Alarm{_camel(key)}",
                 key,
                 description,
-                metric=custom(metric_name),
+                metric=monitoring.app_metric(metric_name, period),
                 threshold=threshold,
                 comparison_operator=at_least,
             )
