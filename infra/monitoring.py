@@ -85,6 +85,20 @@ def app_metric(name: str, period: cdk.Duration, label: str | None = None) -> clo
     )
 
 
+def api_metric(
+    stack: PermessoStack, metric: str, statistic: str, period: cdk.Duration, label: str | None = None
+) -> cloudwatch.Metric:
+    """A metric of the stage's REST API (its name is stage-specific: the dimension is unambiguous)."""
+    return cloudwatch.Metric(
+        namespace="AWS/ApiGateway",
+        metric_name=metric,
+        dimensions_map={"ApiName": stack.api_name, "Stage": stack.api_stage},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
+
+
 def dashboard(stack: PermessoStack) -> cloudwatch.Dashboard:
     from chalicelib.observability import NAMESPACE
 
@@ -118,14 +132,7 @@ def dashboard(stack: PermessoStack) -> cloudwatch.Dashboard:
         )
 
     def api(metric: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name=metric,
-            dimensions_map={"ApiName": stack.api_name, "Stage": stack.api_stage},
-            statistic=statistic,
-            period=period,
-            label=f"{metric} ({statistic})",
-        )
+        return api_metric(stack, metric, statistic, period, label=f"{metric} ({statistic})")
 
     board.add_widgets(
         cloudwatch.GraphWidget(

@@ -1002,13 +1002,7 @@ class PermessoStack(cdk.Stack):
 
         # The API: failing requests, and slow ones.
         def api(metric: str, statistic: str = "Sum") -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/ApiGateway",
-                metric_name=metric,
-                dimensions_map={"ApiName": self.api_name, "Stage": self.api_stage},
-                statistic=statistic,
-                period=period,
-            )
+            return monitoring.api_metric(self, metric, statistic, period)
 
         rate = cloudwatch.MathExpression(
             expression=f"IF(requests >= {settings.api_min_requests}, errors / requests, 0)",
