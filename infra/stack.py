@@ -668,10 +668,14 @@ class PermessoStack(cdk.Stack):
             log_group_name=f"/aws/apigateway/{self.api_name}/access",
             retention_in_days=self.config.log_retention_days,
         )
+        # The log group's ARN as API Gateway documents it (GetAtt's ends in ":*").
+        api.add_resource_dependency(self.access_logs)
         api.add_property_override(
             "AccessLogSetting",
             {
-                "DestinationArn": self.access_logs.attr_arn,
+                "DestinationArn": cdk.Fn.sub(
+                    Names.arn("logs", f"log-group:{self.access_logs.log_group_name}")
+                ),
                 "Format": json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
             },
         )

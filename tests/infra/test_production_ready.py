@@ -124,9 +124,15 @@ def test_stage_throttling_is_tighter_on_the_public_pages(prod: Synth) -> None:
 
 def test_access_logs_are_json_without_personal_data_and_kept_for_the_retention(prod: Synth) -> None:
     setting = rest_api(prod)["AccessLogSetting"]
-    group_key = setting["DestinationArn"]["Fn::GetAtt"][0]
+    (group_key,) = [
+        key
+        for key, group in prod.resources("AWS::Logs::LogGroup").items()
+        if setting["DestinationArn"]["Fn::Sub"].endswith(f":log-group:{group['Properties']['LogGroupName']}")
+    ]
     group = prod.json["Resources"][group_key]["Properties"]
+    assert group["LogGroupName"] == "/aws/apigateway/permesso-prod-api/access"
     assert group["RetentionInDays"] == prod.stack.config.log_retention_days
+    assert group_key in prod.json["Resources"]["RestAPI"]["DependsOn"]
     fields = json.loads(setting["Format"])
     assert fields == ACCESS_LOG_FORMAT and fields["requestId"] == "$context.requestId"
     text = setting["Format"]
