@@ -15,6 +15,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 REPORT = ROOT / "REPORT.md"
+BASELINE = ROOT / "baseline.json"
+CARRIED = "Not run this time: the figures below are carried over from the previous report."
 
 Row = tuple[str, str, str, bool | None]
 
@@ -29,25 +31,63 @@ def _mark(met: bool | None) -> str:
 
 
 def cold_start(data: dict[str, Any]) -> list[Row]:
-    return [
+    rows: list[Row] = [
         (
             "`import app` / bare `import chalice, boto3` (median of fresh interpreters)",
             f"{data['ratio']:.2f}x",
             f"<= {data['goal']}x",
             data["ratio"] <= data["goal"],
         )
-    ] + (
-        [
+    ]
+    if "first_request_ratio" in data:
+        rows.append(
             (
                 "`import app` + first `GET /v1/account` (one GetItem) / bare `import chalice, boto3`",
                 f"{data['first_request_ratio']:.2f}x",
                 "(no goal: what the import defers)",
                 None,
             )
+        )
+    return rows + _package_rows(data)
+
+
+def _package_rows(data: dict[str, Any]) -> list[Row]:
+    if "package_not_measured" in data:
+        return [
+            (
+                "the deployment package on the Lambda's Python",
+                "not measured",
+                data["package_not_measured"],
+                None,
+            )
         ]
-        if "first_request_ratio" in data
-        else []
-    )
+    if "package_ratio" not in data:
+        return []
+    where = f"the deployment package on Python {data['package_python']} ({data['package_machine']})"
+    ms = {key: value * 1000 for key, value in data.items() if key.endswith("_median_s")}
+    return [
+        (
+            f"{where}: `import app` ({ms['package_app_median_s']:.0f} ms) / bare `import chalice, boto3` "
+            f"({ms['package_baseline_median_s']:.0f} ms) from the package",
+            f"{data['package_ratio']:.2f}x",
+            "(no goal: the runtime as deployed)",
+            None,
+        ),
+        (
+            f"{where}: first request's imports, PynamoDB + pydantic + a DynamoDB client "
+            f"({ms['package_first_median_s']:.0f} ms) / bare import",
+            f"{data['package_first_ratio']:.2f}x",
+            "—",
+            None,
+        ),
+        (
+            f"{where}: first request's imports without bytecode, as `chalice package` ships "
+            f"({ms['nobytecode_first_median_s']:.0f} ms) / with the package's bytecode",
+            f"{data['bytecode_speedup_first']:.2f}x",
+            "(what precompiling saves)",
+            None,
+        ),
+    ]
 
 
 def targeting(data: dict[str, Any]) -> list[Row]:
@@ -128,7 +168,8 @@ def package_size(data: dict[str, Any]) -> list[Row]:
     goals, met = data["goals"], data["met"]
     rows: list[Row] = [
         (
-            f"zipped `deployment.zip` ({data['zipped_bytes'] / mib:.1f} MiB) / 50 MiB direct-upload limit",
+            f"zipped `deployment.zip` ({data.get('runtime', 'python3.11')} "
+            f"{data.get('architecture', 'x86_64')}, {data['zipped_bytes'] / mib:.1f} MiB) / 50 MiB direct-upload limit",
             f"{data['zipped_ratio']}",
             f"<= {goals['zipped_ratio']}",
             met["zipped_ratio"],
@@ -241,6 +282,54 @@ SECTIONS = (
 )
 
 
+def previous_sections(text: str) -> dict[str, list[str]]:
+    """The sections of an earlier report by their heading line (``## Title (`python -m …`)``)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line, [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def before_after(baseline: dict[str, Any]) -> list[str]:
+    """Today's package and cold-start figures beside the recorded ones (``bench/baseline.json``)."""
+    mib = 1024 * 1024
+    package, cold = _load("package_size"), _load("cold_start")
+    if package is None and cold is None:
+        return []
+    rows = [
+        "## Before and after the python3.12 arm64 package (`bench/baseline.json`)",
+        "",
+        f"Before: {baseline['label']}. After: this report's runs.",
+        "",
+        "| figure | before | after |",
+        "|---|---|---|",
+    ]
+    if package is not None:
+        old = baseline["package_size"]
+        rows += [
+            f"| zipped package (MiB) / ratio to 50 MiB | {old['zipped_mib']} / {old['zipped_ratio']} | "
+            f"{package['zipped_bytes'] / mib:.1f} / {package['zipped_ratio']} |",
+            f"| unzipped package (MiB) / ratio to 250 MiB | {old['unzipped_mib']} / {old['unzipped_ratio']} | "
+            f"{package['unzipped_bytes'] / mib:.1f} / {package['unzipped_ratio']} |",
+            f"| files in the package | {old['files']} | {package['files']} |",
+        ]
+    if cold is not None:
+        old = baseline["cold_start"]
+        rows.append(
+            f"| `import app` / bare `import chalice, boto3` (dev venv) | {old['ratio']:.2f}x | {cold['ratio']:.2f}x |"
+        )
+        if "first_request_ratio" in cold:
+            rows.append(
+                f"| `import app` + first request / bare import (dev venv) | {old['first_request_ratio']:.2f}x | "
+                f"{cold['first_request_ratio']:.2f}x |"
+            )
+    return [*rows, ""]
+
+
 def render() -> str:
     lines = [
         "# Benchmark report",
@@ -251,10 +340,17 @@ def render() -> str:
         "about AWS. How each is measured is in the benchmark's own docstring.",
         "",
     ]
+    earlier = previous_sections(REPORT.read_text()) if REPORT.exists() else {}
     for title, name, rows_of in SECTIONS:
         data = _load(name)
-        lines += [f"## {title} (`python -m bench.{name}`)", ""]
+        heading = f"## {title} (`python -m bench.{name}`)"
+        lines += [heading, ""]
         if data is None:
+            # A partial run (make bench BENCHES=…) keeps the other sections' last figures, marked.
+            table = [line for line in earlier.get(heading, []) if line.startswith("|")]
+            if table:
+                lines += [CARRIED, "", *table, ""]
+                continue
             lines += ["Not run: no `bench/results/" + name + ".json`.", ""]
             continue
         lines += ["| figure | measured | goal | |", "|---|---|---|---|"]
@@ -262,6 +358,8 @@ def render() -> str:
             f"| {label} | {value} | {goal} | {_mark(met)} |" for label, value, goal, met in rows_of(data)
         ]
         lines.append("")
+    if BASELINE.exists():
+        lines += before_after(json.loads(BASELINE.read_text()))
     return "\n".join(lines)
 
 

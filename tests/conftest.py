@@ -40,6 +40,12 @@ if importlib.util.find_spec("moto") is not None:  # the infra suite's environmen
 
     install()
 
+# chalice.test.Client routes as the deployed API does: greedy /p/{proxy+}, and an unknown route
+# answered by the Gateway Response (a JSON 404), as in the local stack (local/api.py).
+from local.gateway import install as install_gateway  # noqa: E402
+
+install_gateway()
+
 
 # Parallel workers on a shared 2-core machine make input generation slow at times: Hypothesis's
 # "too slow" health check would then fail a test that found nothing wrong. Every example still

@@ -332,6 +332,8 @@ def test_other_pages_reflect_nothing(api: Any, hostile: dict[str, Any]) -> None:
         f"/p/unsubscribe/{payload}",
         f"/p/forms/{payload}",
         f"/p/forms/nope?lang={payload}",
+        f"/p/{payload}/nowhere",
+        f"/p/nowhere/{payload}?lang={payload}",
     ):
         response = api.http.get(path, headers={"Accept-Language": HOSTILE})
         body = response.body.decode()

@@ -330,6 +330,22 @@ def test_a_bad_key_gets_401_and_malformed_json_gets_400(stack: Stack) -> None:
     assert error["code"] and error["message"]
 
 
+def test_unknown_routes_answer_as_the_deployed_gateway_does(stack: Stack) -> None:
+    """chalice local would answer 403 Missing Authentication Token; the deployed API's Gateway
+    Response (chalicelib/api/edge.py) is a JSON 404, and /p/ paths get the HTML 404 page."""
+    for method, path in (("GET", "/nowhere"), ("POST", "/v1/nowhere/deeper"), ("DELETE", "/docs")):
+        response = requests.request(method, f"{stack.api}{path}", timeout=HTTP_TIMEOUT)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "not_found"
+    page = requests.get(
+        f"{stack.api}/p/nowhere/at/all", headers={"Accept-Language": "it"}, timeout=HTTP_TIMEOUT
+    )
+    assert page.status_code == 404
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "Pagina non trovata" in page.text
+
+
 def test_the_secrets_are_generated_once_and_private(stack: Stack) -> None:
     secrets_file = stack.state_dir / "secrets.env"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
