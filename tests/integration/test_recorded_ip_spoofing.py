@@ -80,6 +80,8 @@ RECORDS_NO_IP = {
     ("/p/forms/{public_slug}", "GET"),
     ("/p/confirm/{token}", "GET"),
     ("/p/unsubscribe/{token}", "GET"),
+    # Any other path under /p/: the uniform 404 page, nothing recorded.
+    *(("/p/{proxy+}", method) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
 }
 # The services that take the request's address; each is reached by a route above.
 IP_TAKING_SERVICES = {
