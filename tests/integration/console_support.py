@@ -100,6 +100,26 @@ class Browser:
             sent["Origin"] = origin
         return self._send("POST", path, urlencode(data).encode(), sent)
 
+    def upload(self, path: str, fields: list[tuple[str, str]], files: dict[str, tuple[str, bytes]]) -> Answer:
+        """POST a ``multipart/form-data`` form (a file input), with the last page's CSRF token."""
+        boundary = "----permesso-test-boundary"
+        token = self.last.csrf if self.last else None
+        assert token, "no CSRF token on the last page"
+        chunks: list[bytes] = []
+        for name, value in [*fields, ("csrf_token", token)]:
+            chunks.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
+        for name, (filename, content) in files.items():
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: text/csv\r\n\r\n"
+            )
+            chunks.append(head.encode() + content + b"\r\n")
+        chunks.append(f"--{boundary}--\r\n".encode())
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Origin": ORIGIN}
+        return self._send("POST", path, b"".join(chunks), headers)
+
     def sign_in(self, email: str, password: str = PASSWORD) -> Answer:
         self.get("/app/sign-in")
         return self.post("/app/sign-in", {"email": email, "password": password})

@@ -473,3 +473,50 @@ def test_formats_follow_the_locale() -> None:
     assert "Jan" in Formats("en").datetime(moment) and "10:05" in Formats("en").datetime(moment)
     assert Formats("cs").datetime(moment).startswith("31. 1. 2026")
     assert "gen" in Formats("it").datetime(moment)
+
+
+# --- import -------------------------------------------------------------------------------------
+
+CSV = (
+    "First name;Last name;E-mail;Tags;Note\n"
+    "Jana;Nováková;jana@example.com;vip|nails;likes tea\n"
+    "Petr;Svoboda;not-an-address;;\n"
+    "Anna;Dup;anna@example.com;;\n"
+).encode()
+
+
+def test_import_previews_the_mapping_then_imports_with_a_report(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    form = browser.get("/app/clients/import")
+    assert form.status == 200 and 'enctype="multipart/form-data"' in form.text
+    assert re.search(r'<label class="label" for="f-file">CSV file</label>', form.text)
+    preview = browser.upload("/app/clients/import", [("step", "preview")], {"file": ("clients.csv", CSV)})
+    assert preview.status == 200, preview.text
+    mapping = preview.text[preview.text.index('id="mapping-table"') : preview.text.index("</table>", preview.text.index('id="mapping-table"'))]
+    for header, target in (("First name", "First name"), ("Last name", "Last name"), ("E-mail", "Email"), ("Tags", "Tags")):
+        assert re.search(rf"<td>{header}</td><td>{target}</td>", mapping), (header, target)
+    assert "The file has 3 rows" in preview.text and "<td>Jana</td>" in preview.text
+    assert http.get("/v1/clients")[1]["items"] and "jana@example.com" not in json.dumps(http.get("/v1/clients")[1])
+    file_text = unescape(re.search(r'<textarea name="file" hidden aria-hidden="true">(.*?)</textarea>', preview.text, re.S).group(1))  # type: ignore[union-attr]
+    report = browser.upload("/app/clients/import", [("step", "import"), ("file", file_text)], {})
+    assert report.status == 200, report.text
+    assert re.search(r"<dt>Clients added</dt><dd>1</dd>", report.text)
+    assert re.search(r"<dt>Rows with errors</dt><dd>1</dd>", report.text)
+    assert re.search(r"<dt>Rows skipped</dt><dd>1</dd>", report.text)
+    assert "Not imported: error" in report.text and "Skipped" in report.text
+    found = http.post("/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "jana@example.com"}})[1]
+    [jana] = found["items"]
+    assert jana["tags"] == ["vip", "nails"] and jana["last_name"] == "Nováková"
+
+
+def test_import_refuses_what_it_cannot_read(salon: dict[str, Any]) -> None:
+    browser = salon["browser"]
+    browser.get("/app/clients/import")
+    empty = browser.upload("/app/clients/import", [("step", "preview")], {"file": ("x.csv", b"")})
+    assert empty.status == 400 and "Choose a CSV file" in empty.text
+    browser.get("/app/clients/import")
+    latin = browser.upload("/app/clients/import", [("step", "preview")], {"file": ("x.csv", "email;Name\na@b.cz;Jürgen Müller\n".encode("latin-1"))})
+    assert latin.status == 400 and "CSV UTF-8" in unescape(latin.text)
+    browser.get("/app/clients/import")
+    no_email = browser.upload("/app/clients/import", [("step", "preview")], {"file": ("x.csv", b"name\nJana\n")})
+    assert no_email.status == 400 and "email column" in no_email.text

@@ -67,6 +67,8 @@ SESSION_COOKIE = "permesso_session"
 VISITOR_COOKIE = "permesso_form"  # anonymous forms' CSRF binding: a random nonce
 CSRF_FIELD = "csrf_token"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+UPLOAD_CONTENT_TYPE = "multipart/form-data"  # only on pages registered with ``upload=True``
+MAX_UPLOAD_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 300  # a page of selected clients (at most 100 ids) and its filter's conditions
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -133,6 +135,8 @@ class Page:
 
     request: Request
     access: Access
+    upload: bool = False  # the page takes a multipart form with a file (the CSV import)
+    files: dict[str, bytes] = field(default_factory=dict)  # an upload's files, by field name
     signed_in: SignedIn | None = None
     cookies_out: list[str] = field(default_factory=list)
     _visitor: str | None = None
@@ -205,16 +209,50 @@ class Page:
 
     @cached_property
     def form_lists(self) -> dict[str, list[str]]:
-        """Every value of every field of an urlencoded form (at most ``MAX_FORM_BYTES``)."""
+        """Every value of every field of an urlencoded form (at most ``MAX_FORM_BYTES``), or of
+        a multipart form on an upload page (files as text; see ``upload``)."""
         raw = self.request.raw_body or b""
         if isinstance(raw, str):
             raw = raw.encode()
+        content_type = self.request.headers.get("content-type") or ""
+        if self.upload and content_type.split(";")[0].strip().lower() == UPLOAD_CONTENT_TYPE:
+            return self._multipart(raw, content_type)
         if len(raw) > MAX_FORM_BYTES:
             raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
         try:
             return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
         except (UnicodeDecodeError, ValueError):
             raise InvalidInput("the form could not be read") from None
+
+    def _multipart(self, raw: bytes, content_type: str) -> dict[str, list[str]]:
+        """A ``multipart/form-data`` body (an upload page's form): each part as UTF-8 text; a
+        file that is not UTF-8 becomes ``InvalidInput`` (the CSV import's own rule)."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        limit = self.deps.settings.max_csv_body_bytes + MAX_UPLOAD_OVERHEAD
+        if len(raw) > limit:
+            raise PayloadTooLarge("upload too large", details={"limit_bytes": limit})
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + raw
+        )
+        if not message.is_multipart():
+            raise InvalidInput("the form could not be read")
+        fields: dict[str, list[str]] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str) or len(fields) + len(self.files) >= MAX_FORM_FIELDS:
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            if part.get_param("filename", header="content-disposition") is not None:
+                self.files[name] = data  # a file's bytes, as uploaded (the view decides)
+                continue
+            try:
+                fields.setdefault(name, []).append(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InvalidInput("the form could not be read") from None
+        return fields
 
     @cached_property
     def form(self) -> dict[str, str]:
@@ -390,7 +428,7 @@ def _authenticate(page: Page) -> Response | None:
 
 
 def page(
-    path: str, methods: list[str], *, access: Access = "user"
+    path: str, methods: list[str], *, access: Access = "user", upload: bool = False
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a console view ``view(page, **url_params) -> Response`` under ``/app``."""
     if path != "/app" and not path.startswith("/app/"):
@@ -400,7 +438,7 @@ def page(
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
         def handle(**params: str) -> Response:
-            current = Page(request=api.current_request, access=access)
+            current = Page(request=api.current_request, access=access, upload=upload)
             try:
                 if access != "anonymous":
                     stop = _authenticate(current)
@@ -425,7 +463,7 @@ def page(
 
         options: dict[str, Any] = {}
         if changes_state:
-            options["content_types"] = [FORM_CONTENT_TYPE]
+            options["content_types"] = [FORM_CONTENT_TYPE, *([UPLOAD_CONTENT_TYPE] if upload else [])]
         api.route(path, methods=methods, **options)(handle)
         return view
 
