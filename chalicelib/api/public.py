@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
     ConcurrentModification,
@@ -183,8 +184,8 @@ def public_page(
                 logger.exception("unhandled error on a public page")
                 return message_page("error", visit.language_hint(), status=500)
 
-        accepted = content_types or ([FORM_CONTENT_TYPE] if form else None)
-        api.route(path, methods=methods, **({"content_types": accepted} if accepted else {}))(handle)
+        accepted = content_types or ([FORM_CONTENT_TYPE] if form else ANY_CONTENT_TYPE)
+        api.route(path, methods=methods, content_types=accepted)(handle)
         return view
 
     return register
