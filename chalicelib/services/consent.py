@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.consent import (
@@ -37,6 +37,7 @@ from chalicelib.domain.consent import (
 )
 from chalicelib.domain.contact import email_hash
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.text import Text
 from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger, metrics
 from chalicelib.storage.consent import Stage
@@ -53,13 +54,11 @@ class StaffConsentInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     granted: bool
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_NOTE)] | None = None
+    note: Annotated[str, Text(MAX_NOTE, multiline=True)] | None = None
 
     @field_validator("note")
     @classmethod
-    def _no_control_characters(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(c) < 32 and c not in "\n\t" for c in value):
-            raise ValueError("must not contain control characters")
+    def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
 
