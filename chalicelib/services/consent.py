@@ -12,8 +12,6 @@ always shows the state its newest event proves.
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -40,10 +38,10 @@ from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
 from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger, metrics
+from chalicelib.services.retry import MAX_ATTEMPTS, pause
 from chalicelib.storage.consent import Stage
 from chalicelib.storage.suppressions import Suppression
 
-_MAX_ATTEMPTS = 30
 MAX_USER_AGENT = 512
 MAX_NOTE = 1000
 
@@ -91,12 +89,6 @@ def current_status(client: Client) -> ConsentStatus:
     )
 
 
-def _backoff(attempt: int) -> None:
-    """Full-jitter exponential pause between optimistic retries: a few ms at first (contention
-    is rare), up to half a second when many writers race for one client (dozens of clicks)."""
-    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
-
-
 def _suppression_stage(
     deps: Deps, client: Client, change: ConsentChange, address_hash: str, now: datetime
 ) -> tuple[Stage | None, bool]:
@@ -132,7 +124,7 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
     Raises ``NotFound`` for a client that is not the account's, and
     ``ConcurrentModification`` only if the client kept changing through every retry.
     """
-    for attempt in range(_MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         client = deps.clients.get(account.account_id, client_id, consistent=True)
         now = deps.clock()
         status = apply_event(current_status(client), change.type, change.source, now)
@@ -154,7 +146,7 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
         try:
             updated = deps.consent.record(client, status, event, suppressed=suppressed, now=now, stage=stage)
         except ConcurrentModification:
-            _backoff(attempt)
+            pause(attempt)
             continue
         logger.info(
             "consent recorded",
