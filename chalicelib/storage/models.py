@@ -257,6 +257,7 @@ class ThrottleModel(Model):
     refilled_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     tat = NumberAttribute(null=True)  # GCRA rate buckets: epoch seconds of the next free slot
+    marked_at = NumberAttribute(null=True)  # once-per-period markers: epoch seconds of the last mark
 
 
 class CampaignsBySegmentDueIndex(GlobalSecondaryIndex["CampaignModel"]):
