@@ -282,6 +282,18 @@ class CampaignsByAutomaticActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
     campaign_id = UnicodeAttribute(range_key=True)
 
 
+class CampaignsNamingAddressIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: the campaigns whose audience filter holds a value that may be an address
+    (GDPR erasure redacts it without reading every campaign)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
 class CampaignModel(Model):
     """A campaign. Status changes are conditional updates on the current ``status``;
     no version attribute, so the counters (atomic ``ADD``) never conflict with them."""
@@ -328,8 +340,11 @@ class CampaignModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
+    by_address_filter = CampaignsNamingAddressIndex()
 
 
 class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
@@ -421,6 +436,18 @@ class JobModel(Model):
     by_stall = JobsByStallIndex()
 
 
+class ListsNamingAddressIndex(GlobalSecondaryIndex["ListModel"]):
+    """Sparse: the lists whose source filter holds a value that may be an address (GDPR
+    erasure redacts it without reading every list)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    list_id = UnicodeAttribute(range_key=True)
+
+
 class ListModel(Model):
     """A recipient list: a snapshot of clients taken from a tag, a filter or ids."""
 
@@ -435,6 +462,9 @@ class ListModel(Model):
     job_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
+    by_address_filter = ListsNamingAddressIndex()
 
 
 class ListMembersByClientIndex(GlobalSecondaryIndex["ListMemberModel"]):
