@@ -245,18 +245,27 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
 def _client_language(found: intake_service.Confirmation) -> str:
     from chalicelib.mail.rendering import pick_language
 
-    return pick_language(found.client.language, found.account.settings.language)
+    return pick_language(
+        found.claim.profile.get("language"), found.client.language, found.account.settings.language
+    )
 
 
 @public_page("/p/confirm/{token}", ["GET"])
 def confirmation_page(visit: Visit, token: str) -> Response:
-    """Opening the link records nothing (mail scanners open every link): it offers a button."""
+    """Opening the link records nothing (mail scanners open every link): it offers a button,
+    and shows the details the confirmation will save (the ones the form was sent with)."""
     found = intake_service.open_confirmation(visit.deps, token)
+    names = dict(LANGUAGE_NAMES)
+    details = [
+        (name, names.get(value, value) if name == "language" else value)
+        for name, value in found.claim.profile.items()
+    ]
     return page(
         "pages/confirm.html",
         _client_language(found),
         business=found.account.name,
         terms_url=found.account.settings.terms_url,
+        details=details,
     )
 
 

@@ -192,6 +192,25 @@ class ClientPatch(BaseModel):
     status: Label | None = None
     last_visit_at: Timestamp | None = None
     fields: Annotated[FieldsPatch | None, fields_schema(allow_null=True)] = None
+    # Staff accept a sign-up of the public form that its owner has not confirmed: ``false``
+    # ends the pending state (a client is never made pending through the API).
+    pending: Annotated[
+        bool | None,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "const": False,
+                "description": "false: accept a pending sign-up of the intake form",
+            }
+        ),
+    ] = None
+
+    @field_validator("pending")
+    @classmethod
+    def _only_false(cls, value: Any) -> Any:
+        if value is not False:
+            raise ValueError("only false: a client becomes pending only through the intake form")
+        return value
 
     @field_validator("email", "tags", "fields")
     @classmethod

@@ -27,7 +27,9 @@ def _with_auto_status(client: Client, account: Account, now: datetime) -> Client
     return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
 
 
-def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
+def create_client(deps: Deps, account: Account, data: ClientInput, *, pending: bool = False) -> Client:
+    """A new client; ``pending`` for one the public form created (in no audience until its
+    address's owner confirms, see ``services/intake.py``)."""
     now = deps.clock()
     client = Client(
         account_id=account.account_id,
@@ -48,6 +50,7 @@ def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
         suppressed=deps.suppressions.is_suppressed(
             account.account_id, email_hash(deps.email_hash_key, data.email)
         ),
+        pending=pending,
     )
     client = _with_auto_status(client, account, now)
     for attempt in range(_MAX_ATTEMPTS):

@@ -118,8 +118,19 @@ def _clip(text: str | None, limit: int) -> str | None:
     return None if text is None else text[:limit]
 
 
-def record_consent(deps: Deps, account: Account, client_id: str, change: ConsentChange) -> ConsentRecord:
+def record_consent(
+    deps: Deps,
+    account: Account,
+    client_id: str,
+    change: ConsentChange,
+    *,
+    profile: dict[str, str] | None = None,
+) -> ConsentRecord:
     """Append ``change`` to the client's ledger and apply it to the client, atomically.
+
+    ``profile``: details confirmed together with the consent (the double opt-in's), set in
+    the same transaction. A granted consent also ends a ``pending`` client's pending state:
+    the address's owner (or staff, recording their consent) vouched for it.
 
     Raises ``NotFound`` for a client that is not the account's, and
     ``ConcurrentModification`` only if the client kept changing through every retry.
@@ -144,7 +155,16 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
         address_hash = email_hash(deps.email_hash_key, client.email)
         stage, suppressed = _suppression_stage(deps, client, change, address_hash, now)
         try:
-            updated = deps.consent.record(client, status, event, suppressed=suppressed, now=now, stage=stage)
+            updated = deps.consent.record(
+                client,
+                status,
+                event,
+                suppressed=suppressed,
+                now=now,
+                stage=stage,
+                profile=profile,
+                activate=status.state is ConsentState.GRANTED,
+            )
         except ConcurrentModification:
             pause(attempt)
             continue

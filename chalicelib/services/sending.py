@@ -158,7 +158,9 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         if client is None:
             _settle(deps, campaign, client_id, DeliveryStatus.FAILED, run, reason="client_erased")
             continue
-        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        status = classify(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if status == NOT_TARGETED:
             _settle(deps, campaign, client_id, DeliveryStatus.SUPPRESSED, run, reason="consent_changed")
         elif status is DeliveryStatus.QUEUED:

@@ -119,7 +119,7 @@ def walk(
         records = deps.client_index.get_many(account_id, chunk)  # ids of other accounts are absent
         following = start + len(chunk)
         return Walk(
-            [(cid, records[cid]) for cid in chunk if cid in records],
+            [(cid, records[cid]) for cid in chunk if cid in records and not records[cid].pending],
             following if following < len(ids) else None,
             len(chunk),
         )

@@ -146,9 +146,9 @@ class ClientModel(Model):
     tags = ListAttribute[str](of=UnicodeAttribute, default=list)
     status = UnicodeAttribute(null=True)
     auto_status = UnicodeAttribute()
-    account_auto_status = UnicodeAttribute()
+    account_auto_status = UnicodeAttribute(null=True)  # absent while pending: in no audience
     next_status_at = UnicodeAttribute(null=True)
-    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key)
+    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key), not while pending
     last_visit_at = UnicodeAttribute(null=True)
     fields = MapAttribute[str, object](default=dict)
     consent_state = UnicodeAttribute(default="unknown")
@@ -160,6 +160,9 @@ class ClientModel(Model):
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
     tagged_by_job = UnicodeAttribute(null=True)  # the job that last changed ``tags`` (bulk tagging)
+    # Created by the public form and not confirmed by its address's owner yet: kept out of
+    # every index an audience is read from (tag members, automatic status).
+    pending = BooleanAttribute(null=True)
 
     by_auto_status = ClientsByAutoStatusIndex()
     by_consent_confirmed = ClientsByConfirmationIndex()
