@@ -155,7 +155,7 @@ def _built(value: Any) -> Any:
     return value
 
 
-_SEQUENCES = str | bytes | list | tuple
+_SEQUENCES = (str, bytes, list, tuple)
 _WIDTH = re.compile(r"\d+")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
@@ -212,7 +212,7 @@ def _bounded_binop(operator: str, left: Any, right: Any) -> Any:
         return left**right
     if operator == "+" and isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
         _allow(size_of(left) + size_of(right))
-        return left + right
+        return ops.add(left, right)
     if operator == "%" and isinstance(left, str):
         _allow(_percent_size(left, right))
         return _built(left % right)
@@ -239,11 +239,19 @@ _STRING_METHODS_SIZES: dict[str, Callable[..., int]] = {
     "rjust": lambda s, width=0, *_: max(len(s), int(width)),
     "center": lambda s, width=0, *_: max(len(s), int(width)),
     "zfill": lambda s, width=0, *_: max(len(s), int(width)),
-    "expandtabs": lambda s, tabsize=8, *_: len(s) + s.count("\t" if isinstance(s, str) else b"\t") * int(tabsize),
-    "replace": lambda s, old, new, count=-1, *_: len(s)
-    + max(0, len(new) - len(old)) * (s.count(old) if int(count) < 0 else min(int(count), s.count(old))),
-    "join": lambda s, items, *_: size_of(items) + len(s) * (len(items) if hasattr(items, "__len__") else MAX_VALUE_SIZE),
-    "translate": lambda s, table, *_: len(s) * max([1, *(size_of(v) for v in getattr(table, "values", list)())]),
+    "expandtabs": lambda s, tabsize=8, *_: (
+        len(s) + s.count("\t" if isinstance(s, str) else b"\t") * int(tabsize)
+    ),
+    "replace": lambda s, old, new, count=-1, *_: (
+        len(s)
+        + max(0, len(new) - len(old)) * (s.count(old) if int(count) < 0 else min(int(count), s.count(old)))
+    ),
+    "join": lambda s, items, *_: (
+        size_of(items) + len(s) * (len(items) if hasattr(items, "__len__") else MAX_VALUE_SIZE)
+    ),
+    "translate": lambda s, table, *_: (
+        len(s) * max([1, *(size_of(v) for v in getattr(table, "values", list)())])
+    ),
     "encode": lambda s, *_: 4 * len(s),
 }
 
@@ -343,7 +351,7 @@ def _environment(html: bool) -> Environment:
         def bounded_concat(self, join: Callable[[Any], str], parts: tuple[Any, ...]) -> str:
             return _bounded_concat(join, parts)
 
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             size = _call_size(__obj, args, kwargs)
             if size is not None:
                 _allow(size)

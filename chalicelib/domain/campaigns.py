@@ -116,7 +116,13 @@ class AudienceCounts:
     will_send: int = 0
 
     def add(
-        self, kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool, *, pending: bool = False
+        self,
+        kind: CampaignKind,
+        consent_state: str,
+        suppressed: bool,
+        consent_only: bool,
+        *,
+        pending: bool = False,
     ) -> None:
         if pending:
             return  # not part of any audience

@@ -3,7 +3,7 @@
 Use it as a pydantic annotation: ``Annotated[str, Text(100, name=True)]``. It strips
 surrounding whitespace (unless ``strip=False``), checks the length, and refuses:
 
-- always: control characters — C0 (``\\x00``–``\\x1f``), DEL and C1 (``\\x7f``–``\\x9f``) — except
+- always: control characters — C0 (``\\x00`` to ``\\x1f``), DEL and C1 (``\\x7f`` to ``\\x9f``) — except
   tab and line breaks in ``multiline`` text (campaign bodies, notes);
 - in single-line text: Unicode's line and paragraph separators too (a subject, a name or a
   label is one line: a header cannot be split, a page cannot be re-laid out);
@@ -89,5 +89,7 @@ class Text:
         out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
         if self.min_length:
             out["minLength"] = self.min_length
-        out["pattern"] = text_pattern(multiline=self.multiline, name=self.name, display_name=self.display_name)
+        out["pattern"] = text_pattern(
+            multiline=self.multiline, name=self.name, display_name=self.display_name
+        )
         return out

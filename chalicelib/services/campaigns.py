@@ -282,7 +282,9 @@ def count_audience(deps: Deps, account: Account, campaign: Campaign) -> Audience
     counts = AudienceCounts()
     consent_only = account.settings.consent_only_campaigns
     for client in _audience_clients(deps, account.account_id, campaign.audience):
-        counts.add(campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending)
+        counts.add(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if counts.recipients > deps.settings.preview_max_clients:
             raise Conflict(
                 "the audience is too large to count in one request",

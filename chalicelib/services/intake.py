@@ -128,7 +128,9 @@ def _existing_or_pending(deps: Deps, account: Account, data: IntakeInput) -> Cli
     return deps.clients.get(account.account_id, client_id, consistent=True)
 
 
-def _send_double_opt_in(deps: Deps, account: Account, client: Client, data: IntakeInput, now: datetime) -> None:
+def _send_double_opt_in(
+    deps: Deps, account: Account, client: Client, data: IntakeInput, now: datetime
+) -> None:
     from chalicelib.mail.messages import double_opt_in_mail
     from chalicelib.mail.mime import InvalidMail
     from chalicelib.mail.ses import MailError

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 def pause(attempt: int) -> None:
     """The full-jitter pause before attempt ``attempt + 1``."""
-    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # noqa: S311 — jitter, not a secret
+    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
 
 
 def retry_conflicts(operation: Callable[[], T], *, what: str, attempts: int = MAX_ATTEMPTS) -> T:

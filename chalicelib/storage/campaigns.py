@@ -139,7 +139,10 @@ class CampaignRepository:
             flag = CampaignModel.names_address.set(account_id) if names_an_address(audience) else None
             try:
                 item.update(
-                    actions=[CampaignModel.audience.set(audience), flag or CampaignModel.names_address.remove()],
+                    actions=[
+                        CampaignModel.audience.set(audience),
+                        flag or CampaignModel.names_address.remove(),
+                    ],
                     condition=CampaignModel.campaign_id.exists(),
                 )
             except UpdateError as exc:

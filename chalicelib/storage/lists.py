@@ -15,8 +15,8 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.lists import READY, RecipientList
-from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.domain.records import Page
+from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import ListMemberModel, ListModel

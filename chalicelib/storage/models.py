@@ -148,7 +148,9 @@ class ClientModel(Model):
     auto_status = UnicodeAttribute()
     account_auto_status = UnicodeAttribute(null=True)  # absent while pending: in no audience
     next_status_at = UnicodeAttribute(null=True)
-    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key), not while pending
+    status_shard = UnicodeAttribute(
+        null=True
+    )  # set with next_status_at (sparse index key), not while pending
     last_visit_at = UnicodeAttribute(null=True)
     fields = MapAttribute[str, object](default=dict)
     consent_state = UnicodeAttribute(default="unknown")

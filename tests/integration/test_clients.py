@@ -217,7 +217,7 @@ def test_patch_rejects_null_email_and_unknown_client(http: Http) -> None:
 
 
 def test_fifty_parallel_patches_of_one_client_all_apply(http: Http, account: dict) -> None:
-    """Security review: 39–42 of 50 parallel PATCHes answered 409. A blind partial update is
+    """Security review: 39 to 42 of 50 parallel PATCHes answered 409. A blind partial update is
     retried inside the server (jittered back-off, as consent changes are), so every one
     applies and none is lost."""
     from concurrent.futures import ThreadPoolExecutor

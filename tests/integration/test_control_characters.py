@@ -61,7 +61,11 @@ def body_for(route: str, field: str, value: Any) -> tuple[str, str, dict[str, An
         body[field] = value
         return "POST", "/v1/campaigns", body
     if route == "campaign audience":
-        return "POST", "/v1/campaigns", {"name": "c", "subject": "s", "html": "<p>x</p>", "audience": {"tag": value}}
+        return (
+            "POST",
+            "/v1/campaigns",
+            {"name": "c", "subject": "s", "html": "<p>x</p>", "audience": {"tag": value}},
+        )
     if route == "list":
         body = {"name": "l", "source": {"tag": "x"}}
         if field == "name":
@@ -162,7 +166,9 @@ def test_sender_and_business_names_cannot_look_like_an_address(api: Any, http: H
     )
     assert refused(status, body, "name"), body
     status, body = Http(api, None).post(
-        "/v1/accounts", {"name": "Salon", "sender_name": value, "sender_email": "a@salon.example"}, headers=OPERATOR
+        "/v1/accounts",
+        {"name": "Salon", "sender_name": value, "sender_email": "a@salon.example"},
+        headers=OPERATOR,
     )
     assert refused(status, body, "sender_name"), body
     # What is not an address stays a name.
@@ -189,7 +195,9 @@ def test_a_non_ascii_local_part_is_refused_when_given(api: Any, http: Http, addr
     assert refused(status, body, "email"), body
     status, body = http.patch("/v1/account/settings", {"sender_email": address})
     assert refused(status, body, "sender_email"), body
-    status, body = http.post("/v1/clients/import", raw=f"email\n{address}\n".encode(), headers={"Content-Type": "text/csv"})
+    status, body = http.post(
+        "/v1/clients/import", raw=f"email\n{address}\n".encode(), headers={"Content-Type": "text/csv"}
+    )
     assert status == 200 and [e["row"] for e in body["errors"]] == [1], body
     form = api.http.post(
         f"/p/forms/{http.get('/v1/account')[1]['settings'] and _slug(http)}",

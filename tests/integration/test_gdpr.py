@@ -280,6 +280,8 @@ def test_erasure_redacts_the_address_in_stored_filters(http: Http, account: dict
     status, preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")
     assert status == 200 and preview["recipients"] == 1, preview
     # Erasing again (or another client) changes nothing more.
-    _, ben = http.post("/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "ben@example.com"}})
+    _, ben = http.post(
+        "/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "ben@example.com"}}
+    )
     assert http.delete(f"/v1/clients/{ben['items'][0]['client_id']}")[0] == 204
     assert "ben@example.com" not in str(scan_everything()).casefold()

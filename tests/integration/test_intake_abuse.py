@@ -61,12 +61,22 @@ def find(http: Http, email: str) -> dict[str, Any] | None:
 def test_a_form_post_for_an_existing_client_changes_nothing_until_its_owner_confirms(
     api: Any, http: Http, account: dict, mail_ready: None
 ) -> None:
-    petra = {"email": "petra@example.com", "first_name": "Petra", "phone": "+420 600 000 000", "language": "en"}
+    petra = {
+        "email": "petra@example.com",
+        "first_name": "Petra",
+        "phone": "+420 600 000 000",
+        "language": "en",
+    }
     _status, created = http.post("/v1/clients", petra)
     path = f"/v1/clients/{created['client_id']}"
     before = http.get(path)[1]
 
-    attack = {"email": "PETRA@example.com", "first_name": "Hacked", "phone": "+1 900 555 0000", "language": "cs"}
+    attack = {
+        "email": "PETRA@example.com",
+        "first_name": "Hacked",
+        "phone": "+1 900 555 0000",
+        "language": "cs",
+    }
     assert post_form(api, account["public_slug"], attack)[0] == 200  # no consent box: no mail
     assert post_form(api, account["public_slug"], {**attack, "consent": "yes"})[0] == 200
     assert http.get(path)[1] == before  # nothing applied, not even the language
@@ -94,11 +104,17 @@ def test_a_form_post_for_an_existing_client_changes_nothing_until_its_owner_conf
     assert [e.type for e in events] == ["granted"]
 
 
-def test_each_link_carries_only_its_own_submission(api: Any, http: Http, account: dict, mail_ready: None) -> None:
+def test_each_link_carries_only_its_own_submission(
+    api: Any, http: Http, account: dict, mail_ready: None
+) -> None:
     _status, created = http.post("/v1/clients", {"email": "eva@example.com", "first_name": "Eva"})
-    post_form(api, account["public_slug"], {"email": "eva@example.com", "first_name": "Mallory", "consent": "yes"})
-    post_form(api, account["public_slug"], {"email": "eva@example.com", "last_name": "Nová", "consent": "yes"})
-    attacker_link, owner_link = (confirm_path(m) for m in sent_messages())
+    post_form(
+        api, account["public_slug"], {"email": "eva@example.com", "first_name": "Mallory", "consent": "yes"}
+    )
+    post_form(
+        api, account["public_slug"], {"email": "eva@example.com", "last_name": "Nová", "consent": "yes"}
+    )
+    _attacker_link, owner_link = (confirm_path(m) for m in sent_messages())
     assert api.http.post(owner_link, headers=FORM, body=b"confirm=yes").status_code == 200
     client = http.get(f"/v1/clients/{created['client_id']}")[1]
     assert (client["first_name"], client["last_name"]) == ("Eva", "Nová")
@@ -139,7 +155,10 @@ def test_form_only_clients_are_pending_and_in_no_audience(
     for auto in ({"field": "auto_status", "op": "eq", "value": "new"},):
         assert http.post("/v1/clients/search", {"filter": auto})[1]["count"] == 1
 
-    http.patch("/v1/account/settings", {"terms_url": "https://salon.example/t", "legitimate_interest_url": "https://salon.example/li"})
+    http.patch(
+        "/v1/account/settings",
+        {"terms_url": "https://salon.example/t", "legitimate_interest_url": "https://salon.example/li"},
+    )
     audiences = [
         ("standard", {"filter": everyone}),
         ("standard", {"tag": "vip"}),
@@ -148,17 +167,27 @@ def test_form_only_clients_are_pending_and_in_no_audience(
     ]
     with simulated() as (_time, queue):
         for kind, audience in audiences:
-            body: dict[str, Any] = {"name": kind, "kind": kind, "subject": "Hi", "html": "<p>Hi</p>", "audience": audience}
+            body: dict[str, Any] = {
+                "name": kind,
+                "kind": kind,
+                "subject": "Hi",
+                "html": "<p>Hi</p>",
+                "audience": audience,
+            }
             if kind == "reactivation":
                 body = {"name": kind, "kind": kind, "audience": audience}
             status, campaign = http.post("/v1/campaigns", body)
             assert status == 201, campaign
             preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")[1]
             assert preview["recipients"] == 1, (kind, audience, preview)
-            status, _ = http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})
+            status, _ = http.post(
+                f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True}
+            )
             assert status == 202
         drain(api, queue)
-        event = api.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+        event = api.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
         api.lambda_.invoke("run_automatic_campaigns", event)
         drain(api, queue)
     mailed = {str(parsed(m)["To"]).lower() for m in sent_messages()}
@@ -235,7 +264,9 @@ def test_a_business_has_a_ceiling_across_source_addresses(
     from chalicelib.domain import intake as rules
     from chalicelib.domain.rate_limit import FixedWindow
 
-    monkeypatch.setattr(rules, "FORM_PER_ACCOUNT", FixedWindow(rules.FORM_PER_ACCOUNT.name, limit=4, seconds=3600))
+    monkeypatch.setattr(
+        rules, "FORM_PER_ACCOUNT", FixedWindow(rules.FORM_PER_ACCOUNT.name, limit=4, seconds=3600)
+    )
     other = create_account(api, "Other Salon", "hi@other.example")
     for i in range(4):
         source_ip(f"198.51.100.{i + 1}")
@@ -253,7 +284,10 @@ def test_the_limit_per_address_throttles_mail_not_sign_ups_and_is_per_business(
     verify_sender("hi@other.example")
     source_ip("203.0.113.66")  # the attacker spends the victim's budget at this business
     for _ in range(3):
-        assert post_form(api, account["public_slug"], {"email": "victim@example.com", "consent": "yes"})[0] == 200
+        assert (
+            post_form(api, account["public_slug"], {"email": "victim@example.com", "consent": "yes"})[0]
+            == 200
+        )
     assert len(sent_messages()) == 3
     source_ip("198.51.100.20")  # the victim, from home
     status, page = post_form(api, account["public_slug"], {"email": "victim@example.com", "consent": "yes"})

@@ -213,10 +213,14 @@ def test_intake_rate_limit_counts_the_source_address(
     now = deps.clock()
     counted = _throttle_buckets()
     key = deps.email_hash_key
-    per_business = FORM_PER_ACCOUNT_IP.bucket(keyed_subject(key, "ip", f"{account['account_id']}|{SOURCE_IP}"), now)
+    per_business = FORM_PER_ACCOUNT_IP.bucket(
+        keyed_subject(key, "ip", f"{account['account_id']}|{SOURCE_IP}"), now
+    )
     per_ip = FORM_PER_IP.bucket(keyed_subject(key, "ip", SOURCE_IP), now)
     assert counted[per_business] == within and counted[per_ip] == within
-    ip_buckets = {b for b in counted if b.startswith((f"{FORM_PER_ACCOUNT_IP.name}#", f"{FORM_PER_IP.name}#"))}
+    ip_buckets = {
+        b for b in counted if b.startswith((f"{FORM_PER_ACCOUNT_IP.name}#", f"{FORM_PER_IP.name}#"))
+    }
     assert ip_buckets == {per_business, per_ip}  # no counter keyed by any header value
 
     # Spoofed headers never make a new visitor once the address is over its limit ...

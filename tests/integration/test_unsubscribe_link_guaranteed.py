@@ -25,7 +25,12 @@ class Anchors(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
-            self._current = {"href": dict(attrs).get("href"), "in": tuple(self.open), "text": "", **dict(attrs)}
+            self._current = {
+                "href": dict(attrs).get("href"),
+                "in": tuple(self.open),
+                "text": "",
+                **dict(attrs),
+            }
             self.found.append(self._current)
         elif tag not in ("br", "img", "hr", "meta"):
             self.open.append(tag)
@@ -87,7 +92,9 @@ def test_a_template_without_a_real_visible_link_gets_the_footer(api: Any, http: 
     url = str(mail["List-Unsubscribe"]).strip("<>")
     html = mail.get_body(preferencelist=("html",)).get_content()
     visible = [
-        a for a in anchors(html) if a["href"] == url and a["text"].strip() and not {"style", "hidden"} & set(a)
+        a
+        for a in anchors(html)
+        if a["href"] == url and a["text"].strip() and not {"style", "hidden"} & set(a)
     ]
     assert len(visible) == 1, (name, html)
     [link] = visible

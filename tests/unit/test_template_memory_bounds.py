@@ -21,11 +21,12 @@ from chalicelib.domain.campaign_content import TemplateProblem, check_template, 
 
 K = "{% set a = 'x' * 1000 %}"  # a thousand characters, as any template can make
 BOMBS = {
-    # the review's payload over a 1,000 × 1,000 string, and deeper nestings
+    # the review's payload over a 1,000 by 1,000 string, and deeper nestings
     "review": K + "{% set b = ([a] * 1000)|join %}{% set c = ([b] * 100)|join %}{{ c|length }}",
     "review deeper": K + "{% set b = ([a] * 1000)|join %}{% set c = ([b] * 100)|join %}"
     "{% set d = ([c] * 100)|join %}{{ d|length }}",
-    "join of a literal list": K + "{% set b = [a,a,a,a,a,a,a,a,a,a]|join %}{% set c = [b,b,b,b,b,b,b,b,b,b]|join %}"
+    "join of a literal list": K
+    + "{% set b = [a,a,a,a,a,a,a,a,a,a]|join %}{% set c = [b,b,b,b,b,b,b,b,b,b]|join %}"
     "{% set d = [c,c,c,c,c,c,c,c,c,c]|join %}{% set e = [d,d,d,d,d,d,d,d,d,d]|join %}{{ e|length }}",
     "tilde doubling": K + "{% set a = a ~ a %}" * 14 + "{{ a|length }}",
     "plus doubling": K + "{% set a = a + a %}" * 14 + "{{ a|length }}",
@@ -55,7 +56,8 @@ BOMBS = {
     "{% set l = [b ~ 1, b ~ 2, b ~ 3, b ~ 4, b ~ 5, b ~ 6, b ~ 7, b ~ 8, b ~ 9, b ~ 10] %}{{ l|length }}",
     "namespace accumulation": K + "{% set ns = namespace(s='') %}{% for i in range(1000) %}"
     "{% set ns.s = ns.s ~ a %}{% endfor %}{{ ns.s|length }}",
-    "escape growth": K + "{% set b = ('&' * 1000) %}{% set c = ([b] * 999)|join %}{{ (c|e ~ c|e ~ c|e)|length }}",
+    "escape growth": K
+    + "{% set b = ('&' * 1000) %}{% set c = ([b] * 999)|join %}{{ (c|e ~ c|e ~ c|e)|length }}",
     "urlencode growth": "{% set b = ('é' * 1000) %}{% set c = ([b] * 999)|join %}{{ c|urlencode|length }}",
     "upper growth": "{% set b = ('ß' * 1000) %}{% set c = ([b] * 999)|join %}{{ (c|upper ~ c|upper)|length }}",
 }

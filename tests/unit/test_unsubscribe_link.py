@@ -39,7 +39,7 @@ def test_a_visible_anchor_to_the_real_url_counts(html: str) -> None:
         f'<a data-cta="unsubscribe" href="{URL}x">Unsubscribe</a>',  # another URL
         f'<a data-cta="unsubscribe" href="{URL[:-1]}">Unsubscribe</a>',
         f'<!-- <a href="{URL}">Unsubscribe</a> -->',  # a comment
-        f'<p title=\'<a href="{URL}">Unsubscribe</a>\'>Hi</p>',  # text inside an attribute
+        f"<p title='<a href=\"{URL}\">Unsubscribe</a>'>Hi</p>",  # text inside an attribute
         f'<a href="{URL}"></a>',  # nothing to click
         f'<a href="{URL}">   </a>',
         f'<a href="{URL}" style="display: none">Unsubscribe</a>',
