@@ -80,9 +80,9 @@ class Visit:
     @property
     def source_ip(self) -> str | None:
         """The connection's address as API Gateway reports it; headers are never consulted."""
-        identity = (self.request.context or {}).get("identity") or {}
-        ip = identity.get("sourceIp")
-        return str(ip)[:64] if ip else None
+        from chalicelib.api.connection import source_ip
+
+        return source_ip(self.request)
 
     @property
     def user_agent(self) -> str | None:
@@ -276,3 +276,16 @@ def confirm(visit: Visit, token: str) -> Response:
         visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent
     )
     return message_page("confirmed", _client_language(found), status=200, business=found.account.name)
+
+
+# --- any other path under /p/ -------------------------------------------------------------
+
+
+@public_page("/p/{proxy+}", ["GET", "POST", "PUT", "PATCH", "DELETE"], content_types=LINK_POST_TYPES)
+def unknown_page(visit: Visit) -> Response:
+    """Every path under ``/p/`` that no other route has: the uniform 404 page, as a bad link gets.
+
+    API Gateway's Gateway Responses cannot vary by path (``chalicelib/api/edge.py`` makes every
+    other unknown route a JSON 404); more specific routes always win over this greedy one, there
+    and in the local stack (``local/api.py``)."""
+    raise NotFound("no such page")

@@ -341,7 +341,9 @@ def _refuse(exc: TransitionRefused) -> Conflict:
     return Conflict(str(exc), code="invalid_campaign_status")
 
 
-def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInput) -> Campaign:
+def send_campaign(
+    deps: Deps, account: Account, campaign_id: str, data: SendInput, actor: str | None = None
+) -> Campaign:
     if account.suspended:
         raise AccountSuspended(
             "this account is suspended and cannot send", details={"reason": account.suspension_reason}
@@ -372,7 +374,9 @@ def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInpu
         from chalicelib.services import fanout, jobs
 
         fanout.load()
-        job = jobs.start_job(deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id})
+        job = jobs.start_job(
+            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+        )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)
     logger.info("campaign sending", extra={"account_id": account.account_id, "campaign_id": campaign_id})

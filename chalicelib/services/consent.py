@@ -186,7 +186,8 @@ def record_consent(
 def set_staff_consent(
     deps: Deps, account: Account, actor: str, client_id: str, granted: bool, note: str | None
 ) -> ConsentRecord:
-    """The client card's consent switch: a ``staff`` event with the API key's label as actor."""
+    """The client card's consent switch: a ``staff`` event whose actor is the API key's id or
+    the signed-in user's id."""
     change = ConsentChange(
         type=EventType.GRANTED if granted else EventType.DENIED,
         source=Source.STAFF,

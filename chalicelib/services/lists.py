@@ -40,7 +40,7 @@ class NewList(BaseModel):
     source: Target
 
 
-def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
+def create_list(deps: Deps, account: Account, data: NewList, actor: str | None = None) -> RecipientList:
     validate_target(data.source, "source")
     source = data.source.as_json()
     now = deps.clock()
@@ -65,6 +65,7 @@ def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
             cursor=first.cursor,
             done=len(ids),
             result={"members": len(ids)},
+            actor=actor,
         )
         deps.lists.set_job(account.account_id, list_id, job.job_id)
     created = deps.lists.get(account.account_id, list_id)
@@ -100,14 +101,14 @@ def list_members(
     return clients, encode_cursor(deps.key_ring, account.account_id, listing, page.next_key)
 
 
-def delete_list(deps: Deps, account: Account, list_id: str) -> None:
+def delete_list(deps: Deps, account: Account, list_id: str, actor: str | None = None) -> None:
     current = deps.lists.get(account.account_id, list_id)
     deps.lists.delete(account.account_id, list_id)
     if current.size <= deps.settings.bulk_sync_limit and current.status == READY:
         while deps.lists.delete_members(list_id, _DELETE_PAGE):
             pass
     else:
-        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id})
+        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id}, actor=actor)
     logger.info("list deleted", extra={"account_id": account.account_id, "list_id": list_id})
 
 
