@@ -177,7 +177,7 @@ def openapi_document() -> Response:
     )
 
 
-@api.route("/openapi.json", methods=["GET"])
+@api.route("/openapi.json", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def openapi_document_json() -> Response:
     return Response(
         body=document_json_text(),

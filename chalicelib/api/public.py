@@ -281,7 +281,7 @@ def confirm(visit: Visit, token: str) -> Response:
 # --- any other path under /p/ -------------------------------------------------------------
 
 
-@public_page("/p/{proxy+}", ["GET", "POST", "PUT", "PATCH", "DELETE"], content_types=LINK_POST_TYPES)
+@public_page("/p/{proxy+}", ["GET", "POST", "PUT", "PATCH", "DELETE"], content_types=ANY_CONTENT_TYPE)
 def unknown_page(visit: Visit) -> Response:
     """Every path under ``/p/`` that no other route has: the uniform 404 page, as a bad link gets.
 

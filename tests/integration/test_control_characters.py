@@ -81,12 +81,15 @@ def body_for(route: str, field: str, value: Any) -> tuple[str, str, dict[str, An
         return "POST", "/v1/clients", {"email": "x@example.com", field: value}
     if route == "settings":
         return "PATCH", "/v1/account/settings", {field: value}
+    if route == "api key":
+        return "POST", "/v1/api-keys", {"name": value}
     if route == "bulk tags":
         return "POST", "/v1/clients/bulk-tags", {"selection": {"client_ids": ["cl_none"]}, field: [value]}
     raise AssertionError(route)
 
 
 SINGLE_LINE_FIELDS = [
+    ("api key", "name"),
     ("campaign", "name"),
     ("campaign", "subject"),
     ("campaign audience", "audience.tag"),
@@ -101,6 +104,7 @@ SINGLE_LINE_FIELDS = [
     ("bulk tags", "add"),
 ]
 NAME_FIELDS = [
+    ("api key", "name"),
     ("campaign", "name"),
     ("list", "name"),
     ("client", "first_name"),

@@ -1,7 +1,7 @@
-"""Security review: a GET carries no body, so a public page never refuses one for its
+"""Security review: a GET carries no body, so a page never refuses one for its
 ``Content-Type`` header (a browser extension, proxy or scanner may send any). Every GET
-route outside ``/v1`` — the public pages under ``/p/`` and the API reference — answers its
-page, never the JSON API's 415.
+route outside ``/v1`` — the public pages under ``/p/``, the console under ``/app`` and the
+API reference — answers its page, never the JSON API's 415.
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ def test_public_pages_answer_a_get_whatever_its_content_type(
         "/docs": 200,
         "/docs/reference": 200,
         "/openapi.yaml": 200,
+        "/app/sign-in": 200,
+        "/app/forgot-password": 200,
     }
     for path, expected in pages.items():
         response = api.http.get(path, headers={"Content-Type": content_type})
         assert response.status_code == expected, (path, content_type, response.body[:200])
-        if path.startswith("/p/"):
+        if path.startswith(("/p/", "/app/")):
             assert response.headers["Content-Type"].startswith("text/html"), path
