@@ -201,3 +201,17 @@ def consent_history(deps: Deps, account: Account, client_id: str) -> tuple[Clien
     """The client (tenant-checked) and its ledger, oldest first."""
     client = deps.clients.get(account.account_id, client_id, consistent=True)
     return client, deps.consent.events(account.account_id, client_id)
+
+
+def history_page(
+    deps: Deps, account: Account, client_id: str, limit: int | None, cursor: str | None
+) -> tuple[Client, list[ConsentEvent], str | None]:
+    """The client (tenant-checked) and one page of its ledger, newest first: what the client
+    card shows, never the whole ledger at once."""
+    from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
+
+    client = deps.clients.get(account.account_id, client_id, consistent=True)
+    listing = f"consent:{client_id}"
+    start = decode_cursor(deps.key_ring, account.account_id, listing, cursor)
+    page = deps.consent.events_page(account.account_id, client_id, limit=check_limit(limit), start_key=start)
+    return client, page.items, encode_cursor(deps.key_ring, account.account_id, listing, page.next_key)

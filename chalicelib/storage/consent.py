@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.consent import ConsentEvent, ConsentStatus, EventType, Source
-from chalicelib.domain.records import Client
+from chalicelib.domain.records import Client, Page
 from chalicelib.errors import ConcurrentModification
 from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.conversions import loaded_time, stored_time
@@ -154,6 +154,22 @@ class ConsentLedgerRepository:
             _to_event(item)
             for item in ConsentEventModel.query(partition, scan_index_forward=True, consistent_read=True)
         ]
+
+    def events_page(
+        self, account_id: str, client_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> Page:
+        """One page of a client's ledger, newest first (the client card's history)."""
+        partition = ledger_partition(account_id, client_id)
+        results = ConsentEventModel.query(
+            partition,
+            scan_index_forward=False,
+            consistent_read=True,
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=start_key,
+        )
+        items = [_to_event(item) for item in results]
+        return Page(items, results.last_evaluated_key)
 
     # --- erasure: the only code that changes or ends anything in the ledger's partition ----
 
