@@ -15,11 +15,12 @@ LINT_PATHS := app.py chalicelib local tests bench infra tools
 TEST_PATHS := tests/smoke tests/integration tests/unit
 QUICK_TEST_PATHS := tests/unit tests/integration
 # pytest-xdist: each worker is its own process with its own in-process emulator, and each smoke
-# module its own local stack on free ports. A smoke module's tests run in order on one worker
-# (tests/conftest.py groups them); everything else is spread test by test. The tests wait on
+# module its own local stack on free ports. Each test file runs in order on one worker
+# (--dist loadfile: a smoke module's tests share its stack and build on each other; the
+# loadgroup mode does not group under pytest 9, its nodeid suffix is lost). The tests wait on
 # subprocesses and sockets much of the time, so more workers than cores pays off.
 TEST_WORKERS ?= 4
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: help venv run test test-quick lint audit clean distclean infra infra-venv bench browser lock package package-check deploy-check deploy
 

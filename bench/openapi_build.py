@@ -137,6 +137,7 @@ schemas.update(
                 "auto_status",
                 "consent",
                 "suppressed",
+                "pending",
                 "created_at",
                 "updated_at",
             ],
@@ -154,6 +155,14 @@ schemas.update(
                 "fields": {"type": "object"},
                 "consent": ref("ClientConsent"),
                 "suppressed": {"type": "boolean"},
+                "pending": {
+                    "type": "boolean",
+                    "description": (
+                        "true for a client the public intake form created whose address's owner has "
+                        "not confirmed it yet: in no audience (campaigns, lists, searches) until the "
+                        "double opt-in, a granted consent, or staff accept it (PATCH pending: false)"
+                    ),
+                },
                 "created_at": TIME,
                 "updated_at": TIME,
             },
@@ -555,7 +564,7 @@ OPS = [
     op(
         "POST",
         "/v1/clients/search",
-        "Search clients with the filter language",
+        "Search clients with the filter language (pending sign-ups of the intake form excluded)",
         "Targeting",
         json_ok(200, "ClientCountedPage", "A page of matching clients"),
         body=model(SearchRequest),

@@ -63,12 +63,9 @@ else:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``), a smoke module's tests share one local stack
-    and run in file order: they go to one worker together. Modules that say ``RUN_FIRST =
-    True`` (the longest) are handed out first, so they do not finish last."""
+    """Under pytest-xdist (``--dist loadfile``) each test file runs in order on one worker, so
+    a smoke module's tests share one local stack. Modules that say ``RUN_FIRST = True`` (the
+    longest) are handed out first, so they do not finish last."""
     if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
         return
-    for item in items:
-        if item.get_closest_marker("smoke") is not None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     items.sort(key=lambda item: not getattr(getattr(item, "module", None), "RUN_FIRST", False))

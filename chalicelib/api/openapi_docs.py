@@ -30,7 +30,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import error_response
+from chalicelib.api.http import ANY_CONTENT_TYPE, error_response
 from chalicelib.errors import NotFound
 
 OWN_FILES = Path(__file__).resolve().parent.parent / "openapi"
@@ -170,14 +170,14 @@ def schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return listed
 
 
-@api.route("/openapi.yaml", methods=["GET"])
+@api.route("/openapi.yaml", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def openapi_document() -> Response:
     return Response(
         body=document_text(), status_code=200, headers={**DOC_HEADERS, "Content-Type": "application/yaml"}
     )
 
 
-@api.route("/openapi.json", methods=["GET"])
+@api.route("/openapi.json", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def openapi_document_json() -> Response:
     return Response(
         body=document_json_text(),
@@ -250,17 +250,17 @@ def asset_text(name: str) -> str:
     return text
 
 
-@api.route("/docs", methods=["GET"])
+@api.route("/docs", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_page() -> Response:
     return Response(body=swagger_page(), status_code=200, headers=SWAGGER_HEADERS)
 
 
-@api.route("/docs/reference", methods=["GET"])
+@api.route("/docs/reference", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_reference() -> Response:
     return Response(body=page(), status_code=200, headers=PAGE_HEADERS)
 
 
-@api.route("/docs/assets/{name}", methods=["GET"])
+@api.route("/docs/assets/{name}", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_asset(name: str) -> Response:
     if name not in ASSETS:
         return error_response(NotFound("No such file of the docs page"))

@@ -316,6 +316,11 @@ def test_campaign_mail_escapes_every_variable(api: Any, hostile: dict[str, Any])
         ("html", "{{ 'x'|center(10**9) }}"),
         ("subject", "{{ first_name.__class__.__name__ }}"),
         ("text", "{{ fields.__class__ }}"),
+        # memory bombs that print little (the security review's payload, answered 201 after
+        # building 50 MB): refused before anything huge is built (tests/unit/test_template_memory_bounds.py)
+        ("html", "{% set a = 'x' * 1000 %}{% set b = ([a] * 500)|join %}{% set c = ([b] * 100)|join %}"),
+        ("text", "{% set a = 'x' * 1000 %}" + "{% set a = a ~ a %}" * 14 + "{{ a|length }}"),
+        ("subject", "{% set a = 'x' * 1000 %}{{ a.replace('x', a)|length }}"),
     ],
 )
 def test_sandbox_escapes_are_refused_when_saved(

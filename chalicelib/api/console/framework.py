@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
     ConcurrentModification,
@@ -461,9 +462,15 @@ def page(
                 except Exception:  # noqa: BLE001
                     return _safe_fallback(500)
 
-        options: dict[str, Any] = {}
-        if changes_state:
-            options["content_types"] = [FORM_CONTENT_TYPE, *([UPLOAD_CONTENT_TYPE] if upload else [])]
+        # A form's POST is form-encoded (an upload page's is multipart); a GET has no body,
+        # so any Content-Type is ignored.
+        options: dict[str, Any] = {
+            "content_types": (
+                [FORM_CONTENT_TYPE, *([UPLOAD_CONTENT_TYPE] if upload else [])]
+                if changes_state
+                else ANY_CONTENT_TYPE
+            )
+        }
         api.route(path, methods=methods, **options)(handle)
         return view
 
