@@ -45,12 +45,15 @@ def victim(api: Any) -> dict[str, Any]:
     """Another business: an owner, a client, a list, a campaign, a job and a user, API key."""
     _, created = signed_in_owner(api, "boss@victim.example", name="Victim Salon", sender="hi@victim.example")
     http = Http(api, created["api_key"])
-    _, client = http.post("/v1/clients", {"email": "secret@victim.example", "first_name": "Vera", "tags": ["vip"]})
+    _, client = http.post(
+        "/v1/clients", {"email": "secret@victim.example", "first_name": "Vera", "tags": ["vip"]}
+    )
     _, lst = http.post("/v1/lists", {"name": "Victim VIP", "source": {"tag": "vip"}})
     _, campaign = http.post(
-        "/v1/campaigns", {"name": "Victim sale", "subject": "Hi", "html": "<p>x</p>", "audience": {"tag": "vip"}}
+        "/v1/campaigns",
+        {"name": "Victim sale", "subject": "Hi", "html": "<p>x</p>", "audience": {"tag": "vip"}},
     )
-    _, job = http.post("/v1/clients/bulk-tags", {"selection": {"client_ids": [client["client_id"]]}, "add": ["x"]})
+    http.post("/v1/clients/bulk-tags", {"selection": {"client_ids": [client["client_id"]]}, "add": ["x"]})
     [user] = http.get("/v1/users")[1]["items"]
     [key] = http.get("/v1/api-keys")[1]["items"]
     from chalicelib.bootstrap import get_deps
@@ -58,7 +61,14 @@ def victim(api: Any) -> dict[str, Any]:
 
     now = get_deps().clock()
     get_deps().jobs.create(
-        Job(account_id=created["account_id"], job_id="job_victim", kind="bulk_tags", params={}, created_at=now, updated_at=now)
+        Job(
+            account_id=created["account_id"],
+            job_id="job_victim",
+            kind="bulk_tags",
+            params={},
+            created_at=now,
+            updated_at=now,
+        )
     )
     return {
         "http": http,
@@ -83,7 +93,20 @@ def test_another_accounts_ids_are_not_found_on_every_console_route(api: Any, vic
             continue
         target = concrete(path, ids)
         intruder.get("/app")
-        answer = intruder.get(target) if method == "GET" else intruder.post(target, {"name": "Mallory", "tag": "x", "consent": "granted", "email": "m@intruder.example", "role": "staff"})
+        answer = (
+            intruder.get(target)
+            if method == "GET"
+            else intruder.post(
+                target,
+                {
+                    "name": "Mallory",
+                    "tag": "x",
+                    "consent": "granted",
+                    "email": "m@intruder.example",
+                    "role": "staff",
+                },
+            )
+        )
         assert answer.status == 404, (method, path, answer.status)
         for secret in ("secret@victim.example", "Vera", "Victim VIP", "Victim sale", "boss@victim.example"):
             assert secret not in answer.text, (method, path, secret)
@@ -94,7 +117,9 @@ def test_another_accounts_ids_are_not_found_on_every_console_route(api: Any, vic
     assert http.get(f"/v1/clients/{ids['client_id']}/consent")[1]["events"] == []
 
 
-@pytest.mark.parametrize(("csrf", "origin"), [(None, ORIGIN), ("forged", ORIGIN), (True, "https://evil.example"), (True, None)])
+@pytest.mark.parametrize(
+    ("csrf", "origin"), [(None, ORIGIN), ("forged", ORIGIN), (True, "https://evil.example"), (True, None)]
+)
 def test_every_console_form_refuses_a_forged_request_and_changes_nothing(
     api: Any, victim: dict[str, Any], csrf: Any, origin: str | None
 ) -> None:
@@ -110,7 +135,15 @@ def test_every_console_form_refuses_a_forged_request_and_changes_nothing(
         browser.get("/app")
         answer = browser.post(
             concrete(path, ids),
-            {"name": "Forged", "tag": "forged", "consent": "granted", "client_id": ids["client_id"], "action": "add_tag", "email": "x@evil.example", "role": "owner"},
+            {
+                "name": "Forged",
+                "tag": "forged",
+                "consent": "granted",
+                "client_id": ids["client_id"],
+                "action": "add_tag",
+                "email": "x@evil.example",
+                "role": "owner",
+            },
             csrf=csrf,
             origin=origin,
         )
@@ -161,12 +194,21 @@ def test_hostile_text_is_escaped_on_every_client_page(api: Any) -> None:
         assert answer.status in (200, 400), (path, answer.status)
         assert_inert(answer.text, shows=shows, where=path)
     # the job page's link back is a console path or nothing else
-    _, job = http.post("/v1/clients/bulk-tags", {"selection": {"client_ids": [client_id]}, "add": ["x"]})
+    http.post("/v1/clients/bulk-tags", {"selection": {"client_ids": [client_id]}, "add": ["x"]})
     from chalicelib.bootstrap import get_deps
     from chalicelib.domain.jobs import Job
 
     now = get_deps().clock()
-    get_deps().jobs.create(Job(account_id=created["account_id"], job_id="job_hostile", kind="bulk_tags", params={}, created_at=now, updated_at=now))
+    get_deps().jobs.create(
+        Job(
+            account_id=created["account_id"],
+            job_id="job_hostile",
+            kind="bulk_tags",
+            params={},
+            created_at=now,
+            updated_at=now,
+        )
+    )
     for back in ("javascript:alert(1)", "//evil.example/x", "https://evil.example", "/app\\..\\x", HOSTILE):
         answer = browser.get("/app/jobs/job_hostile?back=" + quote(back, safe=""))
         assert answer.status == 200

@@ -59,7 +59,9 @@ class Parsed(HTMLParser):
 
 # The one script a page may hold: the console's own file, by its content-hashed name, with no
 # inline code (console pages link it from their layout).
-CONSOLE_SCRIPT = re.compile(r'<script src="(?:/[a-z]+)?/app/static/console\.[0-9a-f]{12}\.js" defer></script>')
+CONSOLE_SCRIPT = re.compile(
+    r'<script src="(?:/[a-z]+)?/app/static/console\.[0-9a-f]{12}\.js" defer></script>'
+)
 
 
 def assert_inert(html: str, *, shows: tuple[str, ...] = (), where: str = "") -> Parsed:

@@ -78,7 +78,10 @@ def _actors(page: Page, events: list[Any]) -> dict[str, dict[str, str]]:
             continue
         try:
             if actor.startswith("usr_"):
-                found[actor] = {"kind": "user", "name": page.deps.users.get(page.account.account_id, actor).email}
+                found[actor] = {
+                    "kind": "user",
+                    "name": page.deps.users.get(page.account.account_id, actor).email,
+                }
             elif actor.startswith("key_"):
                 record = page.deps.api_keys.record(page.account.account_id, actor)
                 found[actor] = {"kind": "key", "name": record.name}
@@ -151,7 +154,9 @@ def update_profile(page: Page, client_id: str) -> Response:
     except Conflict as exc:
         if exc.code != "duplicate_email":
             raise
-        return _card(page, client_id, status=409, errors={"email": "console.card.error.duplicate"}, values=values)
+        return _card(
+            page, client_id, status=409, errors={"email": "console.card.error.duplicate"}, values=values
+        )
     return page.redirect(f"/app/clients/{client_id}?done=updated")
 
 
@@ -176,7 +181,9 @@ def update_consent(page: Page, client_id: str) -> Response:
     except InvalidInput as exc:
         if exc.code != "note_required":
             raise
-        return _card(page, client_id, status=400, errors={"note": "console.card.error.note_required"}, note=note)
+        return _card(
+            page, client_id, status=400, errors={"note": "console.card.error.note_required"}, note=note
+        )
     return page.redirect(f"/app/clients/{client_id}?done=consent#consent")
 
 
@@ -199,7 +206,9 @@ def export(page: Page, client_id: str) -> Response:
 @page("/app/clients/{client_id}/erase", ["GET"], access="owner")
 def erase_confirmation(page: Page, client_id: str) -> Response:
     client = clients.get_client(page.deps, page.account, client_id)
-    return page.render("console/client_erase.html", section="clients", client=client, name=display_name(client))
+    return page.render(
+        "console/client_erase.html", section="clients", client=client, name=display_name(client)
+    )
 
 
 @page("/app/clients/{client_id}/erase", ["POST"], access="owner")
@@ -229,12 +238,16 @@ def create_client(page: Page) -> Response:
         data = ClientInput.model_validate(profile_data(values, new=True), strict=False)
     except ValidationError as exc:
         errors = profile_errors(exc) if values["email"] else {"email": "console.card.error.email_required"}
-        return page.render("console/client_new.html", status=400, section="clients", values=values, errors=errors)
+        return page.render(
+            "console/client_new.html", status=400, section="clients", values=values, errors=errors
+        )
     try:
         created = clients.create_client(page.deps, page.account, data)
     except Conflict as exc:
         if exc.code != "duplicate_email":
             raise
         errors = {"email": "console.card.error.duplicate"}
-        return page.render("console/client_new.html", status=409, section="clients", values=values, errors=errors)
+        return page.render(
+            "console/client_new.html", status=409, section="clients", values=values, errors=errors
+        )
     return page.redirect(f"/app/clients/{created.client_id}?done=created")

@@ -155,13 +155,19 @@ def _render_clients(page: Page, builder: Builder, pending: Row | None, errors: d
     count = None
     try:
         raw = builder.raw_filter(page.language)
-        items, next_cursor = search.search_clients(page.deps, page.account, raw, PAGE_SIZE, page.query("cursor"))
+        items, next_cursor = search.search_clients(
+            page.deps, page.account, raw, PAGE_SIZE, page.query("cursor")
+        )
         count = search.count_matches(page.deps, page.account, raw)
     except RowError as exc:
         errors["conditions"] = (exc.key, _error_params(page, exc))
         status = 400
     except InvalidInput as exc:
-        errors["conditions"] = "console.clients.filter.error.url" if exc.code != "invalid_cursor" else "console.clients.error.cursor"
+        errors["conditions"] = (
+            "console.clients.filter.error.url"
+            if exc.code != "invalid_cursor"
+            else "console.clients.error.cursor"
+        )
         status = 400
     query = builder.query()
     return page.render(
@@ -183,7 +189,11 @@ def _render_clients(page: Page, builder: Builder, pending: Row | None, errors: d
         every_match=every_match,
         filter_pairs=builder.params(),
         query=query,
-        next_url=(page.url("/app/clients?" + builder.query(("cursor", next_cursor))) if next_cursor and items else None),
+        next_url=(
+            page.url("/app/clients?" + builder.query(("cursor", next_cursor)))
+            if next_cursor and items
+            else None
+        ),
         first_url=page.url("/app/clients?" + query) if page.query("cursor") else None,
         errors=errors,
         notice=_notice(page),
@@ -197,7 +207,10 @@ def _notice(page: Page) -> Any:
     from chalicelib.api.console.formatting import Formats
 
     number = int(page.query("n") or 0) if (page.query("n") or "").isdigit() else 0
-    return (NOTICES[done], {"tag": (page.query("tag") or "")[:64], "n": Formats(page.language).number(number)})
+    return (
+        NOTICES[done],
+        {"tag": (page.query("tag") or "")[:64], "n": Formats(page.language).number(number)},
+    )
 
 
 # --- "select all" and the actions' confirmation pages -----------------------------------
@@ -300,9 +313,17 @@ def create_list(page: Page) -> Response:
     if chosen.empty:
         return _confirmation(page, "create_list", chosen, status=400)
     try:
-        data = lists.NewList.model_validate({"name": name, "source": chosen.target(page.language)}, strict=False)
+        data = lists.NewList.model_validate(
+            {"name": name, "source": chosen.target(page.language)}, strict=False
+        )
     except ValidationError:
-        key = "console.clients.error.list_name_required" if not name else "console.clients.error.list_name_invalid"
-        return _confirmation(page, "create_list", chosen, status=400, errors={"name": key}, values={"name": name})
+        key = (
+            "console.clients.error.list_name_required"
+            if not name
+            else "console.clients.error.list_name_invalid"
+        )
+        return _confirmation(
+            page, "create_list", chosen, status=400, errors={"name": key}, values={"name": name}
+        )
     created = lists.create_list(page.deps, page.account, data, page.actor)
     return page.redirect(f"/app/lists/{created.list_id}?done=created")

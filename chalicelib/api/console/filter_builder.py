@@ -181,7 +181,11 @@ def condition(row: Row, language: str = "en") -> dict[str, Any]:
         items = [item.strip() for item in row.value.split(",") if item.strip()]
         if not items:
             raise RowError("console.clients.filter.error.value_required")
-        return {"field": row.field, "op": row.op, "value": [_value(row.field, item, language) for item in items]}
+        return {
+            "field": row.field,
+            "op": row.op,
+            "value": [_value(row.field, item, language) for item in items],
+        }
     return {"field": row.field, "op": row.op, "value": _value(row.field, row.value, language)}
 
 

@@ -86,7 +86,9 @@ def _preview(page: Page, raw: bytes) -> Response:
         text = decode(raw)
     except CsvFileError as exc:
         return _form(page, status=400, errors={"file": _file_error(InvalidInput(exc.message, code=exc.code))})
-    columns = [{"header": c.header, "target": c.target, "words": _column_words(c.target)} for c in parsed.columns]
+    columns = [
+        {"header": c.header, "target": c.target, "words": _column_words(c.target)} for c in parsed.columns
+    ]
     shown = [c for c in parsed.columns if c.target]
     return page.render(
         "console/import.html",

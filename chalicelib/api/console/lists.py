@@ -51,7 +51,9 @@ def list_page(page: Page, list_id: str) -> Response:
     from urllib.parse import quote
 
     found = lists.get_list(page.deps, page.account, list_id)
-    members, next_cursor = lists.list_members(page.deps, page.account, list_id, PAGE_SIZE, page.query("cursor"))
+    members, next_cursor = lists.list_members(
+        page.deps, page.account, list_id, PAGE_SIZE, page.query("cursor")
+    )
     job = None
     progress = None
     if found.status != "ready" and found.job_id:
