@@ -91,7 +91,12 @@ def _account(api: str, name: str, owner: str, language: str, clients: list[dict[
     already has); everything afterwards happens in the browser."""
     created = requests.post(
         f"{api}/v1/accounts",
-        json={"name": name, "sender_email": f"hello@{owner.split('@')[1]}", "owner_email": owner, "language": language},
+        json={
+            "name": name,
+            "sender_email": f"hello@{owner.split('@')[1]}",
+            "owner_email": owner,
+            "language": language,
+        },
         headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
         timeout=TIMEOUT,
     )
@@ -105,7 +110,10 @@ def _account(api: str, name: str, owner: str, language: str, clients: list[dict[
         ids[client["email"]] = answer.json()["client_id"]
         if confirmed:
             put = requests.put(
-                f"{api}/v1/clients/{ids[client['email']]}/consent", json={"granted": True}, headers=auth, timeout=TIMEOUT
+                f"{api}/v1/clients/{ids[client['email']]}/consent",
+                json={"granted": True},
+                headers=auth,
+                timeout=TIMEOUT,
             )
             assert put.status_code == 200, put.text
     return {"auth": auth, "ids": ids, "owner": owner}
@@ -149,12 +157,28 @@ def _look(page: Any, name: str, language: str = "en", *, docs: str | None = None
 
 
 SALON = [
-    {"email": "jana@salon.example", "first_name": "Jana", "last_name": "Nováková", "tags": ["vip"], "confirmed": True},
+    {
+        "email": "jana@salon.example",
+        "first_name": "Jana",
+        "last_name": "Nováková",
+        "tags": ["vip"],
+        "confirmed": True,
+    },
     {"email": "petra@salon.example", "first_name": "Petra", "last_name": "Malá", "status": "regular"},
     {"email": "marie@salon.example", "first_name": "Marie", "last_name": "Dvořáková", "tags": ["nails"]},
     {"email": "eva@salon.example", "first_name": "Eva", "last_name": "Černá", "confirmed": True},
-    {"email": "lucie@salon.example", "first_name": "Lucie", "last_name": "Veselá", "phone": "+420 601 222 333"},
-    {"email": "tereza@salon.example", "first_name": "Tereza", "last_name": "Horáková", "tags": ["vip", "hair"]},
+    {
+        "email": "lucie@salon.example",
+        "first_name": "Lucie",
+        "last_name": "Veselá",
+        "phone": "+420 601 222 333",
+    },
+    {
+        "email": "tereza@salon.example",
+        "first_name": "Tereza",
+        "last_name": "Horáková",
+        "tags": ["vip", "hair"],
+    },
 ]
 
 
@@ -246,7 +270,13 @@ def test_seed_000_and_003_through_the_console(api: str, browser: Any) -> None:  
         page.get_by_role("link", name="Import from a CSV file").click()
         _look(page, "import")
         page.get_by_label("CSV file").set_input_files(
-            files=[{"name": "klienti.csv", "mimeType": "text/csv", "buffer": "E-mail;Jméno;Cognome\nkarel@salon.example;Karel;Rossi\nspatne;X;Y\n".encode()}]
+            files=[
+                {
+                    "name": "klienti.csv",
+                    "mimeType": "text/csv",
+                    "buffer": "E-mail;Jméno;Cognome\nkarel@salon.example;Karel;Rossi\nspatne;X;Y\n".encode(),
+                }
+            ]
         )
         page.get_by_role("button", name="Preview").click()
         _look(page, "import-preview")
@@ -259,7 +289,9 @@ def test_seed_000_and_003_through_the_console(api: str, browser: Any) -> None:  
         context.close()
 
 
-@pytest.mark.parametrize(("language", "owner"), [("cs", "majitel@krasa.example"), ("it", "titolare@bellezza.example")])
+@pytest.mark.parametrize(
+    ("language", "owner"), [("cs", "majitel@krasa.example"), ("it", "titolare@bellezza.example")]
+)
 def test_the_console_in_czech_and_italian(api: str, browser: Any, language: str, owner: str) -> None:  # noqa: F811
     business = {"cs": "Salon Krása", "it": "Salone Bellezza"}[language]
     account = _account(api, business, owner, language, [dict(c) for c in SALON[:4]])
@@ -269,7 +301,14 @@ def test_the_console_in_czech_and_italian(api: str, browser: Any, language: str,
         _sign_in(page, api, owner)
         page.goto(f"{api}/app/clients")
         _look(page, "clients", language)
-        english = ("Add tag", "Select all", "clients match", "Operator</label>", "Search</label>", "Consent</th>")
+        english = (
+            "Add tag",
+            "Select all",
+            "clients match",
+            "Operator</label>",
+            "Search</label>",
+            "Consent</th>",
+        )
         for word in english:
             assert word not in page.content(), word
         page.locator("#f-field").select_option("tags")
