@@ -197,7 +197,7 @@ def test_the_report_and_its_svg_chart_after_sending(salon: dict[str, Any], api: 
     drain(api, sim[1])
     assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "sent"
     page = browser.get(f"/app/campaigns/{campaign_id}")
-    assert '<svg class="chart" role="img" aria-labelledby="chart-title"' in page.text
+    assert '<svg class="chart" role="img" aria-label="The campaign&#39;s figures as bars"' in page.text
     assert "<script" not in page.text.split("</head>")[1]
     report = http.get(f"/v1/campaigns/{campaign_id}/report")[1]
     assert re.search(rf"<td>Sent</td><td class=\"num\">{report['sent']}</td>", page.text)
