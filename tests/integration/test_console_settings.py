@@ -146,7 +146,7 @@ def test_erasing_non_responders_needs_the_confirmation(
 
 
 def test_staff_cannot_open_or_change_settings(api: Any, owner: tuple[Browser, dict[str, Any]]) -> None:
-    browser, created = owner
+    _, created = owner
     staff = signed_in_staff(api, created["api_key"])
     home = staff.get("/app")
     assert 'href="/app/settings"' not in home.text
