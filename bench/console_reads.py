@@ -10,6 +10,9 @@ Each page is requested through the Chalice app (``chalice.test.Client``) by a si
 owner, exactly as a browser would, so the figures include the session check (session,
 user, account). The point is the bound: no page reads more as the account grows past the
 count budget (2,000 candidates) and the page size (50). Run it with two sizes to see it.
+One page is bounded differently, on purpose: "Send" shows the counts of the API's own
+``preview`` (the campaign's audience, up to ``preview_max_clients``), the same reads a
+``POST /v1/campaigns/{id}/send`` makes before it sends.
 Figures go to ``bench/results/console_reads.json``.
 """
 
@@ -68,22 +71,53 @@ def run() -> dict[str, Any]:
     client_id = f"cl_{0:026d}"
     from chalicelib.services import lists
 
-    small = lists.create_list(deps, account, lists.NewList.model_validate({"name": "Rare", "source": {"tag": rare_tag}}))
+    small = lists.create_list(
+        deps, account, lists.NewList.model_validate({"name": "Rare", "source": {"tag": rare_tag}})
+    )
+    from chalicelib.services import campaigns
+
+    draft = campaigns.create_campaign(
+        deps,
+        account,
+        campaigns.NewCampaign.model_validate(
+            {
+                "name": "Spring",
+                "subject": "Hi",
+                "html": "<p>Hi {{ first_name }}</p>",
+                "audience": {"tag": common_tag},
+            }
+        ),
+    )
     targeting.install_meter()
     pages = {
         "clients (every client)": "/app/clients",
-        "clients (a common tag)": "/app/clients?" + urlencode({"f": "tags", "o": "contains", "v": common_tag}),
+        "clients (a common tag)": "/app/clients?"
+        + urlencode({"f": "tags", "o": "contains", "v": common_tag}),
         "clients (confirmation date is filled)": "/app/clients?"
         + urlencode({"f": "consent.confirmed_at", "o": "is_set", "v": ""}),
         "clients (search: a first name)": "/app/clients?" + urlencode({"q": "Giulia"}),
         "clients (search: an e-mail address)": "/app/clients?" + urlencode({"q": "client42@example.com"}),
         "clients (a selective filter: visits > 38 and lapsing)": "/app/clients?"
-        + urlencode([("f", "fields.visits"), ("o", "gt"), ("v", "38"), ("f", "auto_status"), ("o", "eq"), ("v", "lapsing")]),
+        + urlencode(
+            [
+                ("f", "fields.visits"),
+                ("o", "gt"),
+                ("v", "38"),
+                ("f", "auto_status"),
+                ("o", "eq"),
+                ("v", "lapsing"),
+            ]
+        ),
         "select all, add tag (confirmation)": "/app/clients/selection?"
         + urlencode({"f": "tags", "o": "contains", "v": common_tag, "select": "all", "action": "add_tag"}),
         "client card": f"/app/clients/{client_id}",
         "lists": "/app/lists",
         "list and its members": f"/app/lists/{small.list_id}",
+        "campaigns": "/app/campaigns",
+        "new campaign (the audience picker)": "/app/campaigns/new",
+        "a draft campaign (its preview's recipients)": f"/app/campaigns/{draft.campaign_id}",
+        "send confirmation (counts the audience: the API's preview)": f"/app/campaigns/{draft.campaign_id}/send",
+        "settings": "/app/settings",
     }
     results: dict[str, Any] = {"clients": targeting.N_CLIENTS, "account_id": aid, "pages": {}}
     with Client(app) as client:
@@ -96,7 +130,11 @@ def run() -> dict[str, Any]:
             answer = browser.get(path)
             seconds = time.perf_counter() - started
             assert answer.status == 200, (name, answer.status)
-            results["pages"][name] = {"path": path, "seconds": round(seconds, 3), **targeting.METER.snapshot()}
+            results["pages"][name] = {
+                "path": path,
+                "seconds": round(seconds, 3),
+                **targeting.METER.snapshot(),
+            }
     return results
 
 
@@ -113,7 +151,9 @@ def main() -> None:
     print(f"console page views on an account of {results['clients']} clients")
     print(f"{'page':<{width}}  items read  RCU   calls")
     for name, figures in results["pages"].items():
-        print(f"{name:<{width}}  {figures['items_read']:>10}  {figures['rcu']:>5}  {sum(figures['calls'].values())}")
+        print(
+            f"{name:<{width}}  {figures['items_read']:>10}  {figures['rcu']:>5}  {sum(figures['calls'].values())}"
+        )
 
 
 if __name__ == "__main__":
