@@ -59,7 +59,16 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("console-stack")
     api_port, moto_port = free_ports(2)
     log = workdir / "run.log"
-    env = {**stack_environment(), "PERMESSO_BULK_SYNC_LIMIT": "3", "PERMESSO_JOB_CHUNK_ITEMS": "2"}
+    # A tag on more than 3 clients is a job; a send may be up to half a second late for its
+    # slot (the pacing's tolerance is 42 ms, which a shared, loaded test machine misses for
+    # every slot, so a campaign would never finish here).
+    env = {
+        **stack_environment(),
+        "PERMESSO_BULK_SYNC_LIMIT": "3",
+        "PERMESSO_JOB_CHUNK_ITEMS": "2",
+        "PERMESSO_PLATFORM_RATE_SAFETY": "0.5",
+        "PERMESSO_SEND_LATE_TOLERANCE_SECONDS": "1",
+    }
     process = start_stack(api_port, moto_port, workdir / "state", log, env)
     seen: set[int] = set()
     try:
@@ -327,5 +336,122 @@ def test_the_console_in_czech_and_italian(api: str, browser: Any, language: str,
         _look(page, "lists", language)
         page.goto(f"{api}/app/clients/import")
         _look(page, "import", language)
+    finally:
+        context.close()
+
+
+def _confirm_link(api: str, to: str) -> str:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for mail in requests.get(f"{api}/dev/outbox", timeout=TIMEOUT).json()["items"]:
+            if to in mail["to"]:
+                hrefs = [link["href"] for link in mail["links"] if link["cta"] == "confirm"]
+                if hrefs:
+                    return str(hrefs[0])
+        time.sleep(0.5)
+    raise AssertionError(f"no reactivation e-mail to {to}")
+
+
+def test_a_campaign_with_the_warning_and_the_reactivation_story(api: str, browser: Any) -> None:  # noqa: F811
+    """Seed 000 through the console: a campaign to the VIPs sent with the pre-send warning and
+    "Send anyway", its live progress and report; consent-only turned on in Settings; then a
+    reactivation campaign, a client confirms in the e-mail, and the list of confirmed is
+    created early (after its confirmation) and opened."""
+    salon = _account(api, "Salon Aurora", "owner@aurora.example", "en", [dict(c) for c in SALON])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        _sign_in(page, api, salon["owner"])
+
+        # Settings first: the terms and legitimate-interest pages a reactivation e-mail links to.
+        page.get_by_role("link", name="Settings", exact=True).click()
+        page.get_by_label("Terms and privacy page").fill("https://aurora.example/terms")
+        page.get_by_label("Legitimate-interest page").fill("https://aurora.example/interest")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r"done=saved"))
+        _look(page, "settings")
+
+        # A campaign to the VIPs: one has consented, one has not → the warning, Send anyway.
+        page.get_by_role("link", name="Campaigns", exact=True).click()
+        _look(page, "campaigns-empty")
+        page.get_by_role("link", name="New campaign", exact=True).click()
+        page.get_by_label("Name").fill("Spring offer")
+        page.get_by_label("Subject").fill("Spring at Aurora, {{ first_name }}")
+        page.get_by_label("Content").fill("<p>Dear {{ first_name }}, spring treatments are 20% off.</p>")
+        page.get_by_label("Audience").select_option("tag")
+        page.get_by_label("Tag", exact=True).fill("vip")
+        _look(page, "campaign-new")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r"/app/campaigns/cmp_\w+\?done=created"))
+        frame = page.frame_locator("iframe.mail-preview")
+        frame.get_by_text("spring treatments are 20% off").wait_for()
+        assert page.locator("iframe.mail-preview").get_attribute("sandbox") == ""
+        page.get_by_role("button", name="Count recipients").click()
+        assert re.search(r"In the audience\s*2", page.locator("#counts").inner_text())
+        _look(page, "campaign-draft")
+        page.get_by_role("button", name="Send", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        assert "1 of the 2 recipients have not given their consent" in dialog.inner_text()
+        _look(page, "campaign-send-warning")
+        dialog.get_by_role("button", name="Send anyway").click()
+        page.wait_for_url(re.compile(r"done=sending"))
+        page.get_by_role("heading", name="Report").wait_for(timeout=90_000)  # console.js reloads when done
+        assert page.locator("svg.chart").count() == 1
+        assert re.search(r"Sent\s*2", page.get_by_role("table").inner_text())
+        _look(page, "campaign-report")
+
+        # Settings, then "Send campaigns only to clients who consented".
+        page.get_by_role("link", name="Settings", exact=True).click()
+        page.get_by_label("Send campaigns only to clients who consented").check()
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r"done=saved"))
+        assert page.get_by_label("Send campaigns only to clients who consented").is_checked()
+
+        # Reactivation: the template is ready; send to the clients whose consent is unknown.
+        page.get_by_role("link", name="Campaigns", exact=True).click()
+        page.get_by_role("link", name="New reactivation campaign").click()
+        assert "{{ confirm_url }}" in page.get_by_label("Content").input_value()
+        assert page.get_by_label("Terms and privacy page").input_value() == "https://aurora.example/terms"
+        page.get_by_label("Name").fill("Still with us?")
+        page.get_by_label("Audience").select_option("tag")
+        page.get_by_label("Tag", exact=True).fill("nails")
+        _look(page, "campaign-new-reactivation")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url(re.compile(r"/app/campaigns/cmp_\w+\?done=created"))
+        campaign_url = page.url.split("?")[0]
+        page.get_by_role("button", name="Send", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        assert "Send anyway" not in dialog.inner_text()
+        dialog.get_by_role("button", name="Send").click()
+        page.wait_for_url(re.compile(r"done=sending"))
+        page.get_by_role("button", name="Create list of confirmed").wait_for(timeout=90_000)
+
+        # Marie confirms from her e-mail (in another tab: the public page, no console session needed).
+        public = context.new_page()
+        public.goto(_confirm_link(api, "marie@salon.example"))
+        public.locator("form[method=post] button").click()
+        public.wait_for_load_state()
+        public.close()
+
+        page.goto(campaign_url)
+        assert re.search(r"Confirmed\s*1", page.locator("#report-table").inner_text())
+        _look(page, "campaign-reactivation-report")
+        page.get_by_role("button", name="Create list of confirmed").click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for()
+        assert "before the wait ends" in dialog.inner_text()
+        _look(page, "campaign-segment-early")
+        dialog.get_by_role("button", name="Create list of confirmed").click()
+        page.wait_for_url(re.compile(r"/app/(campaigns/cmp_\w+\?done=segmented|jobs/)"))
+        if "/app/jobs/" in page.url:
+            page.get_by_text("Done", exact=True).wait_for(timeout=60_000)
+            page.get_by_role("link", name="Back").click()
+        page.get_by_role("link", name=re.compile("Still with us")).click()
+        page.wait_for_url(re.compile(r"/app/lists/lst_"))
+        assert "marie@salon.example" in page.get_by_role("table").inner_text()
+        page.get_by_role("link", name="Campaigns", exact=True).click()
+        _look(page, "campaigns")
     finally:
         context.close()
