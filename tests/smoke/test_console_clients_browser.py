@@ -336,6 +336,16 @@ def test_the_console_in_czech_and_italian(api: str, browser: Any, language: str,
         _look(page, "lists", language)
         page.goto(f"{api}/app/clients/import")
         _look(page, "import", language)
+        english = ("New campaign", "Audience", "Subject", "Send campaigns only", "Save</button>", "Business name")
+        for path, name in (
+            ("/app/campaigns", "campaigns"),
+            ("/app/campaigns/new?kind=reactivation", "campaign-new-reactivation"),
+            ("/app/settings", "settings"),
+        ):
+            page.goto(f"{api}{path}")
+            _look(page, name, language)
+            for word in english:
+                assert word not in page.content(), (path, word)
     finally:
         context.close()
 

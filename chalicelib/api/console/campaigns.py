@@ -284,17 +284,7 @@ def _counts(page: Page, campaign: Any) -> tuple[dict[str, Any] | None, str | Non
         return None, "console.campaigns.counts.no_list"
 
 
-REPORT_ORDER = (
-    "recipients",
-    "sent",
-    "suppressed",
-    "excluded_no_consent",
-    "failed",
-    "bounced",
-    "complained",
-    "unsubscribed",
-)
-REACTIVATION_ORDER = ("confirmed", "declined", "no_response")
+REACTIVATION_ONLY = ("confirmed", "declined", "no_response")
 
 
 def report_of(page: Page, campaign: Any) -> list[tuple[str, int]]:
@@ -302,9 +292,11 @@ def report_of(page: Page, campaign: Any) -> list[tuple[str, int]]:
     deliveries, its cost the campaign's size), read once the campaign has stopped sending;
     while it sends, the page shows the running counters instead (``progress_of``)."""
     from chalicelib.domain.campaign_status import CampaignKind
+    from chalicelib.domain.campaigns import REPORT_FIELDS
 
     found = campaigns.campaign_report(page.deps, page.account, campaign.campaign_id)
-    names = REPORT_ORDER + (REACTIVATION_ORDER if campaign.kind is CampaignKind.REACTIVATION else ())
+    reactivation = campaign.kind is CampaignKind.REACTIVATION
+    names = [name for name in REPORT_FIELDS if reactivation or name not in REACTIVATION_ONLY]
     return [(name, int(found.get(name, 0))) for name in names]
 
 
@@ -460,12 +452,15 @@ def resume(page: Page, campaign_id: str) -> Response:
     return page.redirect(f"/app/campaigns/{campaign_id}?done=resumed")
 
 
+def _confirmation(page: Page, campaign_id: str, action: str) -> Response:
+    """The question before cancelling, or before creating the list of confirmed early."""
+    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
+    return page.render("console/campaign_confirm.html", section="campaigns", campaign=campaign, action=action)
+
+
 @page("/app/campaigns/{campaign_id}/cancel", ["GET"])
 def cancel_confirmation(page: Page, campaign_id: str) -> Response:
-    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
-    return page.render(
-        "console/campaign_confirm.html", section="campaigns", campaign=campaign, action="cancel"
-    )
+    return _confirmation(page, campaign_id, "cancel")
 
 
 @page("/app/campaigns/{campaign_id}/cancel", ["POST"])
@@ -480,10 +475,7 @@ def cancel(page: Page, campaign_id: str) -> Response:
 @page("/app/campaigns/{campaign_id}/segment", ["GET"])
 def segment_confirmation(page: Page, campaign_id: str) -> Response:
     """Before the wait is over, creating the list early asks first."""
-    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
-    return page.render(
-        "console/campaign_confirm.html", section="campaigns", campaign=campaign, action="segment"
-    )
+    return _confirmation(page, campaign_id, "segment")
 
 
 @page("/app/campaigns/{campaign_id}/segment", ["POST"])
