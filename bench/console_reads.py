@@ -27,7 +27,8 @@ from urllib.parse import urlencode
 
 os.environ.setdefault("BENCH_CLIENTS", "5000")
 
-from bench import targeting  # noqa: E402 — BENCH_CLIENTS is read when it is imported
+# BENCH_CLIENTS is read when targeting is imported, so it is set above.
+from bench import targeting
 
 RESULTS = Path(__file__).parent / "results" / "console_reads.json"
 OWNER = "owner@bench.example"

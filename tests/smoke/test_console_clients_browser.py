@@ -336,7 +336,14 @@ def test_the_console_in_czech_and_italian(api: str, browser: Any, language: str,
         _look(page, "lists", language)
         page.goto(f"{api}/app/clients/import")
         _look(page, "import", language)
-        english = ("New campaign", "Audience", "Subject", "Send campaigns only", "Save</button>", "Business name")
+        english = (
+            "New campaign",
+            "Audience",
+            "Subject",
+            "Send campaigns only",
+            "Save</button>",
+            "Business name",
+        )
         for path, name in (
             ("/app/campaigns", "campaigns"),
             ("/app/campaigns/new?kind=reactivation", "campaign-new-reactivation"),
