@@ -408,7 +408,7 @@ def test_a_campaign_with_the_warning_and_the_reactivation_story(api: str, browse
         _look(page, "campaign-draft")
         page.get_by_role("button", name="Send", exact=True).click()
         dialog = page.get_by_role("dialog")
-        dialog.wait_for()
+        dialog.wait_for(timeout=90_000)  # the counts are read first
         assert "1 of the 2 recipients have not given their consent" in dialog.inner_text()
         _look(page, "campaign-send-warning")
         dialog.get_by_role("button", name="Send anyway").click()
@@ -439,7 +439,7 @@ def test_a_campaign_with_the_warning_and_the_reactivation_story(api: str, browse
         campaign_url = page.url.split("?")[0]
         page.get_by_role("button", name="Send", exact=True).click()
         dialog = page.get_by_role("dialog")
-        dialog.wait_for()
+        dialog.wait_for(timeout=90_000)
         assert "Send anyway" not in dialog.inner_text()
         dialog.get_by_role("button", name="Send").click()
         page.wait_for_url(re.compile(r"done=sending"))
