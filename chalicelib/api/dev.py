@@ -60,7 +60,9 @@ def outbox() -> Response:
         from chalicelib.api.public import HTML_HEADERS
         from chalicelib.mail.rendering import render
 
-        body = render("pages/dev_outbox.html", "en", mails=mails, business="Permesso — local outbox")
+        body = render(
+            "pages/dev_outbox.html", "en", mails=mails, business="Local outbox", identity=None, test=False, thanks=False
+        )
         headers = {**HTML_HEADERS, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         return Response(body=body, status_code=200, headers=headers)
     return _json({"items": [asdict(m) for m in mails], "count": len(mails)})

@@ -17,7 +17,8 @@ from pydantic import (
 )
 
 from chalicelib.domain.auto_status import Thresholds
-from chalicelib.domain.client_profile import Email
+from chalicelib.domain.business import check_brand_colour
+from chalicelib.domain.client_profile import Email, Phone
 from chalicelib.domain.contact import validate_https_url
 
 SUPPORTED_LANGUAGES = ("en", "cs", "it")
@@ -51,6 +52,41 @@ SenderName = Annotated[
             "minLength": 1,
             "maxLength": 100,
             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$",
+        }
+    ),
+]
+
+
+def _address(value: str) -> str:
+    # Lines of a postal address: line breaks allowed, no other control character.
+    value = value.replace("\r\n", "\n")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\n" for c in value):
+        raise ValueError("must not contain control characters other than line breaks")
+    return "\n".join(line.strip() for line in value.split("\n") if line.strip())
+
+
+BusinessAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(_address),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 300,
+            "pattern": "^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$",
+            "description": "The postal address shown in e-mail footers and on public pages (lines allowed).",
+        }
+    ),
+]
+BrandColour = Annotated[
+    str,
+    AfterValidator(check_brand_colour),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^#[0-9A-Fa-f]{6}$",
+            "description": "#rrggbb; white text on it must have a contrast of at least 4.5:1.",
         }
     ),
 ]
@@ -91,6 +127,13 @@ class AccountSettings(BaseModel):
     daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
     hourly_send_cap: int = Field(default=20_000, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds = Field(default_factory=AutoStatusThresholds)
+    # The business's identity on its clients' pages and e-mails (domain.business).
+    logo_url: HttpsUrl | None = None
+    brand_color: BrandColour | None = None
+    business_address: BusinessAddress | None = None
+    website_url: HttpsUrl | None = None
+    contact_email: Email | None = None
+    contact_phone: Phone | None = None
 
 
 class AccountSettingsPatch(BaseModel):
@@ -110,6 +153,12 @@ class AccountSettingsPatch(BaseModel):
     daily_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     hourly_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds | None = None
+    logo_url: HttpsUrl | None = None
+    brand_color: BrandColour | None = None
+    business_address: BusinessAddress | None = None
+    website_url: HttpsUrl | None = None
+    contact_email: Email | None = None
+    contact_phone: Phone | None = None
 
     @field_validator(
         "consent_only_campaigns",

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.contact import normalise_email, normalise_phone
+from chalicelib.domain.tags import unique_tags
 from chalicelib.domain.time import parse_timestamp
 
 MAX_TAGS = 40  # keeps a client's tag changes inside one DynamoDB transaction (100 items)
@@ -54,7 +55,8 @@ def _clean_text(value: str) -> str:
 
 
 def clean_tags(tags: list[str]) -> list[str]:
-    """Trimmed, non-empty, at most 64 characters, unique (first spelling kept)."""
+    """Trimmed, non-empty, at most 64 characters, unique compared case-insensitively
+    (``VIP`` and ``vip`` are one tag: the first spelling is kept)."""
     cleaned: list[str] = []
     for tag in tags:
         text = _clean_text(tag.strip())
@@ -62,8 +64,8 @@ def clean_tags(tags: list[str]) -> list[str]:
             raise ValueError("tags must not be empty")
         if len(text) > 64:
             raise ValueError("a tag has at most 64 characters")
-        if text not in cleaned:
-            cleaned.append(text)
+        cleaned.append(text)
+    cleaned = unique_tags(cleaned)
     if len(cleaned) > MAX_TAGS:
         raise ValueError(f"a client has at most {MAX_TAGS} tags")
     return cleaned

@@ -10,7 +10,15 @@ from chalicelib.mail.rendering import Translator, pick_language, render
 def double_opt_in_mail(account: Account, client: Client, confirm_url: str) -> OutgoingMail:
     """The confirmation request of the intake form; its link carries ``data-cta="confirm"``."""
     language = pick_language(client.language, account.settings.language)
-    context = {"business": account.name, "first_name": client.first_name, "confirm_url": confirm_url}
+    from chalicelib.domain.business import footer_lines
+
+    context = {
+        "business": account.name,
+        "first_name": client.first_name,
+        "confirm_url": confirm_url,
+        "logo_url": account.settings.logo_url,
+        "footer": footer_lines(account.settings),
+    }
     return OutgoingMail(
         sender_email=account.settings.sender_email,
         sender_name=account.settings.sender_name or account.name,

@@ -26,7 +26,12 @@ def _with_auto_status(client: Client, account: Account, now: datetime) -> Client
     return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
 
 
-def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
+def create_client(
+    deps: Deps, account: Account, data: ClientInput, tag_spellings: dict[str, str] | None = None
+) -> Client:
+    """``tag_spellings``: the account's spellings already looked up (a caller creating many)."""
+    from chalicelib.services.tags import account_spellings
+
     now = deps.clock()
     client = Client(
         account_id=account.account_id,
@@ -36,7 +41,7 @@ def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
         last_name=data.last_name,
         phone=data.phone,
         language=data.language,
-        tags=list(data.tags),
+        tags=account_spellings(deps, account.account_id, list(data.tags), tag_spellings),
         status=data.status,
         last_visit_at=data.last_visit_at,
         fields=dict(data.fields),
@@ -80,7 +85,18 @@ def _patched(client: Client, patch: ClientPatch) -> Client:
     return replace(client, **changes)
 
 
-def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPatch) -> Client:
+def update_client(
+    deps: Deps,
+    account: Account,
+    client_id: str,
+    patch: ClientPatch,
+    tag_spellings: dict[str, str] | None = None,
+) -> Client:
+    if patch.tags is not None:
+        from chalicelib.services.tags import account_spellings
+
+        tags = account_spellings(deps, account.account_id, patch.tags, tag_spellings)
+        patch = patch.model_copy(update={"tags": tags})
     for _ in range(_MAX_ATTEMPTS):
         current = deps.clients.get(account.account_id, client_id, consistent=True)
         now = deps.clock()

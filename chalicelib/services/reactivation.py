@@ -21,6 +21,7 @@ from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.consent import EventType, Source
 from chalicelib.domain.reactivation import Action, CtaClaim, mint_cta, read_cta
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.time import to_storage
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services.consent import ConsentChange, record_consent
@@ -99,7 +100,12 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
         legitimate_interest_url=found.campaign.legitimate_interest_url,
     )
     record = record_consent(deps, found.account, found.client.client_id, change)
-    deps.deliveries.mark(found.campaign.campaign_id, found.client.client_id, response=action.response)
+    deps.deliveries.mark(
+        found.campaign.campaign_id,
+        found.client.client_id,
+        response=action.response,
+        responded_at=to_storage(record.event.at),
+    )
     logger.info(
         "reactivation choice recorded",
         extra={

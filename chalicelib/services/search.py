@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.records import Account, Client
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.selection import START, Position, Selection, parse_or_400
+from chalicelib.services.selection import START, Filter, Position, Selection, parse_for_account
 
 SEARCH_READ_BUDGET = 5000
 _MAX_PAGE = 500
@@ -29,7 +29,7 @@ _MAX_PAGE = 500
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    filter: Any = None
+    filter: Filter = None
     limit: int | None = None
     cursor: str | None = None
 
@@ -52,7 +52,7 @@ def next_page_size(needed: int, matched: int, examined: int) -> int:
 def search_clients(
     deps: Deps, account: Account, raw_filter: Any, limit: int | None, cursor: str | None
 ) -> tuple[list[Client], str | None]:
-    node = parse_or_400(raw_filter)
+    node = parse_for_account(deps, account.account_id, raw_filter)
     size = check_limit(limit)
     listing = search_listing(raw_filter)
     position: Position | None = decode_cursor(deps.key_ring, account.account_id, listing, cursor) or START

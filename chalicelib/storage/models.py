@@ -182,8 +182,20 @@ class TagMemberModel(Model):
 
     Meta = table_meta("tag-members")
 
-    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<tag>
+    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<label_key(tag)>
     client_id = UnicodeAttribute(range_key=True)
+
+
+class TagModel(Model):
+    """The account's tag registry: one item per tag (by its case-insensitive key), holding the
+    spelling first written. ``GET /v1/tags`` lists it; counts come from ``tag-members``."""
+
+    Meta = table_meta("tags")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    tag_key = UnicodeAttribute(range_key=True)  # domain.tags.label_key(tag)
+    tag = UnicodeAttribute()  # as first written
+    created_at = UnicodeAttribute()
 
 
 class SuppressionModel(Model):
@@ -281,6 +293,17 @@ class CampaignsByAutomaticActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
     campaign_id = UnicodeAttribute(range_key=True)
 
 
+class CampaignsBySendDueIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: scheduled campaigns, by when they are to be sent."""
+
+    class Meta:
+        index_name = "by-send-due"
+        projection = KeysOnlyProjection()
+
+    send_due = UnicodeAttribute(hash_key=True)
+    send_at = UnicodeAttribute(range_key=True)
+
+
 class CampaignModel(Model):
     """A campaign. Status changes are conditional updates on the current ``status``;
     no version attribute, so the counters (atomic ``ADD``) never conflict with them."""
@@ -307,7 +330,10 @@ class CampaignModel(Model):
     segment_due = UnicodeAttribute(null=True)  # sparse index key, present while awaiting responses
     segment_list_id = UnicodeAttribute(null=True)
     automatic_active = UnicodeAttribute(null=True)  # sparse index key, present while active
-    acknowledged_non_consented = NumberAttribute(null=True)
+    acknowledged_non_consented = NumberAttribute(null=True)  # 1: given when it was scheduled
+    send_at = UnicodeAttribute(null=True)  # while scheduled
+    send_due = UnicodeAttribute(null=True)  # sparse index key, present while scheduled
+    schedule_error = UnicodeAttribute(null=True)  # why a scheduled send did not start
     job_id = UnicodeAttribute(null=True)
     fanout_done = BooleanAttribute(default=False)
     n_recipients = NumberAttribute(default=0)
@@ -329,6 +355,7 @@ class CampaignModel(Model):
 
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
+    by_send_due = CampaignsBySendDueIndex()
 
 
 class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
@@ -358,6 +385,7 @@ class DeliveryModel(Model):
     attempts = NumberAttribute(default=0)
     transient_errors = NumberAttribute(null=True)  # SES 5xx / connection failures so far
     response = UnicodeAttribute(null=True)
+    responded_at = UnicodeAttribute(null=True)  # when ``response`` was last set
     bounce = UnicodeAttribute(null=True)  # hard | soft | complaint
     unsubscribed = BooleanAttribute(null=True)
     queued_at = UnicodeAttribute(null=True)
@@ -463,6 +491,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ClientModel,
     ClientEmailModel,
     TagMemberModel,
+    TagModel,
     SuppressionModel,
     AccountDayStatsModel,
     ConsentEventModel,

@@ -157,6 +157,17 @@ def test_every_page_and_mail_renders_escaped_in_every_language(language: str) ->
         "done": "confirmed",
         "other": "decline",
         "other_token": "t",
+        "identity": {
+            "logo_url": "https://salon.example/logo.png?<x>",
+            "brand": "#0b4f9c",
+            "address_lines": [evil],
+            "website": "https://salon.example/?<x>",
+            "contact": evil,
+        },
+        "test": True,
+        "thanks": True,
+        "logo_url": "https://salon.example/logo.png?<x>",
+        "footer": [evil],
     }
     for path in sorted(TEMPLATES_DIR.rglob("*")):
         name = str(path.relative_to(TEMPLATES_DIR))
