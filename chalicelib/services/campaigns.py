@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
@@ -56,12 +56,13 @@ _DEPRECATED_AUDIENCE = Field(
 )
 
 
-def _campaign_selection(selection: ClientSelection | None) -> None:
+def _campaign_selection(selection: ClientSelection | None) -> ClientSelection | None:
     if selection is not None and selection.kind not in AUDIENCE_KINDS:
         raise ValueError(
             "a campaign's selection is a list_id, tag, filter or auto_status "
             "(make a list of the clients first to send to chosen ones)"
         )
+    return selection
 
 
 class NewCampaign(BaseModel):
@@ -80,9 +81,11 @@ class NewCampaign(BaseModel):
     wait_days: int | None = Field(default=None, ge=0, le=30)
     cooldown_days: int | None = Field(default=None, ge=1, le=3650)
 
+    _kinds = field_validator("selection", "audience")(_campaign_selection)
+
     @model_validator(mode="after")
     def _has_body(self) -> NewCampaign:
-        _campaign_selection(one_of(self.selection, self.audience, "selection or audience"))
+        one_of(self.selection, self.audience, "selection or audience")
         if self.cooldown_days is not None and self.kind != "automatic":
             raise ValueError("cooldown_days is for automatic campaigns only")
         if self.kind == "reactivation":
@@ -117,11 +120,12 @@ class CampaignPatch(BaseModel):
     wait_days: int | None = Field(default=None, ge=0, le=30)
     cooldown_days: int | None = Field(default=None, ge=1, le=3650)
 
+    _kinds = field_validator("selection", "audience")(_campaign_selection)
+
     @model_validator(mode="after")
     def _one_selection(self) -> CampaignPatch:
         if self.selection is not None and self.audience is not None:
             raise ValueError("give selection or audience, not both")
-        _campaign_selection(self.selection or self.audience)
         return self
 
 

@@ -69,13 +69,12 @@ def start_migration(deps: Deps, account_id: str) -> Job:
     return jobs.start_job(deps, account_id, MIGRATION_KIND, {"account_id": account_id})
 
 
-def _normalised(deps: Deps, client: Client, known: dict[str, str]) -> Client | str:
-    """The client with one tag per key in the account's spelling, written only if it changes."""
-    from chalicelib.storage.clients import legacy_partitions
-
+def _normalised(deps: Deps, client: Client, known: dict[str, str], legacy: bool) -> Client | str:
+    """The client with one tag per key in the account's spelling, written only if that changes
+    something (``legacy``: it still has membership items in legacy partitions)."""
     for _ in range(3):
         tags = account_spellings(deps, client.account_id, unique_tags(client.tags), known)
-        if tags == client.tags and not legacy_partitions(client.account_id, client.tags):
+        if tags == client.tags and not legacy:
             return "unchanged"
         try:
             return deps.clients.rekey_tags(client, tags, deps.clock())
@@ -84,6 +83,7 @@ def _normalised(deps: Deps, client: Client, known: dict[str, str]) -> Client | s
                 client = deps.clients.get(client.account_id, client.client_id, consistent=True)
             except NotFound:
                 return "gone"
+            legacy = True  # not known for the version read now: rewriting is harmless
     raise ConcurrentModification("a client kept changing during the tag migration; the job retries")
 
 
@@ -95,8 +95,9 @@ def migration_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     known: dict[str, str] = {}
     while True:
         page = deps.clients.page(job.account_id, limit=_PAGE, start_key=cursor)
+        legacy = deps.tags.with_legacy_memberships(page.items)  # one BatchGetItem per page
         for client in page.items:
-            outcome = _normalised(deps, client, known)
+            outcome = _normalised(deps, client, known, client.client_id in legacy)
             counters["clients"] += 1
             counters["rewritten"] += isinstance(outcome, Client)
         done += len(page.items)

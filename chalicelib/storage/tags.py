@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.records import Client
 from chalicelib.domain.tags import label_key
-from chalicelib.storage.clients import tag_partition
+from chalicelib.storage.clients import legacy_partitions, tag_partition
 from chalicelib.storage.conversions import stored_time
 from chalicelib.storage.models import TagMemberModel, TagModel
 
@@ -61,3 +62,16 @@ class TagRepository:
     def count(self, account_id: str, tag: str) -> int:
         """How many clients hold ``tag`` (any spelling): a COUNT Query of its membership partition."""
         return int(TagMemberModel.count(tag_partition(account_id, tag)))
+
+    def with_legacy_memberships(self, clients: list[Client]) -> set[str]:
+        """Which of ``clients`` still have membership items in legacy partitions (tags written
+        before they were keyed case-insensitively): ``BatchGetItem`` of those keys."""
+        keys = [
+            (partition, client.client_id)
+            for client in clients
+            for partition in sorted(legacy_partitions(client.account_id, client.tags))
+        ]
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):
+            found.update(item.client_id for item in TagMemberModel.batch_get(keys[start : start + 100]))
+        return found
