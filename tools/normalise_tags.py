@@ -22,7 +22,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.normalise_tags", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.normalise_tags", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("accounts", nargs="*", help="account ids (default: every account)")
     args = parser.parse_args(argv)
 

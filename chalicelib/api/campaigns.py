@@ -39,9 +39,7 @@ def get_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return campaign_view(service.get_campaign(call.deps, call.acting_account, campaign_id))
 
 
-@api.endpoint(
-    "/v1/campaigns/{campaign_id}", ["PATCH"], body="chalicelib.services.campaigns:CampaignPatch"
-)
+@api.endpoint("/v1/campaigns/{campaign_id}", ["PATCH"], body="chalicelib.services.campaigns:CampaignPatch")
 def update_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return campaign_view(service.update_campaign(call.deps, call.acting_account, campaign_id, call.body))
 
@@ -56,9 +54,7 @@ def duplicate_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return campaign_view(service.duplicate_campaign(call.deps, call.acting_account, campaign_id))
 
 
-@api.endpoint(
-    "/v1/campaigns/{campaign_id}/render", ["POST"], body="chalicelib.services.previews:RenderInput"
-)
+@api.endpoint("/v1/campaigns/{campaign_id}/render", ["POST"], body="chalicelib.services.previews:RenderInput")
 def render_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return previews.render_campaign(call.deps, call.acting_account, campaign_id, call.body.client_id)
 

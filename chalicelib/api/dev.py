@@ -61,7 +61,13 @@ def outbox() -> Response:
         from chalicelib.mail.rendering import render
 
         body = render(
-            "pages/dev_outbox.html", "en", mails=mails, business="Local outbox", identity=None, test=False, thanks=False
+            "pages/dev_outbox.html",
+            "en",
+            mails=mails,
+            business="Local outbox",
+            identity=None,
+            test=False,
+            thanks=False,
         )
         headers = {**HTML_HEADERS, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         return Response(body=body, status_code=200, headers=headers)

@@ -192,7 +192,8 @@ def markdown(text: str) -> Any:
     """A description's Markdown as safe HTML (``Markup``, so autoescape leaves it alone)."""
     from markupsafe import Markup
 
-    return Markup(_markdown().render(text or ""))  # nosec B704 — markdown-it escapes raw HTML
+    # markdown-it escapes raw HTML (the "html" option is off), so its output is safe markup.
+    return Markup(_markdown().render(text or ""))
 
 
 def _templates() -> Any:

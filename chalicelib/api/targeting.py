@@ -36,7 +36,9 @@ def bulk_tag_clients(call: Call) -> Any:
 
 @api.endpoint("/v1/tags", ["GET"])
 def list_tags(call: Call) -> dict[str, Any]:
-    items, next_cursor = tags.list_tags(call.deps, call.acting_account, call.query_int("limit"), call.query("cursor"))
+    items, next_cursor = tags.list_tags(
+        call.deps, call.acting_account, call.query_int("limit"), call.query("cursor")
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 

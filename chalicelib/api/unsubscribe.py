@@ -52,6 +52,8 @@ def unsubscribe(visit: Visit, token: str) -> Response:
         raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
     test = previews.open_test_link(visit.deps, token, ("unsubscribe",))
     if test is not None:  # a test e-mail's link (or its one-click header): nothing is recorded
-        return message_page("unsubscribed", _test_language(visit, test), status=200, account=test.account, test=True)
+        return message_page(
+            "unsubscribed", _test_language(visit, test), status=200, account=test.account, test=True
+        )
     found = service.unsubscribe(visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent)
     return message_page("unsubscribed", _language(found), status=200, account=found.account)

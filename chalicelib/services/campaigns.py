@@ -23,7 +23,6 @@ from ulid import ULID
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.account_settings import HttpsUrl, Language
-from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.campaign_content import TemplateProblem, check_template
 from chalicelib.domain.campaign_status import (
     CampaignAction,
@@ -34,6 +33,7 @@ from chalicelib.domain.campaign_status import (
     next_status,
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
+from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.records import Account, Client
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
 from chalicelib.observability import logger, metrics
@@ -555,7 +555,9 @@ def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInpu
     if data.send_at is not None:
         if not deps.campaigns.schedule(campaign, data.send_at, data.acknowledge_non_consented, now):
             raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
-        logger.info("campaign scheduled", extra={"account_id": account.account_id, "campaign_id": campaign_id})
+        logger.info(
+            "campaign scheduled", extra={"account_id": account.account_id, "campaign_id": campaign_id}
+        )
         return get_campaign(deps, account, campaign_id)
     if not _start(deps, account, campaign, target):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
@@ -719,9 +721,7 @@ def _refresh_would_add(deps: Deps, campaign: Campaign, client_ids: list[str]) ->
     members = deps.client_index.members_among(campaign.account_id, campaign.segment_list_id, client_ids)
     outside = [cid for cid in client_ids if cid not in members]
     clients = deps.client_index.get_many(campaign.account_id, outside)
-    return sum(
-        latest_confirmed("confirmed", c.consent_state, c.suppressed) for c in clients.values()
-    )
+    return sum(latest_confirmed("confirmed", c.consent_state, c.suppressed) for c in clients.values())
 
 
 def segment_due_after(campaign: Campaign, now: Any) -> Any:

@@ -192,7 +192,9 @@ def set_staff_consent(
             raise InvalidInput(
                 "the client refused marketing themselves; record how they gave consent again in note",
                 code="note_required",
-                details=[{"field": "note", "message": "required to grant consent over the client's own refusal"}],
+                details=[
+                    {"field": "note", "message": "required to grant consent over the client's own refusal"}
+                ],
             )
     change = ConsentChange(
         type=EventType.GRANTED if granted else EventType.DENIED,

@@ -115,7 +115,9 @@ def send_test(deps: Deps, account: Account, campaign_id: str, email: str | None)
     campaign = deps.campaigns.get(account.account_id, campaign_id, consistent=True)
     to = email or account.settings.sender_email
     owner = deps.clients.id_for_email(account.account_id, to)
-    client = deps.clients.get(account.account_id, owner) if owner else sample_client(account, campaign.language)
+    client = (
+        deps.clients.get(account.account_id, owner) if owner else sample_client(account, campaign.language)
+    )
     mail = _compose(deps, account, campaign, replace(client, email=to))
     mail = replace(mail, subject=TEST_SUBJECT_PREFIX + mail.subject)
     bucket, expires = _hour_window(deps, account.account_id)
@@ -128,7 +130,9 @@ def send_test(deps: Deps, account: Account, campaign_id: str, email: str | None)
     try:
         message_id = deps.mailer.send(mail, now=deps.clock(), tags={**ids, "kind": "campaign_test"})
     except MailThrottled:
-        raise RateLimited("the mail service is busy; try again in a minute", details={"retry_after": 60}) from None
+        raise RateLimited(
+            "the mail service is busy; try again in a minute", details={"retry_after": 60}
+        ) from None
     except (MailError, InvalidMail) as exc:
         code = getattr(exc, "code", "invalid_mail")
         raise Conflict(

@@ -19,9 +19,7 @@ the list a ``ListPlan`` reads: its candidates are its members).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
@@ -61,7 +59,11 @@ START: Position = {"p": 0, "k": None}
 # These models only describe the language (Swagger UI, the reference page, fuzzers): requests
 # carry a filter as plain JSON (``Filter``), which ``parse_or_400`` reads and names each bad node of.
 
-_SCALAR: list[dict[str, Any]] = [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]
+_SCALAR: list[dict[str, Any]] = [
+    {"type": "string", "maxLength": 1000},
+    {"type": "number"},
+    {"type": "boolean"},
+]
 
 
 class FilterCondition(BaseModel):
@@ -84,7 +86,10 @@ class FilterCondition(BaseModel):
         Any,
         WithJsonSchema(
             {
-                "anyOf": [*_SCALAR, {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": _SCALAR}}],
+                "anyOf": [
+                    *_SCALAR,
+                    {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": _SCALAR}},
+                ],
                 "description": "Absent for `is_set` / `is_not_set`; a list for `in` / `not_in`.",
             }
         ),
@@ -159,7 +164,9 @@ def check_lists(deps: Deps, account_id: str, node: Node, path: str = "filter") -
         except NotFound:
             missing.append({"field": f"{path}.value", "message": f"no list {list_id} in this account"})
     if missing:
-        raise InvalidInput("the filter names a list that does not exist", code="invalid_filter", details=missing)
+        raise InvalidInput(
+            "the filter names a list that does not exist", code="invalid_filter", details=missing
+        )
 
 
 def parse_for_account(deps: Deps, account_id: str, raw: Any, path: str = "filter") -> Node:

@@ -34,13 +34,13 @@ from pydantic import (
 )
 
 from chalicelib.bootstrap import Deps
+from chalicelib.domain.client_profile import TAG_PATTERN
 from chalicelib.domain.filters import Node
 from chalicelib.domain.jobs import Budget
 from chalicelib.domain.records import Client
-from chalicelib.domain.client_profile import TAG_PATTERN
 from chalicelib.services.selection import (
-    Filter,
     START,
+    Filter,
     Position,
     Selection,
     parse_for_account,

@@ -289,7 +289,9 @@ class CampaignRepository:
             CampaignModel.acknowledged_non_consented.remove(),
             CampaignModel.updated_at.set(stored_time(now)),
         ]
-        actions.append(CampaignModel.schedule_error.set(error) if error else CampaignModel.schedule_error.remove())
+        actions.append(
+            CampaignModel.schedule_error.set(error) if error else CampaignModel.schedule_error.remove()
+        )
         try:
             CampaignModel(campaign.account_id, campaign.campaign_id).update(
                 actions=actions, condition=CampaignModel.status == CampaignStatus.SCHEDULED.value

@@ -36,7 +36,9 @@ def test_identity_settings_are_validated(http: Http) -> None:
     status, body = http.patch("/v1/account/settings", IDENTITY)
     assert status == 200
     settings = body["settings"]
-    assert settings["brand_color"] == "#7a1f5c" and settings["business_address"] == "Via Roma 12\n20121 Milano"
+    assert (
+        settings["brand_color"] == "#7a1f5c" and settings["business_address"] == "Via Roma 12\n20121 Milano"
+    )
     for bad, field in [
         ({"brand_color": "#ffd700"}, "brand_color"),  # gold: white on it is unreadable
         ({"brand_color": "purple"}, "brand_color"),
@@ -68,7 +70,9 @@ def test_public_pages_carry_the_business_identity_and_lead_back_to_it(
         f"/p/forms/{account['public_slug']}", headers=FORM, body=b"email=ann%40example.com&form_language=en"
     )
     body = done.body.decode()
-    assert done.status_code == 200 and 'href="https://salon.example/"' in body and "Back to Salon Bella" in body
+    assert (
+        done.status_code == 200 and 'href="https://salon.example/"' in body and "Back to Salon Bella" in body
+    )
 
 
 def test_the_404_page_names_no_product(api: Any) -> None:
@@ -104,7 +108,10 @@ def test_campaign_mails_keep_the_footer_inside_the_body_with_the_identity(
     )
     assert status == 201
     with simulated() as (_, queue):
-        assert http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})[0] == 202
+        assert (
+            http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})[0]
+            == 202
+        )
         drain(http.client, queue)
     [message] = [parsed(m) for m in sent_messages()]
     html = message.get_body(preferencelist=("html",)).get_content()

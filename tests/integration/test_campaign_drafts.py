@@ -182,7 +182,9 @@ def test_a_test_send_is_one_marked_email_whose_links_record_nothing(
     assert len(messages) == 2 and all(str(m["Subject"]).startswith("[TEST] ") for m in messages)
     html = messages[1].get_body(preferencelist=("html",)).get_content()
     assert "Anna" in html  # rendered for the client who owns the address
-    ctas = {cta: urlsplit(href).path for href, cta in re.findall(r'<a href="([^"]+)" data-cta="([a-z]+)"', html)}
+    ctas = {
+        cta: urlsplit(href).path for href, cta in re.findall(r'<a href="([^"]+)" data-cta="([a-z]+)"', html)
+    }
     assert set(ctas) == {"confirm", "decline", "unsubscribe"}
     for cta in ("confirm", "decline"):
         page = http.client.http.get(ctas[cta])
@@ -190,7 +192,12 @@ def test_a_test_send_is_one_marked_email_whose_links_record_nothing(
         done = http.client.http.post(ctas[cta], headers=FORM, body=b"choice=x")
         assert done.status_code == 200 and "nothing you do" in done.body.decode()
     one_click = messages[1]["List-Unsubscribe"].strip("<>")
-    assert http.client.http.post(urlsplit(one_click).path, headers=FORM, body=b"List-Unsubscribe=One-Click").status_code == 200
+    assert (
+        http.client.http.post(
+            urlsplit(one_click).path, headers=FORM, body=b"List-Unsubscribe=One-Click"
+        ).status_code
+        == 200
+    )
     consent = http.get(f"/v1/clients/{anna}/consent")[1]
     assert consent["state"] == "unknown" and consent["events"] == [] and consent["suppressed"] is False
     assert http.get(f"/v1/campaigns/{campaign['campaign_id']}")[1]["status"] == "draft"

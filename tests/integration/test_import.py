@@ -229,7 +229,11 @@ def test_italian_and_czech_headers_fill_the_built_in_fields_and_say_where(http: 
     assert body["unknown_columns"] == ["Note"]
     giulia = client_by_email(http, "giulia@example.com")
     assert giulia is not None
-    assert (giulia["first_name"], giulia["last_name"], giulia["phone"]) == ("Giulia", "Rossi", "+39 333 1234567")
+    assert (giulia["first_name"], giulia["last_name"], giulia["phone"]) == (
+        "Giulia",
+        "Rossi",
+        "+39 333 1234567",
+    )
     assert giulia["last_visit_at"] == "2020-01-15T00:00:00Z" and giulia["auto_status"] == "lost"
     assert giulia["tags"] == ["VIP", "colore"] and giulia["fields"] == {}
     czech = "Jméno,Příjmení,E-mail,Telefon,Poslední návštěva,Štítky\nJana,Nová,jana@example.com,777 123 456,2026-11-01,vip\n"

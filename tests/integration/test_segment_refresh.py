@@ -23,7 +23,9 @@ def members(list_id: str) -> set[str]:
 
 
 def test_refresh_adds_who_confirmed_after_an_early_segment(
-    http: Http, account: dict[str, Any], sim: Any  # noqa: F811
+    http: Http,
+    account: dict[str, Any],
+    sim: Any,  # noqa: F811
 ) -> None:
     time, queue = sim
     ids = add_clients(http, ["anna", "bea", "carl", "dora"])
@@ -66,9 +68,11 @@ def test_refresh_adds_who_confirmed_after_an_early_segment(
 
 
 def test_refresh_of_a_campaign_not_yet_segmented_is_a_normal_segment(
-    http: Http, account: dict[str, Any], sim: Any  # noqa: F811
+    http: Http,
+    account: dict[str, Any],
+    sim: Any,  # noqa: F811
 ) -> None:
-    time, queue = sim
+    _time, queue = sim
     add_clients(http, ["anna"])
     status, campaign = new_reactivation(http, wait_days=7)
     send_and_drain(http, queue, campaign["campaign_id"])

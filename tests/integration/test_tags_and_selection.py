@@ -64,7 +64,9 @@ def test_bulk_tags_and_lists_ignore_case(http: Http, account: dict[str, Any]) ->
     )
     assert status == 200 and body["updated"] == 2, body
     assert tags_of(http, a) == ["Gold"] and tags_of(http, b) == ["Gold"]
-    status, body = http.post("/v1/clients/bulk-tags", {"selection": {"tag": "x"}, "add": ["a"], "remove": ["A"]})
+    status, body = http.post(
+        "/v1/clients/bulk-tags", {"selection": {"tag": "x"}, "add": ["a"], "remove": ["A"]}
+    )
     assert status == 400
     status, lst = http.post("/v1/lists", {"name": "Gold", "selection": {"tag": "GOLD"}})
     assert status == 201 and lst["size"] == 2 and lst["selection"] == lst["source"] == {"tag": "GOLD"}
@@ -186,7 +188,9 @@ def test_one_selection_shape_for_lists_bulk_tags_and_campaigns(http: Http) -> No
         assert status == 201 and lst["size"] == 1, (selection, lst)
         status, body = http.post("/v1/clients/bulk-tags", {"selection": selection, "add": ["seen"]})
         assert status == 200 and body["matched"] == 1, (selection, body)
-    status, body = http.post("/v1/lists", {"name": "x", "selection": {"tag": "vip"}, "source": {"tag": "vip"}})
+    status, body = http.post(
+        "/v1/lists", {"name": "x", "selection": {"tag": "vip"}, "source": {"tag": "vip"}}
+    )
     assert status == 400
     status, body = http.post("/v1/lists", {"name": "x"})
     assert status == 400

@@ -72,7 +72,7 @@ def test_the_readme_marks_tours_with_outputs() -> None:
 def test_the_readme_tours_run_as_written(stack: Stack, tmp_path: Path) -> None:  # noqa: F811
     for tool in ("bash", "curl", "jq"):
         assert shutil.which(tool), f"the tours use {tool}"
-    shell = subprocess.Popen(  # noqa: S603 — our own README's commands against our own local stack
+    shell = subprocess.Popen(
         ["bash", "--noprofile", "--norc"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

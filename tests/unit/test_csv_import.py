@@ -134,7 +134,6 @@ def test_the_mapping_is_data_for_a_preview() -> None:
         (b"email,Email\n", "invalid_header"),
         (b"email,,x\n", "invalid_header"),
         (b"email,1st visit\n", None),  # unknown: reported, not an error
-
         (b'email,first_name\n"a@b.example,Anna\n', "malformed_csv"),
     ],
 )
