@@ -60,10 +60,17 @@ PLATFORM_BUCKET = "platform#ses"
 SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 SLOT_LEAD_SECONDS = 0.1
+MAX_SLOT_LEAD_SECONDS = 5.0
 
 
 def enqueue_batches(
-    deps: Deps, campaign: Campaign, groups: list[tuple[int, list[str]]], *, delay: int = 0, attempt: int = 0
+    deps: Deps,
+    campaign: Campaign,
+    groups: list[tuple[int, list[str]]],
+    *,
+    delay: int = 0,
+    attempt: int = 0,
+    lead: float | None = None,
 ) -> None:
     bodies = [
         {
@@ -72,6 +79,7 @@ def enqueue_batches(
             "batch": batch,
             "client_ids": ids,
             "attempt": attempt,
+            **({"lead": lead} if lead is not None else {}),
         }
         for batch, ids in groups
         if ids
@@ -88,6 +96,10 @@ class BatchRun:
     left: list[str] = field(default_factory=list)
     delay: float = 0.0
     retry: bool = False  # SES refused some sends: the continuation counts an attempt
+    # How far ahead of now the continuation books its first slot. A message that was late for
+    # every slot it booked (its claims took longer than the lead) books further ahead next
+    # time, so slow storage delays a batch instead of starving it.
+    lead: float | None = None
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,6 +134,7 @@ def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> 
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
+    lead = min(MAX_SLOT_LEAD_SECONDS, max(SLOT_LEAD_SECONDS, float(body.get("lead", SLOT_LEAD_SECONDS))))
     ids = [str(i) for i in body["client_ids"]]
     ids_log = {"account_id": account_id, "campaign_id": campaign_id, "batch": batch}
     try:
@@ -167,7 +180,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
             assert isinstance(status, DeliveryStatus)
             _settle(deps, campaign, client_id, status, run)
     if sendable:
-        _send_all(deps, account, campaign, sendable, attempt, run)
+        _send_all(deps, account, campaign, sendable, attempt, run, lead)
     return _finish_message(deps, campaign, batch, attempt, run)
 
 
@@ -178,7 +191,12 @@ def _finish_message(deps: Deps, campaign: Campaign, batch: int, attempt: int, ru
     if run.left:
         delay = int(run.delay + 0.999)
         enqueue_batches(
-            deps, campaign, [(batch, run.left)], delay=delay, attempt=attempt + 1 if run.retry else attempt
+            deps,
+            campaign,
+            [(batch, run.left)],
+            delay=delay,
+            attempt=attempt + 1 if run.retry else attempt,
+            lead=run.lead,
         )
         deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
         return "continued"
@@ -262,7 +280,13 @@ def _window(deps: Deps, account: Account) -> int:
 
 
 def _send_all(
-    deps: Deps, account: Account, campaign: Campaign, sendable: list[Client], attempt: int, run: BatchRun
+    deps: Deps,
+    account: Account,
+    campaign: Campaign,
+    sendable: list[Client],
+    attempt: int,
+    run: BatchRun,
+    lead: float = SLOT_LEAD_SECONDS,
 ) -> None:
     settings = deps.settings
     now = deps.clock()
@@ -289,7 +313,7 @@ def _send_all(
     batch = sendable[:admitted]
     # Book from a moment slightly ahead: the first delivery is claimed and its message built
     # before its slot, so an idle bucket's first slot is not already past when it is used.
-    epoch = deps.clock().timestamp() + SLOT_LEAD_SECONDS
+    epoch = deps.clock().timestamp() + lead
     wait_limit = settings.send_max_wait_seconds
     # The account's own bucket matters only when its rate is below the platform's: above
     # it, the platform bucket already holds every worker of every account to less.
@@ -313,7 +337,7 @@ def _send_all(
         own = mine.slot(index) if isinstance(mine, Reservation) else 0.0
         return max(own, shared.slot(index))
 
-    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run)
+    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run, lead)
     _give_back(deps, day_key, hour_key, unused)
 
 
@@ -363,6 +387,7 @@ def _paced_sends(
     slot: Any,
     attempt: int,
     run: BatchRun,
+    lead: float = SLOT_LEAD_SECONDS,
 ) -> int:
     """Send ``batch`` at its booked slots; how many of the slots' cap admissions went unused.
 
@@ -408,6 +433,9 @@ def _paced_sends(
                 # Nothing sent at all means this worker is too slow right now: pause a second
                 # rather than book and miss slots again at once.
                 pause = 0.0 if sent_before_return(run, sent_at_start) else 1.0
+                if not sent_before_return(run, sent_at_start):
+                    # Its claims take longer than the lead: book further ahead next time.
+                    run.lead = min(MAX_SLOT_LEAD_SECONDS, 2 * (lead + max(0.0, now - slot(0))))
                 for rest in batch[index:]:
                     run.keep(rest.client_id, pause)
                 metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
