@@ -286,9 +286,10 @@ def test_second_round_routes_conform(http: Http, mail_ready: None) -> None:
     status, copy = http.post(f"{path}/duplicate")
     assert status == 201
     conforms("/v1/campaigns/{campaign_id}/duplicate", "POST", status, copy)
-    status, scheduled = http.post(
-        f"{path}/send", {"send_at": "2099-01-01T09:00:00Z", "acknowledge_non_consented": True}
-    )
+    from datetime import UTC, datetime, timedelta
+
+    later = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT09:00:00Z")
+    status, scheduled = http.post(f"{path}/send", {"send_at": later, "acknowledge_non_consented": True})
     assert status == 202 and scheduled["status"] == "scheduled", scheduled
     conforms("/v1/campaigns/{campaign_id}/send", "POST", status, scheduled)
     status, body = http.delete(path)
