@@ -230,7 +230,9 @@ def _refresh(deps: Deps, account: Account, campaign: Campaign) -> Segmentation:
 
 def _run_inline(deps: Deps, account_id: str, job_id: str) -> None:
     """Run the job's chunks here (the same lease-guarded path as the worker) for a while;
-    messages left on the queue for chunks already run are ignored as stale."""
+    messages left on the queue for chunks already run are ignored as stale. When the worker
+    holds the chunk (it took the job's first message), wait for it within the same time, so
+    the answer shows the finished list rather than a race's half."""
     import time
 
     started = time.monotonic()
@@ -242,8 +244,11 @@ def _run_inline(deps: Deps, account_id: str, job_id: str) -> None:
         if job.finished:
             return
         outcome = jobs.handle_message(deps, {"account_id": account_id, "job_id": job_id, "seq": job.seq})
-        if outcome in ("busy", "failed", "lost_lease", "stale", "unknown"):
-            return  # someone else runs it, or it gave up: the worker carries on
+        if outcome in ("busy", "stale"):
+            time.sleep(0.2)  # the worker runs this chunk (or just committed it): look again
+            continue
+        if outcome in ("failed", "lost_lease", "unknown"):
+            return  # it gave up, or lost its lease: the worker carries on
 
 
 def segment_due_campaigns(deps: Deps) -> dict[str, int]:
