@@ -15,7 +15,20 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, openapi_docs, public, targeting
+from chalicelib.api import (
+    accounts,
+    api_keys,
+    campaigns,
+    clients,
+    consent,
+    console,
+    gdpr,
+    lists,
+    openapi_docs,
+    public,
+    targeting,
+    users,
+)
 from chalicelib.api import reactivation as _reactivation  # noqa: F401 — adds its routes to public.api
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
@@ -35,6 +48,9 @@ app.register_blueprint(targeting.api)
 app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
 app.register_blueprint(openapi_docs.api)
+app.register_blueprint(api_keys.api)
+app.register_blueprint(users.api)
+app.register_blueprint(console.api)
 
 if STAGE == "local":  # GET /dev/outbox exists in the local stack only
     from chalicelib.api import dev

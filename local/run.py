@@ -6,8 +6,10 @@
 4. creates every table, queue, topic and SES resource (``local.bootstrap``);
 5. starts ``chalice local`` (``local.api``) and the worker (``local.worker``),
    each in its own process group;
-6. waits until the API answers, creates the demo account through the HTTP API
-   and prints its key and ready-to-paste curl commands.
+6. waits until the API answers, creates the demo account through the HTTP API (with its
+   owner, who is invited by e-mail), accepts the invitation from the outbox with a
+   generated password like a person would, and prints the API key, ready-to-paste curl
+   commands and the console's sign-in URL with the owner's e-mail and password.
 
 Ctrl-C or SIGTERM stops everything: each child's process group gets SIGTERM,
 then SIGKILL if it lingers; moto stops with this process. The children also
@@ -26,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -35,8 +38,10 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -47,11 +52,13 @@ from local.stage import LOCAL_STAGE, PROJECT_DIR, stage_environment
 
 DEFAULT_OPERATOR_KEY = "local-operator-key"  # API.md: the local stack's default only
 SECRET_NAMES = ("PERMESSO_TOKEN_KEYS", "PERMESSO_EMAIL_HASH_KEY")
+DEMO_OWNER = "owner@demo-salon.example"
 DEMO_ACCOUNT = {
     "name": "Demo Salon",
-    "sender_email": DEMO_SENDER,
+    "sender_email": DEMO_SENDER,  # bootstrap verifies it
     "sender_name": "Demo Salon",
-}  # bootstrap verifies it
+    "owner_email": DEMO_OWNER,
+}
 READY_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 10.0
 READY_BANNER = "Permesso local stack is ready"
@@ -294,6 +301,47 @@ def create_demo_account(api_url: str, operator_key: str) -> dict[str, Any]:
     return dict(body)
 
 
+def demo_password() -> str:
+    """A generated password for the demo owner (never stored by this process)."""
+    return "demo-" + secrets.token_urlsafe(15)
+
+
+def accept_demo_invitation(api_url: str, email: str, password: str) -> None:
+    """Set the demo owner's password through the console, as a person would: the invitation
+    link from the local outbox, its form (cookie and CSRF token), then its POST."""
+    status, outbox = http("GET", f"{api_url}/dev/outbox")
+    if status != 200:
+        raise StartupError(f"reading the local outbox failed: HTTP {status}")
+    links = [
+        link["href"]
+        for mail in outbox["items"]
+        if any(email in to for to in mail["to"])
+        for link in mail["links"]
+        if "/app/invitation/" in link["href"]
+    ]
+    if not links:
+        raise StartupError(f"no invitation for {email} in the local outbox")
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(links[0], timeout=10) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if token is None:
+        raise StartupError("the invitation page has no form")
+    form = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "password": password, "confirmation": password}
+    )
+    request = urllib.request.Request(links[0], data=form.encode(), method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    request.add_header("Origin", api_url)
+    try:
+        with opener.open(request, timeout=10) as response:
+            final = response.geturl()
+    except urllib.error.HTTPError as error:
+        raise StartupError(f"accepting the demo invitation failed: HTTP {error.code}") from error
+    if "/app/sign-in" not in final:
+        raise StartupError("accepting the demo invitation did not lead to the sign-in page")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.run", description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=8000)
@@ -357,9 +405,13 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             lines.append("  Operator key: the value of PERMESSO_OPERATOR_KEY")
         if not args.no_demo:
             demo = create_demo_account(addresses.api_url, operator_key)
+            password = demo_password()
+            accept_demo_invitation(addresses.api_url, DEMO_OWNER, password)
             lines += [
                 f"  Demo account: {DEMO_ACCOUNT['name']} ({demo['account_id']}), sender {DEMO_ACCOUNT['sender_email']}",
                 f"  API key:      {demo['api_key']}",
+                f"  Console:      {addresses.api_url}/app/sign-in",
+                f"                e-mail {DEMO_OWNER}, password {password}",
                 "",
                 "Try:",
                 *(f"  {command}" for command in curl_examples(addresses.api_url, demo["api_key"])),

@@ -78,7 +78,9 @@ def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     "/v1/campaigns/{campaign_id}/send", ["POST"], body="chalicelib.services.campaigns:SendInput", status=202
 )
 def send_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_view(service.send_campaign(call.deps, call.acting_account, campaign_id, call.body))
+    return campaign_view(
+        service.send_campaign(call.deps, call.acting_account, campaign_id, call.body, call.actor)
+    )
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/pause", ["POST"])
@@ -107,7 +109,9 @@ def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
 def segment_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     from chalicelib.services.segmentation import segment_campaign
 
-    done = segment_campaign(call.deps, call.acting_account, campaign_id, call.body.force, call.body.refresh)
+    done = segment_campaign(
+        call.deps, call.acting_account, campaign_id, call.body.force, call.actor, call.body.refresh
+    )
     return {
         "list_id": done.list_id,
         "size": done.size,

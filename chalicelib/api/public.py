@@ -80,9 +80,9 @@ class Visit:
     @property
     def source_ip(self) -> str | None:
         """The connection's address as API Gateway reports it; headers are never consulted."""
-        identity = (self.request.context or {}).get("identity") or {}
-        ip = identity.get("sourceIp")
-        return str(ip)[:64] if ip else None
+        from chalicelib.api.connection import source_ip
+
+        return source_ip(self.request)
 
     @property
     def user_agent(self) -> str | None:

@@ -58,6 +58,7 @@ class Campaign:
     send_at: datetime | None = None  # while scheduled
     acknowledged_non_consented: bool = False  # given when it was scheduled
     schedule_error: str | None = None  # why a scheduled send did not start (back to draft)
+    scheduled_by: str | None = None  # the actor (key or user id) who scheduled it
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class ApiKey:
     label: str
     prefix: str
     created_at: datetime
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
-"""Accounts: creation by the operator, API-key authentication, settings, reinstatement."""
+"""Accounts: creation by the operator (with the first API key and owner), settings, reinstatement."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -21,10 +20,10 @@ from chalicelib.domain.account_settings import (
     SenderName,
 )
 from chalicelib.domain.records import Account, ApiKey
-from chalicelib.errors import ConcurrentModification, Unauthenticated
+from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger
 
-API_KEY_PREFIX = "pm_"
+FIRST_KEY_NAME = "Initial key"  # the name of the key returned by POST /v1/accounts
 _MAX_ATTEMPTS = 3
 
 
@@ -35,11 +34,8 @@ class NewAccount(BaseModel):
     sender_email: Email
     sender_name: SenderName | None = None
     language: Language = "en"
-
-
-def hash_api_key(api_key: str) -> str:
-    """Keys carry 256 random bits, so a fast hash is as safe as a slow one here."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
+    # The account's first owner: invited by e-mail to set a password for the console.
+    owner_email: Email | None = None
 
 
 def _slug_base(name: str) -> str:
@@ -54,7 +50,11 @@ def new_public_slug(name: str) -> str:
 
 
 def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
-    """Create an account and its first API key; the key is returned once, stored hashed."""
+    """Create an account, its first API key and, with ``owner_email``, its first owner (who
+    gets an invitation e-mail): all in one transaction. The key is returned once, stored
+    hashed; it is one of the account's manageable keys."""
+    from chalicelib.services import api_keys, users
+
     now = deps.clock()
     account_id = f"acc_{ULID()}"
     slug = new_public_slug(data.name)
@@ -73,18 +73,16 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
         created_at=now,
         updated_at=now,
     )
-    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(
-        key_hash=hash_api_key(api_key),
-        account_id=account_id,
-        key_id=f"key_{ULID()}",
-        label="default",
-        prefix=api_key[:8],
-        created_at=now,
-    )
-    created = deps.accounts.create(account, key)
+    key, api_key = api_keys.new_key(account_id, FIRST_KEY_NAME, now, None)
+    owner = invitation = secret = None
+    if data.owner_email is not None:
+        owner_data = users.NewUser(email=data.owner_email, role="owner", language=data.language)
+        owner, invitation, secret = users.new_invited_user(account_id, owner_data, now, None)
+    created = deps.accounts.create(account, key, owner, invitation)
     logger.info("account created", extra={"account_id": account_id})
     verify_sender_locally(deps, settings.sender_email)
+    if owner is not None and secret is not None:
+        users.send_link(deps, created, owner, "invitation", secret)
     return created, api_key
 
 
@@ -96,16 +94,11 @@ def verify_sender_locally(deps: Deps, sender_email: str) -> None:
         deps.mailer.verify_identity(sender_email)
 
 
-def authenticate(deps: Deps, authorization: str | None) -> tuple[Account, ApiKey]:
-    """The account and key behind an ``Authorization: Bearer`` header, or ``Unauthenticated``."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 256:
-        raise Unauthenticated("missing or malformed Authorization: Bearer <api_key> header")
-    key = deps.api_keys.get(hash_api_key(token))
-    if key is None:
-        raise Unauthenticated("invalid API key")
-    return deps.accounts.get(key.account_id), key
+def authenticate(deps: Deps, authorization: str | None, source_ip: str | None) -> tuple[Account, ApiKey]:
+    """The account and key behind an ``Authorization: Bearer`` header (``services.api_keys``)."""
+    from chalicelib.services.api_keys import authenticate as authenticate_key
+
+    return authenticate_key(deps, authorization, source_ip)
 
 
 def is_operator(deps: Deps, authorization: str | None) -> bool:
@@ -116,7 +109,9 @@ def is_operator(deps: Deps, authorization: str | None) -> bool:
     return hmac.compare_digest(token.strip().encode(), expected.get_secret_value().encode())
 
 
-def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) -> Account:
+def update_settings(
+    deps: Deps, account_id: str, patch: AccountSettingsPatch, actor: str | None = None
+) -> Account:
     for _ in range(_MAX_ATTEMPTS):
         account = deps.accounts.get(account_id)
         updated = replace(account, settings=patch.apply(account.settings), updated_at=deps.clock())
@@ -128,7 +123,7 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             # New thresholds: every client's automatic status is re-evaluated in the background.
             from chalicelib.services.auto_status import start_account_recompute
 
-            job_id = start_account_recompute(deps, saved)
+            job_id = start_account_recompute(deps, saved, actor)
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )

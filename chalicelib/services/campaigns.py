@@ -531,8 +531,11 @@ def _non_consented(count: int) -> Conflict:
 MAX_SCHEDULE_DAYS = 366
 
 
-def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInput) -> Campaign:
-    """Send now, or with ``send_at`` schedule the send (``scheduled`` until then)."""
+def send_campaign(
+    deps: Deps, account: Account, campaign_id: str, data: SendInput, actor: str | None = None
+) -> Campaign:
+    """Send now, or with ``send_at`` schedule the send (``scheduled`` until then); ``actor``
+    (who asked) is recorded on the fan-out job, and on a schedule for the job it starts."""
     if account.suspended:
         raise _suspended(account)
     campaign = get_campaign(deps, account, campaign_id)
@@ -553,18 +556,20 @@ def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInpu
         if count:
             raise _non_consented(count)
     if data.send_at is not None:
-        if not deps.campaigns.schedule(campaign, data.send_at, data.acknowledge_non_consented, now):
+        if not deps.campaigns.schedule(campaign, data.send_at, data.acknowledge_non_consented, now, actor):
             raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
         logger.info(
             "campaign scheduled", extra={"account_id": account.account_id, "campaign_id": campaign_id}
         )
         return get_campaign(deps, account, campaign_id)
-    if not _start(deps, account, campaign, target):
+    if not _start(deps, account, campaign, target, actor):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     return get_campaign(deps, account, campaign_id)
 
 
-def _start(deps: Deps, account: Account, campaign: Campaign, target: CampaignStatus) -> bool:
+def _start(
+    deps: Deps, account: Account, campaign: Campaign, target: CampaignStatus, actor: str | None
+) -> bool:
     """Move the campaign to ``target`` (sending, or active for automatic campaigns) from the
     status read, and start its fan-out; ``False`` when it changed meanwhile."""
     if not deps.campaigns.move(campaign, target, deps.clock()):
@@ -573,7 +578,9 @@ def _start(deps: Deps, account: Account, campaign: Campaign, target: CampaignSta
         from chalicelib.services import fanout, jobs
 
         fanout.load()
-        job = jobs.start_job(deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id})
+        job = jobs.start_job(
+            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+        )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)
     logger.info(
@@ -608,7 +615,7 @@ def send_scheduled_campaigns(deps: Deps) -> dict[str, int]:
             logger.warning("scheduled send not started", extra={"campaign_id": campaign_id, "code": error})
             continue
         target = next_status(campaign.kind, campaign.status, CampaignAction.SEND, None)
-        started += _start(deps, account, campaign, target)
+        started += _start(deps, account, campaign, target, campaign.scheduled_by)
     return {"started": started, "returned_to_draft": returned}
 
 

@@ -176,7 +176,8 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
 def set_staff_consent(
     deps: Deps, account: Account, actor: str, client_id: str, granted: bool, note: str | None
 ) -> ConsentRecord:
-    """The client card's consent switch: a ``staff`` event with the API key's label as actor.
+    """The client card's consent switch: a ``staff`` event whose actor is the API key's id or
+    the signed-in user's id.
 
     Consent never returns to ``unknown``. Granting it over the client's own refusal (a
     decline, unsubscribe or complaint) needs a ``note`` saying how the client gave it

@@ -71,6 +71,33 @@ def _consent_events(deps: Deps, client: Client) -> Any:
     return [consent_event_view(e) for e in deps.consent.events(client.account_id, client.client_id)]
 
 
+def _actors(deps: Deps, client: Client) -> dict[str, dict[str, Any]]:
+    """Who made the consent changes: each ``actor`` of the ledger, resolved to what it is (a
+    console user and their role, or a named API key). Staff addresses are not shown."""
+    from chalicelib.errors import NotFound
+
+    found: dict[str, dict[str, Any]] = {}
+    for event in deps.consent.events(client.account_id, client.client_id):
+        actor = event.actor
+        if not actor or actor in found:
+            continue
+        if actor.startswith("usr_"):
+            try:
+                user = deps.users.get(client.account_id, actor)
+                found[actor] = {"type": "user", "role": user.role}
+            except NotFound:
+                found[actor] = {"type": "user", "removed": True}
+        elif actor.startswith("key_"):
+            try:
+                key = deps.api_keys.record(client.account_id, actor)
+                found[actor] = {"type": "api_key", "name": key.name, "revoked": key.revoked_at is not None}
+            except NotFound:
+                found[actor] = {"type": "api_key"}
+        else:
+            found[actor] = {"type": "other"}
+    return found
+
+
 def _pseudonymise_ledger(deps: Deps, client: Client) -> None:
     address_hash = email_hash(deps.email_hash_key, client.email)
     deps.consent.pseudonymise_for_erasure(client.account_id, client.client_id, address_hash, deps.clock())
@@ -98,6 +125,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("client", export=_profile),
     Section("tags", export=_tags),
     Section("consent_events", export=_consent_events, erase=_pseudonymise_ledger),
+    Section("actors", export=_actors),
     Section("suppression", export=_suppression),
     Section("list_memberships", export=_list_memberships, erase=_remove_list_memberships),
     # Deliveries hold no personal data beyond the client id (the campaign's accounting): exported,

@@ -55,7 +55,7 @@ class NewList(BaseModel):
         return one_of(self.selection, self.source, "selection or source")
 
 
-def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
+def create_list(deps: Deps, account: Account, data: NewList, actor: str | None = None) -> RecipientList:
     path = "selection" if data.selection is not None else "source"
     validate_target(deps, account.account_id, data.who, path)
     source = data.who.as_json()
@@ -81,6 +81,7 @@ def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
             cursor=first.cursor,
             done=len(ids),
             result={"members": len(ids)},
+            actor=actor,
         )
         deps.lists.set_job(account.account_id, list_id, job.job_id)
     created = deps.lists.get(account.account_id, list_id)
@@ -116,14 +117,14 @@ def list_members(
     return clients, encode_cursor(deps.key_ring, account.account_id, listing, page.next_key)
 
 
-def delete_list(deps: Deps, account: Account, list_id: str) -> None:
+def delete_list(deps: Deps, account: Account, list_id: str, actor: str | None = None) -> None:
     current = deps.lists.get(account.account_id, list_id)
     deps.lists.delete(account.account_id, list_id)
     if current.size <= deps.settings.bulk_sync_limit and current.status == READY:
         while deps.lists.delete_members(list_id, _DELETE_PAGE):
             pass
     else:
-        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id})
+        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id}, actor=actor)
     logger.info("list deleted", extra={"account_id": account.account_id, "list_id": list_id})
 
 

@@ -87,7 +87,7 @@ class Segmentation:
     added: int | None = None  # a refresh: members it added
 
 
-def _ensure(deps: Deps, campaign: Campaign) -> None:
+def _ensure(deps: Deps, campaign: Campaign, actor: str | None = None) -> None:
     """Start the campaign's segmentation unless it already was (safe to repeat)."""
     now = deps.clock()
     list_id = segment_list_id(campaign.campaign_id)
@@ -108,7 +108,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
     except Conflict:
         pass  # created by an earlier or concurrent run
-    job_id = _start_job(deps, campaign, list_id)
+    job_id = _start_job(deps, campaign, list_id, actor)
     if job_id is not None:
         deps.lists.set_job(campaign.account_id, list_id, job_id)
         logger.info(
@@ -117,7 +117,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
 
 
-def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
+def _start_job(deps: Deps, campaign: Campaign, list_id: str, actor: str | None) -> str | None:
     """Start the job, once: the id is the campaign's, so a second start is refused (``None``).
     If the job gave up (a chunk failed three times), the next attempt resumes from its cursor."""
     from chalicelib.domain.jobs import FAILED
@@ -136,6 +136,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
                 done=previous.done if previous else 0,
                 result=previous.result if previous else None,
                 job_id=job_id,
+                actor=actor,
             )
         except Conflict:
             existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
@@ -170,7 +171,12 @@ def _result(deps: Deps, campaign: Campaign) -> Segmentation:
 
 
 def segment_campaign(
-    deps: Deps, account: Account, campaign_id: str, force: bool, refresh: bool = False
+    deps: Deps,
+    account: Account,
+    campaign_id: str,
+    force: bool,
+    actor: str | None = None,
+    refresh: bool = False,
 ) -> Segmentation:
     """``POST /v1/campaigns/{id}/segment``: segment now (409 before the wait is over unless
     ``force``); runs the job in the request for a while, so small campaigns are done at once.
@@ -181,7 +187,7 @@ def segment_campaign(
         raise Conflict("only reactivation campaigns are segmented", code="invalid_campaign_status")
     if campaign.status is CampaignStatus.SEGMENTED:
         if refresh:
-            return _refresh(deps, account, campaign)
+            return _refresh(deps, account, campaign, actor)
         return _result(deps, campaign)
     if campaign.status is not CampaignStatus.AWAITING_RESPONSES:
         raise Conflict(
@@ -195,12 +201,12 @@ def segment_campaign(
             code="wait_not_elapsed",
             details={"segment_after": to_iso(campaign.segment_after)},
         )
-    _ensure(deps, campaign)
+    _ensure(deps, campaign, actor)
     _run_inline(deps, account.account_id, current_job_id(deps, campaign))
     return _result(deps, deps.campaigns.get(account.account_id, campaign_id, consistent=True))
 
 
-def _refresh(deps: Deps, account: Account, campaign: Campaign) -> Segmentation:
+def _refresh(deps: Deps, account: Account, campaign: Campaign, actor: str | None) -> Segmentation:
     """Add to the segment's list the clients who confirmed since: a job of its own (the same
     chunk code, in refresh mode), run in the request for a while like the first one."""
     list_id = campaign.segment_list_id or segment_list_id(campaign.campaign_id)
@@ -211,6 +217,7 @@ def _refresh(deps: Deps, account: Account, campaign: Campaign) -> Segmentation:
         KIND,
         {"campaign_id": campaign.campaign_id, "list_id": list_id, "refresh": True},
         campaign.n_recipients or None,
+        actor=actor,
     )
     _run_inline(deps, account.account_id, job.job_id)
     finished = deps.jobs.get(account.account_id, job.job_id, consistent=True)
@@ -272,7 +279,7 @@ def segment_due_campaigns(deps: Deps) -> dict[str, int]:
 
 
 def _apply_non_responder_action(
-    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job_id: str
+    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job: Job
 ) -> dict[str, int]:
     action = account.settings.non_responder_action
     if not silent or action == "none":
@@ -283,7 +290,7 @@ def _apply_non_responder_action(
 
         found = deps.client_index.get_many(account.account_id, [d.client_id for d in silent])
         tag = account_spellings(deps, account.account_id, [no_response_tag(campaign)])
-        counts = apply_to_clients(deps, account.account_id, list(found.values()), tag, [], job_id)
+        counts = apply_to_clients(deps, account.account_id, list(found.values()), tag, [], job.job_id)
         return {"tagged": counts["updated"]}
     from chalicelib.domain.consent import Source
     from chalicelib.services.gdpr import erase_client
@@ -291,7 +298,9 @@ def _apply_non_responder_action(
     erased = 0
     for delivery in silent:
         try:
-            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor="non_responder_action")
+            # The account's non-responder setting acts; the actor is whoever started the
+            # segmentation (None when the hourly schedule did, after the wait).
+            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor=job.actor)
         except NotFound:
             continue  # erased already (an earlier run of this chunk)
         erased += 1
@@ -332,9 +341,7 @@ def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
                 for d in deliveries
                 if is_non_responder(d.status.value, d.response, d.bounce, d.unsubscribed)
             ]
-            for name, value in _apply_non_responder_action(
-                deps, account, campaign, silent, job.job_id
-            ).items():
+            for name, value in _apply_non_responder_action(deps, account, campaign, silent, job).items():
                 counters[name] = counters.get(name, 0) + value
         if cursor is None or budget.spent(done):
             break

@@ -1,15 +1,18 @@
-"""Accounts and their API keys."""
+"""Accounts (created with their first API key and, when named, their first owner)."""
 
 from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.account_settings import AccountSettings
-from chalicelib.domain.records import Account, ApiKey
+from chalicelib.domain.identity import ApiKeyRecord, OneTimeToken, User
+from chalicelib.domain.records import Account
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.storage.api_keys import add_new_key
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import AccountModel, ApiKeyModel
+from chalicelib.storage.models import AccountModel
 from chalicelib.storage.transactions import Transaction, TransactionFailed
+from chalicelib.storage.users import add_new_user
 
 
 def _to_record(item: AccountModel) -> Account:
@@ -46,26 +49,30 @@ def _to_item(account: Account) -> AccountModel:
     return item
 
 
-def _key_item(key: ApiKey) -> ApiKeyModel:
-    return ApiKeyModel(
-        key_hash=key.key_hash,
-        account_id=key.account_id,
-        key_id=key.key_id,
-        label=key.label,
-        prefix=key.prefix,
-        created_at=stored_time(key.created_at),
-    )
-
-
 class AccountRepository:
-    def create(self, account: Account, first_key: ApiKey) -> Account:
-        """The account and its first API key, both or neither."""
+    def create(
+        self,
+        account: Account,
+        first_key: ApiKeyRecord,
+        owner: User | None = None,
+        invitation: OneTimeToken | None = None,
+    ) -> Account:
+        """The account, its first API key and (when given) its first owner with the owner's
+        invitation: all of them or none."""
         tx = Transaction(AccountModel._get_connection().connection)
         tx.save(_to_item(account), "account", condition=AccountModel.account_id.does_not_exist())
-        tx.save(_key_item(first_key), "key", condition=ApiKeyModel.key_hash.does_not_exist())
+        add_new_key(tx, first_key)
+        if owner is not None:
+            add_new_user(tx, owner, invitation)
         try:
             tx.commit()
         except TransactionFailed as exc:
+            if "email" in exc.labels:
+                raise Conflict(
+                    "owner_email already belongs to a Permesso user",
+                    code="user_exists",
+                    details=[{"field": "owner_email", "message": "already a user"}],
+                ) from exc
             raise Conflict("account already exists", code="account_exists") from exc
         return _to_record(AccountModel.get(account.account_id, consistent_read=True))
 
@@ -98,19 +105,3 @@ class AccountRepository:
                 raise ConcurrentModification("the account changed meanwhile; retry") from exc
             raise
         return _to_record(item)
-
-
-class ApiKeyRepository:
-    def get(self, key_hash: str) -> ApiKey | None:
-        try:
-            item = ApiKeyModel.get(key_hash)
-        except DoesNotExist:
-            return None
-        return ApiKey(
-            key_hash=item.key_hash,
-            account_id=item.account_id,
-            key_id=item.key_id,
-            label=item.label,
-            prefix=item.prefix,
-            created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
-        )

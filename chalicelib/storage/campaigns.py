@@ -90,6 +90,7 @@ def _campaign(item: CampaignModel) -> Campaign:
         send_at=loaded_time(item.send_at),
         acknowledged_non_consented=bool(item.acknowledged_non_consented),
         schedule_error=item.schedule_error,
+        scheduled_by=item.scheduled_by,
     )
 
 
@@ -260,7 +261,9 @@ class CampaignRepository:
             raise
         return True
 
-    def schedule(self, campaign: Campaign, send_at: datetime, acknowledged: bool, now: datetime) -> bool:
+    def schedule(
+        self, campaign: Campaign, send_at: datetime, acknowledged: bool, now: datetime, actor: str | None = None
+    ) -> bool:
         """``draft|scheduled → scheduled`` at ``send_at`` (in the sparse ``by-send-due`` index)."""
         try:
             CampaignModel(campaign.account_id, campaign.campaign_id).update(
@@ -269,6 +272,7 @@ class CampaignRepository:
                     CampaignModel.send_at.set(stored_time(send_at)),
                     CampaignModel.send_due.set(SEND_DUE),
                     CampaignModel.acknowledged_non_consented.set(1 if acknowledged else 0),
+                    CampaignModel.scheduled_by.set(actor) if actor else CampaignModel.scheduled_by.remove(),
                     CampaignModel.schedule_error.remove(),
                     CampaignModel.updated_at.set(stored_time(now)),
                 ],
@@ -287,6 +291,7 @@ class CampaignRepository:
             CampaignModel.send_at.remove(),
             CampaignModel.send_due.remove(),
             CampaignModel.acknowledged_non_consented.remove(),
+            CampaignModel.scheduled_by.remove(),
             CampaignModel.updated_at.set(stored_time(now)),
         ]
         actions.append(

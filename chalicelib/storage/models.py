@@ -68,29 +68,119 @@ class AccountModel(Model):
     by_public_slug = AccountBySlugIndex()
 
 
-class ApiKeysByAccountIndex(GlobalSecondaryIndex["ApiKeyModel"]):
-    """Listing and revoking an account's keys."""
-
-    class Meta:
-        index_name = "by-account"
-        projection = AllProjection()
-
-    account_id = UnicodeAttribute(hash_key=True)
-
-
 class ApiKeyModel(Model):
-    """An API key, stored only as the SHA-256 of the key (keys are 256-bit random)."""
+    """An API key's credential, found by the SHA-256 of the key (keys are 256-bit random):
+    what authenticating a request reads. Revoking a key deletes this item; its record in
+    ``account-keys`` stays, so the actor ids in the ledger keep a name."""
 
     Meta = table_meta("api-keys")
 
     key_hash = UnicodeAttribute(hash_key=True)
     account_id = UnicodeAttribute()
     key_id = UnicodeAttribute()
-    label = UnicodeAttribute()
+    label = UnicodeAttribute()  # the name given at creation
     prefix = UnicodeAttribute()  # first characters, to recognise a key without storing it
     created_at = UnicodeAttribute()
+    last_used_at = UnicodeAttribute(null=True)  # written at most every few minutes
 
-    by_account = ApiKeysByAccountIndex()
+
+class AccountKeyModel(Model):
+    """An account's API keys as its owners manage them: name, prefix, dates, revocation."""
+
+    Meta = table_meta("account-keys")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute(range_key=True)  # key_<ULID>: sorted by creation
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    key_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(
+        null=True
+    )  # user_id or key_id that created it (null: the account's creation)
+    last_used_at = UnicodeAttribute(null=True)  # copied from the credential when it is revoked
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+
+
+USER_ID_PREFIX = "usr_"
+OWNER_COUNT_ID = "~owners"  # sorts after every usr_<ULID>
+
+
+class UserModel(Model):
+    """A person who signs in to an account's console."""
+
+    Meta = table_meta("users")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)  # usr_<ULID>
+    email = UnicodeAttribute()
+    email_key = UnicodeAttribute()  # case-folded; unique across all accounts via UserEmailModel
+    role = UnicodeAttribute()  # owner | staff
+    status = UnicodeAttribute()  # invited | active (a password is set)
+    password_hash = UnicodeAttribute(null=True)  # argon2id string, parameters included
+    language = UnicodeAttribute(null=True)
+    session_generation = NumberAttribute(default=0)  # sessions of older generations are over
+    password_changed_at = UnicodeAttribute(null=True)
+    invited_by = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class OwnerCountModel(Model):
+    """How many owners an account has: one item per account in the ``users`` table (sort key
+    ``~owners``), changed in the same transaction as any user who becomes or stops being an
+    owner, with the condition that it stays at least 1 — so the last owner can never be
+    removed or demoted, even by two owners acting at the same moment. Not in ``ALL_MODELS``:
+    it shares ``UserModel``'s table."""
+
+    Meta = table_meta("users")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)  # always OWNER_COUNT_ID
+    owner_count = NumberAttribute(default=0)
+
+
+class UserEmailModel(Model):
+    """Sign-in finds a user by address: one claim per address across all accounts, written
+    with ``attribute_not_exists`` in the same transaction as the user."""
+
+    Meta = table_meta("user-emails")
+
+    email_key = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+
+class UserTokenModel(Model):
+    """An invitation or password-reset link, by the SHA-256 of its token; deleted when used
+    (single use). ``expires_at`` is checked by the code; TTL only cleans up."""
+
+    Meta = table_meta("user-tokens")
+
+    token_hash = UnicodeAttribute(hash_key=True)
+    purpose = UnicodeAttribute()  # invitation | reset
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    valid_until = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class SessionModel(Model):
+    """A signed-in console session, by the SHA-256 of its id (the cookie's value). Expiry
+    (12 h idle, 30 days absolute) is checked by the code; TTL only cleans up."""
+
+    Meta = table_meta("sessions")
+
+    session_hash = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    generation = NumberAttribute()  # the user's session_generation at sign-in
+    created_at = UnicodeAttribute()
+    last_seen_at = UnicodeAttribute()  # written at most every few minutes
+    expires_at = TTLAttribute()
 
 
 class ClientsByAutoStatusIndex(GlobalSecondaryIndex["ClientModel"]):
@@ -334,6 +424,7 @@ class CampaignModel(Model):
     send_at = UnicodeAttribute(null=True)  # while scheduled
     send_due = UnicodeAttribute(null=True)  # sparse index key, present while scheduled
     schedule_error = UnicodeAttribute(null=True)  # why a scheduled send did not start
+    scheduled_by = UnicodeAttribute(null=True)  # the actor who scheduled it (its fan-out job's actor)
     job_id = UnicodeAttribute(null=True)
     fanout_done = BooleanAttribute(default=False)
     n_recipients = NumberAttribute(default=0)
@@ -433,6 +524,7 @@ class JobModel(Model):
     params = UnicodeAttribute()  # JSON, validated by the job kind
     result = UnicodeAttribute(default="{}")  # JSON counters
     error = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)  # the user_id or key_id that started it (null: a schedule)
     seq = NumberAttribute(default=0)  # chunks committed so far
     enqueued_seq = NumberAttribute(default=0)  # highest seq whose message was sent
     failures = NumberAttribute(default=0)  # failed attempts of the current chunk
@@ -488,6 +580,11 @@ class ListMemberModel(Model):
 ALL_MODELS: tuple[type[Model], ...] = (
     AccountModel,
     ApiKeyModel,
+    AccountKeyModel,
+    UserModel,
+    UserEmailModel,
+    UserTokenModel,
+    SessionModel,
     ClientModel,
     ClientEmailModel,
     TagMemberModel,

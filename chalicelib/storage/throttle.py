@@ -33,6 +33,13 @@ class ThrottleRepository:
             raise
         return True
 
+    def window_count(self, bucket: str) -> int:
+        """How many hits window ``bucket`` has counted so far (0 if none)."""
+        try:
+            return int(ThrottleModel.get(bucket, consistent_read=True).count or 0)
+        except DoesNotExist:
+            return 0
+
     def reserve_rate(
         self, bucket: str, count: int, rate: float, now: float, max_wait: float
     ) -> Reservation | Deferred:

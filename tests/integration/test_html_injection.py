@@ -352,3 +352,44 @@ def test_names_shown_only_as_json_stay_json(hostile: dict[str, Any]) -> None:
     assert status == 201 and listed["name"] == HOSTILE and listed["size"] == 1
     response = http.client.http.get(f"/v1/lists/{listed['list_id']}", headers=http.headers)
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+# --- the console and its e-mails ----------------------------------------------------------------
+
+
+def test_console_pages_and_identity_mails_escape_hostile_text(api: Any, hostile: dict[str, Any]) -> None:
+    """The business name (header, title, invitation page and e-mail) and an API key's name
+    (settings) are shown as text on every console page that shows them."""
+    from tests.integration.console_support import Browser, accept_invitation, link_in_mail
+
+    http = hostile["http"]
+    assert http.post("/v1/users", {"email": "owner@salon.example", "role": "owner"})[0] == 201
+    assert http.post("/v1/api-keys", {"name": HOSTILE_NAME})[0] == 201
+    invitation = [m for m in sent_messages() if "owner@salon.example" in str(parsed(m)["To"])][-1]
+    mail, html, text = mail_parts(invitation)
+    assert_one_line_headers(mail, "invitation")
+    assert_inert(html, shows=(HOSTILE_NAME,), where="invitation mail")
+    assert HOSTILE_NAME in text
+    link = link_in_mail("owner@salon.example", "/app/invitation/")
+    page = Browser(api).get(link)
+    assert page.status == 200
+    assert_inert(page.text, shows=(HOSTILE_NAME,), where="invitation page")
+    browser = accept_invitation(api, "owner@salon.example")
+    assert browser.sign_in("owner@salon.example").status == 303
+    for path in ("/app", "/app/settings", "/app/settings/users", "/app/settings/api-keys"):
+        answer = browser.get(path)
+        assert answer.status == 200, path
+        assert_inert(answer.text, shows=(HOSTILE_NAME,), where=path)
+    # What a visitor types is echoed back escaped.
+    browser.get("/app/sign-in?lang=" + quote(HOSTILE))
+    anonymous = Browser(api)
+    anonymous.get("/app/sign-in")
+    echoed = anonymous.post("/app/sign-in", {"email": HOSTILE, "password": HOSTILE})
+    assert echoed.status == 401
+    assert_inert(echoed.text, where="sign-in echo")
+    assert (
+        'value="&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;' in echoed.text
+    )  # kept, as an attribute's text
+    for path in ("/app/invitation/" + quote(HOSTILE, safe=""), "/app/reset/" + quote(HOSTILE, safe="")):
+        answer = Browser(api).get(path)
+        assert answer.status == 404 and "alert(" not in answer.text, path

@@ -300,3 +300,25 @@ def test_second_round_routes_conform(http: Http, mail_ready: None) -> None:
     conforms(
         "/v1/campaigns/{campaign_id}/report", "GET", *http.get(f"/v1/campaigns/{copy['campaign_id']}/report")
     )
+
+
+def test_api_key_and_user_routes_conform(api: Any, http: Http) -> None:
+    status, created = http.post("/v1/api-keys", {"name": "Booking system"})
+    conforms("/v1/api-keys", "POST", status, created)
+    conforms("/v1/api-keys", "GET", *http.get("/v1/api-keys?include_revoked=true"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))  # 404
+    conforms("/v1/api-keys", "POST", *http.post("/v1/api-keys", {"name": ""}))  # 400
+    status, user = http.post("/v1/users", {"email": "staff@salon.example", "role": "owner"})
+    conforms("/v1/users", "POST", status, user)
+    conforms("/v1/users", "POST", *http.post("/v1/users", {"email": "staff@salon.example"}))  # 409
+    conforms("/v1/users", "GET", *http.get("/v1/users"))
+    path = f"/v1/users/{user['user_id']}"
+    conforms("/v1/users/{user_id}", "GET", *http.get(path))
+    conforms("/v1/users/{user_id}/invitation", "POST", *http.post(f"{path}/invitation"))
+    status, body = http.patch(path, {"role": "staff"})
+    assert status == 409  # the account's only owner
+    conforms("/v1/users/{user_id}", "PATCH", status, body)
+    conforms("/v1/users/{user_id}", "DELETE", *http.delete(path))  # 409 too
+    status, body = Http(api, "pm_" + "Z" * 43).get("/v1/users")
+    conforms("/v1/users", "GET", status, body)

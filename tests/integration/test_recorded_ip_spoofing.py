@@ -88,6 +88,12 @@ IP_TAKING_SERVICES = {
     "chalicelib.services.reactivation.open_link",
     "chalicelib.services.reactivation.choose",
     "chalicelib.services.unsubscribe.unsubscribe",
+    # Rate-limit keys only (never stored in clear): sign-in, password reset, API authentication.
+    "chalicelib.services.sessions.sign_in",
+    "chalicelib.services.sessions._subjects",
+    "chalicelib.services.users.request_reset",
+    "chalicelib.services.api_keys.authenticate",
+    "chalicelib.services.accounts.authenticate",
 }
 CHALICELIB = Path(__file__).resolve().parents[2] / "chalicelib"
 
@@ -184,7 +190,7 @@ def test_no_code_reads_a_forwarding_header_and_every_recorded_ip_is_the_source_i
                             path.name,
                             ast.unparse(keyword.value),
                         )
-    assert readers_of_source_ip == ["api/public.py"]  # ``Visit.source_ip``, and nothing else
+    assert readers_of_source_ip == ["api/connection.py"]  # ``source_ip(request)``, and nothing else
     # confirm_double_opt_in, open_link, choose, unsubscribe
     assert sorted(evidence_sites) == ["intake.py", "reactivation.py", "reactivation.py", "unsubscribe.py"]
 
@@ -332,4 +338,52 @@ def test_unsubscribe_records_the_source_address(
     events = ledger(account["account_id"], client_id)
     assert {event.type for event in events} == {"unsubscribed"}
     assert_ledger_ips(events, len(SPOOFS))
+    assert_nothing_spoofed_was_stored()
+
+
+# --- the console's sign-in and the API's authentication ----------------------------------------
+
+
+def test_sign_in_and_api_authentication_limits_count_the_source_address(
+    api: Any, source_ip: Any, monkeypatch: pytest.MonkeyPatch, tune: Any
+) -> None:
+    """Failures from one connection address are counted together whatever forwarding headers
+    say; the same headers from another address start a fresh count."""
+    from datetime import UTC, datetime
+
+    from chalicelib.services import api_keys
+
+    moment = datetime(2026, 11, 22, 10, 0, 5, tzinfo=UTC)  # one fixed window, however slow the run
+    tune().clock = lambda: moment
+    from tests.integration.console_support import Browser
+
+    monkeypatch.setattr(api_keys, "_BLOCKED", {})
+    statuses = []
+    for n in range(api_keys.API_AUTH_PER_IP.limit + 1):
+        headers = {**SPOOFS[n % len(SPOOFS)], "Authorization": "Bearer pm_" + "Q" * 43}
+        statuses.append(Http(api, None).get("/v1/account", headers=headers)[0])
+    assert statuses[-1] == 429 and statuses[:-1] == [401] * api_keys.API_AUTH_PER_IP.limit
+    for n in range(30):
+        browser = Browser(api)
+        browser.get("/app/sign-in")
+        answer = browser.post(
+            "/app/sign-in",
+            {"email": f"guess{n}@salon.example", "password": "wrong password but long"},
+            headers=SPOOFS[n % len(SPOOFS)],
+        )
+        assert answer.status == 401
+    browser = Browser(api)
+    browser.get("/app/sign-in")
+    assert browser.post("/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}).status == 429
+    source_ip(OTHER_SOURCE_IP)
+    monkeypatch.setattr(api_keys, "_BLOCKED", {})
+    assert Http(api, None).get("/v1/account", headers={"Authorization": "Bearer pm_" + "Q" * 43})[0] == 401
+    browser = Browser(api)
+    browser.get("/app/sign-in")
+    assert (
+        browser.post(
+            "/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}, headers=SPOOFS[0]
+        ).status
+        == 401
+    )
     assert_nothing_spoofed_was_stored()

@@ -259,6 +259,33 @@ def test_the_demo_account_and_its_printed_key_work(stack: Stack) -> None:
     assert f"curl -s {stack.api}/v1/account -H 'Authorization: Bearer {stack.demo_key}'" in stack.output()
 
 
+def test_the_demo_owner_signs_in_with_the_printed_password(stack: Stack) -> None:
+    """``make run`` invited the demo account's owner, accepted the invitation from the outbox
+    and printed the console's URL with the e-mail and password: they sign in."""
+    import re
+
+    printed = re.search(r"Console:\s+(\S+)\s+e-mail (\S+), password (\S+)", stack.output())
+    assert printed, stack.output()
+    url, email, password = printed.groups()
+    assert url == f"{stack.api}/app/sign-in" and email == "owner@demo-salon.example"
+    session = requests.Session()
+    form = session.get(url, timeout=HTTP_TIMEOUT)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and token
+    signed_in = session.post(
+        url,
+        data={"csrf_token": token.group(1), "email": email, "password": password},
+        headers={"Origin": stack.api},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/app", signed_in.text
+    home = session.get(f"{stack.api}/app", timeout=HTTP_TIMEOUT)
+    assert home.status_code == 200 and "Demo Salon" in home.text and "Sign out" in home.text
+    outbox = requests.get(f"{stack.api}/dev/outbox", timeout=HTTP_TIMEOUT).json()["items"]
+    assert any("owner@demo-salon.example" in mail["to"] for mail in outbox)
+
+
 def test_an_account_and_a_client_round_trip_over_http(stack: Stack) -> None:
     created = requests.post(
         f"{stack.api}/v1/accounts",

@@ -33,6 +33,8 @@ DEFERRED = (
     "markdown_it",
     "ulid",
     "aws_xray_sdk",
+    "argon2",
+    "_argon2_cffi_bindings",
     "chalicelib.config",
     "chalicelib.secrets",
     "chalicelib.queue",
