@@ -262,7 +262,12 @@ class CampaignRepository:
         return True
 
     def schedule(
-        self, campaign: Campaign, send_at: datetime, acknowledged: bool, now: datetime, actor: str | None = None
+        self,
+        campaign: Campaign,
+        send_at: datetime,
+        acknowledged: bool,
+        now: datetime,
+        actor: str | None = None,
     ) -> bool:
         """``draft|scheduled → scheduled`` at ``send_at`` (in the sparse ``by-send-due`` index)."""
         try:
