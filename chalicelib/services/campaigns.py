@@ -65,11 +65,11 @@ def _campaign_selection(selection: ClientSelection | None) -> ClientSelection | 
     return selection
 
 
-class NewCampaign(BaseModel):
+class _CampaignContent(BaseModel):
+    """What a campaign says and to whom: shared by ``NewCampaign`` and ``CampaignPatch``."""
+
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    name: Name
-    kind: Literal["standard", "reactivation", "automatic"] = "standard"
     subject: Subject | None = None  # a reactivation campaign has a default one
     html: Body | None = None
     text: Body | None = None
@@ -82,6 +82,11 @@ class NewCampaign(BaseModel):
     cooldown_days: int | None = Field(default=None, ge=1, le=3650)
 
     _kinds = field_validator("selection", "audience")(_campaign_selection)
+
+
+class NewCampaign(_CampaignContent):
+    name: Name
+    kind: Literal["standard", "reactivation", "automatic"] = "standard"
 
     @model_validator(mode="after")
     def _has_body(self) -> NewCampaign:
@@ -101,26 +106,12 @@ class NewCampaign(BaseModel):
         return one_of(self.selection, self.audience, "selection or audience")
 
 
-class CampaignPatch(BaseModel):
+class CampaignPatch(_CampaignContent):
     """A draft's new content: only the fields sent change; ``null`` clears an optional one.
     The result must be a campaign ``POST /v1/campaigns`` would accept."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
-
     name: Name | None = None
     kind: Literal["standard", "reactivation", "automatic"] | None = None
-    subject: Subject | None = None
-    html: Body | None = None
-    text: Body | None = None
-    language: Language | None = None
-    selection: ClientSelection | None = None
-    audience: Annotated[ClientSelection | None, _DEPRECATED_AUDIENCE] = None
-    terms_url: HttpsUrl | None = None
-    legitimate_interest_url: HttpsUrl | None = None
-    wait_days: int | None = Field(default=None, ge=0, le=30)
-    cooldown_days: int | None = Field(default=None, ge=1, le=3650)
-
-    _kinds = field_validator("selection", "audience")(_campaign_selection)
 
     @model_validator(mode="after")
     def _one_selection(self) -> CampaignPatch:
