@@ -178,6 +178,7 @@ class FunctionSpec:
     timeout: int
     queue_events: tuple[QueueEvent, ...] = ()
     schedules: tuple[str, ...] = ()
+    schedule_events: tuple[str, ...] = ()  # the names of its Schedule events in the template
 
 
 @dataclass(frozen=True)

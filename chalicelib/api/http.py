@@ -48,6 +48,9 @@ account_service = lazy_module("chalicelib.services.accounts")
 
 Auth = Literal["account", "operator", "none"]
 JSON_HEADERS = {"Content-Type": "application/json"}
+# A GET has no body: the pages and documents outside the JSON API answer it whatever
+# ``Content-Type`` the client sends (Chalice refuses a type not listed with a JSON 415).
+ANY_CONTENT_TYPE = ["*/*"]
 
 
 @dataclass

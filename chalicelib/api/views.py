@@ -56,6 +56,7 @@ def client_view(client: Client) -> dict[str, Any]:
             "source": client.consent_source,
         },
         "suppressed": client.suppressed,
+        "pending": client.pending,
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
     }

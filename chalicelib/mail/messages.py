@@ -12,14 +12,24 @@ if TYPE_CHECKING:
     from chalicelib.domain.identity import User
 
 
-def double_opt_in_mail(account: Account, client: Client, confirm_url: str) -> OutgoingMail:
-    """The confirmation request of the intake form; its link carries ``data-cta="confirm"``."""
-    language = pick_language(client.language, account.settings.language)
+def double_opt_in_mail(
+    account: Account, client: Client, confirm_url: str, *, language: str | None = None
+) -> OutgoingMail:
+    """The confirmation request of the intake form; its link carries ``data-cta="confirm"``.
+
+    It shows nothing a stranger could have typed into the form: the greeting uses the name
+    on record only for a client that is not pending (staff entered or its owner confirmed
+    it) — the form's name field is a known way to carry spam into confirmation mails.
+    ``language`` is the one the form was filled in, else the client's, else the account's.
+    The business's logo and footer (address, website, contact) come from its settings.
+    """
     from chalicelib.domain.business import footer_lines
 
+    language = pick_language(language, client.language, account.settings.language)
+    name = None if client.pending else client.first_name
     context = {
         "business": account.name,
-        "first_name": client.first_name,
+        "first_name": name,
         "confirm_url": confirm_url,
         "logo_url": account.settings.logo_url,
         "footer": footer_lines(account.settings),

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
@@ -39,6 +39,7 @@ from chalicelib.domain.identity import (
 from chalicelib.domain.intake import keyed_subject
 from chalicelib.domain.rate_limit import FixedWindow
 from chalicelib.domain.records import Account, ApiKey
+from chalicelib.domain.text import Text
 from chalicelib.errors import RateLimited, Unauthenticated
 from chalicelib.observability import logger, metrics
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
@@ -48,7 +49,7 @@ API_AUTH_PER_IP = FixedWindow("api-auth-ip", limit=20, seconds=60)
 _BLOCKED: dict[str, float] = {}  # rate subject -> epoch seconds the block ends (this process)
 _BLOCKED_MAX = 10_000
 
-KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=KEY_NAME_MAX)]
+KeyName = Annotated[str, Text(KEY_NAME_MAX, min_length=1, name=True)]  # shown on pages and in the ledger
 
 
 class NewApiKey(BaseModel):

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
@@ -35,6 +35,7 @@ from chalicelib.domain.campaign_status import (
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
 from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.text import Text
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services.targets import ClientSelection, one_of
@@ -44,9 +45,9 @@ _DUE_PER_RUN = 200
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
 _PAGE = 500
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=998)]
-Body = Annotated[str, StringConstraints(max_length=200_000)]
+Name = Annotated[str, Text(200, min_length=1, name=True)]
+Subject = Annotated[str, Text(998, min_length=1)]  # one header line
+Body = Annotated[str, Text(200_000, multiline=True, strip=False)]
 
 
 AUDIENCE_KINDS = ("list_id", "tag", "filter", "auto_status")
@@ -437,7 +438,9 @@ def count_audience(deps: Deps, account: Account, campaign: Campaign) -> Audience
     counts = AudienceCounts()
     consent_only = account.settings.consent_only_campaigns
     for client in _audience_clients(deps, account.account_id, campaign.audience):
-        counts.add(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        counts.add(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if counts.recipients > deps.settings.preview_max_clients:
             raise Conflict(
                 "the audience is too large to count in one request",

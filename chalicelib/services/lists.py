@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.lists import BUILDING, READY, RecipientList
 from chalicelib.domain.records import Account, Client, Page
+from chalicelib.domain.text import Text
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
@@ -29,7 +30,7 @@ BUILD_KIND = "build_list"
 DELETE_KIND = "delete_list_members"
 _DELETE_PAGE = 500
 
-ListName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ListName = Annotated[str, Text(200, min_length=1, name=True)]
 
 
 class NewList(BaseModel):

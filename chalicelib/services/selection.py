@@ -14,6 +14,10 @@ the first of the plan's partitions it belongs to (checked on its record).
 A filter on ``lists`` is evaluated with the memberships of the page's
 candidates, read in one ``BatchGetItem`` per named list and page (none for
 the list a ``ListPlan`` reads: its candidates are its members).
+
+A ``pending`` client (the public form's, not confirmed yet) is never yielded:
+records are skipped, and the covering index reads (tag members, automatic
+status, confirmation date) never hold one.
 """
 
 from __future__ import annotations
@@ -219,6 +223,8 @@ class Selection:
             client = candidate.client or records.get(candidate.client_id)
             if client is None or not self._first_part_of(client, part_index):
                 continue  # erased meanwhile, or yielded by an earlier part of the plan
+            if client.pending:
+                continue  # a form sign-up not confirmed yet is in no selection
             if evaluate(self.node, client, member_of):
                 matches.append(Match(client.client_id, client, last))
         if page.exhausted or not page.candidates:

@@ -171,7 +171,9 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         if client is None:
             _settle(deps, campaign, client_id, DeliveryStatus.FAILED, run, reason="client_erased")
             continue
-        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        status = classify(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if status == NOT_TARGETED:
             _settle(deps, campaign, client_id, DeliveryStatus.SUPPRESSED, run, reason="consent_changed")
         elif status is DeliveryStatus.QUEUED:
@@ -585,12 +587,14 @@ def compose(
     deps: Deps, account: Account, campaign: Campaign, client: Client, links: dict[str, str] | None = None
 ) -> Any:
     """The marketing e-mail for one recipient: rendered templates, a visible unsubscribe
-    link (``data-cta="unsubscribe"``) and the RFC 8058 headers. ``links`` replaces the
-    recipient's signed links (a test send's links record nothing)."""
+    link (the template's own anchor to the recipient's URL, else a ``data-cta="unsubscribe"``
+    footer inside the body) and the RFC 8058 headers. ``links`` replaces the recipient's
+    signed links (a test send's links record nothing)."""
     from html import escape
 
     from chalicelib.domain.business import business_context, footer_lines
     from chalicelib.domain.campaign_content import render_message
+    from chalicelib.domain.unsubscribe_link import shows_link, with_footer
     from chalicelib.mail.mime import OutgoingMail
     from chalicelib.mail.rendering import Translator, pick_language
 
@@ -630,15 +634,14 @@ def compose(
     footer_text = t("mail.footer", business=account.name)
     identity = footer_lines(account.settings)
     html = message.html
-    if 'data-cta="unsubscribe"' not in html:
-        details = "".join(f"<br>{escape(line)}" for line in identity)
-        footer = (
-            f'\n<p style="font-size:12px;color:#595959">{escape(footer_text)}{details}<br>'
-            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>\n'
-        )
+    if not shows_link(html, url):  # parsed: a marker, a hidden or a foreign link does not count
         # Inside the business's <body> when it wrote a whole document, else at the end.
-        end = html.lower().rfind("</body>")
-        html = html[:end] + footer + html[end:] if end >= 0 else html + footer
+        details = "".join(f"<br>{escape(line)}" for line in identity)
+        html = with_footer(
+            html,
+            f'<p style="font-size:12px;color:#595959">{escape(footer_text)}{details}<br>'
+            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>',
+        )
     text = message.text
     if url not in text:
         lines = "".join(f"{line}\n" for line in identity)

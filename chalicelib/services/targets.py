@@ -38,6 +38,7 @@ from chalicelib.domain.client_profile import TAG_PATTERN
 from chalicelib.domain.filters import Node
 from chalicelib.domain.jobs import Budget
 from chalicelib.domain.records import Client
+from chalicelib.domain.text import Text
 from chalicelib.services.selection import (
     START,
     Filter,
@@ -63,7 +64,7 @@ def _client_ids(values: list[str]) -> list[str]:
 ClientIds = Annotated[list[str], Field(min_length=1, max_length=MAX_CLIENT_IDS), AfterValidator(_client_ids)]
 TagName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Text(64, min_length=1),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "pattern": TAG_PATTERN}),
 ]
 ListId = Annotated[str, StringConstraints(pattern=r"^lst_[A-Za-z0-9]{1,40}$")]
@@ -163,7 +164,7 @@ def walk(
         records = deps.client_index.get_many(account_id, chunk)  # ids of other accounts are absent
         following = start + len(chunk)
         return Walk(
-            [(cid, records[cid]) for cid in chunk if cid in records],
+            [(cid, records[cid]) for cid in chunk if cid in records and not records[cid].pending],
             following if following < len(ids) else None,
             len(chunk),
         )

@@ -236,9 +236,11 @@ class ClientModel(Model):
     tags = ListAttribute[str](of=UnicodeAttribute, default=list)
     status = UnicodeAttribute(null=True)
     auto_status = UnicodeAttribute()
-    account_auto_status = UnicodeAttribute()
+    account_auto_status = UnicodeAttribute(null=True)  # absent while pending: in no audience
     next_status_at = UnicodeAttribute(null=True)
-    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key)
+    status_shard = UnicodeAttribute(
+        null=True
+    )  # set with next_status_at (sparse index key), not while pending
     last_visit_at = UnicodeAttribute(null=True)
     fields = MapAttribute[str, object](default=dict)
     consent_state = UnicodeAttribute(default="unknown")
@@ -250,6 +252,9 @@ class ClientModel(Model):
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
     tagged_by_job = UnicodeAttribute(null=True)  # the job that last changed ``tags`` (bulk tagging)
+    # Created by the public form and not confirmed by its address's owner yet: kept out of
+    # every index an audience is read from (tag members, automatic status).
+    pending = BooleanAttribute(null=True)
 
     by_auto_status = ClientsByAutoStatusIndex()
     by_consent_confirmed = ClientsByConfirmationIndex()
@@ -359,6 +364,7 @@ class ThrottleModel(Model):
     refilled_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     tat = NumberAttribute(null=True)  # GCRA rate buckets: epoch seconds of the next free slot
+    marked_at = NumberAttribute(null=True)  # once-per-period markers: epoch seconds of the last mark
 
 
 class CampaignsBySegmentDueIndex(GlobalSecondaryIndex["CampaignModel"]):
@@ -392,6 +398,18 @@ class CampaignsBySendDueIndex(GlobalSecondaryIndex["CampaignModel"]):
 
     send_due = UnicodeAttribute(hash_key=True)
     send_at = UnicodeAttribute(range_key=True)
+
+
+class CampaignsNamingAddressIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: the campaigns whose audience filter holds a value that may be an address
+    (GDPR erasure redacts it without reading every campaign)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    campaign_id = UnicodeAttribute(range_key=True)
 
 
 class CampaignModel(Model):
@@ -444,9 +462,12 @@ class CampaignModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
     by_send_due = CampaignsBySendDueIndex()
+    by_address_filter = CampaignsNamingAddressIndex()
 
 
 class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
@@ -540,6 +561,18 @@ class JobModel(Model):
     by_stall = JobsByStallIndex()
 
 
+class ListsNamingAddressIndex(GlobalSecondaryIndex["ListModel"]):
+    """Sparse: the lists whose source filter holds a value that may be an address (GDPR
+    erasure redacts it without reading every list)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    list_id = UnicodeAttribute(range_key=True)
+
+
 class ListModel(Model):
     """A recipient list: a snapshot of clients taken from a tag, a filter or ids."""
 
@@ -554,6 +587,9 @@ class ListModel(Model):
     job_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
+    by_address_filter = ListsNamingAddressIndex()
 
 
 class ListMembersByClientIndex(GlobalSecondaryIndex["ListMemberModel"]):

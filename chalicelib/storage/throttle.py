@@ -33,6 +33,26 @@ class ThrottleRepository:
             raise
         return True
 
+    def mark_once(self, bucket: str, now: datetime, period_seconds: int) -> bool:
+        """``True`` (and the mark set to ``now``) unless ``bucket`` was marked less than
+        ``period_seconds`` before ``now``. The time is compared in the condition, not left to
+        TTL: DynamoDB deletes expired items up to days late (the emulator never does)."""
+        at = now.timestamp()
+        try:
+            ThrottleModel(bucket).update(
+                actions=[
+                    ThrottleModel.marked_at.set(at),
+                    ThrottleModel.expires_at.set(_epoch(at + period_seconds)),
+                ],
+                condition=ThrottleModel.marked_at.does_not_exist()
+                | (ThrottleModel.marked_at <= at - period_seconds),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def window_count(self, bucket: str) -> int:
         """How many hits window ``bucket`` has counted so far (0 if none)."""
         try:

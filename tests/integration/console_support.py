@@ -79,25 +79,46 @@ class Browser:
     def post(
         self,
         path: str,
-        fields: dict[str, str] | None = None,
+        fields: dict[str, str] | list[tuple[str, str]] | None = None,
         *,
         csrf: str | bool | None = True,
         origin: str | None = ORIGIN,
         headers: dict[str, str] | None = None,
     ) -> Answer:
         """POST a form; ``csrf=True`` takes the token from the last page, a string sends that,
-        ``None``/``False`` sends none. ``origin=None`` sends no Origin header."""
-        data = dict(fields or {})
+        ``None``/``False`` sends none. ``origin=None`` sends no Origin header. ``fields`` as
+        pairs repeats a name (several ticked checkboxes)."""
+        data = list(fields.items()) if isinstance(fields, dict) else list(fields or [])
         if csrf is True:
             token = self.last.csrf if self.last else None
             assert token, "no CSRF token on the last page"
-            data["csrf_token"] = token
+            data.append(("csrf_token", token))
         elif isinstance(csrf, str):
-            data["csrf_token"] = csrf
+            data.append(("csrf_token", csrf))
         sent = {"Content-Type": FORM, **(headers or {})}
         if origin is not None:
             sent["Origin"] = origin
         return self._send("POST", path, urlencode(data).encode(), sent)
+
+    def upload(self, path: str, fields: list[tuple[str, str]], files: dict[str, tuple[str, bytes]]) -> Answer:
+        """POST a ``multipart/form-data`` form (a file input), with the last page's CSRF token."""
+        boundary = "----permesso-test-boundary"
+        token = self.last.csrf if self.last else None
+        assert token, "no CSRF token on the last page"
+        chunks: list[bytes] = []
+        for name, value in [*fields, ("csrf_token", token)]:
+            chunks.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
+        for name, (filename, content) in files.items():
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: text/csv\r\n\r\n"
+            )
+            chunks.append(head.encode() + content + b"\r\n")
+        chunks.append(f"--{boundary}--\r\n".encode())
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Origin": ORIGIN}
+        return self._send("POST", path, b"".join(chunks), headers)
 
     def sign_in(self, email: str, password: str = PASSWORD) -> Answer:
         self.get("/app/sign-in")

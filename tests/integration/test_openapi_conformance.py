@@ -162,6 +162,15 @@ def test_the_document_is_served(api: Any) -> None:
     assert yaml.safe_load(response.body) == doc()
 
 
+def test_the_document_is_served_as_json_too(api: Any) -> None:
+    import json
+
+    response = api.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == doc()
+
+
 def test_the_plain_reference_lists_every_operation(api: Any) -> None:
     response = api.http.get("/docs/reference")
     assert response.status_code == 200

@@ -16,6 +16,7 @@ from pathlib import Path
 from chalice import Response
 
 from chalicelib.api.console.framework import api
+from chalicelib.api.http import ANY_CONTENT_TYPE
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 CONTENT_TYPES = {
@@ -54,7 +55,7 @@ def asset_url(url: Callable[[str], str], name: str) -> str:
     return url(f"/app/static/{hashed_name(name)}")
 
 
-@api.route("/app/static/{name}", methods=["GET"])
+@api.route("/app/static/{name}", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def static_file(name: str) -> Response:
     """Public (the sign-in page needs its style), read-only, and never a page of data."""
     found = assets().get(name)

@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
     ConcurrentModification,
@@ -67,7 +68,10 @@ SESSION_COOKIE = "permesso_session"
 VISITOR_COOKIE = "permesso_form"  # anonymous forms' CSRF binding: a random nonce
 CSRF_FIELD = "csrf_token"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+UPLOAD_CONTENT_TYPE = "multipart/form-data"  # only on pages registered with ``upload=True``
+MAX_UPLOAD_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing
 MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 300  # a page of selected clients (at most 100 ids) and its filter's conditions
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 SESSION_COOKIE_MAX_AGE = 30 * 24 * 3600  # the absolute session lifetime; the server decides expiry
 
@@ -132,6 +136,8 @@ class Page:
 
     request: Request
     access: Access
+    upload: bool = False  # the page takes a multipart form with a file (the CSV import)
+    files: dict[str, bytes] = field(default_factory=dict)  # an upload's files, by field name
     signed_in: SignedIn | None = None
     cookies_out: list[str] = field(default_factory=list)
     _visitor: str | None = None
@@ -172,6 +178,17 @@ class Page:
         params: dict[str, str] = self.request.query_params or {}
         return params.get(name)
 
+    def query_all(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter (``?field=a&field=b``), in order."""
+        params = self.request.query_params
+        if not params:
+            return []
+        getlist = getattr(params, "getlist", None)
+        if getlist is not None:
+            return list(getlist(name)) if name in params else []
+        value = params.get(name)
+        return [] if value is None else [value]
+
     @property
     def language(self) -> str:
         """The signed-in user's language, else the account's; before sign-in the language a
@@ -192,18 +209,59 @@ class Page:
         self._language = pick_language(self.query("lang"), *candidates)
 
     @cached_property
-    def form(self) -> dict[str, str]:
-        """The first value of each field of an urlencoded form (at most ``MAX_FORM_BYTES``)."""
+    def form_lists(self) -> dict[str, list[str]]:
+        """Every value of every field of an urlencoded form (at most ``MAX_FORM_BYTES``), or of
+        a multipart form on an upload page (files as text; see ``upload``)."""
         raw = self.request.raw_body or b""
         if isinstance(raw, str):
             raw = raw.encode()
+        content_type = self.request.headers.get("content-type") or ""
+        if self.upload and content_type.split(";")[0].strip().lower() == UPLOAD_CONTENT_TYPE:
+            return self._multipart(raw, content_type)
         if len(raw) > MAX_FORM_BYTES:
             raise PayloadTooLarge("form too large", details={"limit_bytes": MAX_FORM_BYTES})
         try:
-            parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+            return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
         except (UnicodeDecodeError, ValueError):
             raise InvalidInput("the form could not be read") from None
-        return {name: values[0] for name, values in parsed.items() if values}
+
+    def _multipart(self, raw: bytes, content_type: str) -> dict[str, list[str]]:
+        """A ``multipart/form-data`` body (an upload page's form): each part as UTF-8 text; a
+        file that is not UTF-8 becomes ``InvalidInput`` (the CSV import's own rule)."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        limit = self.deps.settings.max_csv_body_bytes + MAX_UPLOAD_OVERHEAD
+        if len(raw) > limit:
+            raise PayloadTooLarge("upload too large", details={"limit_bytes": limit})
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + raw
+        )
+        if not message.is_multipart():
+            raise InvalidInput("the form could not be read")
+        fields: dict[str, list[str]] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str) or len(fields) + len(self.files) >= MAX_FORM_FIELDS:
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            if part.get_param("filename", header="content-disposition") is not None:
+                self.files[name] = data  # a file's bytes, as uploaded (the view decides)
+                continue
+            try:
+                fields.setdefault(name, []).append(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InvalidInput("the form could not be read") from None
+        return fields
+
+    @cached_property
+    def form(self) -> dict[str, str]:
+        """The first value of each field of the form."""
+        return {name: values[0] for name, values in self.form_lists.items() if values}
+
+    def field_all(self, name: str) -> list[str]:
+        return [value.strip() for value in self.form_lists.get(name, [])]
 
     def field(self, name: str) -> str:
         return self.form.get(name, "").strip()
@@ -261,6 +319,7 @@ class Page:
         self, template: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response:
         from chalicelib.api.console.assets import asset_url
+        from chalicelib.api.console.formatting import Formats
         from chalicelib.mail.rendering import render
 
         for name, default in (("errors", {}), ("values", {}), ("section", None), ("notice", None)):
@@ -270,6 +329,7 @@ class Page:
             self.language,
             url=self.url,
             asset=functools.partial(asset_url, self.url),
+            fmt=Formats(self.language),
             csrf_field=CSRF_FIELD,
             csrf_token=self.csrf_token,
             signed_in=self.signed_in,
@@ -369,7 +429,7 @@ def _authenticate(page: Page) -> Response | None:
 
 
 def page(
-    path: str, methods: list[str], *, access: Access = "user"
+    path: str, methods: list[str], *, access: Access = "user", upload: bool = False
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Register a console view ``view(page, **url_params) -> Response`` under ``/app``."""
     if path != "/app" and not path.startswith("/app/"):
@@ -379,7 +439,7 @@ def page(
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
         def handle(**params: str) -> Response:
-            current = Page(request=api.current_request, access=access)
+            current = Page(request=api.current_request, access=access, upload=upload)
             try:
                 if access != "anonymous":
                     stop = _authenticate(current)
@@ -402,9 +462,15 @@ def page(
                 except Exception:  # noqa: BLE001
                     return _safe_fallback(500)
 
-        options: dict[str, Any] = {}
-        if changes_state:
-            options["content_types"] = [FORM_CONTENT_TYPE]
+        # A form's POST is form-encoded (an upload page's is multipart); a GET has no body,
+        # so any Content-Type is ignored.
+        options: dict[str, Any] = {
+            "content_types": (
+                [FORM_CONTENT_TYPE, *([UPLOAD_CONTENT_TYPE] if upload else [])]
+                if changes_state
+                else ANY_CONTENT_TYPE
+            )
+        }
         api.route(path, methods=methods, **options)(handle)
         return view
 
