@@ -271,6 +271,11 @@ class CampaignRepository:
                 value = value.value
             attribute = getattr(CampaignModel, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
+        # The erasure index follows the audience: set while it may name an address, else removed.
+        if names_an_address(campaign.audience):
+            actions.append(CampaignModel.names_address.set(campaign.account_id))
+        else:
+            actions.append(CampaignModel.names_address.remove())
         actions.append(CampaignModel.updated_at.set(stored_time(now)))
         actions.append(CampaignModel.schedule_error.remove())
         try:

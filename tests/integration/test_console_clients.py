@@ -609,6 +609,38 @@ def test_import_previews_the_mapping_then_imports_with_a_report(salon: dict[str,
     )[1]
     [jana] = found["items"]
     assert jana["tags"] == ["vip", "nails"] and jana["last_name"] == "Nováková"
+    # "Note" is no column the import knows: shown as left out, reported, not a custom field
+    assert re.search(
+        r"<td>Note</td><td><span class=\"muted\">Not imported: not a column we recognise</span></td>", mapping
+    )
+    assert "Columns not recognised, not imported: Note" in report.text
+    assert jana["fields"] == {}
+
+
+def test_import_keeps_other_columns_as_custom_fields_only_when_asked(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    browser.get("/app/clients/import")
+    csv = "Nome;Cognome;E-mail;Ultima visita;Note\nMarta;Bianchi;marta@example.com;2026-01-10;likes tea\n"
+    preview = browser.upload(
+        "/app/clients/import",
+        [("step", "preview"), ("custom_fields", "1")],
+        {"file": ("c.csv", csv.encode())},
+    )
+    assert preview.status == 200, preview.text
+    for header, target in (("Nome", "First name"), ("Cognome", "Last name"), ("Ultima visita", "Last visit")):
+        assert re.search(rf"<td>{header}</td><td>{target}</td>", preview.text), header
+    assert "<td>Note</td><td>Custom field “note”</td>" in preview.text
+    assert '<input type="hidden" name="custom_fields" value="1">' in preview.text
+    assert "Other columns are imported as custom fields." in preview.text
+    report = browser.upload(
+        "/app/clients/import", [("step", "import"), ("custom_fields", "1"), ("file", csv)], {}
+    )
+    assert report.status == 200 and re.search(r"<dt>Clients added</dt><dd>1</dd>", report.text)
+    [marta] = http.post(
+        "/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "marta@example.com"}}
+    )[1]["items"]
+    assert marta["first_name"] == "Marta" and marta["fields"] == {"note": "likes tea"}
+    assert marta["last_visit_at"].startswith("2026-01-10")
 
 
 def test_import_refuses_what_it_cannot_read(salon: dict[str, Any]) -> None:

@@ -114,8 +114,10 @@ def test_the_url_fields_are_found() -> None:
         ("NewCampaign", "terms_url"),
         ("NewCampaign", "legitimate_interest_url"),
     } <= names
-    # Every field a request can set is exercised through HTTP below.
-    assert {n for n in names if not n[0].startswith("AccountSettings") or n[0].endswith("Patch")} == ROUTES
+    # Every field a request can set is exercised through HTTP below (a private base model's
+    # fields through the request models that inherit them).
+    settable = {n for n in names if not n[0].startswith(("AccountSettings", "_")) or n[0].endswith("Patch")}
+    assert settable == ROUTES
 
 
 @pytest.mark.parametrize("url", HOSTILE_URLS, ids=repr)
