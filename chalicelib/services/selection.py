@@ -156,6 +156,11 @@ def parse_or_400(raw: Any, path: str = "filter") -> Node:
         ) from None
 
 
+class UnknownList(InvalidInput):
+    """A filter names a list the account does not have: 400 ``invalid_filter`` like any bad
+    filter, told apart so a page can say which part is wrong."""
+
+
 def check_lists(deps: Deps, account_id: str, node: Node, path: str = "filter") -> None:
     """A 400 for a filter naming a list this account does not have (another account's included:
     indistinguishable from absent)."""
@@ -168,7 +173,7 @@ def check_lists(deps: Deps, account_id: str, node: Node, path: str = "filter") -
         except NotFound:
             missing.append({"field": f"{path}.value", "message": f"no list {list_id} in this account"})
     if missing:
-        raise InvalidInput(
+        raise UnknownList(
             "the filter names a list that does not exist", code="invalid_filter", details=missing
         )
 

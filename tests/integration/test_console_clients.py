@@ -369,6 +369,24 @@ def test_lists_pages_and_deletion(salon: dict[str, Any]) -> None:
     assert http.get(f"/v1/lists/{lst['list_id']}")[0] == 404
 
 
+def test_a_list_links_to_its_clients_in_the_filter_builder(salon: dict[str, Any]) -> None:
+    """The filter language's ``lists`` field in the console: a list's page links to the clients
+    page filtered on its members, which the other conditions can then narrow."""
+    browser, http = salon["browser"], salon["http"]
+    _, lst = http.post("/v1/lists", {"name": "VIP", "selection": {"tag": "vip"}})
+    http.post("/v1/clients", {"email": "zoe@example.com", "tags": ["vip"]})  # after the snapshot
+    detail = browser.get(f"/app/lists/{lst['list_id']}")
+    link = re.search(r'<a href="(/app/clients\?f=lists&amp;o=contains&amp;v=lst_[^"]+)">', detail.text)
+    assert link, detail.text
+    page = browser.get(unescape(link.group(1)))
+    assert page.status == 200, page.text
+    assert sorted(emails(page.text)) == ["anna@example.com", "bea@example.com"]
+    narrowed = browser.get(unescape(link.group(1)) + "&f=tags&o=contains&v=nails")
+    assert emails(narrowed.text) == ["bea@example.com"]
+    missing = browser.get("/app/clients?f=lists&o=contains&v=lst_00000000000000000000000000")
+    assert missing.status == 400 and "There is no such list" in missing.text
+
+
 # --- the client card ------------------------------------------------------------------------------
 
 

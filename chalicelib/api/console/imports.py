@@ -90,7 +90,8 @@ def _preview(page: Page, raw: bytes) -> Response:
     except CsvFileError as exc:
         return _form(page, status=400, errors={"file": _file_error(InvalidInput(exc.message, code=exc.code))})
     columns = [
-        {"header": c.header, "target": c.target, "words": _column_words(c.target)} for c in parsed.columns
+        {"header": c.header, "target": c.target, "words": _column_words(c.target, c.kind)}
+        for c in parsed.columns
     ]
     shown = [c for c in parsed.columns if c.target]
     return page.render(
