@@ -62,14 +62,28 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    every item of a transaction; the parsed tree is kept for the same text,
    names and values (the tree only reads the item it is evaluated against).
 
-8. **Requests through a gate** (``Gate``, ``start_server``). The local stack
+8. **A Query reads only its partition** (``partitioned_queries``). moto's
+   ``Table.query`` starts from ``all_items()``: every item of the table,
+   sorted by primary key with Python-level comparisons, then filtered to the
+   queried partition — for every Query, on the table or on an index. With
+   10,000 clients, each status-shard Query of the worker's schedules sorted
+   the whole clients table under the emulator's lock (the import's per-row
+   time grew with the table). The replacement hands moto's own ``query`` a
+   view of the table whose ``all_items()`` holds only the items the partition
+   test would keep — on the table, the items under the queried hash key; on
+   an index, the items whose index hash attributes equal the query's — in
+   ``all_items()``'s order. Everything after that (range conditions, sort,
+   pagination, limits, filters, projections) is moto's code on the same
+   sequence, so the answer is moto's, in moto's order.
+
+9. **Requests through a gate** (``Gate``, ``start_server``). The local stack
    snapshots the emulator's state while no request is half-done: every HTTP
    request to the moto server holds the gate shared, a snapshot holds it
    alone. An SQS long poll (``ReceiveMessage`` with a wait) steps out of the
    gate while it waits, so a snapshot never waits for an idle poller.
 
-``install()`` applies 1 to 7 (idempotent); the local stack also serves moto
-through ``EmulatorServer`` (8).
+``install()`` applies 1 to 8 (idempotent); the local stack also serves moto
+through ``EmulatorServer`` (9).
 """
 
 from __future__ import annotations
@@ -100,6 +114,7 @@ _UNTRACKED = "_permesso_untracked"
 _ONE_SIZE_CHECK = "_permesso_one_size_check"
 _CACHED_METHOD_NAMES = "_permesso_cached_method_names"
 _CACHED_CONDITIONS = "_permesso_cached_conditions"
+_PARTITIONED = "_permesso_partitioned_queries"
 
 _originals: dict[str, Any] = {}  # moto's own methods, before any patch
 
@@ -494,6 +509,121 @@ def cache_condition_expressions() -> None:
     setattr(comparisons, _CACHED_CONDITIONS, True)
 
 
+# --- 8. a Query reads only its partition -------------------------------------------------------
+
+
+def _all_items_order(item: Any) -> Any:
+    """moto's ``Table.all_items()`` sort key."""
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+
+class _Partition:
+    """A moto table as one Query sees it: ``all_items()`` is only the candidate items, in the
+    table's ``all_items()`` order; every other attribute and method is the table's own."""
+
+    def __init__(self, table: Any, items: list[Any]) -> None:
+        self._table = table
+        self._items = items
+
+    def all_items(self) -> list[Any]:
+        return self._items
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def _partition_candidates(table: Any, hash_key: Any, index_name: Any, hash_conditions: Any) -> Any:
+    """The items moto's ``Table.query`` keeps from ``all_items()`` before it sorts and pages
+    them, in ``all_items()``'s order; None when moto's own path should run (a query shape
+    this does not narrow)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    if not index_name:
+        # moto keeps ``item.hash_key == hash_key``. Items live under their own hash key, and
+        # DynamoType's hash agrees with its equality, so that is the one bucket at hash_key.
+        if type(hash_key) is not DynamoType:
+            return None
+        bucket = dict.get(table.items, hash_key)
+        if bucket is None:
+            return []
+        found = list(bucket.values()) if table.range_key_attr else [bucket]
+    else:
+        # moto keeps an item when every index hash condition holds (``not item_value or
+        # item_value != expected_value`` rejects it); the same test, over every item.
+        conditions = list(hash_conditions or ())
+        if not conditions:
+            return None
+        found = []
+        for bucket in table.items.values():
+            for item in bucket.values() if table.range_key_attr else (bucket,):
+                if not isinstance(item, Item):
+                    continue
+                for name, expected in conditions:
+                    value = item.attrs.get(name)
+                    if not value or value != expected:
+                        break
+                else:
+                    found.append(item)
+    found = [item for item in found if isinstance(item, Item)]
+    found.sort(key=_all_items_order)  # all_items() order: sorted, then filtered, is this
+    return found
+
+
+def _partitioned_query(original: Any) -> Any:
+    @functools.wraps(original)
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        candidates = None
+        if not index_name or index_name in {index.name for index in self.all_indexes()}:
+            candidates = _partition_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+        target = self if candidates is None else _Partition(self, candidates)
+        return original(
+            target,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            *args,
+            **kwargs,
+        )
+
+    return query
+
+
+def partitioned_queries() -> None:
+    """moto's ``Table.query`` starts from the queried partition, not the whole sorted table
+    (idempotent)."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, _PARTITIONED, False):
+        return
+    _originals["Table.query"] = Table.query
+    Table.query = _partitioned_query(Table.query)  # type: ignore[method-assign]
+    setattr(Table, _PARTITIONED, True)
+
+
+def moto_table_query() -> Callable[..., Any]:
+    """moto's own ``Table.query``, unpatched (for the tests that compare the two)."""
+    from moto.dynamodb.models.table import Table
+
+    return _originals.get("Table.query", Table.query)  # type: ignore[no-any-return]
+
+
 def install() -> None:
     """Every emulator patch of the project, once per process (idempotent)."""
     untrack_model_instances()
@@ -503,9 +633,10 @@ def install() -> None:
     serialise_dynamodb_writes()
     item_level_rollback()
     direct_read_responses()
+    partitioned_queries()
 
 
-# --- 8. requests through a gate -------------------------------------------------------------
+# --- 9. requests through a gate -------------------------------------------------------------
 
 
 class Gate:
