@@ -118,9 +118,13 @@ _PARTITIONED = "_permesso_partitioned_queries"
 
 _originals: dict[str, Any] = {}  # moto's own methods, before any patch
 
-# Tables written since the last ``take_written_tables()``: (account, region, table name).
-# The local stack's snapshots rewrite only these tables.
-_written: set[tuple[str, str, str]] = set()
+# What DynamoDB writes changed since the last ``take_written_items()``, per table (account,
+# region, table name): the keys of the items written (each as the JSON of its key values), or
+# WHOLE when the change is not one of items (the table's settings, or a statement whose items
+# are unknown). The local stack's snapshots save only these items (``local/persistence.py``).
+WHOLE = None
+_written: dict[tuple[str, str, str], set[str] | None] = {}
+_written_everything = False  # a PartiQL statement: any table may have changed
 
 
 def locked(operation: Any) -> Any:
@@ -139,23 +143,95 @@ def write_lock() -> threading.RLock:
     return _LOCK
 
 
-def _tracked(operation: Any) -> Any:
-    """``operation`` (first argument: the table's name) recorded as a write to that table."""
+def item_key(hash_value: Any, range_value: Any = None) -> str:
+    """An item's key as recorded here: its key values in DynamoDB's wire format, as JSON."""
+    return json.dumps([hash_value, range_value], sort_keys=True)
+
+
+def _key_of_item(self: Any, table_name: str, attrs: dict[str, Any]) -> str:
+    table = self.get_table(table_name)
+    return item_key(attrs[table.hash_key_attr], attrs[table.range_key_attr] if table.range_key_attr else None)
+
+
+def _key_of_key(self: Any, table_name: str, key: dict[str, Any]) -> str:
+    table = self.get_table(table_name)
+    return item_key(key[table.hash_key_attr], key[table.range_key_attr] if table.range_key_attr else None)
+
+
+def _record(self: Any, table_name: str, key: str | None) -> None:
+    table = (self.account_id, self.region_name, str(table_name))
+    if key is None:
+        _written[table] = WHOLE
+        return
+    keys = _written.setdefault(table, set())
+    if keys is not WHOLE:
+        keys.add(key)
+
+
+def _tracked(operation: Any, key_of: Callable[..., str] | None) -> Any:
+    """``operation`` (first parameter: the table's name; second: the item or its key)
+    recorded as a write of that item (``key_of`` None: of the whole table)."""
+    import inspect
+
+    signature = inspect.signature(operation)
+    first, second = list(signature.parameters)[1:3]
 
     @functools.wraps(operation)
-    def run(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-        _written.add((self.account_id, self.region_name, str(table_name)))
-        return operation(self, table_name, *args, **kwargs)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            arguments = signature.bind_partial(self, *args, **kwargs).arguments
+            table_name = arguments[first]
+        except (TypeError, KeyError):
+            return operation(self, *args, **kwargs)  # moto reports the malformed call
+        key = None
+        if key_of is not None and second in arguments:
+            try:
+                key = key_of(self, table_name, arguments[second])
+            except Exception:  # noqa: BLE001 - moto reports the malformed request; record the table
+                key = None
+        _record(self, table_name, key)
+        return operation(self, *args, **kwargs)
 
     return run
 
 
-def take_written_tables() -> set[tuple[str, str, str]]:
-    """The tables written since the last call (and forget them). Call under ``write_lock()``."""
+def _tracked_everything(operation: Any) -> Any:
+    @functools.wraps(operation)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        global _written_everything
+        _written_everything = True
+        return operation(self, *args, **kwargs)
+
+    return run
+
+
+# Item writes (the item, or its key, follows the table's name) and other writes to one table.
+_ITEM_KEYS: dict[str, Callable[..., str] | None] = {
+    "put_item": _key_of_item,
+    "update_item": _key_of_key,
+    "delete_item": _key_of_key,
+    "update_table": None,
+    "update_time_to_live": None,
+}
+# PartiQL: the statements name their tables inside the text.
+_STATEMENTS = ("execute_statement", "execute_transaction", "batch_execute_statement")
+
+
+def written_items() -> tuple[dict[tuple[str, str, str], set[str] | None], bool]:
+    """What was written since the last ``take_written_items()`` (a copy): per table, the keys
+    of the items written or ``WHOLE``; and whether a statement may have written any table."""
     with _LOCK:
-        taken = set(_written)
+        return {table: (None if keys is None else set(keys)) for table, keys in _written.items()}, (
+            _written_everything
+        )
+
+
+def take_written_items() -> None:
+    """Forget what was written (a snapshot saved it). Call under ``write_lock()``."""
+    global _written_everything
+    with _LOCK:
         _written.clear()
-    return taken
+        _written_everything = False
 
 
 def serialise_dynamodb_writes() -> None:
@@ -166,10 +242,12 @@ def serialise_dynamodb_writes() -> None:
         return
     from moto.dynamodb.responses import DynamoHandler
 
-    for name in (*_WRITES, *_ITERATING_READS):
+    for name in (*_WRITES, *_ITERATING_READS, *(n for n in _ITEM_KEYS if n not in _WRITES), *_STATEMENTS):
         operation = _originals.setdefault(name, getattr(DynamoDBBackend, name))
-        if name in ("put_item", "update_item", "delete_item"):
-            operation = _tracked(operation)
+        if name in _ITEM_KEYS:
+            operation = _tracked(operation, _ITEM_KEYS[name])
+        elif name in _STATEMENTS:
+            operation = _tracked_everything(operation)
         setattr(DynamoDBBackend, name, locked(operation))
     for name in _READ_HANDLERS:
         setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))

@@ -455,7 +455,10 @@ def query_client() -> Iterator[Any]:
         client = boto3.client("dynamodb", region_name=QUERY_REGION)
         client.create_table(
             TableName="q",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": kind}
                 for name, kind in (("pk", "S"), ("sk", "S"), ("gh", "S"), ("gr", "N"))
@@ -463,7 +466,10 @@ def query_client() -> Iterator[Any]:
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "by-gh-gr",
-                    "KeySchema": [{"AttributeName": "gh", "KeyType": "HASH"}, {"AttributeName": "gr", "KeyType": "RANGE"}],
+                    "KeySchema": [
+                        {"AttributeName": "gh", "KeyType": "HASH"},
+                        {"AttributeName": "gr", "KeyType": "RANGE"},
+                    ],
                     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
                 },
                 {
@@ -477,7 +483,10 @@ def query_client() -> Iterator[Any]:
         client.create_table(
             TableName="qn",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"}, {"AttributeName": "gh", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "N"},
+                {"AttributeName": "gh", "AttributeType": "S"},
+            ],
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "by-gh",
@@ -512,7 +521,9 @@ def query_request(draw: Any) -> dict[str, Any]:
         request["KeyConditionExpression"] = "pk = :p"
         values[":p"] = {"S": draw(st.sampled_from([*PARTITIONS, "zz"]))}
         if shape == "table-range":
-            condition = draw(st.sampled_from(["sk < :s", "sk >= :s", "begins_with(sk, :s)", "sk BETWEEN :s AND :t"]))
+            condition = draw(
+                st.sampled_from(["sk < :s", "sk >= :s", "begins_with(sk, :s)", "sk BETWEEN :s AND :t"])
+            )
             request["KeyConditionExpression"] += f" AND {condition}"
             values[":s"] = {"S": draw(st.sampled_from(["1", "2", "b", "b#1"]))}
             if ":t" in condition:
