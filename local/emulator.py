@@ -4,7 +4,7 @@ Nothing here is deployed: the local stack (``local.run``) and the test suites
 apply these patches to moto's classes in their own process, never to the
 installed package. Each patch changes how the emulator does its work, never
 what the application reads or writes, and each has a test that compares it
-with moto's own behaviour (``tests/unit/test_emulator.py``).
+with moto's own behaviour (``tests/integration/test_emulator.py``).
 
 1. **Serialised DynamoDB writes** (``serialise_dynamodb_writes``). DynamoDB runs
    each transaction in isolation; moto does not: a transaction checks its
@@ -12,7 +12,9 @@ with moto's own behaviour (``tests/unit/test_emulator.py``).
    own writes, so another thread's write in between could be judged against
    half a transaction or be undone with it. One lock around moto's DynamoDB
    write operations restores DynamoDB's guarantee under threads (the threaded
-   moto server of the local stack, the concurrency tests). Reads (GetItem,
+   moto server of the local stack, the concurrency tests). The same wrappers
+   record the key of every item written (``written_items``), so the local
+   stack's snapshots save only those items (``local/persistence.py``). Reads (GetItem,
    BatchGetItem, Query, Scan, TransactGetItems) take the same lock until their
    answer is built: moto builds it from the live items, which an update changes
    in place, and a concurrent write would otherwise break it mid-iteration
