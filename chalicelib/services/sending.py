@@ -60,10 +60,17 @@ PLATFORM_BUCKET = "platform#ses"
 SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 SLOT_LEAD_SECONDS = 0.1
+MAX_SLOT_LEAD_SECONDS = 5.0
 
 
 def enqueue_batches(
-    deps: Deps, campaign: Campaign, groups: list[tuple[int, list[str]]], *, delay: int = 0, attempt: int = 0
+    deps: Deps,
+    campaign: Campaign,
+    groups: list[tuple[int, list[str]]],
+    *,
+    delay: int = 0,
+    attempt: int = 0,
+    lead: float | None = None,
 ) -> None:
     bodies = [
         {
@@ -72,6 +79,7 @@ def enqueue_batches(
             "batch": batch,
             "client_ids": ids,
             "attempt": attempt,
+            **({"lead": lead} if lead is not None else {}),
         }
         for batch, ids in groups
         if ids
@@ -88,6 +96,10 @@ class BatchRun:
     left: list[str] = field(default_factory=list)
     delay: float = 0.0
     retry: bool = False  # SES refused some sends: the continuation counts an attempt
+    # How far ahead of now the continuation books its first slot. A message that was late for
+    # every slot it booked (its claims took longer than the lead) books further ahead next
+    # time, so slow storage delays a batch instead of starving it.
+    lead: float | None = None
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,6 +134,7 @@ def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> 
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
+    lead = min(MAX_SLOT_LEAD_SECONDS, max(SLOT_LEAD_SECONDS, float(body.get("lead", SLOT_LEAD_SECONDS))))
     ids = [str(i) for i in body["client_ids"]]
     ids_log = {"account_id": account_id, "campaign_id": campaign_id, "batch": batch}
     try:
@@ -169,7 +182,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
             assert isinstance(status, DeliveryStatus)
             _settle(deps, campaign, client_id, status, run)
     if sendable:
-        _send_all(deps, account, campaign, sendable, attempt, run)
+        _send_all(deps, account, campaign, sendable, attempt, run, lead)
     return _finish_message(deps, campaign, batch, attempt, run)
 
 
@@ -180,7 +193,12 @@ def _finish_message(deps: Deps, campaign: Campaign, batch: int, attempt: int, ru
     if run.left:
         delay = int(run.delay + 0.999)
         enqueue_batches(
-            deps, campaign, [(batch, run.left)], delay=delay, attempt=attempt + 1 if run.retry else attempt
+            deps,
+            campaign,
+            [(batch, run.left)],
+            delay=delay,
+            attempt=attempt + 1 if run.retry else attempt,
+            lead=run.lead,
         )
         deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
         return "continued"
@@ -264,7 +282,13 @@ def _window(deps: Deps, account: Account) -> int:
 
 
 def _send_all(
-    deps: Deps, account: Account, campaign: Campaign, sendable: list[Client], attempt: int, run: BatchRun
+    deps: Deps,
+    account: Account,
+    campaign: Campaign,
+    sendable: list[Client],
+    attempt: int,
+    run: BatchRun,
+    lead: float = SLOT_LEAD_SECONDS,
 ) -> None:
     settings = deps.settings
     now = deps.clock()
@@ -291,7 +315,7 @@ def _send_all(
     batch = sendable[:admitted]
     # Book from a moment slightly ahead: the first delivery is claimed and its message built
     # before its slot, so an idle bucket's first slot is not already past when it is used.
-    epoch = deps.clock().timestamp() + SLOT_LEAD_SECONDS
+    epoch = deps.clock().timestamp() + lead
     wait_limit = settings.send_max_wait_seconds
     # The account's own bucket matters only when its rate is below the platform's: above
     # it, the platform bucket already holds every worker of every account to less.
@@ -315,7 +339,7 @@ def _send_all(
         own = mine.slot(index) if isinstance(mine, Reservation) else 0.0
         return max(own, shared.slot(index))
 
-    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run)
+    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run, lead)
     _give_back(deps, day_key, hour_key, unused)
 
 
@@ -365,6 +389,7 @@ def _paced_sends(
     slot: Any,
     attempt: int,
     run: BatchRun,
+    lead: float = SLOT_LEAD_SECONDS,
 ) -> int:
     """Send ``batch`` at its booked slots; how many of the slots' cap admissions went unused.
 
@@ -410,6 +435,9 @@ def _paced_sends(
                 # Nothing sent at all means this worker is too slow right now: pause a second
                 # rather than book and miss slots again at once.
                 pause = 0.0 if sent_before_return(run, sent_at_start) else 1.0
+                if not sent_before_return(run, sent_at_start):
+                    # Its claims take longer than the lead: book further ahead next time.
+                    run.lead = min(MAX_SLOT_LEAD_SECONDS, 2 * (lead + max(0.0, now - slot(0))))
                 for rest in batch[index:]:
                     run.keep(rest.client_id, pause)
                 metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
@@ -544,19 +572,35 @@ def unsubscribe_url(deps: Deps, campaign: Campaign, client_id: str) -> str:
     return f"{deps.settings.public_base_url}{UNSUBSCRIBE_PATH}{token}"
 
 
-def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) -> Any:
+def recipient_links(deps: Deps, campaign: Campaign, client_id: str) -> dict[str, str]:
+    """The signed links of one recipient's e-mail: unsubscribe, and confirm/decline for a
+    reactivation campaign."""
+    links = {"unsubscribe_url": unsubscribe_url(deps, campaign, client_id)}
+    if campaign.kind is CampaignKind.REACTIVATION:
+        from chalicelib.services.reactivation import cta_urls
+
+        links.update(cta_urls(deps, campaign, client_id))
+    return links
+
+
+def compose(
+    deps: Deps, account: Account, campaign: Campaign, client: Client, links: dict[str, str] | None = None
+) -> Any:
     """The marketing e-mail for one recipient: rendered templates, a visible unsubscribe
     link (the template's own anchor to the recipient's URL, else a ``data-cta="unsubscribe"``
-    footer inside the body) and the RFC 8058 headers."""
+    footer inside the body) and the RFC 8058 headers. ``links`` replaces the recipient's
+    signed links (a test send's links record nothing)."""
     from html import escape
 
+    from chalicelib.domain.business import business_context, footer_lines
     from chalicelib.domain.campaign_content import render_message
     from chalicelib.domain.unsubscribe_link import shows_link, with_footer
     from chalicelib.mail.mime import OutgoingMail
     from chalicelib.mail.rendering import Translator, pick_language
 
     language = pick_language(campaign.language, client.language, account.settings.language)
-    url = unsubscribe_url(deps, campaign, client.client_id)
+    links = links or recipient_links(deps, campaign, client.client_id)
+    url = links["unsubscribe_url"]
     context = {
         "first_name": client.first_name,
         "last_name": client.last_name,
@@ -566,15 +610,13 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
         "status": client.status,
         "auto_status": client.auto_status,
         "fields": dict(client.fields),
-        "business_name": account.name,
+        **business_context(account.name, account.settings),
         "unsubscribe_url": url,
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
     }
     if campaign.kind is CampaignKind.REACTIVATION:
-        from chalicelib.services.reactivation import cta_urls
-
-        context.update(cta_urls(deps, campaign, client.client_id))
+        context.update({name: links[name] for name in ("confirm_url", "decline_url")})
     subject_source, html_source = campaign.subject, campaign.html
     if campaign.kind is CampaignKind.REACTIVATION and campaign.language is None:
         from chalicelib.mail.reactivation import localised_default
@@ -590,16 +632,20 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
     message = render_message(subject_source, html_source, campaign.text, context)
     t = Translator(language)
     footer_text = t("mail.footer", business=account.name)
+    identity = footer_lines(account.settings)
     html = message.html
     if not shows_link(html, url):  # parsed: a marker, a hidden or a foreign link does not count
+        # Inside the business's <body> when it wrote a whole document, else at the end.
+        details = "".join(f"<br>{escape(line)}" for line in identity)
         html = with_footer(
             html,
-            f'<p style="font-size:12px;color:#666">{escape(footer_text)} '
+            f'<p style="font-size:12px;color:#595959">{escape(footer_text)}{details}<br>'
             f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>',
         )
     text = message.text
     if url not in text:
-        text = f"{text.rstrip()}\n\n--\n{footer_text}\n{t('mail.unsubscribe')}: {url}\n"
+        lines = "".join(f"{line}\n" for line in identity)
+        text = f"{text.rstrip()}\n\n--\n{footer_text}\n{lines}{t('mail.unsubscribe')}: {url}\n"
     return OutgoingMail(
         sender_email=account.settings.sender_email,
         sender_name=account.settings.sender_name or account.name,

@@ -340,3 +340,21 @@ def test_a_campaign_to_the_filter_of_the_clients_page(salon: dict[str, Any]) -> 
     assert "filter" in campaign["audience"]
     page = browser.get(f"/app/campaigns/{campaign['campaign_id']}?count=1")
     assert re.search(r"<dt>In the audience</dt><dd>1</dd>", page.text)
+
+
+def test_send_test_goes_to_the_signed_in_user(salon: dict[str, Any]) -> None:
+    from tests.integration.console_support import sent_mails
+
+    browser = salon["browser"]
+    campaign_id = new_campaign(browser)
+    page = browser.get(f"/app/campaigns/{campaign_id}")
+    assert ">Send test</button>" in page.text and OWNER in page.text
+    answer = browser.post(f"/app/campaigns/{campaign_id}/test", {})
+    assert answer.status == 303 and answer.location == f"/app/campaigns/{campaign_id}?done=test_sent"
+    tests = [
+        mail
+        for mail in sent_mails()
+        if OWNER in str(mail["To"]) and str(mail["Subject"]).startswith("[TEST]")
+    ]
+    assert len(tests) == 1, [str(m["Subject"]) for m in sent_mails()]
+    assert salon["http"].get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "draft"

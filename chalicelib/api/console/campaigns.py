@@ -1,15 +1,15 @@
 """Campaigns in the console: the list, a new campaign (standard or reactivation, prefilled
 with the account language's reactivation template and the settings' links), the campaign's
 page (its content, the audience, a sandboxed preview of the e-mail for a chosen recipient,
-the counts, sending with the seed's pre-send warning, pause/resume/cancel with live progress,
+the counts, "Send test" to the signed-in user, sending with the seed's pre-send warning, pause/resume/cancel with live progress,
 the report with a server-rendered SVG chart, and for reactivation the list of confirmed).
 
 Thin over ``services.campaigns`` and ``services.segmentation`` exactly as the API uses them:
 ``create_campaign``, ``preview`` (the counts), ``send_campaign`` (its consent gate decides;
 the console only shows its ``non_consented_recipients`` refusal as the warning dialog with
 "Send anyway"), ``pause``/``resume``/``cancel_campaign`` and ``segment_campaign``. The
-preview of a recipient's e-mail is ``services.sending.compose`` — what that recipient would be
-sent — served by its own route under a CSP that allows no script and only inside this
+preview of a recipient's e-mail is ``services.previews.render_campaign`` — what that recipient
+would be sent, with test links that record nothing — served by its own route under a CSP that allows no script and only inside this
 console's sandboxed ``<iframe>``.
 
 Bounded: the list is a page of campaigns; a draft's page reads the campaign and at most
@@ -35,6 +35,7 @@ from chalicelib.lazy import lazy_module
 campaigns = lazy_module("chalicelib.services.campaigns")
 segmentation = lazy_module("chalicelib.services.segmentation")
 lists = lazy_module("chalicelib.services.lists")
+previews = lazy_module("chalicelib.services.previews")
 
 PAGE_SIZE = 25
 LIST_CHOICES = 100  # lists offered by the audience picker (the newest first)
@@ -49,6 +50,7 @@ NOTICES = {
     "resumed": "console.campaigns.notice.resumed",
     "cancelled": "console.campaigns.notice.cancelled",
     "segmented": "console.campaigns.notice.segmented",
+    "test_sent": "console.campaigns.notice.test_sent",
 }
 # The CSP of the preview document: its own inline styles and https images, nothing else; and
 # it may be framed only by this console (the iframe adds ``sandbox``: no script, no forms,
@@ -373,28 +375,19 @@ def campaign_page(page: Page, campaign_id: str) -> Response:
 
 @page("/app/campaigns/{campaign_id}/preview", ["GET"])
 def preview_document(page: Page, campaign_id: str) -> Response:
-    """The e-mail as the chosen recipient would get it, for the editor's sandboxed iframe."""
-    from chalicelib.domain.campaign_content import TemplateProblem
-    from chalicelib.mail.mime import InvalidMail
-    from chalicelib.services.sending import compose
-
-    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
-    client_id = page.query("client_id") or ""
-    client = (
-        page.deps.clients.get(page.account.account_id, client_id) if client_id.startswith("cl_") else None
-    )
-    if client is None:
+    """The e-mail as the chosen recipient would get it (``previews.render_campaign``, the
+    API's render: test links that record nothing), for the editor's sandboxed iframe."""
+    client_id = page.query("client_id") or None
+    if client_id is not None and not client_id.startswith("cl_"):
         raise NotFound("no such client")
     try:
-        mail = compose(page.deps, page.account, campaign, client)
-        body = mail.html
-    except (TemplateProblem, InvalidMail):
+        rendered = previews.render_campaign(page.deps, page.account, campaign_id, client_id)
+    except InvalidInput:
         return page.message("preview_failed", status=400)
-    # Links open nowhere: a sandbox without popups blocks every ``_blank`` navigation, so a
-    # click in the preview never reaches the recipient's confirm or unsubscribe page.
+    # Links open nowhere: a sandbox without popups blocks every ``_blank`` navigation.
     document = (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><base target="_blank"></head><body>'
-        + body
+        + rendered["html"]
         + "</body></html>"
     )
     return page.respond(
@@ -404,6 +397,13 @@ def preview_document(page: Page, campaign_id: str) -> Response:
             headers={**PREVIEW_HEADERS, "Content-Type": "text/html; charset=utf-8"},
         )
     )
+
+
+@page("/app/campaigns/{campaign_id}/test", ["POST"])
+def send_test(page: Page, campaign_id: str) -> Response:
+    """ "Send test": the API's test send (``previews.send_test``) to the signed-in user."""
+    previews.send_test(page.deps, page.account, campaign_id, page.user.email)
+    return page.redirect(f"/app/campaigns/{campaign_id}?done=test_sent")
 
 
 # --- sending ----------------------------------------------------------------------------------

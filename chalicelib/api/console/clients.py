@@ -163,11 +163,14 @@ def _render_clients(page: Page, builder: Builder, pending: Row | None, errors: d
         errors["conditions"] = (exc.key, _error_params(page, exc))
         status = 400
     except InvalidInput as exc:
-        errors["conditions"] = (
-            "console.clients.filter.error.url"
-            if exc.code != "invalid_cursor"
-            else "console.clients.error.cursor"
-        )
+        from chalicelib.services.selection import UnknownList
+
+        if isinstance(exc, UnknownList):  # a list id that is not one of the account's lists
+            errors["conditions"] = "console.clients.filter.error.list"
+        elif exc.code == "invalid_cursor":
+            errors["conditions"] = "console.clients.error.cursor"
+        else:
+            errors["conditions"] = "console.clients.filter.error.url"
         status = 400
     query = builder.query()
     return page.render(
@@ -314,7 +317,7 @@ def create_list(page: Page) -> Response:
         return _confirmation(page, "create_list", chosen, status=400)
     try:
         data = lists.NewList.model_validate(
-            {"name": name, "source": chosen.target(page.language)}, strict=False
+            {"name": name, "selection": chosen.target(page.language)}, strict=False
         )
     except ValidationError:
         key = (
