@@ -437,6 +437,10 @@ def test_a_campaign_with_the_warning_and_the_reactivation_story(api: str, browse
         page.get_by_role("button", name="Save").click()
         page.wait_for_url(re.compile(r"/app/campaigns/cmp_\w+\?done=created"))
         campaign_url = page.url.split("?")[0]
+        page.frame_locator("iframe.mail-preview").get_by_text("Marie").first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="Count recipients").click()
+        page.wait_for_url(re.compile(r"count=1"), timeout=90_000)
+        assert re.search(r"In the audience\s*1", page.locator("#counts").inner_text())
         page.get_by_role("button", name="Send", exact=True).click()
         dialog = page.get_by_role("dialog")
         dialog.wait_for(timeout=90_000)
