@@ -288,6 +288,18 @@ def test_nothing_selected_asks_to_select(salon: dict[str, Any]) -> None:
     assert page.status == 200 and "No client is selected" in page.text
     browser.get("/app/clients")
     assert browser.post("/app/clients/tags", {"action": "add_tag", "tag": "x"}).status == 400
+    # a list, though, is made from the current filter when nothing is ticked
+    page = browser.get(
+        "/app/clients/selection?"
+        + urlencode({"action": "create_list", "f": "tags", "o": "contains", "v": "vip"})
+    )
+    assert "all 2 clients that match the filter" in page.text
+    answer = browser.post("/app/clients/lists", {"f": "tags", "o": "contains", "v": "vip", "name": "VIPs"})
+    assert answer.status == 303
+    lst = salon["http"].get("/v1/lists/" + answer.location.split("/")[-1].split("?")[0])[1]
+    assert lst["size"] == 2 and lst["source"] == {
+        "filter": {"field": "tags", "op": "contains", "value": "vip"}
+    }
 
 
 def test_a_tag_is_required_and_checked(salon: dict[str, Any]) -> None:
