@@ -111,6 +111,83 @@ def test_a_wrong_campaign_form_is_explained_and_nothing_is_created(salon: dict[s
     assert salon["http"].get("/v1/campaigns")[1]["items"] == []
 
 
+def test_a_draft_is_edited_on_its_page_through_the_apis_own_update(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    campaign_id = new_campaign(browser)
+    page = browser.get(f"/app/campaigns/{campaign_id}")
+    for label in ("Name", "Subject", "Content", "Audience"):
+        assert f">{label}</label>" in page.text, label
+    assert 'value="Spring offer"' in page.text and ">Save</button>" in page.text
+    assert "Keep the current audience: Clients tagged “vip”" in unescape(page.text)
+    # the audience kept, the content changed
+    answer = browser.post(
+        f"/app/campaigns/{campaign_id}",
+        {
+            "kind": "standard",
+            "name": "Summer offer",
+            "subject": "Summer, {{ first_name }}",
+            "html": "<p>Summer is here!</p>",
+            "text": "",
+            "audience": "keep",
+        },
+    )
+    assert answer.status == 303 and answer.location.endswith(f"/app/campaigns/{campaign_id}?done=saved")
+    stored = http.get(f"/v1/campaigns/{campaign_id}")[1]
+    assert (stored["name"], stored["subject"], stored["audience"]) == (
+        "Summer offer",
+        "Summer, {{ first_name }}",
+        {"tag": "vip"},
+    )
+    assert "The draft has been saved." in browser.get(f"/app/campaigns/{campaign_id}?done=saved").text
+    # another audience
+    answer = browser.post(
+        f"/app/campaigns/{campaign_id}",
+        {
+            "kind": "standard",
+            "name": "Summer offer",
+            "subject": "S",
+            "html": "<p>x</p>",
+            "audience": "auto_status",
+            "auto_status": "lapsing",
+        },
+    )
+    assert answer.status == 303
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1]["audience"] == {"auto_status": "lapsing"}
+
+
+def test_a_wrong_edit_is_explained_and_changes_nothing(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    campaign_id = new_campaign(browser)
+    before = http.get(f"/v1/campaigns/{campaign_id}")[1]
+    browser.get(f"/app/campaigns/{campaign_id}")
+    answer = browser.post(
+        f"/app/campaigns/{campaign_id}",
+        {"kind": "standard", "name": "", "subject": "S", "html": "{{ broken", "audience": "keep"},
+    )
+    assert answer.status == 400 and "Enter a name for the campaign" in answer.text
+    browser.get(f"/app/campaigns/{campaign_id}")
+    answer = browser.post(
+        f"/app/campaigns/{campaign_id}",
+        {"kind": "standard", "name": "X", "subject": "S", "html": "{{ broken", "audience": "keep"},
+    )
+    assert answer.status == 400 and "check the {{ }} placeholders" in unescape(answer.text)
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1] == before
+
+
+def test_a_campaign_that_is_sending_is_not_edited(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    campaign_id = new_campaign(browser)
+    assert http.post(f"/v1/campaigns/{campaign_id}/send", {"acknowledge_non_consented": True})[0] == 202
+    page = browser.get(f"/app/campaigns/{campaign_id}")
+    assert 'name="subject"' not in page.text
+    answer = browser.post(
+        f"/app/campaigns/{campaign_id}",
+        {"kind": "standard", "name": "Hijack", "subject": "S", "html": "<p>x</p>", "audience": "keep"},
+    )
+    assert answer.status == 409
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1]["name"] == "Spring offer"
+
+
 def test_the_preview_is_a_sandboxed_frame_of_the_recipients_email(salon: dict[str, Any]) -> None:
     browser = salon["browser"]
     campaign_id = new_campaign(browser)

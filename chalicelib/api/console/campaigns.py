@@ -42,6 +42,7 @@ LIST_CHOICES = 100  # lists offered by the audience picker (the newest first)
 PREVIEW_CHOICES = 10  # audience members offered as the preview's recipient
 AUDIENCE_KINDS = ("list", "tag", "auto_status", "filter")
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
+KEEP_AUDIENCE = "keep"  # the draft editor's audience choice: leave it as it is
 CONTENT_FIELDS = ("name", "subject", "html", "text", "terms_url", "legitimate_interest_url", "wait_days")
 NOTICES = {
     "created": "console.campaigns.notice.created",
@@ -51,6 +52,7 @@ NOTICES = {
     "cancelled": "console.campaigns.notice.cancelled",
     "segmented": "console.campaigns.notice.segmented",
     "test_sent": "console.campaigns.notice.test_sent",
+    "saved": "console.campaigns.notice.saved",
 }
 # The CSP of the preview document: its own inline styles and https images, nothing else; and
 # it may be framed only by this console (the iframe adds ``sandbox``: no script, no forms,
@@ -186,18 +188,22 @@ _FIELD_ERRORS = {
 }
 
 
-@page("/app/campaigns", ["POST"])
-def create(page: Page) -> Response:
-    from pydantic import ValidationError
-
+def _read_form(page: Page, *, editing: bool) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """The editor's form: its values as typed, the campaign's data (``NewCampaign``'s fields)
+    and the errors found so far. When ``editing``, the audience choice "keep" leaves the
+    draft's audience as it is (the data then has no ``audience``)."""
     values = {
         name: page.field(name)
         for name in (*CONTENT_FIELDS, "kind", "audience", "tag", "list_id", "auto_status")
     }
     values["html"] = page.form.get("html", "")  # a template keeps its own whitespace
     kind = values["kind"] if values["kind"] in ("standard", "reactivation") else "standard"
-    audience, errors = _audience(page, values)
-    data: dict[str, Any] = {"name": values["name"], "kind": kind, "audience": audience or {"tag": "-"}}
+    values["kind"] = kind
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {"name": values["name"], "kind": kind}
+    if not (editing and values["audience"] == KEEP_AUDIENCE):
+        audience, errors = _audience(page, values)
+        data["audience"] = audience or {"tag": "-"}
     for name in ("subject", "html", "text", "terms_url", "legitimate_interest_url"):
         if values[name].strip():
             data[name] = values[name]
@@ -206,34 +212,99 @@ def create(page: Page) -> Response:
             errors["wait_days"] = "console.campaigns.error.wait_days"
         else:
             data["wait_days"] = int(values["wait_days"])
+    return values, data, errors
+
+
+def _model_errors(exc: Any, values: dict[str, str], errors: dict[str, str]) -> None:
+    """A validation error of the campaign's model, field by field, as the editor shows them."""
+    for err in exc.errors():
+        where = str(err["loc"][0]) if err.get("loc") else ""
+        key = _FIELD_ERRORS.get(where)
+        if key is None:  # a model rule (the subject or the body missing)
+            where, key = (
+                ("subject", _FIELD_ERRORS["subject"])
+                if not values["subject"]
+                else ("html", _FIELD_ERRORS["html"])
+            )
+        errors.setdefault(where, key)
+
+
+def _service_errors(exc: InvalidInput, errors: dict[str, str]) -> dict[str, str]:
+    """The service's refusal (a template that does not render, a URL…) on the editor's fields."""
+    for detail in exc.details if isinstance(exc.details, list) else []:
+        where = str(detail.get("field", "html")).split(".")[0]
+        errors.setdefault(
+            where if where in _FIELD_ERRORS else "html",
+            _FIELD_ERRORS.get(where, "console.campaigns.error.html"),
+        )
+    return errors or {"html": "console.campaigns.error.html"}
+
+
+@page("/app/campaigns", ["POST"])
+def create(page: Page) -> Response:
+    from pydantic import ValidationError
+
+    values, data, errors = _read_form(page, editing=False)
     try:
         parsed = campaigns.NewCampaign.model_validate(data, strict=False)
     except ValidationError as exc:
-        for err in exc.errors():
-            where = str(err["loc"][0]) if err.get("loc") else ""
-            key = _FIELD_ERRORS.get(where)
-            if key is None:  # a model rule (the subject or the body missing)
-                where, key = (
-                    ("subject", _FIELD_ERRORS["subject"])
-                    if not values["subject"]
-                    else ("html", _FIELD_ERRORS["html"])
-                )
-            errors.setdefault(where, key)
+        _model_errors(exc, values, errors)
     if errors:
         return _editor(page, values, status=400, errors=errors)
     try:
         created = campaigns.create_campaign(page.deps, page.account, parsed)
     except InvalidInput as exc:
-        for detail in exc.details if isinstance(exc.details, list) else []:
-            where = str(detail.get("field", "html")).split(".")[0]
-            errors.setdefault(
-                where if where in _FIELD_ERRORS else "html",
-                _FIELD_ERRORS.get(where, "console.campaigns.error.html"),
-            )
-        return _editor(page, values, status=400, errors=errors or {"html": "console.campaigns.error.html"})
+        return _editor(page, values, status=400, errors=_service_errors(exc, errors))
     except NotFound:
         return _editor(page, values, status=400, errors={"list_id": "console.campaigns.error.list"})
     return page.redirect(f"/app/campaigns/{created.campaign_id}?done=created")
+
+
+def _draft_values(campaign: Any) -> dict[str, str]:
+    """A draft's stored content as the editor's first values; its audience is kept unless
+    another is chosen."""
+    values = {name: "" for name in CONTENT_FIELDS}
+    for name in ("name", "subject", "html", "text", "terms_url", "legitimate_interest_url"):
+        values[name] = getattr(campaign, name) or ""
+    values["wait_days"] = "" if campaign.wait_days is None else str(campaign.wait_days)
+    audience = campaign.audience or {}
+    values.update(
+        kind=campaign.kind.value,
+        audience=KEEP_AUDIENCE,
+        tag=str(audience.get("tag", "")),
+        list_id=str(audience.get("list_id", "")),
+        auto_status=str(audience.get("auto_status", "lost")),
+    )
+    return values
+
+
+@page("/app/campaigns/{campaign_id}", ["POST"])
+def save_draft(page: Page, campaign_id: str) -> Response:
+    """The draft editor's "Save": the API's own ``PATCH`` (``update_campaign``); only a draft
+    can be edited (409 once it is sending)."""
+    from pydantic import ValidationError
+
+    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
+    values, data, errors = _read_form(page, editing=True)
+    values["kind"] = campaign.kind.value  # the kind of a saved campaign does not change here
+    data["kind"] = campaign.kind.value
+    if not values["text"].strip():
+        data["text"] = None  # an emptied plain-text version is removed
+    patch = None
+    try:
+        patch = campaigns.CampaignPatch.model_validate(data, strict=False)
+    except ValidationError as exc:
+        _model_errors(exc, values, errors)
+    if errors or patch is None:
+        return _campaign_view(page, campaign, values=values, errors=errors, status=400)
+    try:
+        campaigns.update_campaign(page.deps, page.account, campaign_id, patch)
+    except InvalidInput as exc:
+        return _campaign_view(page, campaign, values=values, errors=_service_errors(exc, errors), status=400)
+    except NotFound:
+        errors = {"list_id": "console.campaigns.error.list"}
+        return _campaign_view(page, campaign, values=values, errors=errors, status=400)
+    return page.redirect(f"/app/campaigns/{campaign_id}?done=saved")
 
 
 # --- the campaign's page ---------------------------------------------------------------------
@@ -328,9 +399,22 @@ def chart(figures: list[tuple[str, int]]) -> dict[str, Any]:
 
 @page("/app/campaigns/{campaign_id}", ["GET"])
 def campaign_page(page: Page, campaign_id: str) -> Response:
+    return _campaign_view(page, campaigns.get_campaign(page.deps, page.account, campaign_id))
+
+
+def _campaign_view(
+    page: Page,
+    campaign: Any,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """A campaign's page; a draft's is its editor (the form's values and errors after a
+    refused "Save")."""
     from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus
 
-    campaign = campaigns.get_campaign(page.deps, page.account, campaign_id)
+    draft = campaign.status is CampaignStatus.DRAFT
     counts, counts_problem = (None, None)
     if page.query("count") and campaign.status is CampaignStatus.DRAFT:
         counts, counts_problem = _counts(page, campaign)
@@ -347,10 +431,19 @@ def campaign_page(page: Page, campaign_id: str) -> Response:
             segment_list = lists.get_list(page.deps, page.account, campaign.segment_list_id)
         except NotFound:
             segment_list = None
+    builder, _ = read_builder(page.query_all)
     return page.render(
         "console/campaign.html",
+        status=status,
         section="campaigns",
         campaign=campaign,
+        values=(values or _draft_values(campaign)) if draft else None,
+        errors=errors or {},
+        list_options=_lists_offered(page) if draft else [],
+        conditions=[],
+        filter_pairs=builder.params(),
+        has_filter=False,
+        keep_audience=True,
         reactivation=campaign.kind is CampaignKind.REACTIVATION,
         draft=campaign.status is CampaignStatus.DRAFT,
         live=live,
