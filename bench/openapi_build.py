@@ -661,7 +661,7 @@ OPS = [
             **json_ok(202, "JobAccepted", "Large selection: a background job"),
         },
         body=model(bulk_tags.BulkTagsRequest),
-        errors=(409,),
+        errors=(404, 409),  # 404: a ``list_id`` selection naming a list the account lacks
         operation_id="bulkTags",
     ),
     op(
@@ -689,6 +689,7 @@ OPS = [
         "Lists",
         json_ok(201, "RecipientList", "Created"),
         body=model(lists.NewList),
+        errors=(404,),  # a ``list_id`` selection naming a list the account lacks
         operation_id="createList",
     ),
     op(
@@ -735,6 +736,7 @@ OPS = [
         "Campaigns",
         json_ok(201, "Campaign", "Created"),
         body=model(campaigns.NewCampaign),
+        errors=(404,),  # a ``list_id`` audience naming a list the account lacks
         operation_id="createCampaign",
     ),
     op(

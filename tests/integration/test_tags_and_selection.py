@@ -214,3 +214,24 @@ def test_the_migration_tool_starts_one_job_per_account(
     assert http.get(f"/v1/jobs/{started[account['account_id']]}")[1]["status"] == "done"
     with pytest.raises(Exception):  # noqa: B017 — a mistyped id is refused before any job starts
         main(["acc_nope"])
+
+
+def test_a_selection_naming_an_unknown_list_is_a_documented_404(http: Http) -> None:
+    """Found by the API fuzzing: the 404 of a ``list_id`` selection was not in the document."""
+    from chalicelib.api.openapi_docs import document
+
+    add(http, "anna@example.com")
+    unknown = {"list_id": "lst_AN"}
+    answers = {
+        ("post", "/v1/clients/bulk-tags"): http.post(
+            "/v1/clients/bulk-tags", {"selection": unknown, "add": ["x"]}
+        ),
+        ("post", "/v1/lists"): http.post("/v1/lists", {"name": "L", "selection": unknown}),
+        ("post", "/v1/campaigns"): http.post(
+            "/v1/campaigns", {"name": "C", "subject": "S", "html": "<p>x</p>", "selection": unknown}
+        ),
+    }
+    paths = document()["paths"]
+    for (method, path), (status, body) in answers.items():
+        assert status == 404 and body["error"]["code"] == "not_found", (path, body)
+        assert "404" in paths[path][method]["responses"], path
