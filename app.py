@@ -15,7 +15,18 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import accounts, campaigns, clients, consent, gdpr, lists, openapi_docs, public, targeting
+from chalicelib.api import (
+    accounts,
+    campaigns,
+    clients,
+    consent,
+    gdpr,
+    lists,
+    openapi_docs,
+    public,
+    sender_domains,
+    targeting,
+)
 from chalicelib.api import reactivation as _reactivation  # noqa: F401 — adds its routes to public.api
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
 from chalicelib.api.http import normalise_framework_error
@@ -34,6 +45,7 @@ app.register_blueprint(public.api)
 app.register_blueprint(targeting.api)
 app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
+app.register_blueprint(sender_domains.api)
 app.register_blueprint(openapi_docs.api)
 
 if STAGE == "local":  # GET /dev/outbox exists in the local stack only

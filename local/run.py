@@ -259,9 +259,10 @@ def wait_for_api(url: str, children: Children, stop: threading.Event, timeout: f
 def start_moto(port: int, timeout: float = 30.0) -> Any:
     from moto.server import ThreadedMotoServer
 
-    from local.emulator import serialise_dynamodb_writes
+    from local.emulator import patch_emulator
 
-    serialise_dynamodb_writes()  # DynamoDB's transaction isolation, which moto lacks under threads
+    # DynamoDB's transaction isolation under threads, SES's Easy DKIM and MAIL FROM (local/emulator.py).
+    patch_emulator()
     # One werkzeug log line per emulator request (the worker long-polls) would bury the API's.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

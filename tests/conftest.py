@@ -28,10 +28,11 @@ os.environ.update(
 )
 
 # moto's DynamoDB transactions are not isolated across threads (a failed one restores a
-# snapshot over other threads' writes); the concurrency tests need DynamoDB's guarantee.
+# snapshot over other threads' writes), and its SES identities lack Easy DKIM tokens and
+# MAIL FROM: local/emulator.py makes it answer like AWS.
 import importlib.util  # noqa: E402
 
-from local.emulator import serialise_dynamodb_writes  # noqa: E402
-
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
-    serialise_dynamodb_writes()
+    from local.emulator import patch_emulator
+
+    patch_emulator()

@@ -21,7 +21,7 @@ from chalicelib.domain.account_settings import (
     SenderName,
 )
 from chalicelib.domain.records import Account, ApiKey
-from chalicelib.errors import ConcurrentModification, Unauthenticated
+from chalicelib.errors import ConcurrentModification, InvalidInput, Unauthenticated
 from chalicelib.observability import logger
 
 API_KEY_PREFIX = "pm_"
@@ -54,16 +54,31 @@ def new_public_slug(name: str) -> str:
 
 
 def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
-    """Create an account and its first API key; the key is returned once, stored hashed."""
+    """Create an account and its first API key; the key is returned once, stored hashed.
+
+    The domain of ``sender_email`` is claimed for the new account in the same transaction
+    (409 ``domain_taken`` if another account holds it: nothing is created), then registered
+    in SES (``services.sender_domains``); the account's limits start at the platform's
+    new-account limits, and its rate and cap settings at those limits."""
+    from chalicelib.domain.sender_domains import domain_of
+    from chalicelib.services import sender_domains
+    from chalicelib.services.limits import default_limits
+
     now = deps.clock()
+    domain = domain_of(data.sender_email)
+    sender_domains.refuse_public_domain(domain, "sender_email")
     account_id = f"acc_{ULID()}"
     slug = new_public_slug(data.name)
     while deps.accounts.slug_taken(slug):  # 40 random bits: practically never loops
         slug = new_public_slug(data.name)
+    limits = default_limits(deps.settings)
     settings = AccountSettings(
         sender_email=data.sender_email,
         sender_name=data.sender_name or data.name,
         language=data.language,
+        send_rate_per_second=limits.send_rate_per_second,
+        hourly_send_cap=limits.hourly_send_cap,
+        daily_send_cap=limits.daily_send_cap,
     )
     account = Account(
         account_id=account_id,
@@ -72,6 +87,7 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
         settings=settings,
         created_at=now,
         updated_at=now,
+        limits=limits,
     )
     api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
@@ -82,18 +98,11 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
         prefix=api_key[:8],
         created_at=now,
     )
-    created = deps.accounts.create(account, key)
+    domain_record = sender_domains.new_record(deps, account_id, domain)
+    created = deps.accounts.create(account, key, domain_record)
     logger.info("account created", extra={"account_id": account_id})
-    verify_sender_locally(deps, settings.sender_email)
+    sender_domains.provision_quietly(deps, domain_record)
     return created, api_key
-
-
-def verify_sender_locally(deps: Deps, sender_email: str) -> None:
-    """The local stack's emulator, like the SES sandbox, sends only from verified
-    identities: there, every account's sender is verified when set. Deployed stages
-    verify sender domains out of band (infra), never from a request."""
-    if deps.settings.stage == "local":
-        deps.mailer.verify_identity(sender_email)
 
 
 def authenticate(deps: Deps, authorization: str | None) -> tuple[Account, ApiKey]:
@@ -117,8 +126,27 @@ def is_operator(deps: Deps, authorization: str | None) -> bool:
 
 
 def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) -> Account:
+    """The business's own settings: rate and caps only at or below the account's limits (400
+    ``above_account_limit``), ``sender_email`` only on a verified domain of the account (400
+    ``sender_not_verified``)."""
+    from chalicelib.domain.limits import above_limits
+    from chalicelib.services.limits import limits_of
+    from chalicelib.services.sender_domains import require_verified_sender
+
     for _ in range(_MAX_ATTEMPTS):
         account = deps.accounts.get(account_id)
+        limits = limits_of(deps, account)
+        over = above_limits({name: getattr(patch, name) for name in patch.model_fields_set}, limits)
+        if over:
+            raise InvalidInput(
+                "sending settings may be lowered, never raised above the account's limits "
+                "(the operator sets those)",
+                code="above_account_limit",
+                details=over,
+            )
+        if "sender_email" in patch.model_fields_set and patch.sender_email != account.settings.sender_email:
+            assert patch.sender_email is not None
+            require_verified_sender(deps, account, patch.sender_email)
         updated = replace(account, settings=patch.apply(account.settings), updated_at=deps.clock())
         try:
             saved = deps.accounts.save(updated)
@@ -132,8 +160,6 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )
-        if saved.settings.sender_email != account.settings.sender_email:
-            verify_sender_locally(deps, saved.settings.sender_email)
         return saved
     raise ConcurrentModification("the account is being changed concurrently; retry")
 

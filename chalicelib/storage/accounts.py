@@ -5,7 +5,9 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.account_settings import AccountSettings
+from chalicelib.domain.limits import AccountLimits
 from chalicelib.domain.records import Account, ApiKey
+from chalicelib.domain.sender_domains import SenderDomain
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import AccountModel, ApiKeyModel
@@ -25,6 +27,7 @@ def _to_record(item: AccountModel) -> Account:
         suspended_at=loaded_time(item.suspended_at),
         reinstated_at=loaded_time(item.reinstated_at),
         version=item.version,
+        limits=AccountLimits.model_validate(item.limits.as_dict(), strict=False) if item.limits else None,
     )
 
 
@@ -40,6 +43,7 @@ def _to_item(account: Account) -> AccountModel:
         suspension_reason=account.suspension_reason,
         suspended_at=stored_time(account.suspended_at),
         reinstated_at=stored_time(account.reinstated_at),
+        limits=account.limits.model_dump(mode="json") if account.limits is not None else None,
     )
     if account.version is not None:
         item.version = account.version
@@ -58,14 +62,26 @@ def _key_item(key: ApiKey) -> ApiKeyModel:
 
 
 class AccountRepository:
-    def create(self, account: Account, first_key: ApiKey) -> Account:
-        """The account and its first API key, both or neither."""
+    def create(self, account: Account, first_key: ApiKey, sender_domain: SenderDomain | None = None) -> Account:
+        """The account, its first API key and the claim of its sender domain: all or none
+        (``Conflict`` ``domain_taken`` when another account holds the domain)."""
+        from chalicelib.storage.sender_domains import DOMAIN_TAKEN, add_to_transaction
+
         tx = Transaction(AccountModel._get_connection().connection)
         tx.save(_to_item(account), "account", condition=AccountModel.account_id.does_not_exist())
         tx.save(_key_item(first_key), "key", condition=ApiKeyModel.key_hash.does_not_exist())
+        if sender_domain is not None:
+            add_to_transaction(tx, sender_domain)
         try:
             tx.commit()
         except TransactionFailed as exc:
+            if "domain_claim" in exc.labels:
+                raise Conflict(
+                    f"the sender domain {sender_domain.domain if sender_domain else ''} is registered "
+                    "by another account",
+                    code=DOMAIN_TAKEN,
+                    details={"domain": sender_domain.domain if sender_domain else None},
+                ) from exc
             raise Conflict("account already exists", code="account_exists") from exc
         return _to_record(AccountModel.get(account.account_id, consistent_read=True))
 
