@@ -20,7 +20,9 @@ api = ApiBlueprint(__name__)
 
 
 def full_view(deps: Deps, account: Account) -> dict[str, Any]:
-    return account_view(account, reputation.reputation_summary(deps, account), limits.limits_view(deps, account))
+    return account_view(
+        account, reputation.reputation_summary(deps, account), limits.limits_view(deps, account)
+    )
 
 
 @api.endpoint(
@@ -42,7 +44,10 @@ def reinstate_account(call: Call, account_id: str) -> dict[str, Any]:
 
 
 @api.endpoint(
-    "/v1/accounts/{account_id}/limits", ["PUT"], auth="operator", body="chalicelib.domain.limits:AccountLimits"
+    "/v1/accounts/{account_id}/limits",
+    ["PUT"],
+    auth="operator",
+    body="chalicelib.domain.limits:AccountLimits",
 )
 def set_account_limits(call: Call, account_id: str) -> dict[str, Any]:
     return full_view(call.deps, limits.set_limits(call.deps, account_id, call.body))

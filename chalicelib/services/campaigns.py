@@ -338,12 +338,21 @@ def _refuse(exc: TransitionRefused) -> Conflict:
     return Conflict(str(exc), code="invalid_campaign_status")
 
 
+def _require_sender(deps: Deps, account: Account) -> None:
+    """400 ``sender_not_verified`` unless the account's sender is on one of its verified domains
+    (the send worker would only pause the campaign)."""
+    from chalicelib.services.sender_domains import require_verified_sender
+
+    require_verified_sender(deps, account, account.settings.sender_email)
+
+
 def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInput) -> Campaign:
     if account.suspended:
         raise AccountSuspended(
             "this account is suspended and cannot send", details={"reason": account.suspension_reason}
         )
     campaign = get_campaign(deps, account, campaign_id)
+    _require_sender(deps, account)
     try:
         target = next_status(campaign.kind, campaign.status, CampaignAction.SEND, None)
     except TransitionRefused as exc:
@@ -398,6 +407,7 @@ def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
         target = next_status(campaign.kind, campaign.status, CampaignAction.RESUME, campaign.paused_from)
     except TransitionRefused as exc:
         raise _refuse(exc) from None
+    _require_sender(deps, account)
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     requeued = requeue_waiting(deps, replace(campaign, status=target))
@@ -443,6 +453,9 @@ def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str,
         counts["no_response"] = 0
     counts["campaign_id"] = campaign.campaign_id
     counts["status"] = campaign.status.value
+    # Why a paused campaign waits (staff, circuit_breaker, account_suspended, sender_not_verified,
+    # ses_account_paused, ses_sending_paused, mail_from_not_verified, configuration_set_missing).
+    counts["paused_reason"] = campaign.paused_reason if campaign.status is CampaignStatus.PAUSED else None
     return counts
 
 

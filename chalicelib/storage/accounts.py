@@ -62,7 +62,9 @@ def _key_item(key: ApiKey) -> ApiKeyModel:
 
 
 class AccountRepository:
-    def create(self, account: Account, first_key: ApiKey, sender_domain: SenderDomain | None = None) -> Account:
+    def create(
+        self, account: Account, first_key: ApiKey, sender_domain: SenderDomain | None = None
+    ) -> Account:
         """The account, its first API key and the claim of its sender domain: all or none
         (``Conflict`` ``domain_taken`` when another account holds the domain)."""
         from chalicelib.storage.sender_domains import DOMAIN_TAKEN, add_to_transaction

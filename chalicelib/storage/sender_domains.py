@@ -68,9 +68,7 @@ class SenderDomainRepository:
             if existing is not None:
                 return existing
             if self.holder(record.domain) not in (None, record.account_id):
-                raise Conflict(
-                    "this domain is registered by another account", code=DOMAIN_TAKEN
-                ) from None
+                raise Conflict("this domain is registered by another account", code=DOMAIN_TAKEN) from None
             raise ConcurrentModification("the domain is being registered concurrently; retry") from None
         return record
 
@@ -146,7 +144,9 @@ class SenderDomainRepository:
     def delete(self, account_id: str, domain: str) -> None:
         """The record and its claim, both or neither; ``NotFound`` unless the account holds it."""
         tx = Transaction(SenderDomainModel._get_connection().connection)
-        tx.delete(SenderDomainModel(account_id, domain), "domain", condition=SenderDomainModel.domain.exists())
+        tx.delete(
+            SenderDomainModel(account_id, domain), "domain", condition=SenderDomainModel.domain.exists()
+        )
         tx.delete(
             SenderDomainClaimModel(domain),
             "domain_claim",

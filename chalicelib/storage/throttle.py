@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib.domain.pacing import Sender, dump_senders, load_senders
 from chalicelib.domain.throttle import Deferred, Reservation, cap_allows, reserve
 from chalicelib.storage.models import ThrottleModel
 
@@ -96,6 +97,60 @@ class ThrottleRepository:
                 raise
             return admitted
         return 0
+
+    def mark_once(self, bucket: str, now: datetime, keep_days: int = 30) -> bool:
+        """Put marker ``bucket`` (``attribute_not_exists``); ``False`` if it was already there,
+        so an event delivered twice is counted once. Expires after ``keep_days``."""
+        from datetime import timedelta
+
+        try:
+            ThrottleModel(bucket, count=1, expires_at=now + timedelta(days=keep_days)).save(
+                condition=ThrottleModel.bucket.does_not_exist()
+            )
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_rate(self, bucket: str, booked_tat: float, new_tat: float) -> bool:
+        """Hand back the end of a booking (``tat``: ``booked_tat`` → ``new_tat``) if nobody
+        booked after it — conditional on ``tat`` still being ``booked_tat``."""
+        try:
+            ThrottleModel(bucket).update(
+                actions=[ThrottleModel.tat.set(new_tat)], condition=ThrottleModel.tat == booked_tat
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def senders(self, bucket: str) -> tuple[dict[str, Sender], int | None]:
+        """The registry of accounts sending now, and its revision (for ``save_senders``)."""
+        try:
+            item = ThrottleModel.get(bucket, consistent_read=True)
+        except DoesNotExist:
+            return {}, None
+        return load_senders(item.senders), int(item.rev) if item.rev is not None else None
+
+    def save_senders(self, bucket: str, senders: dict[str, Sender], rev: int | None) -> bool:
+        """Write the registry if it is still at revision ``rev`` (compare-and-set); ``False``
+        when someone wrote it meanwhile (re-read and decide again)."""
+        condition = ThrottleModel.rev.does_not_exist() if rev is None else ThrottleModel.rev == rev
+        try:
+            ThrottleModel(bucket).update(
+                actions=[
+                    ThrottleModel.senders.set(dump_senders(senders)),
+                    ThrottleModel.rev.set((rev or 0) + 1),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def give_back(self, bucket: str, count: int) -> None:
         """Return unused cap admissions (sends that did not happen after all)."""
