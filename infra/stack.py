@@ -14,7 +14,7 @@
   its name, timeout, secrets list, partial-batch responses, and for the
   sending worker the reserved concurrency of the stage config.
 - Alarms to the alarm topic: each dead-letter queue not empty, send errors,
-  account suspensions, API 5xx rate.
+  account suspensions, sending blocked by SES, API 5xx rate.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ ROLE_PLACEHOLDER = "arn:aws:iam::000000000000:role/replaced-by-infra-access"
 # Custom metrics the app emits (namespace Permesso, Powertools' ``service`` dimension).
 SEND_ERRORS_METRIC = "SendErrors"
 ACCOUNTS_SUSPENDED_METRIC = "AccountsSuspended"
+# A campaign paused, or a transactional e-mail refused, because SES (or the sender check)
+# refuses the account's sending as a whole: services/sending.py, services/outbound.py.
+SENDING_BLOCKED_METRIC = "SendingBlocked"
 
 
 def _camel(name: str) -> str:
@@ -351,8 +354,12 @@ class PermessoStack(cdk.Stack):
         return configuration_set
 
     def _ses_identity_arns(self) -> list[str]:
-        domains = self.config.sender_domains or ("*",)
-        return [Names.arn("ses", f"identity/{domain}") for domain in domains]
+        # The businesses' sender domains are created at run time (POST /v1/sender-domains), so
+        # IAM cannot list them: sending is allowed from any identity of this account and region,
+        # with the platform's configuration set. Which business may send as which domain is the
+        # application's rule (a claim per domain, checked again by the send worker before
+        # every message): docs/ARCHITECTURE.md, "Sender domains".
+        return [Names.arn("ses", "identity/*")]
 
     # --- Lambda (Chalice) -------------------------------------------------------------------
 
@@ -506,6 +513,16 @@ class PermessoStack(cdk.Stack):
             "accounts-suspended",
             "An account was suspended by the anti-spam protection: only the operator can reinstate it.",
             metric=custom(ACCOUNTS_SUSPENDED_METRIC),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
+
+        self.alarms["sending-blocked"] = self._alarm(
+            "AlarmSendingBlocked",
+            "sending-blocked",
+            "SES refuses an account's sending as a whole (sender not verified, sending paused, MAIL FROM "
+            "not verified, configuration set missing): its campaign is paused until someone fixes it.",
+            metric=custom(SENDING_BLOCKED_METRIC),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         )

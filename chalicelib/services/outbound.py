@@ -109,7 +109,7 @@ def send_transactional(
         return Outcome(unknown=True)
     except MailAccountProblem as exc:
         give_back_caps(deps, account.account_id, now, 1)
-        metrics.add_metric(name="TransactionalRefusedBySes", unit="Count", value=1)
+        metrics.add_metric(name="SendingBlocked", unit="Count", value=1)
         logger.warning("SES refuses the account's sending", extra={**ids, "code": exc.code, "reason": exc.reason})
         return Outcome(refused=SES_REFUSED)
     except MailError as exc:

@@ -27,7 +27,7 @@ never counted as a failure. An SES refusal that concerns the whole account
 or sender (``MailAccountProblem``: unverified sender, paused sending, MAIL
 FROM not verified, configuration set missing) puts the delivery back to
 ``queued`` and pauses the campaign with that reason (metric
-``CampaignsPausedBySes``, alarmed): nobody fails, and ``resume`` after the fix
+``SendingBlocked``, alarmed): nobody fails, and ``resume`` after the fix
 sends each waiting recipient once. A delivery found in ``sending`` (a worker
 died around the SES call, or SES's answer was lost) is never sent again: it
 waits for the SES event that reconciles it, and after
@@ -236,7 +236,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
 
 def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bool:
     """Pause a campaign that SES (or the sender check) will not send for, whoever the
-    recipient: its deliveries stay ``queued`` for ``resume``. Metric ``CampaignsPausedBySes``."""
+    recipient: its deliveries stay ``queued`` for ``resume``. Metric ``SendingBlocked``."""
     current = deps.campaigns.get(campaign.account_id, campaign.campaign_id, consistent=True)
     if current.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
         return False
@@ -246,7 +246,7 @@ def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bo
             "campaign paused: the account's sender cannot send",
             extra={"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "reason": reason},
         )
-        metrics.add_metric(name="CampaignsPausedBySes", unit="Count", value=1)
+        metrics.add_metric(name="SendingBlocked", unit="Count", value=1)
     return moved
 
 
