@@ -109,6 +109,10 @@ def emulate_ses_identities() -> None:
         }
         return "{}"
 
+    from moto.sesv2 import urls
+
+    # The moto *server* routes only the paths it lists (its catch-all regex does not reach this one).
+    urls.url_paths["{0}/v2/email/identities/(?P<EmailIdentity>[^/]+)/mail-from$"] = SESV2Response.dispatch
     EmailIdentity.__init__ = init  # type: ignore[method-assign]
     EmailIdentity.get_response_object = property(response_object)  # type: ignore[assignment,method-assign]
     SESV2Response.put_email_identity_mail_from_attributes = put_email_identity_mail_from_attributes  # type: ignore[attr-defined]

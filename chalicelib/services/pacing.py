@@ -34,7 +34,8 @@ REGISTRY_TTL = 0.5  # seconds a worker process reuses its read of the registry
 SENDING_HORIZON = 3.0  # an account counts as sending until this long after its last booked slot
 REFRESH = 1.5  # the registry is rewritten when an account's entry would end this much too soon
 PLATFORM_LEAD = 0.05  # the platform is booked this long before the account's slot
-BOOKING_MARGIN = 0.02  # a platform slot is never booked closer than this to "now"
+BOOKING_MARGIN = 0.02  # a platform slot is never booked closer than this to "now"…
+BOOKING_MARGIN_FACTOR = 1.5  # …nor closer than this many times what a booking takes lately
 _CAS_ATTEMPTS = 5
 
 
@@ -85,10 +86,50 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
+class _Latency:
+    """How long a platform booking takes in this process (moving average): the first slot of a
+    booking is placed after it, so it is not already past when the booking returns."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seconds = BOOKING_MARGIN
+
+    def margin(self) -> float:
+        with self.lock:
+            return max(BOOKING_MARGIN, BOOKING_MARGIN_FACTOR * self.seconds)
+
+    def observe(self, seconds: float) -> None:
+        with self.lock:
+            self.seconds = 0.7 * self.seconds + 0.3 * max(0.0, seconds)
+
+
+_LATENCY = _Latency()
+
+
 def reset_registry_cache() -> None:
     """Forget this process's copy of the registry (tests that rewind the clock)."""
     global _REGISTRY
     _REGISTRY = _Registry()
+
+
+class _Latency:
+    """How long a platform booking takes in this process (moving average): the first slot of a
+    booking is placed after it, so it is not already past when the booking returns."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seconds = BOOKING_MARGIN
+
+    def margin(self) -> float:
+        with self.lock:
+            return max(BOOKING_MARGIN, BOOKING_MARGIN_FACTOR * self.seconds)
+
+    def observe(self, seconds: float) -> None:
+        with self.lock:
+            self.seconds = 0.7 * self.seconds + 0.3 * max(0.0, seconds)
+
+
+_LATENCY = _Latency()
 
 
 @dataclass(frozen=True)
@@ -146,8 +187,10 @@ class Pacer:
         wait = mine.start - PLATFORM_LEAD - self._now()
         if wait > 0:
             self.deps.sleep(wait)
-        at = max(self._now() + BOOKING_MARGIN, mine.start)
+        before = self._now()
+        at = max(before + _LATENCY.margin(), mine.start)
         shared = self.deps.throttle.reserve_rate(PLATFORM_BUCKET, size, capacity(self.deps), at, max_wait)
+        _LATENCY.observe(self._now() - before)
         if isinstance(shared, Deferred):
             # The account's slots stay unused: a gap in this account's own pace, never the platform's.
             return shared

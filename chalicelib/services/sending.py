@@ -401,9 +401,25 @@ def _claim_pool() -> ThreadPoolExecutor:
         return _CLAIM_POOL
 
 
+def _booking_pool() -> ThreadPoolExecutor:
+    """Threads that book a message's next group while its current one is being sent."""
+    global _BOOKING_POOL
+    with _POOLS_LOCK:
+        if _BOOKING_POOL is None:
+            _BOOKING_POOL = ThreadPoolExecutor(
+                max_workers=MESSAGES_PER_INVOCATION, thread_name_prefix="send-book"
+            )
+        return _BOOKING_POOL
+
+
+def _timed_book(pacer: Any, remaining: int, max_wait: float) -> Any:
+    return pacer.book(remaining, max_wait)
+
+
 _POOLS_LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _CLAIM_POOL: ThreadPoolExecutor | None = None
+_BOOKING_POOL: ThreadPoolExecutor | None = None
 
 
 def _paced_sends(
@@ -456,6 +472,8 @@ def _paced_sends(
                 return prepared
         return None
 
+    next_group: Future[Any] | None = None  # the following group, booked while this one is sent
+    booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
     try:
         while run.stop is None:
             # A group is booked only once a delivery is ready to go in its first slot.
@@ -463,7 +481,12 @@ def _paced_sends(
             if in_hand is None:
                 break
             remaining = len(batch) - index + 1
-            group = pacer.book(remaining, max_wait)
+            started = deps.clock().timestamp()
+            if next_group is not None:
+                group, next_group = next_group.result(), None
+            else:
+                group = pacer.book(remaining, max_wait)
+                booking_took = deps.clock().timestamp() - started
             if isinstance(group, Deferred):
                 delay = max(1.0, group.retry_at - deps.clock().timestamp())
                 _keep_rest(batch, index, in_hand, run, delay)
@@ -482,6 +505,11 @@ def _paced_sends(
                     run.count("slots_skipped")
                 if slot == len(group.slots):
                     break  # every slot left is past: the delivery in hand waits for the next group
+                after = len(batch) - index + 1 - (len(group.slots) - slot)
+                if next_group is None and after > 0 and group.slots[-1] - now <= max(0.3, 2 * booking_took):
+                    # Book the next group now, beside the sends, so its first platform slot follows
+                    # this group's last one (the booking itself takes time).
+                    next_group = _booking_pool().submit(_timed_book, pacer, after, max_wait)
                 wait = group.slots[slot] - now
                 if wait > 0:
                     deps.sleep(wait)
@@ -499,6 +527,13 @@ def _paced_sends(
                 metrics.add_metric(name="SendLate", unit="Count", value=1)
                 break
     finally:
+        if next_group is not None:
+            try:
+                unused = next_group.result()
+                if not isinstance(unused, Deferred):
+                    run.count("slots_unused", len(unused.slots))  # booked ahead, not needed after all
+            except Exception:  # noqa: BLE001 — a booking that failed books nothing
+                logger.exception("booking the next group failed")
         # Deliveries claimed but not sent (the loop ended early: deferred, paused, an error) go
         # back to the queue: SES was never called for them.
         leftovers = [in_hand] if in_hand is not None else []
