@@ -145,11 +145,12 @@ def process_bodies(deps: Deps, messages: list[tuple[str, str]]) -> dict[str, Any
     else:
         with ThreadPoolExecutor(max_workers=len(messages), thread_name_prefix="send-message") as pool:
             outcomes = list(pool.map(attempt, messages))
-    failures = [{"itemIdentifier": m[0]} for m, ok in zip(messages, outcomes, strict=True) if not ok]
-    if messages and len(failures) == len(messages):
-        # Every record failed: fail the invocation (SQS redelivers them all).
-        raise RuntimeError(f"all {len(messages)} send message(s) failed")
-    return {"batchItemFailures": failures}
+    # Every failed message is listed (all of them, if all failed): SQS redelivers exactly those.
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": m[0]} for m, ok in zip(messages, outcomes, strict=True) if not ok
+        ]
+    }
 
 
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
