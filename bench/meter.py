@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from bench.capacity import (
@@ -103,8 +104,18 @@ class Meter:
         self.trust_reported = trust_reported
         self.lock = threading.Lock()
         self.counter: Counter[str] = Counter()
+        self.counting = True
 
     # ------------------------------------------------------------------ results
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Calls made meanwhile (the benchmark's own looks) are passed through, not counted."""
+        self.counting = False
+        try:
+            yield
+        finally:
+            self.counting = True
 
     def reset(self) -> None:
         with self.lock:
@@ -128,7 +139,7 @@ class Meter:
     def call(self, original: Call, connection: Any, op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Make the call through ``original`` with capacity asked for, count it, and give the
         caller the answer it would have had."""
-        if op not in READS | WRITES:
+        if op not in READS | WRITES or not self.counting:
             return original(connection, op, kwargs)
         request = dict(kwargs, ReturnConsumedCapacity="INDEXES")
         added_image = False

@@ -7,6 +7,7 @@ count per item) measured side by side in one run, printed next to its goal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,24 +110,47 @@ def auto_status(data: dict[str, Any]) -> list[Row]:
 
 
 def sending(data: dict[str, Any]) -> list[Row]:
-    """One block of rows per run (account count) of ``bench/results/sending.json``."""
+    """One block of rows per run (account count) of ``bench/results/sending.json``: the median
+    of the repeated runs, with their spread."""
     labels = {
         "max_1s_window_ratio": "largest 1-second window of attempted sends / SES rate R",
         "achieved_rate_ratio": "achieved send rate / R",
         "ses_throttling_errors": "throttling refusals from the simulated SES",
         "fair_share_deviation": "largest deviation of an account's share from 1/n",
-        "dynamodb_items_written_per_recipient": "DynamoDB items written per recipient",
-        "dynamodb_items_read_per_recipient": "DynamoDB items read per recipient",
+        "dynamodb_items_written_per_recipient": "DynamoDB items written per recipient (index entries included)",
+        "dynamodb_items_read_per_recipient": "DynamoDB items read per recipient (Query items scanned)",
         "cost_share_of_ses_price": "AWS cost besides SES / SES price (per 1,000 e-mails)",
     }
     rows: list[Row] = []
     for accounts, run in data.get("runs", {}).items():
+        spread = run.get("spread", {})
         for name, value in run["figures"].items():
             if value is None:
                 continue
             label = f"{accounts} account{'s' if accounts != '1' else ''}: {labels.get(name, name)}"
-            rows.append((label, f"{value}", str(run["goals"].get(name, "—")), run["met"].get(name)))
+            low_high = spread.get(name)
+            shown = f"{value} [{low_high[0]} to {low_high[1]}]" if low_high else f"{value}"
+            rows.append((label, shown, str(run["goals"].get(name, "—")), run["met"].get(name)))
+        details = run.get("details", {})
+        for name in ("dynamodb_write_units_per_recipient", "dynamodb_read_units_per_recipient"):
+            if details.get(name) is not None:
+                rows.append((f"{accounts}: {name.replace('_', ' ')}", f"{details[name]}", "—", None))
     return rows
+
+
+def sending_title(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "Sending"
+    p, d = data["parameters"], data.get("deployed", {})
+    where = (
+        "the prod stage's settings" if d.get("bench_at_deployed_settings") else "settings other than prod's"
+    )
+    return (
+        f"Sending ({p['recipients']} recipients in all, R = {p['rate']}/s, {p['workers']} workers: {where}; "
+        f"SES {p.get('ses_latency_ms')} ms; median of {p.get('repeat', 1)} runs [spread]; "
+        f"prices {data.get('prices', {}).get('region')} {data.get('prices', {}).get('date')}, "
+        f"{d.get('architecture')})"
+    )
 
 
 def package_size(data: dict[str, Any]) -> list[Row]:
@@ -168,11 +192,7 @@ SECTIONS = (
     ("Cold start", "cold_start", cold_start),
     ("Targeting (20,000 clients)", "targeting", targeting),
     ("Automatic-status job (20,000 clients, 1 % changing)", "auto_status", auto_status),
-    (
-        "Sending (3,000 recipients in all, R = 50/s, 4 worker processes; 1, 3 and 10 accounts at once)",
-        "sending",
-        sending,
-    ),
+    ("Sending", "sending", sending),
     ("Lambda package size (stage prod)", "package_size", package_size),
 )
 
@@ -189,6 +209,8 @@ def render() -> str:
     ]
     for title, name, rows_of in SECTIONS:
         data = _load(name)
+        if name == "sending":
+            title = sending_title(data)
         lines += [f"## {title} (`python -m bench.{name}`)", ""]
         if data is None:
             lines += ["Not run: no `bench/results/" + name + ".json`.", ""]
@@ -201,7 +223,27 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def machine_check() -> tuple[bool, str]:
+    """Whether the figures may be written: the machine was quiet while the sending benchmark
+    ran (its recorded load), and is now (``bench/machine.py``)."""
+    from bench.machine import cores, quiet_enough
+
+    recorded = (_load("sending") or {}).get("machine")
+    if recorded and not recorded.get("quiet", True):
+        return False, f"while the sending benchmark ran, {recorded['why']}"
+    now = os.getloadavg()[0]
+    quiet, why = quiet_enough(cores(), now, [now])
+    return quiet, why if quiet else f"now, {why}"
+
+
 def main() -> int:
+    quiet, why = machine_check()
+    if not quiet:
+        print(
+            f"bench/REPORT.md not written: the machine is too busy for the figures to mean anything ({why})."
+        )
+        print("The figures are in bench/results/; run `make bench` again on a quiet machine.")
+        return 1
     REPORT.write_text(render())
     print(f"written {REPORT.relative_to(ROOT.parent)}")
     return 0

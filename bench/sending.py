@@ -1,36 +1,52 @@
-"""Sending engine benchmark: one SES rate shared by 1, 3 and 10 accounts sending at once.
+"""Sending engine benchmark: what AWS bills per e-mail, at the settings the prod stage deploys.
 
 A moto server holds DynamoDB, SQS and SES identities; a simulated SES (a small
-HTTP server in a process of its own) accepts at most ``R`` e-mails in any
-sliding 1-second window and answers "Maximum sending rate exceeded" (429)
-beyond. For each account count ``n`` of ``--accounts``, ``n`` accounts (each
-with the operator's limits lifted above ``R``, so every one wants more than
-the platform has) send one campaign each to ``--recipients / n`` clients (list
-audiences) at the same time; ``W`` worker *processes* drain the send queue,
-each running the real worker code (``services.sending.process_bodies``, up to
-10 messages side by side as one Lambda invocation) against the shared
-buckets.
+HTTP server in a process of its own) answers each call after a round trip
+(``--ses-latency-ms``, 40 ms by default, ± ``--ses-jitter``), accepts at most
+its own rate (``--ses-rate``, the platform's by default) in any sliding
+1-second window of *arrivals* and answers "Maximum sending rate exceeded" (429)
+beyond. For each account count ``n`` of ``--accounts``, ``n`` accounts (their
+operator limits lifted above the rate, so every one wants more than the
+platform has) send one campaign each (``--body-kb`` of HTML, 20 KB like a real
+newsletter) to ``--recipients / n`` clients at once; ``W`` worker *processes*
+drain the send queue, each running the real worker code
+(``services.sending.process_bodies``, up to 10 messages side by side as one
+Lambda invocation) against the shared buckets.
 
-Measured per run:
+The platform rate ``R`` and the worker count ``W`` are the prod stage's
+(``PERMESSO_PLATFORM_SEND_RATE_PER_SECOND`` in ``.chalice/config.json``, the
+reserved concurrency of ``handle_send`` in ``infra/config.json``); the prices
+are those of the stage's region for the send worker's architecture and memory
+(``bench/pricing.py``, ``bench/prices.json``). ``--rate``/``--workers`` run
+elsewhere, and the results say so.
+
+Measured per run (each figure: the median of ``--repeat`` runs, with their
+spread):
 
 - **largest 1-second window of attempted sends / R** — every ``SendEmail`` the
-  simulated SES received, throttled ones included (it can exceed 1.00 only if the
-  workers overshoot; accepted sends alone could not);
-- **achieved rate / R** — from the first to the last accepted e-mail;
+  simulated SES received, throttled ones included (accepted sends alone could
+  never exceed R: the simulated SES refuses beyond it);
+- **achieved rate / R** — accepted sends from the first to the last, over R;
 - **SES throttling refusals**;
 - **fair share deviation** — the largest ``|share · n - 1|`` over the accounts,
-  counting each account's accepted e-mails while all of them were sending (from
-  the last account's first e-mail to the first account's last);
-- DynamoDB items written and read per recipient (counted at the PynamoDB
-  connection, fan-out included), SQS requests, Lambda GB-seconds per e-mail
-  (handler wall time, sleeps included, as Lambda bills it), and the cost per
-  1,000 e-mails besides SES itself.
+  counting each account's accepted e-mails while all of them were sending;
+- DynamoDB **items** written (table items and index entries) and read (key
+  reads and the items Queries *scanned*) per recipient, and the **request
+  units** DynamoDB bills for them (``bench/meter.py``: sizes, index writes,
+  transactions and failed conditions included);
+- SQS requests, Lambda requests and GB-seconds (handler wall time, waits
+  included, as Lambda bills it) per e-mail; the cost per 1,000 e-mails besides
+  SES itself, as a share of SES's price;
+- the **inventory**: every DynamoDB operation per recipient (calls, items,
+  units) by table and index.
 
-    python -m bench.sending [--rate 50] [--workers 4] [--recipients 3000] [--accounts 1,3,10]
+    python -m bench.sending [--accounts 1,3,10] [--recipients 1400] [--repeat 3]
+                            [--ses-latency-ms 40] [--ses-jitter 0.25] [--body-kb 20]
 
-``RUN_FIGURES`` lists the figures of a run and their goals: another figure (or
-another account count) is one entry more, and ``bench/report.py`` prints every
-run it finds in ``bench/results/sending.json``.
+``RUN_FIGURES`` lists the figures of a run and their goals; ``bench/report.py``
+prints every run it finds in ``bench/results/sending.json``, and refuses to
+write ``bench/REPORT.md`` when the machine was too busy for the figures to mean
+anything (``bench/machine.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +55,9 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import random
 import socket
+import statistics
 import threading
 import time
 from collections import Counter, deque
@@ -47,29 +65,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from local.stage import function_settings
+from bench.machine import LoadSampler
+from bench.pricing import Prices, deployed, prices_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "sending.json"
+STAGE = "prod"
 
-# Public on-demand prices, us-east-1, as listed on aws.amazon.com/<service>/pricing on 2026-11-24
-# (DynamoDB on-demand after the November 2024 reduction).
-PRICES = {
-    "date": "2026-11-24",
-    "region": "us-east-1",
-    "dynamodb_write_request_unit": 0.625 / 1e6,
-    "dynamodb_read_request_unit": 0.125 / 1e6,
-    "sqs_request": 0.40 / 1e6,
-    "lambda_request": 0.20 / 1e6,
-    "lambda_gb_second_arm64": 0.0000133334,
-    "sns_publish": 0.50 / 1e6,
-    "ses_per_1000": 0.10,
-}
-
-
-# Priced at the memory the prod stage deploys the send worker with (.chalice/config.json, as
-# Chalice merges it), never at a figure that can drift from it; compare with worker_max_rss_mb.
-LAMBDA_MEMORY_GB = function_settings("handle_send", "prod").memory_mb / 1024
 # The figures of every run, with their goals; ``fair_share_deviation`` only when n > 1.
 RUN_FIGURES = {
     "max_1s_window_ratio": ("<=", 1.00),
@@ -78,6 +80,8 @@ RUN_FIGURES = {
     "fair_share_deviation": ("<=", 0.10),
     "dynamodb_items_written_per_recipient": ("<=", 3.5),
     "dynamodb_items_read_per_recipient": ("<=", 1.5),
+    "dynamodb_write_units_per_recipient": ("<=", 4.0),
+    "dynamodb_read_units_per_recipient": ("<=", 1.0),
     "cost_share_of_ses_price": ("<=", 0.03),
 }
 GOALS = RUN_FIGURES
@@ -115,10 +119,12 @@ def _environment(moto_port: int, rate: float) -> dict[str, str]:
 # --- simulated SES ------------------------------------------------------------------------
 
 
-def ses_process(rate: float, port: int, ready: Any, stop: Any, results: Any) -> None:
+def ses_process(
+    rate: float, latency: float, jitter: float, port: int, ready: Any, stop: Any, results: Any
+) -> None:
     """The simulated SES in a process of its own, so its clock is not held up by the
     emulator's or the workers' work (it timestamps each e-mail as it arrives)."""
-    ses = SimulatedSes(rate)
+    ses = SimulatedSes(rate, latency, jitter)
     server = ses.serve(port)
     ready.set()
     stop.wait()
@@ -127,10 +133,14 @@ def ses_process(rate: float, port: int, ready: Any, stop: Any, results: Any) -> 
 
 
 class SimulatedSes:
-    """Accepts at most ``rate`` sends in any sliding 1-second window; records every attempt."""
+    """Accepts at most ``rate`` sends in any sliding 1-second window of arrivals; records
+    every attempt. Each call takes ``latency`` seconds (± ``jitter`` of it), half on the way
+    in (before it counts) and half on the way back."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, latency: float = 0.0, jitter: float = 0.0) -> None:
         self.rate = rate
+        self.latency = latency
+        self.jitter = jitter
         self.lock = threading.Lock()
         self.recent: deque[float] = deque()
         self.attempted: list[float] = []
@@ -138,9 +148,12 @@ class SimulatedSes:
         self.recipients: Counter[str] = Counter()
         self.throttled = 0
 
-    def offer(self, recipient: str, account: str) -> bool:
+    def round_trip(self) -> float:
+        return max(0.0, self.latency * random.uniform(1 - self.jitter, 1 + self.jitter))  # nosec B311
+
+    def offer(self, recipient: str, account: str, now: float | None = None) -> bool:
         with self.lock:
-            now = time.time()
+            now = time.time() if now is None else now
             self.attempted.append(now)
             while self.recent and self.recent[0] <= now - 1.0:
                 self.recent.popleft()
@@ -164,13 +177,19 @@ class SimulatedSes:
         ses = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 call = json.loads(self.rfile.read(length))
+                trip = ses.round_trip()
+                time.sleep(trip / 2)
                 ok = ses.offer(call["to"], call["account"])
+                time.sleep(trip / 2)
                 body = json.dumps({"MessageId": f"sim-{time.time_ns()}"} if ok else {"error": "throttled"})
                 self.send_response(200 if ok else 429)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body.encode())
 
@@ -178,6 +197,7 @@ class SimulatedSes:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
@@ -213,49 +233,15 @@ class SimSesMailer:
 # --- operation counting ---------------------------------------------------------------------
 
 
-def count_dynamodb(counter: Counter[str]) -> None:
-    """Count DynamoDB items written and read (and request units) at PynamoDB's connection."""
-    from pynamodb.connection.base import Connection
+def install_meter() -> Any:
+    """The DynamoDB meter of this process (``bench/meter.py``), computing units by DynamoDB's
+    rules: the emulator reports constants."""
+    from bench.meter import Meter, install, schemas_of
+    from chalicelib.storage.models import ALL_MODELS
 
-    original = Connection._make_api_call
-
-    def counted(self: Any, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
-        op = operation_name
-        if op in ("PutItem", "UpdateItem", "DeleteItem"):
-            counter["write_items"] += 1
-            counter["wru"] += 1
-        elif op == "BatchWriteItem":
-            n = sum(len(v) for v in operation_kwargs.get("RequestItems", {}).values())
-            counter["write_items"] += n
-            counter["wru"] += n
-        elif op == "TransactWriteItems":
-            n = len(operation_kwargs.get("TransactItems", []))
-            counter["write_items"] += n
-            counter["wru"] += 2 * n  # transactional writes cost two units per item
-        elif op == "GetItem":
-            counter["read_items"] += 1
-            counter["rru"] += 1 if operation_kwargs.get("ConsistentRead") else 0.5
-        elif op == "BatchGetItem":
-            for table in operation_kwargs.get("RequestItems", {}).values():
-                n = len(table.get("Keys", []))
-                counter["read_items"] += n
-                counter["rru"] += n * (1 if table.get("ConsistentRead") else 0.5)
-        counter[f"op:{op}"] += 1
-        try:
-            data = original(self, operation_name, operation_kwargs)
-        except Exception:
-            counter[f"failed:{op}"] += 1
-            raise
-        if op == "Query":
-            items = int(data.get("Count") or 0)
-            size = len(json.dumps(data.get("Items", [])))
-            counter["read_items"] += items
-            counter["query_items"] += items
-            units = max(1, -(-size // 4096))
-            counter["rru"] += units if operation_kwargs.get("ConsistentRead") else units / 2
-        return data
-
-    Connection._make_api_call = counted  # type: ignore[method-assign]
+    meter = Meter(schemas_of(ALL_MODELS), trust_reported=False)
+    install(meter)
+    return meter
 
 
 # --- workers ----------------------------------------------------------------------------------
@@ -267,7 +253,7 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     os.environ.update(env)
     sys.stdout = open(os.devnull, "w")
     counter: Counter[str] = Counter()
-    count_dynamodb(counter)
+    meter = install_meter()
     import boto3
 
     from chalicelib.bootstrap import Deps
@@ -284,6 +270,7 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
 
     def counted_send_many(name: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
         counter["sqs_requests"] += -(-len(bodies) // 10)
+        counter["messages_sent_back"] += len(bodies)
         original_send_many(name, bodies, delay_seconds)
 
     queue.send_many = counted_send_many  # type: ignore[method-assign]
@@ -329,6 +316,7 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     import resource
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    counter.update(meter.snapshot())
     results.put(
         {"counter": dict(counter), "busy_seconds": busy, "ses_calls": deps.mailer.calls, "max_rss_mb": rss_mb}
     )
@@ -433,19 +421,44 @@ def _start_moto(port: int) -> Any:
     raise RuntimeError("the moto server did not start")
 
 
-def run(rate: float, workers: int, accounts: int, recipients: int) -> dict[str, Any]:
+def campaign_html(body_kb: float) -> str:
+    """A newsletter of about ``body_kb`` KB: paragraphs of offers around the greeting."""
+    paragraph = (
+        "<p>Our autumn offers are here: a treatment of your choice with 20 % off, "
+        "a free consultation for new clients, and gift cards for the season.</p>\n"
+    )
+    count = max(1, int(body_kb * 1024 / len(paragraph)))
+    return "<p>Hi {{ first_name }},</p>\n" + paragraph * count
+
+
+def run(
+    rate: float,
+    workers: int,
+    accounts: int,
+    recipients: int,
+    *,
+    ses_rate: float | None = None,
+    ses_latency: float = 0.040,
+    ses_jitter: float = 0.25,
+    body_kb: float = 20.0,
+    prices: Prices,
+    memory_mb: int,
+) -> dict[str, Any]:
     moto_port, ses_port = _free_port(), _free_port()
     server = _start_moto(moto_port)
     env = _environment(moto_port, rate)
     ctx = mp.get_context("spawn")
     ses_ready, ses_stop, ses_results = ctx.Event(), ctx.Event(), ctx.Queue()
-    ses_proc = ctx.Process(target=ses_process, args=(rate, ses_port, ses_ready, ses_stop, ses_results))
+    ses_proc = ctx.Process(
+        target=ses_process,
+        args=(ses_rate or rate, ses_latency, ses_jitter, ses_port, ses_ready, ses_stop, ses_results),
+    )
     ses_proc.start()
     ses_ready.wait(30)
     try:
         deps, tenants = setup(accounts, recipients)
+        meter = install_meter()  # from here on: the campaigns' own work
         counter: Counter[str] = Counter()
-        count_dynamodb(counter)  # from here on: the campaigns' own work
         from chalicelib.services import campaigns as service
         from chalicelib.services.jobs import handle_message
 
@@ -459,7 +472,7 @@ def run(rate: float, workers: int, accounts: int, recipients: int) -> dict[str, 
                     {
                         "name": "Bench",
                         "subject": "Hello {{ first_name }}",
-                        "html": "<p>Hi {{ first_name }}, our autumn offers are here.</p>",
+                        "html": campaign_html(body_kb),
                         "audience": {"list_id": list_id},
                     }
                 ),
@@ -494,7 +507,9 @@ def run(rate: float, workers: int, accounts: int, recipients: int) -> dict[str, 
             )
             counter["sqs_requests"] += 1
             if not messages:
-                if fanned_out():
+                with meter.uncounted():  # the bench's own look, not the product's work
+                    done = fanned_out()
+                if done:
                     break
                 continue
             for message in messages:
@@ -505,8 +520,9 @@ def run(rate: float, workers: int, accounts: int, recipients: int) -> dict[str, 
                 sqs.delete_message(QueueUrl=jobs_url, ReceiptHandle=message["ReceiptHandle"])
                 counter["sqs_requests"] += 2  # delete + the chunk's own send
         fanout_seconds = time.perf_counter() - fanout_started
+        counter.update(meter.snapshot())
         counter_fanout = dict(counter)
-        deadline = time.time() + 600
+        deadline = time.time() + 900
         while time.time() < deadline:
             states = [deps.campaigns.get(a.account_id, c, consistent=True).status.value for a, c in campaigns]
             if all(state == "sent" for state in states):
@@ -536,6 +552,10 @@ def run(rate: float, workers: int, accounts: int, recipients: int) -> dict[str, 
         fanout_seconds,
         reports,
         states,
+        prices=prices,
+        memory_mb=memory_mb,
+        ses_settings={"rate": ses_rate or rate, "latency_ms": ses_latency * 1000, "jitter": ses_jitter},
+        body_kb=body_kb,
     )
 
 
@@ -567,6 +587,50 @@ def _max_window(times: list[float]) -> int:
     return best
 
 
+def cost_per_1000(
+    total: Any, sent: int, gb_seconds: float, prices: Prices, memory_gb: float, events_per_email: int
+) -> dict[str, float]:
+    """USD per 1,000 e-mails besides SES, by item, from the counted operations of a run that
+    sent ``sent`` e-mails (``total``: the meters' and workers' counters added up)."""
+    per_1000 = 1000 / sent if sent else 0.0
+    return {
+        "dynamodb_writes": (total.get("wru", 0) + total.get("index_wru", 0))
+        * prices.dynamodb_write_request_unit
+        * per_1000,
+        "dynamodb_reads": total.get("rru", 0) * prices.dynamodb_read_request_unit * per_1000,
+        "sqs": total.get("sqs_requests", 0) * prices.sqs_request * per_1000,
+        "lambda_requests": total.get("invocations", 0) * prices.lambda_request * per_1000,
+        "lambda_compute": gb_seconds * prices.lambda_gb_second * per_1000,
+        # SES events: the configuration set publishes the event types of
+        # resources.SES_EVENT_TYPES; "send" comes once per e-mail (bounces and complaints are
+        # a few per cent more). Each event: one SNS publish, ~0.2 SQS requests (Lambda
+        # receives and deletes in batches of 10), 0.1 Lambda invocation of ~20 ms, and one
+        # consistent GetItem of the delivery.
+        "ses_events": events_per_email
+        * 1000
+        * (
+            prices.sns_publish
+            + 0.2 * prices.sqs_request
+            + 0.1 * prices.lambda_request
+            + 0.02 * memory_gb * prices.lambda_gb_second
+            + prices.dynamodb_read_request_unit
+        ),
+    }
+
+
+def inventory(total: Any, sent: int) -> dict[str, dict[str, float]]:
+    """Every DynamoDB operation of the run per recipient: ``"Op table[/index]"`` → calls,
+    items and billed units per recipient (index writes under ``table/index``)."""
+    rows: dict[str, dict[str, float]] = {}
+    for key, value in total.items():
+        if not key.startswith("inv|"):
+            continue
+        _, op, label, field = key.split("|")
+        name = f"{op} {label.removeprefix('permesso-bench-')}"
+        rows.setdefault(name, {})[field] = round(value / sent, 4) if sent else 0.0
+    return dict(sorted(rows.items(), key=lambda row: -row[1].get("units", 0.0)))
+
+
 def summarise(
     rate: float,
     workers: int,
@@ -579,6 +643,11 @@ def summarise(
     fanout_seconds: float,
     reports: list[dict[str, Any]],
     states: list[str],
+    *,
+    prices: Prices,
+    memory_mb: int,
+    ses_settings: dict[str, Any] | None = None,
+    body_kb: float = 0.0,
 ) -> dict[str, Any]:
     total: Counter[str] = Counter({k: v for k, v in fanout.items()})
     busy = fanout_lambda
@@ -590,49 +659,45 @@ def summarise(
     deviation, fair_window = fair_share_deviation(ses["accepted"])
     duration = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
     achieved = (sent - 1) / duration if duration else 0.0
-    per_1000 = 1000 / sent if sent else 0.0
     from chalicelib.resources import SES_EVENT_TYPES
 
     events_per_email = sum(1 for kind in SES_EVENT_TYPES if kind in ("send", "delivery"))
-    gb_seconds = busy * LAMBDA_MEMORY_GB
-    cost = {
-        "dynamodb_writes": total["wru"] * PRICES["dynamodb_write_request_unit"] * per_1000,
-        "dynamodb_reads": total["rru"] * PRICES["dynamodb_read_request_unit"] * per_1000,
-        "sqs": total["sqs_requests"] * PRICES["sqs_request"] * per_1000,
-        "lambda_requests": total["invocations"] * PRICES["lambda_request"] * per_1000,
-        "lambda_compute": gb_seconds * PRICES["lambda_gb_second_arm64"] * per_1000,
-        # SES events: the configuration set publishes the event types of
-        # resources.SES_EVENT_TYPES; "send" and "delivery" come once per e-mail (bounces and
-        # complaints are a few per cent more). Each event: one SNS publish, ~0.2 SQS requests
-        # (Lambda receives and deletes in batches of 10), 0.1 Lambda invocation of ~20 ms,
-        # and one consistent GetItem of the delivery.
-        "ses_events": events_per_email
-        * 1000
-        * (
-            PRICES["sns_publish"]
-            + 0.2 * PRICES["sqs_request"]
-            + 0.1 * PRICES["lambda_request"]
-            + 0.02 * LAMBDA_MEMORY_GB * PRICES["lambda_gb_second_arm64"]
-            + PRICES["dynamodb_read_request_unit"]
-        ),
-    }
+    memory_gb = memory_mb / 1024
+    gb_seconds = busy * memory_gb
+    cost = cost_per_1000(total, sent, gb_seconds, prices, memory_gb, events_per_email)
     cost_total = sum(cost.values())
     without_per_email_events = cost_total - cost["ses_events"]
     duplicates = sum(1 for n in ses["recipients"].values() if n > 1)
+
+    def per(name: str) -> float | None:
+        return round(total.get(name, 0) / sent, 3) if sent else None
+
     figures = {
         "max_1s_window_ratio": round(_max_window(ses["attempted"]) / rate, 4),
         "achieved_rate_ratio": round(achieved / rate, 4),
         "ses_throttling_errors": ses["throttled"],
         "fair_share_deviation": deviation,
-        "dynamodb_items_written_per_recipient": round(total["write_items"] / sent, 3) if sent else None,
-        "dynamodb_items_read_per_recipient": round(total["read_items"] / sent, 3) if sent else None,
-        "cost_share_of_ses_price": round(cost_total / PRICES["ses_per_1000"], 4),
+        "dynamodb_items_written_per_recipient": round(
+            (total["items_written"] + total["index_items_written"]) / sent, 3
+        )
+        if sent
+        else None,
+        "dynamodb_items_read_per_recipient": per("items_read"),
+        "cost_share_of_ses_price": round(cost_total / prices.ses_per_1000, 4),
     }
     return {
-        "parameters": {"rate": rate, "workers": workers, "accounts": accounts, "recipients": recipients},
+        "parameters": {
+            "rate": rate,
+            "workers": workers,
+            "accounts": accounts,
+            "recipients": recipients,
+            "ses": ses_settings or {},
+            "body_kb": body_kb,
+            "memory_mb": memory_mb,
+        },
         "figures": figures,
         "goals": {k: f"{op} {v}" for k, (op, v) in GOALS.items()},
-        "met": {k: _meets(figures[k], *GOALS[k]) for k in GOALS if figures[k] is not None},
+        "met": {k: _meets(figures[k], *GOALS[k]) for k in GOALS if figures.get(k) is not None},
         "details": {
             "campaign_status": sorted(set(states)),
             "fair_window_seconds": fair_window,
@@ -644,28 +709,42 @@ def summarise(
             "send_duration_seconds": round(duration, 2),
             "fanout_seconds": round(fanout_seconds, 2),
             "achieved_rate_per_second": round(achieved, 2),
-            "dynamodb_key_reads_per_recipient": round((total["read_items"] - total["query_items"]) / sent, 3)
+            "dynamodb_table_items_written_per_recipient": per("items_written"),
+            "dynamodb_index_entries_written_per_recipient": per("index_items_written"),
+            "dynamodb_key_items_read_per_recipient": per("key_items_read"),
+            "dynamodb_query_items_scanned_per_recipient": per("query_items_scanned"),
+            "dynamodb_query_items_returned_per_recipient": per("query_items_returned"),
+            "dynamodb_write_units_per_recipient": round((total["wru"] + total["index_wru"]) / sent, 3)
             if sent
             else None,
-            "dynamodb_query_items_per_recipient": round(total["query_items"] / sent, 3) if sent else None,
-            "dynamodb_wru_per_recipient": round(total["wru"] / sent, 3) if sent else None,
-            "dynamodb_rru_per_recipient": round(total["rru"] / sent, 3) if sent else None,
+            "dynamodb_index_write_units_per_recipient": per("index_wru"),
+            "dynamodb_read_units_per_recipient": per("rru"),
+            "dynamodb_units_the_emulator_reported_per_recipient": {
+                "write": per("wru_reported"),
+                "read": per("rru_reported"),
+            },
+            "kb_written_per_recipient": round(total["bytes_written"] / 1024 / sent, 2) if sent else None,
             "failed_conditional_writes": sum(v for k, v in total.items() if k.startswith("failed:")),
-            "sqs_requests_per_1000": round(total["sqs_requests"] * per_1000, 1),
+            "send_messages_received_per_1000": round(total["messages"] * 1000 / sent, 1) if sent else None,
+            "send_messages_put_back_per_1000": round(total["messages_sent_back"] * 1000 / sent, 1)
+            if sent
+            else None,
+            "sqs_requests_per_1000": round(total["sqs_requests"] * 1000 / sent, 1) if sent else None,
+            "lambda_invocations_per_1000": round(total["invocations"] * 1000 / sent, 1) if sent else None,
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
             "worker_max_rss_mb": round(max(r.get("max_rss_mb", 0.0) for r in worker_results), 1),
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}
             | {"total": round(cost_total, 6)},
             "ses_events_per_email_assumed": events_per_email,
             "cost_share_if_only_bounce_complaint_events": round(
-                without_per_email_events / PRICES["ses_per_1000"], 4
+                without_per_email_events / prices.ses_per_1000, 4
             ),
             "operations": {
                 k: v for k, v in sorted(total.items()) if k.startswith(("op:", "failed:", "error:", "run:"))
             },
+            "inventory_per_recipient": inventory(total, sent),
             "reports": reports,
         },
-        "prices": PRICES,
     }
 
 
@@ -675,42 +754,127 @@ def _meets(value: Any, op: str, goal: float) -> bool:
     return bool(value >= goal) if op == ">=" else bool(value <= goal)
 
 
+def combine(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over repeated runs and its spread (min, max); the details
+    of the run whose cost figure is the median."""
+    names = [k for k in repeats[0]["figures"] if all(r["figures"].get(k) is not None for r in repeats)]
+    medians = {k: statistics.median(r["figures"][k] for r in repeats) for k in names}
+    spread = {
+        k: [min(r["figures"][k] for r in repeats), max(r["figures"][k] for r in repeats)] for k in names
+    }
+    figures = {k: medians.get(k) for k in repeats[0]["figures"]}
+    by_cost = sorted(repeats, key=lambda r: r["figures"]["cost_share_of_ses_price"])
+    middle = by_cost[len(by_cost) // 2]
+    return {
+        "parameters": middle["parameters"],
+        "repeats": len(repeats),
+        "figures": figures,
+        "spread": spread,
+        "goals": middle["goals"],
+        "met": {k: _meets(figures[k], *GOALS[k]) for k in GOALS if figures.get(k) is not None},
+        "details": middle["details"],
+        "each_run": [r["figures"] for r in repeats],
+    }
+
+
+def print_run(accounts: int, result: dict[str, Any], rate: float) -> None:
+    params = result["parameters"]
+    print(
+        f"\n{accounts} account(s) sending at once, {params['recipients']} recipients in all, R = {rate}/s, "
+        f"{params['workers']} workers, SES {params['ses'].get('latency_ms')} ms ± "
+        f"{int(100 * params['ses'].get('jitter', 0))} %, body {params['body_kb']} KB; "
+        f"median of {result['repeats']} run(s) [min - max]"
+    )
+    print(f"{'figure':40} {'median':>10}  {'spread':>19}  goal      met")
+    for name, value in result["figures"].items():
+        op, goal = RUN_FIGURES[name]
+        met = result["met"].get(name)
+        mark = "—" if met is None else ("yes" if met else "NO")
+        low_high = result["spread"].get(name)
+        spread = f"[{low_high[0]} - {low_high[1]}]" if low_high else ""
+        print(f"{name:40} {value!s:>10}  {spread:>19}  {op} {goal:<6} {mark}")
+    for name, value in result["details"].items():
+        if name not in ("operations", "reports", "inventory_per_recipient"):
+            print(f"  {name}: {value}")
+    print("  DynamoDB per recipient (calls, items, billed units):")
+    for name, row in result["details"]["inventory_per_recipient"].items():
+        print(
+            f"    {name:58} {row.get('calls', 0):>8} {row.get('items', row.get('index_writes', 0)):>8} "
+            f"{row.get('units', 0):>8}"
+        )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--recipients", type=int, default=3000, help="in all, shared by the accounts")
-    parser.add_argument("--accounts", default="1,3,10", help="account counts, one run each")
-    args = parser.parse_args()
     import sys
 
+    settings = deployed(STAGE)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=settings.platform_rate, help="platform rate (prod's)")
+    parser.add_argument("--workers", type=int, default=settings.send_workers, help="send workers (prod's)")
+    parser.add_argument("--recipients", type=int, default=1400, help="in all, shared by the accounts")
+    parser.add_argument("--accounts", default="1,3,10", help="account counts, one run each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per account count (median, spread)")
+    parser.add_argument("--ses-rate", type=float, default=None, help="the simulated SES's own limit (R)")
+    parser.add_argument("--ses-latency-ms", type=float, default=40.0)
+    parser.add_argument("--ses-jitter", type=float, default=0.25, help="± share of the latency")
+    parser.add_argument("--body-kb", type=float, default=20.0, help="the campaign's HTML size")
+    args = parser.parse_args()
+    prices = prices_for(settings.region, settings.architecture)
+    at_deployed = args.rate == settings.platform_rate and args.workers == settings.send_workers
     counts = [int(n) for n in args.accounts.split(",") if n.strip()]
+    print(
+        f"stage {settings.stage}: {settings.region}, handle_send {settings.architecture} "
+        f"{settings.memory_mb} MB, {settings.send_workers} workers, platform rate "
+        f"{settings.platform_rate}/s"
+        + ("" if at_deployed else f" — this run: R = {args.rate}, W = {args.workers}")
+    )
+    print(f"prices: {prices.describe()}")
+    sampler = LoadSampler()
+    sampler.start()
     results: dict[str, Any] = {
-        "parameters": {"rate": args.rate, "workers": args.workers, "recipients": args.recipients},
+        "parameters": {
+            "rate": args.rate,
+            "workers": args.workers,
+            "recipients": args.recipients,
+            "repeat": args.repeat,
+            "ses_latency_ms": args.ses_latency_ms,
+            "ses_jitter": args.ses_jitter,
+            "body_kb": args.body_kb,
+        },
+        "deployed": settings.as_dict() | {"bench_at_deployed_settings": at_deployed},
+        "prices": prices.as_dict(),
         "runs": {},
-        "prices": PRICES,
     }
-    for accounts in counts:
-        stdout, sys.stdout = sys.stdout, open(os.devnull, "w")
-        try:
-            result = run(args.rate, args.workers, accounts, args.recipients)
-        finally:
-            sys.stdout.close()
-            sys.stdout = stdout
-        results["runs"][str(accounts)] = result
-        print(
-            f"\n{accounts} account(s) sending at once, {args.recipients} recipients in all, R = {args.rate}/s"
-        )
-        print(f"{'figure':40} {'value':>10}  goal      met")
-        for name, value in result["figures"].items():
-            op, goal = RUN_FIGURES[name]
-            met = result["met"].get(name)
-            mark = "—" if met is None else ("yes" if met else "NO")
-            print(f"{name:40} {value!s:>10}  {op} {goal:<6} {mark}")
-        for name, value in result["details"].items():
-            if name not in ("operations", "reports", "cost_usd_per_1000_besides_ses"):
-                print(f"  {name}: {value}")
-    print(f"  prices: on-demand, {PRICES['region']}, as of {PRICES['date']}")
+    try:
+        for accounts in counts:
+            repeats = []
+            for _ in range(args.repeat):
+                stdout, sys.stdout = sys.stdout, open(os.devnull, "w")
+                try:
+                    repeats.append(
+                        run(
+                            args.rate,
+                            args.workers,
+                            accounts,
+                            args.recipients,
+                            ses_rate=args.ses_rate,
+                            ses_latency=args.ses_latency_ms / 1000,
+                            ses_jitter=args.ses_jitter,
+                            body_kb=args.body_kb,
+                            prices=prices,
+                            memory_mb=settings.memory_mb,
+                        )
+                    )
+                finally:
+                    sys.stdout.close()
+                    sys.stdout = stdout
+            result = combine(repeats)
+            results["runs"][str(accounts)] = result
+            print_run(accounts, result, args.rate)
+    finally:
+        sampler.stop()
+    results["machine"] = sampler.summary()
+    print(f"machine: {results['machine']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS.relative_to(ROOT)}")
