@@ -169,6 +169,22 @@ class Pacer:
             queue_bucket(self.account_id), count, self.share(now), now, max_ahead
         )
 
+    def blocked(self, max_wait: float) -> Deferred | None:
+        """``Deferred`` when a booking now would be refused — the account's bucket, or the
+        platform's after it, booked more than ``max_wait`` ahead (``book``'s own test) — else
+        ``None``. One read of both buckets, no write: a message looks before it reads its
+        clients and claims its deliveries, so one that cannot send goes back to the queue
+        having done neither."""
+        now = self._now()
+        booked = self.deps.throttle.booked_until([pace_bucket(self.account_id), PLATFORM_BUCKET])
+        mine = max(now, booked.get(pace_bucket(self.account_id), now))
+        if mine - now > max_wait:
+            return Deferred(retry_at=mine - max_wait)
+        shared = booked.get(PLATFORM_BUCKET, now)
+        if shared - mine > max_wait:
+            return Deferred(retry_at=shared - max_wait)
+        return None
+
     def book(self, remaining: int, max_wait: float) -> Group | Deferred:
         """The account's next group: its slots at its share, then — when they are due — the
         same number of platform slots, which the caller sends in at once. ``Deferred`` when

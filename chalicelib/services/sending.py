@@ -9,7 +9,10 @@ campaign pauses with ``paused_reason: sender_not_verified``). Then:
 
 1. the message takes its place in the account's queue (``Pacer.admit``): a
    message whose turn is more than a moment away goes back to the queue with
-   a delay until then, its clients unread;
+   a delay until then, its clients unread; so does one whose send slots are
+   not to be had within a worker's wait (``Pacer.blocked``: the account's or
+   the platform's bucket booked too far ahead — one read of both, before any
+   client is read or delivery claimed);
 2. it reads its clients (fresh consent and suppression), classifies them
    again, and takes them from the account's daily and hourly caps (the
    warm-up cap of a young account included: ``services.limits``);
@@ -206,6 +209,17 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
     for client_id in ids[window:]:
         run.keep(client_id, 0)
     ids = ids[:window]
+    blocked = pacer.blocked(deps.settings.send_max_wait_seconds)
+    if blocked is not None:
+        # No slots within a worker's wait (other tenants hold the platform, or this account's
+        # pace): back to the queue until then, its clients unread and nothing claimed; its
+        # place in the account's queue is handed back.
+        delay = max(1.0, blocked.retry_at - deps.clock().timestamp())
+        for client_id in ids:
+            run.keep(client_id, delay)
+        deps.throttle.release_rate(queue_bucket(account_id), place.new_tat, place.start)
+        metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
+        return _finish_message(deps, campaign, batch, attempt, run)
     clients = deps.client_index.get_many(account_id, ids)
     sendable: list[Client] = []
     consent_only = account.settings.consent_only_campaigns

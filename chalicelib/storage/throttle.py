@@ -68,6 +68,17 @@ class ThrottleRepository:
             return outcome
         return Deferred(retry_at=now + 1.0)
 
+    def booked_until(self, buckets: list[str]) -> dict[str, float]:
+        """The ``tat`` of each GCRA bucket that has one (one consistent batch read): how far
+        ahead its slots are booked."""
+        found: dict[str, float] = {}
+        for item in ThrottleModel.batch_get(
+            buckets, consistent_read=True, attributes_to_get=["bucket", "tat"]
+        ):
+            if item.tat is not None:
+                found[item.bucket] = float(item.tat)
+        return found
+
     def take_from_cap(self, bucket: str, count: int, cap: int, expires_at: datetime) -> int:
         """Admit up to ``count`` sends in fixed window ``bucket`` of size ``cap``; how many were.
 
