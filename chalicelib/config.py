@@ -53,6 +53,9 @@ class Settings(BaseModel):
 
     # Sending limits (the sending engine reads these); local defaults are generous (API.md).
     platform_send_rate_per_second: float = Field(default=14.0, gt=0)
+    # How long a one-shot campaign's deliveries are kept (DynamoDB TTL from the fan-out):
+    # past it the report comes from the campaign's counters (docs/data-model.md, Retention).
+    delivery_retention_days: int = Field(default=400, ge=30, le=3650)
     # A new account's warm-up: its daily cap starts here and grows with each clean day of
     # sending, reaching the account's daily limit after ``warmup_days`` clean days
     # (domain/limits.py); ``warmup_days`` is also the history the volume-spike check needs.

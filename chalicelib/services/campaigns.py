@@ -32,7 +32,7 @@ from chalicelib.domain.campaign_status import (
     TransitionRefused,
     next_status,
 )
-from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
+from chalicelib.domain.campaigns import AudienceCounts, Campaign, finished_report, is_finished, report
 from chalicelib.domain.records import Account, Client
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput
 from chalicelib.observability import logger, metrics
@@ -449,6 +449,9 @@ def requeue_waiting(deps: Deps, campaign: Campaign) -> int:
 def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str, Any]:
     campaign = get_campaign(deps, account, campaign_id)
     counts = report(deps.deliveries.of_campaign(campaign.campaign_id))
+    if is_finished(campaign.status):
+        # Past the retention DynamoDB's TTL has removed the deliveries: the counters remain.
+        counts = finished_report(counts, campaign.counters)
     if campaign.kind is not CampaignKind.REACTIVATION:
         counts["no_response"] = 0
     counts["campaign_id"] = campaign.campaign_id

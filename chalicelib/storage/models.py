@@ -398,6 +398,11 @@ class DeliveryModel(Model):
     sending_at = UnicodeAttribute(null=True)
     sent_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    # DynamoDB's TTL deletes the delivery after the retention (``delivery_retention_days``
+    # from the fan-out; docs/data-model.md): the campaign's counters keep the report, the
+    # consent ledger the evidence. Automatic campaigns' deliveries (one per client, reused
+    # by the cooldown) have none.
+    expires_at = TTLAttribute(null=True)
 
     by_client = DeliveriesByClientIndex()
 
