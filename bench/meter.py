@@ -222,28 +222,22 @@ class Meter:
         kind = "r" if op in READS else "w"
         counts: Counter[str] = Counter({f"op:{op}": 1})
         computed, index_units, inventory = self._computed(op, request, data, before, peek, counts, reread)
-        has_report = data.get("ConsumedCapacity") not in (None, [], {})
-        billed = reported if (self.trust_reported and has_report) else computed
-        billed_index = (
-            sum(reported_index.values())
-            if (self.trust_reported and has_report)
-            else sum(index_units.values())
-        )
+        # DynamoDB's own figure when it gave one and is trusted; the rules' figure otherwise.
+        use_reported = self.trust_reported and data.get("ConsumedCapacity") not in (None, [], {})
+        billed = reported if use_reported else computed
+        billed_index = reported_index if use_reported else index_units
         counts[f"{kind}ru"] += billed
         counts[f"{kind}ru_reported"] += reported
         counts[f"{kind}ru_computed"] += computed
-        counts["index_wru"] += billed_index
-        counts["index_items_written"] += len(index_units) if not self.trust_reported else len(reported_index)
+        counts["index_wru"] += sum(billed_index.values())
+        counts["index_items_written"] += len(billed_index)
         for label, (items, units) in inventory.items():
             counts[f"inv|{op}|{label}|calls"] += 1
             counts[f"inv|{op}|{label}|items"] += items
-            share = (
-                units
-                if not (self.trust_reported and has_report)
-                else (billed * units / computed if computed else billed / max(1, len(inventory)))
-            )
-            counts[f"inv|{op}|{label}|units"] += share
-        for name, units in (reported_index if (self.trust_reported and has_report) else index_units).items():
+            if use_reported:  # the reported total, shared as the rules would share it
+                units = billed * units / computed if computed else billed / len(inventory)
+            counts[f"inv|{op}|{label}|units"] += units
+        for name, units in billed_index.items():
             label = f"{request.get('TableName', '')}/{name}"
             counts[f"inv|{op}|{label}|index_writes"] += 1
             counts[f"inv|{op}|{label}|units"] += units
