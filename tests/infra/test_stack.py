@@ -446,7 +446,9 @@ def test_only_the_api_manages_sender_identities(prod: Synth) -> None:
         if any(s["Sid"] == "SesSenderIdentities" for s in plan.statements)
     }
     assert managers == {"api_handler"}
-    (statement,) = [s for s in prod.stack.plans["api_handler"].statements if s["Sid"] == "SesSenderIdentities"]
+    (statement,) = [
+        s for s in prod.stack.plans["api_handler"].statements if s["Sid"] == "SesSenderIdentities"
+    ]
     assert statement["Action"] == [
         "ses:CreateEmailIdentity",
         "ses:DeleteEmailIdentity",
