@@ -155,7 +155,9 @@ FUNCTIONS: Mapping[str, Access] = {
     # ledger append in one transaction); reputation checks may suspend the account.
     # Transactional mail's events are counted once by a marker item in throttle.
     "handle_ses_events": Access(
-        tables=write("deliveries", "campaigns", "account-stats", "accounts", "clients", "suppressions", "throttle")
+        tables=write(
+            "deliveries", "campaigns", "account-stats", "accounts", "clients", "suppressions", "throttle"
+        )
         | append("consent-events")
         | read("client-emails"),
         secrets=("email_hash_key",),
@@ -180,6 +182,7 @@ class FunctionSpec:
     timeout: int
     queue_events: tuple[QueueEvent, ...] = ()
     schedules: tuple[str, ...] = ()
+    schedule_events: tuple[str, ...] = ()  # the names of its Schedule events in the template
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     "/v1/campaigns/{campaign_id}/send", ["POST"], body="chalicelib.services.campaigns:SendInput", status=202
 )
 def send_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_view(service.send_campaign(call.deps, call.acting_account, campaign_id, call.body))
+    return campaign_view(
+        service.send_campaign(call.deps, call.acting_account, campaign_id, call.body, call.actor)
+    )
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/pause", ["POST"])
@@ -76,5 +78,5 @@ def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
 def segment_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     from chalicelib.services.segmentation import segment_campaign
 
-    done = segment_campaign(call.deps, call.acting_account, campaign_id, call.body.force)
+    done = segment_campaign(call.deps, call.acting_account, campaign_id, call.body.force, call.actor)
     return {"list_id": done.list_id, "size": done.size, "status": done.status, "job_id": done.job_id}

@@ -1,17 +1,21 @@
-"""The API's own documentation, public: ``GET /openapi.yaml``, ``GET /docs`` and its assets.
+"""The API's own documentation, public: ``GET /openapi.yaml``, ``GET /openapi.json``, ``GET /docs``.
 
-The document is ``chalicelib/openapi/openapi.yaml`` (packaged with the Lambda,
-as all of ``chalicelib/``); ``docs/openapi.yaml`` links to it.
+The document's source is ``chalicelib/openapi/openapi.yaml`` (``docs/openapi.yaml``
+links to it); ``openapi.json`` beside it is the same document as JSON, written
+by ``bench/openapi_build.py`` and checked equal to the YAML by
+``tests/unit/test_openapi.py``. Both are packaged with the Lambda, as all of
+``chalicelib/``: ``GET /openapi.yaml`` serves the YAML text as it is, and
+everything that reads the document (the reference page, ``GET /openapi.json``)
+reads the JSON, so the Lambda needs no YAML parser.
 
 - ``GET /docs`` is Swagger UI (template ``chalicelib/openapi/swagger.html``)
   reading ``openapi.yaml`` by a relative URL, so it works behind the API
-  Gateway stage prefix. Its files come from the pinned ``flask-swagger-ui``
-  package (Swagger UI 5, which reads OpenAPI 3.1), served by
-  ``GET /docs/assets/{name}`` from a fixed list of names (with the page's own
-  initialiser ``docs-init.js`` and ``docs.css``): no CDN, no inline script, a
-  Content-Security-Policy allowing this origin only. The package is located
-  inside the route and never imported (its ``__init__`` imports Flask): only
-  its ``dist/`` files are read.
+  Gateway stage prefix. Its files are npm's ``swagger-ui-dist`` (Swagger UI 5,
+  which reads OpenAPI 3.1), pinned by version and integrity and extracted into
+  ``chalicelib/openapi/swagger-ui/`` by ``tools/swagger_ui.py`` (``make venv``),
+  served by ``GET /docs/assets/{name}`` from a fixed list of names (with the
+  page's own initialiser ``docs-init.js`` and ``docs.css``): no CDN, no inline
+  script, a Content-Security-Policy allowing this origin only.
 - ``GET /docs/reference`` is the same reference without JavaScript: a
   server-side page (Jinja2, autoescaped, no script; template
   ``chalicelib/openapi/docs.html``) listing every operation, its parameters,
@@ -26,11 +30,13 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import error_response
+from chalicelib.api.http import ANY_CONTENT_TYPE, error_response
 from chalicelib.errors import NotFound
 
 OWN_FILES = Path(__file__).resolve().parent.parent / "openapi"
 DOCUMENT = OWN_FILES / "openapi.yaml"
+DOCUMENT_JSON = OWN_FILES / "openapi.json"
+SWAGGER_UI_FILES = OWN_FILES / "swagger-ui"  # tools/swagger_ui.py
 PAGE_TEMPLATE = "docs.html"
 SWAGGER_TEMPLATE = "swagger.html"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -53,7 +59,7 @@ SWAGGER_CSP = (
 SWAGGER_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": SWAGGER_CSP}
 JS = "text/javascript; charset=utf-8"
 CSS = "text/css; charset=utf-8"
-BUNDLED = "flask-swagger-ui"
+BUNDLED = "swagger-ui-dist"
 OWN = "own"
 # Everything ``GET /docs/assets/{name}`` serves, and from where: any other name is a 404.
 ASSETS: dict[str, tuple[str, str]] = {
@@ -74,10 +80,15 @@ def document_text() -> str:
 
 
 @lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    import yaml  # loaded by the docs routes only
+def document_json_text() -> str:
+    return DOCUMENT_JSON.read_text(encoding="utf-8")
 
-    loaded: dict[str, Any] = yaml.safe_load(document_text())
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    import json
+
+    loaded: dict[str, Any] = json.loads(document_json_text())
     return loaded
 
 
@@ -159,10 +170,19 @@ def schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return listed
 
 
-@api.route("/openapi.yaml", methods=["GET"])
+@api.route("/openapi.yaml", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def openapi_document() -> Response:
     return Response(
         body=document_text(), status_code=200, headers={**DOC_HEADERS, "Content-Type": "application/yaml"}
+    )
+
+
+@api.route("/openapi.json", methods=["GET"], content_types=ANY_CONTENT_TYPE)
+def openapi_document_json() -> Response:
+    return Response(
+        body=document_json_text(),
+        status_code=200,
+        headers={**DOC_HEADERS, "Content-Type": "application/json"},
     )
 
 
@@ -198,22 +218,17 @@ def render_swagger_page(doc: dict[str, Any], swagger_ui_version: str) -> str:
     )
 
 
-@lru_cache(maxsize=1)
 def _swagger_ui_files() -> Path:
-    """The directory of Swagger UI's files in the ``flask_swagger_ui`` package, found without
-    importing it."""
-    from importlib.util import find_spec
-
-    spec = find_spec("flask_swagger_ui")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("flask-swagger-ui is not installed (requirements.txt)")
-    return Path(next(iter(spec.submodule_search_locations))) / "dist"
+    """Swagger UI's extracted files; a clear error (the route's 500) when they were never fetched."""
+    if not (SWAGGER_UI_FILES / "VERSION").is_file():
+        raise RuntimeError("Swagger UI's files are missing: run python -m tools.swagger_ui (make venv)")
+    return SWAGGER_UI_FILES
 
 
 @lru_cache(maxsize=1)
 def swagger_ui_version() -> str:
-    """Swagger UI's version, as the package's ``dist/VERSION`` gives it (``v5.34.0``)."""
-    return (_swagger_ui_files() / "VERSION").read_text(encoding="ascii").strip().removeprefix("v")
+    """Swagger UI's version, as ``tools/swagger_ui.py`` recorded it (``5.35.0``)."""
+    return (_swagger_ui_files() / "VERSION").read_text(encoding="ascii").strip()
 
 
 @lru_cache(maxsize=1)
@@ -235,17 +250,17 @@ def asset_text(name: str) -> str:
     return text
 
 
-@api.route("/docs", methods=["GET"])
+@api.route("/docs", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_page() -> Response:
     return Response(body=swagger_page(), status_code=200, headers=SWAGGER_HEADERS)
 
 
-@api.route("/docs/reference", methods=["GET"])
+@api.route("/docs/reference", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_reference() -> Response:
     return Response(body=page(), status_code=200, headers=PAGE_HEADERS)
 
 
-@api.route("/docs/assets/{name}", methods=["GET"])
+@api.route("/docs/assets/{name}", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_asset(name: str) -> Response:
     if name not in ASSETS:
         return error_response(NotFound("No such file of the docs page"))

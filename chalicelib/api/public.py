@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
     ConcurrentModification,
@@ -79,9 +80,9 @@ class Visit:
     @property
     def source_ip(self) -> str | None:
         """The connection's address as API Gateway reports it; headers are never consulted."""
-        identity = (self.request.context or {}).get("identity") or {}
-        ip = identity.get("sourceIp")
-        return str(ip)[:64] if ip else None
+        from chalicelib.api.connection import source_ip
+
+        return source_ip(self.request)
 
     @property
     def user_agent(self) -> str | None:
@@ -183,8 +184,8 @@ def public_page(
                 logger.exception("unhandled error on a public page")
                 return message_page("error", visit.language_hint(), status=500)
 
-        accepted = content_types or ([FORM_CONTENT_TYPE] if form else None)
-        api.route(path, methods=methods, **({"content_types": accepted} if accepted else {}))(handle)
+        accepted = content_types or ([FORM_CONTENT_TYPE] if form else ANY_CONTENT_TYPE)
+        api.route(path, methods=methods, content_types=accepted)(handle)
         return view
 
     return register
@@ -244,18 +245,27 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
 def _client_language(found: intake_service.Confirmation) -> str:
     from chalicelib.mail.rendering import pick_language
 
-    return pick_language(found.client.language, found.account.settings.language)
+    return pick_language(
+        found.claim.profile.get("language"), found.client.language, found.account.settings.language
+    )
 
 
 @public_page("/p/confirm/{token}", ["GET"])
 def confirmation_page(visit: Visit, token: str) -> Response:
-    """Opening the link records nothing (mail scanners open every link): it offers a button."""
+    """Opening the link records nothing (mail scanners open every link): it offers a button,
+    and shows the details the confirmation will save (the ones the form was sent with)."""
     found = intake_service.open_confirmation(visit.deps, token)
+    names = dict(LANGUAGE_NAMES)
+    details = [
+        (name, names.get(value, value) if name == "language" else value)
+        for name, value in found.claim.profile.items()
+    ]
     return page(
         "pages/confirm.html",
         _client_language(found),
         business=found.account.name,
         terms_url=found.account.settings.terms_url,
+        details=details,
     )
 
 
@@ -266,3 +276,16 @@ def confirm(visit: Visit, token: str) -> Response:
         visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent
     )
     return message_page("confirmed", _client_language(found), status=200, business=found.account.name)
+
+
+# --- any other path under /p/ -------------------------------------------------------------
+
+
+@public_page("/p/{proxy+}", ["GET", "POST", "PUT", "PATCH", "DELETE"], content_types=ANY_CONTENT_TYPE)
+def unknown_page(visit: Visit) -> Response:
+    """Every path under ``/p/`` that no other route has: the uniform 404 page, as a bad link gets.
+
+    API Gateway's Gateway Responses cannot vary by path (``chalicelib/api/edge.py`` makes every
+    other unknown route a JSON 404); more specific routes always win over this greedy one, there
+    and in the local stack (``local/api.py``)."""
+    raise NotFound("no such page")

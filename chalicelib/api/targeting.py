@@ -29,7 +29,7 @@ def search_clients(call: Call) -> dict[str, Any]:
 
 @api.endpoint("/v1/clients/bulk-tags", ["POST"], body="chalicelib.services.bulk_tags:BulkTagsRequest")
 def bulk_tag_clients(call: Call) -> Any:
-    status, result = bulk_tags.bulk_tags(call.deps, call.acting_account, call.body)
+    status, result = bulk_tags.bulk_tags(call.deps, call.acting_account, call.body, call.actor)
     return json_response(result, status)
 
 
@@ -58,4 +58,5 @@ def import_clients(call: Call) -> dict[str, Any]:
         raw,
         update_existing=call.query_bool("update_existing"),
         accept_consent=call.query_bool("accept_consent"),
+        actor=call.actor,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
 from chalicelib.domain.auto_status import Thresholds
 from chalicelib.domain.client_profile import Email
 from chalicelib.domain.contact import validate_https_url
+from chalicelib.domain.text import Text
 
 SUPPORTED_LANGUAGES = ("en", "cs", "it")
 
@@ -33,27 +33,9 @@ HttpsUrl = Annotated[
 ]
 
 
-def _no_control_characters(value: str) -> str:
-    # A business or sender name goes into e-mail headers (From, Subject) and onto pages:
-    # a line break or other control character there would make every message unbuildable.
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
-        raise ValueError("must not contain line breaks or other control characters")
-    return value
-
-
-SenderName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_no_control_characters),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 100,
-            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$",
-        }
-    ),
-]
+# A business or sender name goes into the From header of every message and onto pages: one
+# line, no invisible characters, and never shaped like an address (``support@bank.example``).
+SenderName = Annotated[str, Text(100, min_length=1, name=True, display_name=True)]
 
 
 class AutoStatusThresholds(BaseModel):

@@ -77,9 +77,12 @@ class Delivery:
 
 
 def classify(
-    kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool
+    kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool, *, pending: bool = False
 ) -> DeliveryStatus | str:
     """The first status of a recipient's delivery, or ``NOT_TARGETED``.
+
+    A ``pending`` client (the public form's, its address not confirmed yet) is in no
+    campaign of any kind.
 
     Standard and automatic campaigns: suppressed or denied → ``suppressed``;
     not granted while ``consent_only_campaigns`` is on → ``excluded_no_consent``;
@@ -87,6 +90,8 @@ def classify(
     suppressed one is recorded as ``suppressed``, one who already chose
     (granted or denied) is simply not part of it.
     """
+    if pending:
+        return NOT_TARGETED
     state = ConsentState(consent_state)
     if kind is CampaignKind.REACTIVATION:
         if suppressed:
@@ -110,7 +115,17 @@ class AudienceCounts:
     suppressed: int = 0  # suppressed or denied: never reached
     will_send: int = 0
 
-    def add(self, kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool) -> None:
+    def add(
+        self,
+        kind: CampaignKind,
+        consent_state: str,
+        suppressed: bool,
+        consent_only: bool,
+        *,
+        pending: bool = False,
+    ) -> None:
+        if pending:
+            return  # not part of any audience
         self.recipients += 1
         denied = consent_state == ConsentState.DENIED.value
         if suppressed or denied:

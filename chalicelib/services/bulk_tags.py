@@ -119,7 +119,9 @@ def apply_to_clients(
     return counts
 
 
-def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[int, dict[str, Any]]:
+def bulk_tags(
+    deps: Deps, account: Account, request: BulkTagsRequest, actor: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """(200, counts) when applied in the request, or (202, {job_id}) for a background job."""
     validate_target(request.selection, "selection")
     target = request.selection.as_json()
@@ -140,6 +142,7 @@ def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[i
             cursor=first.cursor,
             done=len(clients),
             result=counts if clients else None,
+            actor=actor,
         )
         return 202, {"job_id": job.job_id, "status": job.status}
     logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})

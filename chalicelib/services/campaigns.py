@@ -34,6 +34,7 @@ from chalicelib.domain.campaign_status import (
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.text import Text
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput
 from chalicelib.observability import logger, metrics
 
@@ -41,9 +42,9 @@ FANOUT_KIND = "campaign_fanout"
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
 _PAGE = 500
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=998)]
-Body = Annotated[str, StringConstraints(max_length=200_000)]
+Name = Annotated[str, Text(200, min_length=1, name=True)]
+Subject = Annotated[str, Text(998, min_length=1)]  # one header line
+Body = Annotated[str, Text(200_000, multiline=True, strip=False)]
 
 
 class AudienceInput(BaseModel):
@@ -52,7 +53,7 @@ class AudienceInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     list_id: Annotated[str, StringConstraints(pattern=r"^lst_[A-Za-z0-9]{1,40}$")] | None = None
-    tag: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    tag: Annotated[str, Text(64, min_length=1)] | None = None
     filter: Any = None
     auto_status: Literal["new", "active", "lapsing", "lost"] | None = None
 
@@ -281,7 +282,9 @@ def count_audience(deps: Deps, account: Account, campaign: Campaign) -> Audience
     counts = AudienceCounts()
     consent_only = account.settings.consent_only_campaigns
     for client in _audience_clients(deps, account.account_id, campaign.audience):
-        counts.add(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        counts.add(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if counts.recipients > deps.settings.preview_max_clients:
             raise Conflict(
                 "the audience is too large to count in one request",
@@ -346,7 +349,9 @@ def _require_sender(deps: Deps, account: Account) -> None:
     require_verified_sender(deps, account, account.settings.sender_email)
 
 
-def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInput) -> Campaign:
+def send_campaign(
+    deps: Deps, account: Account, campaign_id: str, data: SendInput, actor: str | None = None
+) -> Campaign:
     if account.suspended:
         raise AccountSuspended(
             "this account is suspended and cannot send", details={"reason": account.suspension_reason}
@@ -378,7 +383,9 @@ def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInpu
         from chalicelib.services import fanout, jobs
 
         fanout.load()
-        job = jobs.start_job(deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id})
+        job = jobs.start_job(
+            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+        )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)
     logger.info("campaign sending", extra={"account_id": account.account_id, "campaign_id": campaign_id})

@@ -119,7 +119,9 @@ def _patch_for(existing: Client, data: ClientInput) -> ClientPatch | None:
     return ClientPatch.model_validate(changes, strict=False)
 
 
-def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentClaim) -> tuple[str, str]:
+def _record_claim(
+    deps: Deps, account: Account, client_id: str, claim: ConsentClaim, actor: str | None
+) -> tuple[str, str]:
     """Record a proven consent claim in the ledger (source ``import``) — never loosening:
     a grant is recorded only for a client whose consent is still ``unknown``; a denial
     always (it can only make the client less sendable)."""
@@ -136,7 +138,10 @@ def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentCl
                 f"the client's consent is already {client.consent_state}; an import never overrides it",
             )
     change = ConsentChange(
-        type=EventType.GRANTED if claim.granted else EventType.DENIED, source=Source.IMPORT, note=note
+        type=EventType.GRANTED if claim.granted else EventType.DENIED,
+        source=Source.IMPORT,
+        note=note,
+        actor=actor,
     )
     try:
         record_consent(deps, account, client_id, change)
@@ -146,7 +151,13 @@ def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentCl
 
 
 def import_clients(
-    deps: Deps, account: Account, raw: bytes, *, update_existing: bool, accept_consent: bool
+    deps: Deps,
+    account: Account,
+    raw: bytes,
+    *,
+    update_existing: bool,
+    accept_consent: bool,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     settings = deps.settings
     if len(raw) > settings.max_csv_body_bytes:
@@ -231,7 +242,7 @@ def import_clients(
         notice = None
         if row.claim is not None and client_id is not None:
             notice = (
-                _record_claim(deps, account, client_id, row.claim)
+                _record_claim(deps, account, client_id, row.claim, actor)
                 if accept_consent
                 else ("consent_not_accepted", "consent columns are ignored without accept_consent=true")
             )

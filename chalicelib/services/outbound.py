@@ -110,7 +110,9 @@ def send_transactional(
     except MailAccountProblem as exc:
         give_back_caps(deps, account.account_id, now, 1)
         metrics.add_metric(name="SendingBlocked", unit="Count", value=1)
-        logger.warning("SES refuses the account's sending", extra={**ids, "code": exc.code, "reason": exc.reason})
+        logger.warning(
+            "SES refuses the account's sending", extra={**ids, "code": exc.code, "reason": exc.reason}
+        )
         return Outcome(refused=SES_REFUSED)
     except MailError as exc:
         give_back_caps(deps, account.account_id, now, 1)

@@ -82,7 +82,7 @@ class Segmentation:
     job_id: str
 
 
-def _ensure(deps: Deps, campaign: Campaign) -> None:
+def _ensure(deps: Deps, campaign: Campaign, actor: str | None = None) -> None:
     """Start the campaign's segmentation unless it already was (safe to repeat)."""
     now = deps.clock()
     list_id = segment_list_id(campaign.campaign_id)
@@ -103,7 +103,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
     except Conflict:
         pass  # created by an earlier or concurrent run
-    job_id = _start_job(deps, campaign, list_id)
+    job_id = _start_job(deps, campaign, list_id, actor)
     if job_id is not None:
         deps.lists.set_job(campaign.account_id, list_id, job_id)
         logger.info(
@@ -112,7 +112,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
 
 
-def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
+def _start_job(deps: Deps, campaign: Campaign, list_id: str, actor: str | None) -> str | None:
     """Start the job, once: the id is the campaign's, so a second start is refused (``None``).
     If the job gave up (a chunk failed three times), the next attempt resumes from its cursor."""
     from chalicelib.domain.jobs import FAILED
@@ -131,6 +131,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
                 done=previous.done if previous else 0,
                 result=previous.result if previous else None,
                 job_id=job_id,
+                actor=actor,
             )
         except Conflict:
             existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
@@ -164,7 +165,9 @@ def _result(deps: Deps, campaign: Campaign) -> Segmentation:
     )
 
 
-def segment_campaign(deps: Deps, account: Account, campaign_id: str, force: bool) -> Segmentation:
+def segment_campaign(
+    deps: Deps, account: Account, campaign_id: str, force: bool, actor: str | None = None
+) -> Segmentation:
     """``POST /v1/campaigns/{id}/segment``: segment now (409 before the wait is over unless
     ``force``); runs the job in the request for a while, so small campaigns are done at once."""
     campaign = deps.campaigns.get(account.account_id, campaign_id, consistent=True)
@@ -184,7 +187,7 @@ def segment_campaign(deps: Deps, account: Account, campaign_id: str, force: bool
             code="wait_not_elapsed",
             details={"segment_after": to_iso(campaign.segment_after)},
         )
-    _ensure(deps, campaign)
+    _ensure(deps, campaign, actor)
     _run_inline(deps, account.account_id, current_job_id(deps, campaign))
     return _result(deps, deps.campaigns.get(account.account_id, campaign_id, consistent=True))
 
@@ -228,7 +231,7 @@ def segment_due_campaigns(deps: Deps) -> dict[str, int]:
 
 
 def _apply_non_responder_action(
-    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job_id: str
+    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job: Job
 ) -> dict[str, int]:
     action = account.settings.non_responder_action
     if not silent or action == "none":
@@ -238,7 +241,7 @@ def _apply_non_responder_action(
 
         found = deps.client_index.get_many(account.account_id, [d.client_id for d in silent])
         counts = apply_to_clients(
-            deps, account.account_id, list(found.values()), [no_response_tag(campaign)], [], job_id
+            deps, account.account_id, list(found.values()), [no_response_tag(campaign)], [], job.job_id
         )
         return {"tagged": counts["updated"]}
     from chalicelib.domain.consent import Source
@@ -247,7 +250,9 @@ def _apply_non_responder_action(
     erased = 0
     for delivery in silent:
         try:
-            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor="non_responder_action")
+            # The account's non-responder setting acts; the actor is whoever started the
+            # segmentation (None when the hourly schedule did, after the wait).
+            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor=job.actor)
         except NotFound:
             continue  # erased already (an earlier run of this chunk)
         erased += 1
@@ -278,7 +283,7 @@ def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         silent = [
             d for d in deliveries if is_non_responder(d.status.value, d.response, d.bounce, d.unsubscribed)
         ]
-        for name, value in _apply_non_responder_action(deps, account, campaign, silent, job.job_id).items():
+        for name, value in _apply_non_responder_action(deps, account, campaign, silent, job).items():
             counters[name] = counters.get(name, 0) + value
         if cursor is None or budget.spent(done):
             break

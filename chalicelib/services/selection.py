@@ -10,6 +10,10 @@ multi-tag plan, one per automatic status…).
 
 Multi-part plans never yield a client twice: a client is taken only from
 the first of the plan's partitions it belongs to (checked on its record).
+
+A ``pending`` client (the public form's, not confirmed yet) is never yielded:
+records are skipped, and the covering index reads (tag members, automatic
+status, confirmation date) never hold one.
 """
 
 from __future__ import annotations
@@ -90,6 +94,8 @@ class Selection:
             client = candidate.client or records.get(candidate.client_id)
             if client is None or not self._first_part_of(client, part_index):
                 continue  # erased meanwhile, or yielded by an earlier part of the plan
+            if client.pending:
+                continue  # a form sign-up not confirmed yet is in no selection
             if evaluate(self.node, client):
                 matches.append(Match(client.client_id, client, last))
         if page.exhausted or not page.candidates:

@@ -214,7 +214,9 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         if client is None:
             _settle(deps, campaign, client_id, DeliveryStatus.FAILED, run, reason="client_erased")
             continue
-        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        status = classify(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if status == NOT_TARGETED:
             _settle(deps, campaign, client_id, DeliveryStatus.SUPPRESSED, run, reason="consent_changed")
         elif status is DeliveryStatus.QUEUED:
@@ -689,10 +691,12 @@ def unsubscribe_url(deps: Deps, campaign: Campaign, client_id: str) -> str:
 
 def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) -> Any:
     """The marketing e-mail for one recipient: rendered templates, a visible unsubscribe
-    link (``data-cta="unsubscribe"``) and the RFC 8058 headers."""
+    link (the template's own anchor to the recipient's URL, else a ``data-cta="unsubscribe"``
+    footer inside the body) and the RFC 8058 headers."""
     from html import escape
 
     from chalicelib.domain.campaign_content import render_message
+    from chalicelib.domain.unsubscribe_link import shows_link, with_footer
     from chalicelib.mail.mime import OutgoingMail
     from chalicelib.mail.rendering import Translator, pick_language
 
@@ -732,10 +736,11 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
     t = Translator(language)
     footer_text = t("mail.footer", business=account.name)
     html = message.html
-    if 'data-cta="unsubscribe"' not in html:
-        html += (
-            f'\n<p style="font-size:12px;color:#666">{escape(footer_text)} '
-            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>\n'
+    if not shows_link(html, url):  # parsed: a marker, a hidden or a foreign link does not count
+        html = with_footer(
+            html,
+            f'<p style="font-size:12px;color:#666">{escape(footer_text)} '
+            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>',
         )
     text = message.text
     if url not in text:

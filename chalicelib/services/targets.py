@@ -18,7 +18,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -27,6 +26,7 @@ from chalicelib.bootstrap import Deps
 from chalicelib.domain.filters import Node
 from chalicelib.domain.jobs import Budget
 from chalicelib.domain.records import Client
+from chalicelib.domain.text import Text
 from chalicelib.services.selection import START, Position, Selection, parse_or_400
 
 SYNC_READ_BUDGET = 5000
@@ -43,7 +43,7 @@ def _client_ids(values: list[str]) -> list[str]:
 
 
 ClientIds = Annotated[list[str], Field(min_length=1, max_length=MAX_CLIENT_IDS), AfterValidator(_client_ids)]
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TagName = Annotated[str, Text(64, min_length=1)]
 
 
 class Target(BaseModel):
@@ -119,7 +119,7 @@ def walk(
         records = deps.client_index.get_many(account_id, chunk)  # ids of other accounts are absent
         following = start + len(chunk)
         return Walk(
-            [(cid, records[cid]) for cid in chunk if cid in records],
+            [(cid, records[cid]) for cid in chunk if cid in records and not records[cid].pending],
             following if following < len(ids) else None,
             len(chunk),
         )

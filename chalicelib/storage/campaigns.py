@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import Campaign, Delivery
+from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import CampaignModel, DeliveryModel, ThrottleModel
@@ -114,9 +115,42 @@ class CampaignRepository:
             cooldown_days=campaign.cooldown_days,
             created_at=stored_time(campaign.created_at),
             updated_at=stored_time(campaign.updated_at),
+            names_address=campaign.account_id if names_an_address(campaign.audience) else None,
         )
         item.save(condition=CampaignModel.campaign_id.does_not_exist())
         return _campaign(item)
+
+    def redact_address(self, account_id: str, address: str, marker: str) -> int:
+        """Replace ``address`` by ``marker`` in the audiences of the account's campaigns (GDPR
+        erasure). Reads only the campaigns whose audience may name an address (sparse index).
+        Only the audience changes: a status change or a counter meanwhile is not disturbed.
+        Idempotent; returns how many campaigns changed."""
+        changed = 0
+        for key in CampaignModel.by_address_filter.query(account_id):
+            try:
+                item = CampaignModel.get(account_id, key.campaign_id, consistent_read=True)
+            except DoesNotExist:
+                continue
+            audience, hit = redact_address(
+                item.audience.as_dict() if item.audience is not None else {}, address, marker
+            )
+            if not hit:
+                continue
+            flag = CampaignModel.names_address.set(account_id) if names_an_address(audience) else None
+            try:
+                item.update(
+                    actions=[
+                        CampaignModel.audience.set(audience),
+                        flag or CampaignModel.names_address.remove(),
+                    ],
+                    condition=CampaignModel.campaign_id.exists(),
+                )
+            except UpdateError as exc:
+                if not _lost(exc):
+                    raise
+                continue  # deleted meanwhile
+            changed += 1
+        return changed
 
     def get(self, account_id: str, campaign_id: str, *, consistent: bool = False) -> Campaign:
         if not campaign_id.startswith("cmp_") or len(campaign_id) > 64:

@@ -3,8 +3,12 @@
 Invariants kept by transactions:
 - one client per (account, case-insensitive e-mail): a claim item written
   with ``attribute_not_exists`` in the same transaction as the client;
-- tag membership mirrors ``ClientModel.tags`` exactly: membership items are
-  added and removed in the same transaction as the client change;
+- tag membership mirrors ``ClientModel.tags`` exactly for every client that is
+  not ``pending``: membership items are added and removed in the same
+  transaction as the client change. A pending client (created by the public
+  form, not confirmed yet) is in no index an audience is read from — no tag
+  members, no ``account_auto_status``, no ``status_shard`` — until the
+  transaction that ends its pending state writes them;
 - no lost update: every client write is conditional on the version read.
 """
 
@@ -55,7 +59,13 @@ def _to_record(item: ClientModel) -> Client:
         updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
         version=item.version,
         tagged_by_job=item.tagged_by_job,
+        pending=bool(item.pending),
     )
+
+
+def indexed_tags(client: Client) -> list[str]:
+    """The tags with a membership item: none while the client is pending."""
+    return [] if client.pending else list(client.tags)
 
 
 def _to_item(client: Client) -> ClientModel:
@@ -71,9 +81,9 @@ def _to_item(client: Client) -> ClientModel:
         tags=list(client.tags),
         status=client.status,
         auto_status=client.auto_status,
-        account_auto_status=f"{client.account_id}#{client.auto_status}",
+        account_auto_status=None if client.pending else f"{client.account_id}#{client.auto_status}",
         next_status_at=stored_time(client.next_status_at),
-        status_shard=status_shard(client.client_id) if client.next_status_at else None,
+        status_shard=status_shard(client.client_id) if client.next_status_at and not client.pending else None,
         last_visit_at=stored_time(client.last_visit_at),
         fields=dict(client.fields),
         consent_state=client.consent_state,
@@ -84,6 +94,7 @@ def _to_item(client: Client) -> ClientModel:
         created_at=stored_time(client.created_at),
         updated_at=stored_time(client.updated_at),
         tagged_by_job=client.tagged_by_job,
+        pending=True if client.pending else None,
     )
     if client.version is not None:
         item.version = client.version
@@ -112,7 +123,7 @@ class ClientRepository:
             condition=ClientEmailModel.email_key.does_not_exist(),
         )
         tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
-        for tag in client.tags:
+        for tag in indexed_tags(client):
             tx.save(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
         try:
             tx.commit()
@@ -149,11 +160,12 @@ class ClientRepository:
                 "old_email",
                 condition=ClientEmailModel.client_id == old.client_id,
             )
-        for tag in new.tags:
-            if tag not in old.tags:
+        old_tags, new_tags = indexed_tags(old), indexed_tags(new)
+        for tag in new_tags:
+            if tag not in old_tags:
                 tx.save(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
-        for tag in old.tags:
-            if tag not in new.tags:
+        for tag in old_tags:
+            if tag not in new_tags:
                 tx.delete(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
         try:
             tx.commit()
@@ -185,5 +197,20 @@ class ClientRepository:
             "email",
             condition=ClientEmailModel.client_id == client.client_id,
         )
-        for tag in client.tags:
+        for tag in indexed_tags(client):
             tx.delete(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
+
+    @staticmethod
+    def stage_activation(tx: Transaction, client: Client) -> list[Any]:
+        """What ends ``client``'s pending state, for a transaction that updates the client item
+        (a consent change): its tag-member items are added to ``tx`` and the returned update
+        actions put it into the automatic-status indexes and drop the flag."""
+        for tag in client.tags:
+            tx.save(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
+        actions: list[Any] = [
+            ClientModel.pending.remove(),
+            ClientModel.account_auto_status.set(f"{client.account_id}#{client.auto_status}"),
+        ]
+        if client.next_status_at is not None:
+            actions.append(ClientModel.status_shard.set(status_shard(client.client_id)))
+        return actions

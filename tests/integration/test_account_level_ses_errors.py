@@ -71,7 +71,9 @@ def statuses(campaign_id: str) -> dict[str, int]:
 
 def send(http: Http) -> str:
     campaign = new_campaign(http)
-    status, body = http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})
+    status, body = http.post(
+        f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True}
+    )
     assert status == 202, body
     return str(campaign["campaign_id"])
 
@@ -81,9 +83,21 @@ ACCOUNT_LEVEL = [
     ("AccountSuspendedException", "The account's ability to send email is suspended.", "ses_account_paused"),
     ("SendingPausedException", "Sending is paused for this configuration set.", "ses_sending_paused"),
     ("MailFromDomainNotVerifiedException", "The MAIL FROM domain is not verified.", "mail_from_not_verified"),
-    ("ConfigurationSetDoesNotExistException", "Configuration set does not exist.", "configuration_set_missing"),
-    ("NotFoundException", "Configuration set permesso-test-events does not exist.", "configuration_set_missing"),
-    ("MessageRejected", "Email address is not verified. The following identities failed the check.", "sender_not_verified"),
+    (
+        "ConfigurationSetDoesNotExistException",
+        "Configuration set does not exist.",
+        "configuration_set_missing",
+    ),
+    (
+        "NotFoundException",
+        "Configuration set permesso-test-events does not exist.",
+        "configuration_set_missing",
+    ),
+    (
+        "MessageRejected",
+        "Email address is not verified. The following identities failed the check.",
+        "sender_not_verified",
+    ),
 ]
 
 
@@ -115,7 +129,9 @@ def test_an_account_level_refusal_pauses_the_campaign_and_resume_sends_each_once
     assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "sent"
 
 
-def test_an_unverified_sender_in_ses_itself_pauses_the_campaign(http: Http, account: dict[str, Any], sim: Any) -> None:
+def test_an_unverified_sender_in_ses_itself_pauses_the_campaign(
+    http: Http, account: dict[str, Any], sim: Any
+) -> None:
     """No injected answer: the identity is removed from SES (moto then refuses the sender)."""
     _, queue = sim
     add_clients(http, 5)
@@ -166,7 +182,9 @@ def test_a_lost_ses_answer_is_never_sent_again(http: Http, account: dict[str, An
         def send_email(self, **kwargs: Any) -> Any:
             calls.append(kwargs["Destination"]["ToAddresses"][0])
             real.send_email(**kwargs)  # SES accepted it…
-            raise ReadTimeoutError(endpoint_url="https://email.eu-central-1.amazonaws.com")  # …the answer is lost
+            raise ReadTimeoutError(
+                endpoint_url="https://email.eu-central-1.amazonaws.com"
+            )  # …the answer is lost
 
     mailer._clients["ses_send"] = SentButAnswerLost()
     campaign_id = send(http)

@@ -15,7 +15,11 @@ def test_a_new_account_starts_with_conservative_limits_and_a_warmup(http: Http) 
     status, body = http.get("/v1/account")
     assert status == 200
     limits = body["limits"]
-    assert (limits["send_rate_per_second"], limits["hourly_send_cap"], limits["daily_send_cap"]) == (5.0, 2000, 10000)
+    assert (limits["send_rate_per_second"], limits["hourly_send_cap"], limits["daily_send_cap"]) == (
+        5.0,
+        2000,
+        10000,
+    )
     assert limits["warmup_daily_cap"] == 1000  # the warm-up's first day (tests: PERMESSO_WARMUP_DAILY_CAP)
     assert limits["in_force"] == {
         "send_rate_per_second": 5.0,
@@ -33,7 +37,11 @@ def test_a_new_account_starts_with_conservative_limits_and_a_warmup(http: Http) 
 
 def test_tenants_cannot_raise_their_own_limits(http: Http) -> None:
     """The measured hole: any account could raise its rate to 1,000 and its cap to 10 million."""
-    for field, value in (("send_rate_per_second", 1000), ("daily_send_cap", 10_000_000), ("hourly_send_cap", 2001)):
+    for field, value in (
+        ("send_rate_per_second", 1000),
+        ("daily_send_cap", 10_000_000),
+        ("hourly_send_cap", 2001),
+    ):
         status, body = http.patch("/v1/account/settings", {field: value})
         assert status == 400 and body["error"]["code"] == "above_account_limit", body
         assert body["error"]["details"][0]["field"] == field
@@ -45,7 +53,9 @@ def test_tenants_cannot_raise_their_own_limits(http: Http) -> None:
 
 def test_the_operator_sets_limits(api: Any, http: Http, account: dict[str, Any]) -> None:
     assert http.patch("/v1/account/settings", {"hourly_send_cap": 1000})[0] == 200  # lowered by the business
-    status, body = Http(api, None).put(f"/v1/accounts/{account['account_id']}/limits", LIMITS, headers=OPERATOR)
+    status, body = Http(api, None).put(
+        f"/v1/accounts/{account['account_id']}/limits", LIMITS, headers=OPERATOR
+    )
     assert status == 200, body
     assert {k: body["limits"][k] for k in LIMITS} == LIMITS
     # Settings at the old ceiling follow it; the one the business lowered stays.
@@ -76,7 +86,9 @@ def test_limits_are_the_operators(api: Any, http: Http, account: dict[str, Any])
     ],
 )
 def test_bad_limits_are_refused(api: Any, account: dict[str, Any], body: dict[str, Any]) -> None:
-    status, answer = Http(api, None).put(f"/v1/accounts/{account['account_id']}/limits", body, headers=OPERATOR)
+    status, answer = Http(api, None).put(
+        f"/v1/accounts/{account['account_id']}/limits", body, headers=OPERATOR
+    )
     assert status == 400 and answer["error"]["code"] == "invalid_input"
 
 

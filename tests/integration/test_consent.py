@@ -43,7 +43,8 @@ def test_staff_grant_is_recorded_with_actor_and_shown_on_the_client(http: Http, 
     assert body["confirmed_at"] is not None
     [event] = body["events"]
     assert event["type"] == "granted" and event["source"] == "staff"
-    assert event["actor"] == "default"  # the API key's label
+    [key] = http.get("/v1/api-keys")[1]["items"]
+    assert event["actor"] == key["key_id"]  # the id of the API key that made the change
     assert event["note"] == "signed paper form"
     assert event["at"].endswith("Z") and event["ip"] is None
     for name in (

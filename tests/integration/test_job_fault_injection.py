@@ -413,8 +413,6 @@ def _bulk_tags(i: int) -> list[str]:
 
 def build_bulk(world: World) -> None:
     """Clients loaded directly (the API would take minutes for 2,600), then the request."""
-    from bench.emulator import fast_transactions
-
     aid = world.account_id
     with ClientModel.batch_write() as batch, TagMemberModel.batch_write() as members:
         for i in range(N_BULK):
@@ -439,10 +437,9 @@ def build_bulk(world: World) -> None:
             )
             for tag in tags:
                 members.save(TagMemberModel(f"{aid}#{tag}", cid))
-    with fast_transactions():
-        status, body = world.http.post(
-            "/v1/clients/bulk-tags", {"selection": {"filter": None}, "add": ["spring"], "remove": ["winter"]}
-        )
+    status, body = world.http.post(
+        "/v1/clients/bulk-tags", {"selection": {"filter": None}, "add": ["spring"], "remove": ["winter"]}
+    )
     assert status == 202, body
 
 
@@ -450,11 +447,8 @@ def build_bulk(world: World) -> None:
 def bulk(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[World], None]]:
     """Small enough sync part and chunks that the job has several; no time budget, so chunk
     boundaries depend only on the data (the same in every world)."""
-    from bench.emulator import fast_reads, fast_transactions
-
     tune(bulk_sync_limit=300, job_chunk_items=400, job_chunk_seconds=3600.0)
-    with fast_transactions(), fast_reads():
-        yield build_bulk
+    yield build_bulk
 
 
 def test_bulk_reference_is_a_real_multi_chunk_job(bulk: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -187,6 +187,15 @@ def test_the_document_is_served(api: Any) -> None:
     assert yaml.safe_load(response.body) == doc()
 
 
+def test_the_document_is_served_as_json_too(api: Any) -> None:
+    import json
+
+    response = api.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == doc()
+
+
 def test_the_plain_reference_lists_every_operation(api: Any) -> None:
     response = api.http.get("/docs/reference")
     assert response.status_code == 200
@@ -287,3 +296,25 @@ def test_an_unknown_second_account_cannot_read_docs_differently(api: Any) -> Non
     anonymous = api.http.get("/docs").body
     keyed = api.http.get("/docs", headers={"Authorization": f"Bearer {other['api_key']}"}).body
     assert anonymous == keyed
+
+
+def test_api_key_and_user_routes_conform(api: Any, http: Http) -> None:
+    status, created = http.post("/v1/api-keys", {"name": "Booking system"})
+    conforms("/v1/api-keys", "POST", status, created)
+    conforms("/v1/api-keys", "GET", *http.get("/v1/api-keys?include_revoked=true"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))  # 404
+    conforms("/v1/api-keys", "POST", *http.post("/v1/api-keys", {"name": ""}))  # 400
+    status, user = http.post("/v1/users", {"email": "staff@salon.example", "role": "owner"})
+    conforms("/v1/users", "POST", status, user)
+    conforms("/v1/users", "POST", *http.post("/v1/users", {"email": "staff@salon.example"}))  # 409
+    conforms("/v1/users", "GET", *http.get("/v1/users"))
+    path = f"/v1/users/{user['user_id']}"
+    conforms("/v1/users/{user_id}", "GET", *http.get(path))
+    conforms("/v1/users/{user_id}/invitation", "POST", *http.post(f"{path}/invitation"))
+    status, body = http.patch(path, {"role": "staff"})
+    assert status == 409  # the account's only owner
+    conforms("/v1/users/{user_id}", "PATCH", status, body)
+    conforms("/v1/users/{user_id}", "DELETE", *http.delete(path))  # 409 too
+    status, body = Http(api, "pm_" + "Z" * 43).get("/v1/users")
+    conforms("/v1/users", "GET", status, body)

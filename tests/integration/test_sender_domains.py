@@ -139,7 +139,10 @@ def test_the_worker_never_sends_as_an_unverified_sender(
     _, queue = sim
     add_clients(http, 5)
     campaign = new_campaign(http)
-    assert http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})[0] == 202
+    assert (
+        http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})[0]
+        == 202
+    )
     from chalicelib.storage.models import AccountModel
 
     item = AccountModel.get(account["account_id"])

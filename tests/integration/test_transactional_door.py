@@ -28,7 +28,9 @@ def day_count(account_id: str) -> int:
 def test_a_double_opt_in_passes_the_door(api: Any, http: Http, account: dict[str, Any]) -> None:
     account_id = account["account_id"]
     browser = Browser(api)
-    status, _, _ = browser.post(f"/p/forms/{account['public_slug']}", {"email": "eva@example.com", "consent": "yes"})
+    status, _, _ = browser.post(
+        f"/p/forms/{account['public_slug']}", {"email": "eva@example.com", "consent": "yes"}
+    )
     assert status == 200 and len(sent_messages()) == 1
     assert day_count(account_id) == 1  # the account's daily cap counted it
     assert ThrottleModel.get("platform#ses").tat is not None  # it took a platform slot
@@ -43,7 +45,11 @@ def test_a_double_opt_in_passes_the_door(api: Any, http: Http, account: dict[str
         "bounce": {"bounceType": "Permanent"},
         "mail": {
             "messageId": "doi-1",
-            "tags": {"account_id": [account_id], "kind": ["double_opt_in"], "client_id": [client["client_id"]]},
+            "tags": {
+                "account_id": [account_id],
+                "kind": ["double_opt_in"],
+                "client_id": [client["client_id"]],
+            },
         },
     }
     for _ in range(2):  # SNS delivers at least once
@@ -57,7 +63,10 @@ def test_the_door_keeps_the_accounts_daily_cap(api: Any, http: Http, account: di
     assert http.patch("/v1/account/settings", {"daily_send_cap": 2})[0] == 200
     deps = get_deps()
     account_record = deps.accounts.get(account["account_id"])
-    outcomes = [send_transactional(deps, account_record, mail(f"x{i}@example.com"), kind="test_send") for i in range(3)]
+    outcomes = [
+        send_transactional(deps, account_record, mail(f"x{i}@example.com"), kind="test_send")
+        for i in range(3)
+    ]
     assert [o.sent for o in outcomes] == [True, True, False] and outcomes[2].refused == CAPPED
     assert len(sent_messages()) == 2
     browser = Browser(api)
@@ -68,7 +77,9 @@ def test_the_door_keeps_the_accounts_daily_cap(api: Any, http: Http, account: di
 def test_the_door_sends_only_as_a_verified_sender(api: Any, account: dict[str, Any]) -> None:
     deps = get_deps()
     account_record = deps.accounts.get(account["account_id"])
-    outcome = send_transactional(deps, account_record, mail("a@example.com", "ceo@victim.example"), kind="test_send")
+    outcome = send_transactional(
+        deps, account_record, mail("a@example.com", "ceo@victim.example"), kind="test_send"
+    )
     assert outcome.refused == SENDER_NOT_VERIFIED and sent_messages() == []
     from dataclasses import replace
 

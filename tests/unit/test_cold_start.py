@@ -32,6 +32,8 @@ DEFERRED = (
     "yaml",
     "ulid",
     "aws_xray_sdk",
+    "argon2",
+    "_argon2_cffi_bindings",
     "chalicelib.config",
     "chalicelib.secrets",
     "chalicelib.queue",

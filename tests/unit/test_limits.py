@@ -56,7 +56,9 @@ def test_in_force_takes_the_lowest() -> None:
     assert in_force(settings, LIMITS, None).daily_send_cap == 10_000
 
 
-def sent_daily(days: int, sent: int = 150, bounces: int = 0, start: date = CREATED) -> dict[date, tuple[int, int, int]]:
+def sent_daily(
+    days: int, sent: int = 150, bounces: int = 0, start: date = CREATED
+) -> dict[date, tuple[int, int, int]]:
     return {start + timedelta(days=i): (sent, bounces, 0) for i in range(days)}
 
 
@@ -68,9 +70,10 @@ def test_a_new_account_starts_at_the_base_cap() -> None:
 
 def test_clean_days_grow_the_cap_to_the_limit() -> None:
     caps = [
-        warmup_daily_cap(POLICY, CREATED, CREATED + timedelta(days=n), sent_daily(n), 10_000) for n in range(16)
+        warmup_daily_cap(POLICY, CREATED, CREATED + timedelta(days=n), sent_daily(n), 10_000)
+        for n in range(16)
     ]
-    assert caps[0] == 200 and caps[7] == int(200 * 50 ** 0.5)
+    assert caps[0] == 200 and caps[7] == int(200 * 50**0.5)
     numbers = [c for c in caps if c is not None]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)  # grows every clean day
     assert caps[14] is None and caps[15] is None  # 14 clean days: warmed up, the limit applies

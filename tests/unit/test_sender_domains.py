@@ -36,7 +36,18 @@ def test_domains_have_one_spelling(given: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "example", "salon .cz", "-salon.cz", "salon-.cz", "1.2.3.4", "*.salon.cz", "a" * 64 + ".cz", "x@y.cz"]
+    "bad",
+    [
+        "",
+        "example",
+        "salon .cz",
+        "-salon.cz",
+        "salon-.cz",
+        "1.2.3.4",
+        "*.salon.cz",
+        "a" * 64 + ".cz",
+        "x@y.cz",
+    ],
 )
 def test_what_is_not_a_domain_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):
@@ -76,14 +87,62 @@ def test_status_from_ses() -> None:
     [
         ("TooManyRequestsException", "Maximum sending rate exceeded.", 429, MailThrottled, None),
         ("Throttling", "Maximum sending rate exceeded.", 400, MailThrottled, None),
-        ("AccountSendingPausedException", "Sending is paused for this account.", 400, MailAccountProblem, "ses_account_paused"),
-        ("AccountSuspendedException", "The account is suspended.", 400, MailAccountProblem, "ses_account_paused"),
-        ("SendingPausedException", "Sending is paused for this configuration set.", 400, MailAccountProblem, "ses_sending_paused"),
-        ("MailFromDomainNotVerifiedException", "MAIL FROM not verified", 400, MailAccountProblem, "mail_from_not_verified"),
-        ("ConfigurationSetDoesNotExist", "Configuration set x does not exist.", 400, MailAccountProblem, "configuration_set_missing"),
-        ("NotFoundException", "Configuration set permesso-x-events does not exist.", 404, MailAccountProblem, "configuration_set_missing"),
-        ("MessageRejected", "Email address is not verified. The following identities failed the check: a@b.cz", 400, MailAccountProblem, "sender_not_verified"),
-        ("MessageRejected", "Did not have authority to send from email a@b.cz", 400, MailAccountProblem, "sender_not_verified"),
+        (
+            "AccountSendingPausedException",
+            "Sending is paused for this account.",
+            400,
+            MailAccountProblem,
+            "ses_account_paused",
+        ),
+        (
+            "AccountSuspendedException",
+            "The account is suspended.",
+            400,
+            MailAccountProblem,
+            "ses_account_paused",
+        ),
+        (
+            "SendingPausedException",
+            "Sending is paused for this configuration set.",
+            400,
+            MailAccountProblem,
+            "ses_sending_paused",
+        ),
+        (
+            "MailFromDomainNotVerifiedException",
+            "MAIL FROM not verified",
+            400,
+            MailAccountProblem,
+            "mail_from_not_verified",
+        ),
+        (
+            "ConfigurationSetDoesNotExist",
+            "Configuration set x does not exist.",
+            400,
+            MailAccountProblem,
+            "configuration_set_missing",
+        ),
+        (
+            "NotFoundException",
+            "Configuration set permesso-x-events does not exist.",
+            404,
+            MailAccountProblem,
+            "configuration_set_missing",
+        ),
+        (
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check: a@b.cz",
+            400,
+            MailAccountProblem,
+            "sender_not_verified",
+        ),
+        (
+            "MessageRejected",
+            "Did not have authority to send from email a@b.cz",
+            400,
+            MailAccountProblem,
+            "sender_not_verified",
+        ),
         ("MessageRejected", "Address blacklisted.", 400, MailRejected, None),
         ("BadRequestException", "Invalid address", 400, MailRejected, None),
         ("InternalFailure", "oops", 500, MailTransient, None),
