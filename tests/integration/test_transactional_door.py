@@ -86,3 +86,17 @@ def test_the_door_sends_only_as_a_verified_sender(api: Any, account: dict[str, A
     suspended = replace(account_record, status="suspended")
     assert send_transactional(deps, suspended, mail("a@example.com"), kind="test_send").refused == SUSPENDED
     assert sent_messages() == []
+
+
+def test_an_invitation_passes_the_door(api: Any, http: Http, account: dict[str, Any]) -> None:
+    """A console invitation is sent as the business: the account's caps, a platform slot, the
+    account's sent count; and none once the daily cap is spent (the owner sends it again)."""
+    account_id = account["account_id"]
+    status, user = http.post("/v1/users", {"email": "new.staff@salon.example", "role": "staff"})
+    assert status == 201 and len(sent_messages()) == 1
+    assert day_count(account_id) == 1
+    assert ThrottleModel.get("platform#ses").tat is not None
+    assert http.get("/v1/account")[1]["reputation"]["sent_7d"] == 1
+    assert http.patch("/v1/account/settings", {"daily_send_cap": 1})[0] == 200
+    assert http.post(f"/v1/users/{user['user_id']}/invitation")[0] in (200, 202)
+    assert len(sent_messages()) == 1  # capped: not sent
