@@ -519,8 +519,8 @@ def test_api_5xx_rate_alarm_watches_this_stages_api(prod: Synth) -> None:
 
 def test_every_alarm_notifies_the_alarm_topic(synth: Synth) -> None:
     alarms = synth.resources("AWS::CloudWatch::Alarm")
-    # DLQs (and the schedules'), queue ages, 3 per function, one per table, SES 2, API 2, app 4.
-    expected = len(QUEUES) + 1 + len(QUEUES) + 3 * len(synth.stack.plans) + len(ALL_MODELS) + 2 + 2 + 4
+    # DLQs (and the schedules'), queue ages, 3 per function, one per table, SES 2, API 2, app 5.
+    expected = len(QUEUES) + 1 + len(QUEUES) + 3 * len(synth.stack.plans) + len(ALL_MODELS) + 2 + 2 + 5
     assert len(alarms) == expected == len(synth.stack.alarms)
     topic = next(
         k
