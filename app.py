@@ -98,6 +98,18 @@ def segment_due_campaigns(event: Any) -> dict[str, Any]:
         flush_metrics()
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="send_scheduled_campaigns")
+def send_scheduled_campaigns(event: Any) -> dict[str, Any]:
+    """Scheduled campaigns whose time has come start sending (sparse index on campaigns)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.campaigns import send_scheduled_campaigns as send_due
+
+    try:
+        return send_due(get_deps())
+    finally:
+        flush_metrics()
+
+
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="resume_stalled_jobs")
 def resume_stalled_jobs(event: Any) -> dict[str, Any]:
     """Background jobs of every kind and account whose chunk message was lost (no chunk attempt

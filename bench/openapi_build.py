@@ -37,6 +37,7 @@ from chalicelib.services import (  # noqa: E402
     campaigns,
     consent,
     lists,
+    previews,
     segmentation,
     users,
 )
@@ -275,7 +276,24 @@ schemas.update(
                 "errors": {"type": "array", "items": ref("ImportRowError")},
                 "skipped_rows": {"type": "array"},
                 "notices": {"type": "array"},
-                "ignored_columns": {"type": "array"},
+                "ignored_columns": {"type": "array", "items": STR},
+                "unknown_columns": {
+                    "type": "array",
+                    "items": STR,
+                    "description": "Headers not recognised: not imported (see `custom_fields`).",
+                },
+                "columns": {
+                    "type": "array",
+                    "description": "Which header went where (`field` null: not imported).",
+                    "items": obj(
+                        ["header", "field", "kind"],
+                        {
+                            "header": STR,
+                            "field": NSTR,
+                            "kind": {"enum": ["field", "custom", "ignored", "unknown"]},
+                        },
+                    ),
+                },
             },
         ),
         "BulkTagsResult": obj(["matched", "updated"], {"matched": INT, "updated": INT}),
@@ -304,13 +322,28 @@ schemas.update(
                 "name": STR,
                 "size": nullable("integer"),
                 "status": STR,
-                "source": {"type": "object"},
+                "source": {"type": "object", "description": "The same as `selection` (API.md's name)."},
+                "selection": {"type": "object", "description": "Who the list was made from."},
                 "job_id": NSTR,
                 "created_at": TIME,
                 "updated_at": NTIME,
             },
         ),
         "RecipientListPage": page_of("RecipientList"),
+        "Tag": obj(
+            ["tag", "count"],
+            {"tag": {**STR, "description": "As first written in the account"}, "count": INT},
+        ),
+        "TagPage": page_of("Tag"),
+        "RenderedCampaign": obj(
+            ["subject", "html", "text"],
+            {"subject": STR, "html": STR, "text": STR},
+            "The e-mail as the client (or a sample client) would get it; its links record nothing.",
+        ),
+        "TestSendResult": obj(
+            ["campaign_id", "to", "subject"],
+            {"campaign_id": STR, "to": STR, "subject": STR, "message_id": NSTR},
+        ),
         "Campaign": obj(
             [
                 "campaign_id",
@@ -329,6 +362,7 @@ schemas.update(
                 "status": {
                     "enum": [
                         "draft",
+                        "scheduled",
                         "sending",
                         "sent",
                         "awaiting_responses",
@@ -342,7 +376,13 @@ schemas.update(
                 "html": NSTR,
                 "text": NSTR,
                 "language": NSTR,
-                "audience": {"type": "object"},
+                "audience": {"type": "object", "description": "The same as `selection` (API.md's name)."},
+                "selection": {"type": "object", "description": "Who the campaign goes to."},
+                "send_at": {**NTIME, "description": "While scheduled: when it will be sent."},
+                "schedule_error": {
+                    **NSTR,
+                    "description": "Why a scheduled send did not start (the campaign went back to draft).",
+                },
                 "terms_url": NSTR,
                 "legitimate_interest_url": NSTR,
                 "wait_days": nullable("integer"),
@@ -370,7 +410,21 @@ schemas.update(
         ),
         "CampaignReport": obj(
             list(REPORT_FIELDS),
-            {**{k: INT for k in REPORT_FIELDS}, "campaign_id": STR, "status": STR, "paused_reason": NSTR},
+            {
+                **{k: INT for k in REPORT_FIELDS},
+                "campaign_id": STR,
+                "status": STR,
+                "paused_reason": NSTR,
+                "segment_list_id": NSTR,
+                "confirmed_after_segment": {
+                    **INT,
+                    "description": "Reactivation: clients who confirmed after the segment's list was made.",
+                },
+                "refresh_would_add": {
+                    **INT,
+                    "description": "Of those, how many `segment` with `refresh: true` would add.",
+                },
+            },
         ),
         "ApiKey": obj(
             ["key_id", "name", "prefix", "created_at", "last_used_at"],
@@ -413,7 +467,14 @@ schemas.update(
         ),
         "UserPage": page_of("User"),
         "SegmentResult": obj(
-            ["list_id", "size"], {"list_id": STR, "size": nullable("integer"), "status": STR, "job_id": NSTR}
+            ["list_id", "size"],
+            {
+                "list_id": STR,
+                "size": nullable("integer"),
+                "status": STR,
+                "job_id": NSTR,
+                "added": {**nullable("integer"), "description": "With `refresh`: members added."},
+            },
         ),
     }
 )
@@ -681,6 +742,13 @@ OPS = [
         params=[
             {"name": "update_existing", "in": "query", "required": False, "schema": {"type": "boolean"}},
             {"name": "accept_consent", "in": "query", "required": False, "schema": {"type": "boolean"}},
+            {
+                "name": "custom_fields",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Import unknown headers as custom fields (otherwise they are reported).",
+            },
         ],
         errors=(415,),
         operation_id="importClients",
@@ -697,6 +765,16 @@ OPS = [
         body=model(bulk_tags.BulkTagsRequest),
         errors=(409,),
         operation_id="bulkTags",
+    ),
+    op(
+        "GET",
+        "/v1/tags",
+        "The account's tags with how many clients hold each",
+        "Targeting",
+        json_ok(200, "TagPage", "A page of tags"),
+        params=[LIMIT, CURSOR],
+        errors=(400,),
+        operation_id="listTags",
     ),
     op(
         "GET",
@@ -780,6 +858,52 @@ OPS = [
         operation_id="getCampaign",
     ),
     op(
+        "PATCH",
+        "/v1/campaigns/{campaign_id}",
+        "Edit a draft",
+        "Campaigns",
+        json_ok(200, "Campaign", "The campaign"),
+        body=model(campaigns.CampaignPatch),
+        errors=(409,),
+        operation_id="updateCampaign",
+    ),
+    op(
+        "DELETE",
+        "/v1/campaigns/{campaign_id}",
+        "Delete a draft",
+        "Campaigns",
+        json_ok(204, None, "Deleted"),
+        errors=(409,),
+        operation_id="deleteCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/duplicate",
+        "A new draft with the same content and selection",
+        "Campaigns",
+        json_ok(201, "Campaign", "The new draft"),
+        operation_id="duplicateCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/render",
+        "The e-mail as a client (or a sample client) would get it",
+        "Campaigns",
+        json_ok(200, "RenderedCampaign", "Subject, HTML and text"),
+        body=model(previews.RenderInput),
+        operation_id="renderCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/test",
+        "Send one test e-mail ([TEST] subject, links that record nothing)",
+        "Campaigns",
+        json_ok(202, "TestSendResult", "Sent"),
+        body=model(previews.CampaignTestInput),
+        errors=(409, 429),
+        operation_id="testCampaign",
+    ),
+    op(
         "POST",
         "/v1/campaigns/{campaign_id}/preview",
         "Audience counts and warnings",
@@ -790,7 +914,7 @@ OPS = [
     op(
         "POST",
         "/v1/campaigns/{campaign_id}/send",
-        "Start sending",
+        "Start sending, or schedule it (`send_at`)",
         "Campaigns",
         json_ok(202, "Campaign", "Sending"),
         body=model(campaigns.SendInput),
@@ -968,8 +1092,14 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
             "cancelCampaign",
             "campaignReport",
             "segmentCampaign",
+            "updateCampaign",
+            "duplicateCampaign",
+            "renderCampaign",
+            "testCampaign",
+            "deleteCampaign",
         ],
     ),
+    ("duplicateCampaign", "201"): ("campaign_id", "campaign_id", ["getCampaign", "deleteCampaign"]),
 }
 
 # --- request examples: a valid body per operation (the fuzzer's first cases; readers' starting point)
@@ -1004,16 +1134,19 @@ EXAMPLES: dict[str, Any] = {
         "selection": {"filter": {"field": "auto_status", "op": "eq", "value": "lost"}},
         "add": ["winback"],
     },
-    "createList": {"name": "VIP confirmed", "source": {"filter": FILTER_EXAMPLE}},
+    "createList": {"name": "VIP confirmed", "selection": {"filter": FILTER_EXAMPLE}},
     "createCampaign": {
         "name": "Autumn offer",
         "kind": "standard",
         "subject": "Hello {{ first_name }}",
         "html": "<p>20% off this week, {{ first_name }}.</p>",
-        "audience": {"tag": "vip"},
+        "selection": {"tag": "vip"},
     },
+    "updateCampaign": {"subject": "Autumn offer for you, {{ first_name }}"},
+    "renderCampaign": {},
+    "testCampaign": {},
     "sendCampaign": {"acknowledge_non_consented": False},
-    "segmentCampaign": {"force": False},
+    "segmentCampaign": {"force": False, "refresh": False},
     "importClients": "email,first_name,tags\nanna@example.com,Anna,vip\n",
     "createApiKey": {"name": "Booking system"},
     "inviteUser": {"email": "front.desk@salon-bella.example", "role": "staff", "language": "it"},

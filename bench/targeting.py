@@ -218,7 +218,7 @@ def load_account(deps: Any) -> tuple[Any, dict[str, int]]:
     """An account with N_CLIENTS generated clients; returns it and each tag's client count."""
     from chalicelib.domain.time import to_storage
     from chalicelib.services.accounts import NewAccount, create_account
-    from chalicelib.storage.clients import status_shard
+    from chalicelib.storage.clients import status_shard, tag_partition
     from chalicelib.storage.models import ClientEmailModel, ClientModel, TagMemberModel
 
     account, _ = create_account(deps, NewAccount(name="Bench Salon", sender_email="bench@salon.example"))
@@ -267,7 +267,7 @@ def load_account(deps: Any) -> tuple[Any, dict[str, int]]:
             )
             claims.save(ClientEmailModel(aid, email, client_id=client_id))
             for tag in tags:
-                members.save(TagMemberModel(f"{aid}#{tag}", client_id))
+                members.save(TagMemberModel(tag_partition(aid, tag), client_id))
                 tag_counts[tag] += 1
     return account, dict(tag_counts)
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.stats import StatsRepository
     from chalicelib.storage.status_index import StatusIndexRepository
     from chalicelib.storage.suppressions import SuppressionRepository
+    from chalicelib.storage.tags import TagRepository
     from chalicelib.storage.throttle import ThrottleRepository
     from chalicelib.storage.users import SessionRepository, UserRepository
 
@@ -74,6 +75,12 @@ class Deps:
         from chalicelib.storage.clients import ClientRepository
 
         return ClientRepository()
+
+    @cached_property
+    def tags(self) -> TagRepository:
+        from chalicelib.storage.tags import TagRepository
+
+        return TagRepository()
 
     @cached_property
     def suppressions(self) -> SuppressionRepository:

@@ -16,19 +16,26 @@ in ``<state dir>/emulator/``:
 
 - ``manifest.json`` names the files of the current snapshot (and moto's
   version: a snapshot of another version is refused, start with ``--fresh``);
-- one file per DynamoDB table, and one per other service (SES with SES v2,
-  whose backend refers to SES's), each written under a new name, so a
-  snapshot is replaced by one atomic rename of the manifest: a crash at any
+- per DynamoDB table, a whole copy of the table followed by the changes made
+  since (each snapshot adds one file with the items written since the last
+  one, or their deletion), and one file per other service (SES with SES v2,
+  whose backend refers to SES's). Every file is written under a new name, so
+  a snapshot is replaced by one atomic rename of the manifest: a crash at any
   moment leaves the previous snapshot whole.
 
 A snapshot is taken while no emulator request is half-done (``GATE``, see
 ``local/emulator.py``): it waits for requests in flight, keeps new ones
 waiting meanwhile, pickles in memory, then writes outside the gate. Only what
-changed is pickled again: each DynamoDB table written since the last snapshot
-(the emulator's write lock records which), and each other service that got a
-request which may change it. ``Saver`` snapshots every ``interval`` seconds
-when something changed (so a crash loses at most that much), and once more at
-stop.
+changed is pickled again: the items written since the last snapshot (the
+emulator's write lock records which, ``local.emulator.written_items``), so a
+snapshot costs what changed, not the size of the tables; and each other service
+that got a request which may change it. A table is copied whole again when its
+changes since its last whole copy outgrow it (``COMPACT_*``), when it is new,
+or when something other than its items changed. ``Saver`` snapshots every
+``interval`` seconds when something changed (so a crash loses at most that
+much), and once more at stop: that last snapshot never copies a large table
+whole (a periodic one that is copying when the stop comes gives up), so
+stopping stays prompt whatever the tables' size.
 """
 
 from __future__ import annotations
@@ -49,12 +56,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from local.emulator import GATE, take_written_tables, write_lock
+from local.emulator import GATE, WHOLE, take_written_items, write_lock, written_items
 
 LOG = logging.getLogger("local.persistence")
 
-FORMAT = 1
+FORMAT = 2  # 1: one file per part; 2: a list of files per part (a table: whole copy, changes)
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
+# A table is copied whole again (in a periodic snapshot) when the item changes saved since its
+# last whole copy reach its item count (at least COMPACT_MIN_ROWS), or after COMPACT_FILES changes.
+COMPACT_MIN_ROWS = 1000
+COMPACT_FILES = 64
+# The last snapshot at stop writes a new table whole only below this many items.
+STOP_WHOLE_TABLE_ROWS = 20000
 # Parts other than tables: one per group of services that refer to each other's objects.
 SERVICE_PARTS: dict[str, tuple[str, ...]] = {
     "dynamodb": ("dynamodb",),  # the backend without its tables (each table is its own part)
@@ -146,15 +160,84 @@ def _dynamo(wire: dict[str, Any]) -> Any:
     return made
 
 
-def _dump_table(table: Any) -> bytes:
+class Cancelled(Exception):
+    """A periodic snapshot gave up (the stack is stopping); nothing of it was written."""
+
+
+def _never() -> bool:
+    return False
+
+
+def _dump_table(table: Any, cancelled: Callable[[], bool] = _never) -> bytes:
     """A table: its attributes (the generic pickler), its items as plain wire-format dicts
     (pickled by C code alone: the bulk of the state, about ten times faster)."""
     if table.stream_shard is not None:  # stream records refer back to the table: keep it whole
         return pickle.dumps(("whole", _dumps(table, {})), protocol=pickle.HIGHEST_PROTOCOL)
+    rows = []
+    for number, item in enumerate(_table_items(table)):
+        if number % 2000 == 1999 and cancelled():
+            raise Cancelled
+        rows.append({name: _wire(value) for name, value in item.attrs.items()})
+    return pickle.dumps(("rows", _shell(table), rows), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _shell(table: Any) -> bytes:
+    """A table's attributes without its items."""
     shell = copy.copy(table)
     shell.items = None
-    rows = [{name: _wire(value) for name, value in item.attrs.items()} for item in _table_items(table)]
-    return pickle.dumps(("rows", _dumps(shell, {}), rows), protocol=pickle.HIGHEST_PROTOCOL)
+    return _dumps(shell, {})
+
+
+def _current_item(table: Any, key: str) -> Any:
+    """The item at ``key`` (``local.emulator.item_key``), None when there is none."""
+    hash_wire, range_wire = json.loads(key)
+    bucket = dict.get(table.items, _dynamo(hash_wire))
+    if bucket is None or range_wire is None:
+        return bucket
+    return bucket.get(_dynamo(range_wire))
+
+
+def _dump_changes(table: Any, keys: Iterable[str]) -> bytes:
+    """The items at ``keys`` as they are now (None: deleted), with the table's attributes."""
+    changes = []
+    for key in sorted(keys):
+        item = _current_item(table, key)
+        attrs = None if item is None else {name: _wire(value) for name, value in item.attrs.items()}
+        changes.append((key, attrs))
+    return pickle.dumps(("changes", _shell(table), changes), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _apply_changes(table: Any, blob: bytes) -> Any:
+    """``table`` (restored so far) with one file of changes applied: the returned table has
+    the saved attributes and the same items dictionary."""
+    kind, shell_blob, changes = pickle.loads(blob)  # nosec B301 - the stack's own state file
+    if kind != "changes":
+        raise ValueError(f"a {kind!r} part where changes were expected")
+    updated = _Unpickler(io.BytesIO(shell_blob), {}).load()
+    updated.items = table.items
+    items, range_name = table.items, updated.range_key_attr
+    for key, attrs in changes:
+        hash_wire, range_wire = json.loads(key)
+        hash_key = _dynamo(hash_wire)
+        range_key = None if range_wire is None else _dynamo(range_wire)
+        if attrs is None:
+            if range_key is None:
+                items.pop(hash_key, None)
+            else:
+                bucket = items.get(hash_key)
+                if bucket is not None:
+                    bucket.pop(range_key, None)
+                    if not bucket:
+                        del items[hash_key]
+            continue
+        values = {name: _dynamo(value) for name, value in attrs.items()}
+        hash_key = values[updated.hash_key_attr]
+        if range_name is None:
+            items[hash_key] = _item(hash_key, None, values)
+        else:
+            range_key = values[range_name]
+            items.setdefault(hash_key, {})[range_key] = _item(hash_key, range_key, values)
+    return updated
 
 
 def _load_table(blob: bytes) -> Any:
@@ -256,6 +339,11 @@ def _table_part(key: tuple[str, str, str]) -> str:
     return "table/" + "/".join(key)
 
 
+def _part_key(part: str) -> tuple[str, str, str]:
+    account, region, table = part.split("/", 3)[1:]
+    return account, region, table
+
+
 def _file_name(part: str, generation: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", part.replace("/", "--"))
     return f"{safe}.{generation}.pickle"
@@ -281,8 +369,12 @@ class EmulatorState:
         self._dirty: set[str] = set(SERVICE_PARTS)  # nothing saved yet: everything is new
         self._dirty_lock = threading.Lock()
         self._saved_tables: dict[tuple[str, str, str], int] = {}  # key -> id() of the saved object
-        self._files: dict[str, str] = {}  # part -> file of the current snapshot
+        # part -> files of the current snapshot (a table: its whole copy, then its changes)
+        self._files: dict[str, list[str]] = {}
+        self._changed_rows: dict[str, int] = {}  # table part -> item changes saved since its whole copy
+        self._whole_rows: dict[str, int] = {}  # table part -> items in its whole copy
         self._generation = 0
+        self._cancel = threading.Event()
 
     # what changed ------------------------------------------------------------------------
 
@@ -311,54 +403,106 @@ class EmulatorState:
 
     # saving ------------------------------------------------------------------------------
 
-    def save(self) -> SaveReport:
-        """Snapshot what changed since the last save (nothing: no write)."""
+    def cancel(self) -> None:
+        """A snapshot copying a table whole gives up (nothing of it is written): the stack is
+        stopping and its last snapshot comes next. Later snapshots run again."""
+        self._cancel.set()
+
+    def save(self, final: bool = False) -> SaveReport:
+        """Snapshot what changed since the last save (nothing: no write). ``final``: the last
+        snapshot at stop, which saves changes rather than copying large tables whole, and is
+        not cancelled."""
         report = SaveReport()
         started = time.monotonic()
+        cancelled = _never if final else self._cancel.is_set
         with self._saving:
+            if final:
+                self._cancel.clear()
             with GATE.exclusive(), write_lock():
                 paused = time.monotonic()
-                written = take_written_tables()
+                written, everything = written_items()
                 with self._dirty_lock:
                     dirty = set(self._dirty)
-                    self._dirty.clear()
                 tables = _live_tables()
                 ids = {id(table): key for key, table in tables.items()}
-                changed_tables = {
-                    key
-                    for key, table in tables.items()
-                    if key in written or self._saved_tables.get(key) != id(table)
-                }
-                if set(self._saved_tables) - set(tables):
+                deleted = set(self._saved_tables) - set(tables)
+                if deleted:
                     dirty.add("dynamodb")  # a table was deleted
                 blobs: dict[str, bytes] = {}
-                for key in changed_tables:
-                    blobs[_table_part(key)] = _dump_table(tables[key])
+                whole: set[str] = set()
+                for key, table in tables.items():
+                    part = _table_part(key)
+                    keys = written.get(key)
+                    if not (everything or key in written or self._saved_tables.get(key) != id(table)):
+                        continue
+                    if self._whole_copy_needed(part, table, key, keys, everything, final):
+                        blobs[part] = _dump_table(table, cancelled)
+                        whole.add(part)
+                    else:
+                        blobs[part] = _dump_changes(table, keys or ())
+                    if cancelled():
+                        raise Cancelled
                 for part in dirty:
                     blobs[part] = _dumps(_service_objects(SERVICE_PARTS[part]), ids)
+                take_written_items()
+                with self._dirty_lock:
+                    self._dirty -= dirty
                 report.paused_seconds = time.monotonic() - paused
-            if not blobs and not (set(self._saved_tables) - set(tables)):
+            if not blobs and not deleted:
                 report.seconds = time.monotonic() - started
                 return report
-            self._write(blobs, set(tables))
+            self._write(blobs, whole, set(tables))
             self._saved_tables = {key: id(table) for key, table in tables.items()}
+            for part in blobs:
+                if part in whole:
+                    self._whole_rows[part] = sum(1 for _ in _table_items(tables[_part_key(part)]))
+                    self._changed_rows[part] = 0
+                elif part.startswith("table/"):
+                    self._changed_rows[part] = self._changed_rows.get(part, 0) + len(
+                        written.get(_part_key(part)) or ()
+                    )
             report.parts = sorted(blobs)
             report.bytes_written = sum(len(blob) for blob in blobs.values())
         report.seconds = time.monotonic() - started
         return report
 
-    def _write(self, blobs: dict[str, bytes], tables: set[tuple[str, str, str]]) -> None:
+    def _whole_copy_needed(
+        self,
+        part: str,
+        table: Any,
+        key: tuple[str, str, str],
+        keys: set[str] | None,
+        everything: bool,
+        final: bool,
+    ) -> bool:
+        """Copy the table whole rather than save its changed items?"""
+        if part not in self._files or self._saved_tables.get(key) != id(table):
+            # New to the snapshot (or replaced): nothing to add changes to. At stop, a large new
+            # table is still copied (rare: a table is saved within seconds of its creation).
+            return True
+        if everything or keys is WHOLE or table.stream_shard is not None:
+            return True
+        if final:
+            return False
+        changed = self._changed_rows.get(part, 0) + len(keys or ())
+        too_many_files = len(self._files[part]) >= COMPACT_FILES
+        return too_many_files or changed >= max(COMPACT_MIN_ROWS, self._whole_rows.get(part, 0))
+
+    def _write(self, blobs: dict[str, bytes], whole: set[str], tables: set[tuple[str, str, str]]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._generation += 1
         files = {
-            part: name
-            for part, name in self._files.items()
-            if not part.startswith("table/") or tuple(part.split("/")[1:]) in tables
+            part: list(names)
+            for part, names in self._files.items()
+            if not part.startswith("table/") or _part_key(part) in tables
         }
         for part, blob in blobs.items():
             name = _file_name(part, self._generation)
             _write_durably(self.directory / name, blob)
-            files[part] = name
+            if part.startswith("table/") and part not in whole:
+                files[part] = [*files[part], name]  # the table's changes, after what it had
+            else:
+                files[part] = [name]
         manifest = {
             "format": FORMAT,
             "moto": _moto_version(),
@@ -370,7 +514,7 @@ class EmulatorState:
         os.replace(self.directory / f".{MANIFEST}.tmp", self.directory / MANIFEST)
         _fsync_directory(self.directory)
         self._files = files
-        keep = {*files.values(), MANIFEST}
+        keep = {*(name for names in files.values() for name in names), MANIFEST}
         for stale in self.directory.iterdir():
             if stale.name not in keep:
                 with contextlib.suppress(OSError):
@@ -386,25 +530,41 @@ class EmulatorState:
             return False
         except (OSError, ValueError) as exc:
             raise StateError(f"{self.directory / MANIFEST} is unreadable ({exc})") from exc
-        if manifest.get("format") != FORMAT or manifest.get("moto") != _moto_version():
+        if manifest.get("format") not in READABLE_FORMATS or manifest.get("moto") != _moto_version():
             raise StateError(
                 f"the saved emulator state in {self.directory} was written by moto "
                 f"{manifest.get('moto')} (format {manifest.get('format')}), this is moto "
                 f"{_moto_version()}: start with --fresh"
             )
-        files: dict[str, str] = manifest["parts"]
+        files = {
+            part: [names] if isinstance(names, str) else list(names)
+            for part, names in manifest["parts"].items()
+        }
         try:
             tables: dict[tuple[str, str, str], Any] = {}
-            for part, name in files.items():
+            for part, names in files.items():
                 if part.startswith("table/"):
-                    account, region, table = part.split("/", 3)[1:]
-                    tables[(account, region, table)] = _load_table((self.directory / name).read_bytes())
+                    first, *changes = names
+                    table = _load_table((self.directory / first).read_bytes())
+                    for name in changes:
+                        table = _apply_changes(table, (self.directory / name).read_bytes())
+                    tables[_part_key(part)] = table
+                    self._whole_rows[part] = sum(1 for _ in _table_items(table))
+                    self._changed_rows[part] = self._whole_rows[part] if changes else 0
             services: dict[str, dict[str, dict[str, Any]]] = {}
-            for part, name in files.items():
+            for part, names in files.items():
                 if not part.startswith("table/"):
-                    with (self.directory / name).open("rb") as handle:
+                    with (self.directory / names[0]).open("rb") as handle:
                         services.update(_Unpickler(handle, tables).load())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, ValueError) as exc:
+        except (
+            OSError,
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            KeyError,
+            ValueError,
+            TypeError,
+        ) as exc:
             raise StateError(
                 f"the saved emulator state in {self.directory} is damaged ({exc}): start with --fresh"
             ) from exc
@@ -418,7 +578,7 @@ class EmulatorState:
         self._saved_tables = {key: id(table) for key, table in tables.items()}
         with self._dirty_lock:
             self._dirty.clear()
-        take_written_tables()
+        take_written_items()
         return True
 
     def clear(self) -> None:
@@ -478,15 +638,18 @@ class Saver:
         while not self._stop.wait(wait):
             try:
                 self.last = self._state.save()
+            except Cancelled:
+                return
             except Exception as exc:  # noqa: BLE001 - a failed snapshot is reported; the next one retries
                 self._on_error(exc)
                 continue
             wait = max(self._interval, 4 * self.last.paused_seconds)
 
     def stop(self, timeout: float) -> SaveReport | None:
-        """End the periodic snapshots and take the last one."""
+        """End the periodic snapshots (one copying a table whole gives up) and take the last one."""
         self._stop.set()
+        self._state.cancel()
         self._thread.join(timeout)
-        report = self._state.save()
+        report = self._state.save(final=True)
         self.last = report
         return report

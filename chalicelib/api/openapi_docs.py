@@ -19,7 +19,9 @@ reads the JSON, so the Lambda needs no YAML parser.
 - ``GET /docs/reference`` is the same reference without JavaScript: a
   server-side page (Jinja2, autoescaped, no script; template
   ``chalicelib/openapi/docs.html``) listing every operation, its parameters,
-  request body and responses, and every schema.
+  request body and responses, and every schema. Descriptions are Markdown,
+  rendered with markdown-it-py (CommonMark and tables, raw HTML off: a
+  description's ``<tag>`` is shown as text), imported by this route only.
 """
 
 from __future__ import annotations
@@ -131,7 +133,12 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "tag": (operation.get("tags") or ["Other"])[0],
                     "operator": bool(operation.get("x-permesso-operator")),
                     "parameters": [
-                        {"name": p["name"], "in": p["in"], "type": _type_of(p.get("schema", {}))}
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "type": _type_of(p.get("schema", {})),
+                            "description": p.get("description", ""),
+                        }
                         for p in operation.get("parameters", [])
                     ],
                     "body": [
@@ -162,9 +169,16 @@ def schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "description": schema.get("description", ""),
                 "fields": [
-                    {"name": field, "type": _type_of(sub), "required": field in required}
+                    {
+                        "name": field,
+                        "type": _type_of(sub),
+                        "required": field in required,
+                        "description": sub.get("description", ""),
+                        "deprecated": bool(sub.get("deprecated")),
+                    }
                     for field, sub in schema.get("properties", {}).items()
                 ],
+                "alternatives": [_type_of(sub) for sub in schema.get("anyOf", [])],
             }
         )
     return listed
@@ -175,6 +189,22 @@ def openapi_document() -> Response:
     return Response(
         body=document_text(), status_code=200, headers={**DOC_HEADERS, "Content-Type": "application/yaml"}
     )
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    # CommonMark with tables; raw HTML is escaped, and unsafe link schemes are refused.
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown(text: str) -> Any:
+    """A description's Markdown as safe HTML (``Markup``, so autoescape leaves it alone)."""
+    from markupsafe import Markup
+
+    # markdown-it escapes raw HTML (the "html" option is off), so its output is safe markup.
+    return Markup(_markdown().render(text or ""))  # nosec B704
 
 
 @api.route("/openapi.json", methods=["GET"], content_types=ANY_CONTENT_TYPE)
@@ -189,23 +219,32 @@ def openapi_document_json() -> Response:
 def _templates() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(OWN_FILES)),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["markdown"] = markdown
+    return env
 
 
 def render_page(doc: dict[str, Any]) -> str:
     """The plain reference page of ``doc`` (Jinja2, every value autoescaped)."""
     ops = operations(doc)
     tags = list(dict.fromkeys(op["tag"] for op in ops))
+    listed = schemas(doc)
     return (
         _templates()
         .get_template(PAGE_TEMPLATE)
-        .render(info=doc["info"], tags=tags, operations=ops, schemas=schemas(doc))
+        .render(
+            info=doc["info"],
+            tags=tags,
+            operations=ops,
+            schemas=listed,
+            schema_names={s["name"] for s in listed},
+        )
     )
 
 

@@ -54,7 +54,8 @@ HTML_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        # Images: the business's own logo (an https URL from its settings); no referrer is sent.
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Referrer-Policy": "no-referrer",
@@ -120,9 +121,31 @@ def page(
 ) -> Response:
     from chalicelib.mail.rendering import render
 
+    account = context.pop("account", None)
+    if account is not None:
+        context.setdefault("business", account.name)
+        context["identity"] = identity(account)
     context.setdefault("business", None)
+    context.setdefault("identity", None)
+    context.setdefault("test", False)
+    context.setdefault("thanks", False)
     body = render(template, language, **context)
     return Response(body=body, status_code=status, headers={**HTML_HEADERS, **(headers or {})})
+
+
+def identity(account: Any) -> dict[str, Any]:
+    """What a page shows of the business (``domain.business``): never the product's name."""
+    from chalicelib.domain.business import business_context
+
+    found = business_context(account.name, account.settings)
+    address = found["business_address"] or ""
+    return {
+        "logo_url": found["logo_url"],
+        "brand": found["brand_color"],
+        "address_lines": [line for line in address.splitlines() if line.strip()],
+        "website": found["business_website"],
+        "contact": found["business_contact"],
+    }
 
 
 def message_page(
@@ -131,9 +154,11 @@ def message_page(
     *,
     status: int,
     headers: dict[str, str] | None = None,
-    business: str | None = None,
+    account: Any = None,
+    test: bool = False,
 ) -> Response:
-    """A page with just a heading and a sentence: thanks, errors, the uniform 404."""
+    """A page with just a heading and a sentence: thanks, errors, the uniform 404. A thank-you
+    page (``account`` known, status 200) links back to the business's website."""
     return page(
         "pages/message.html",
         language,
@@ -141,7 +166,9 @@ def message_page(
         headers=headers,
         heading=f"{kind}.heading",
         body=f"{kind}.body",
-        business=business,
+        account=account,
+        test=test,
+        thanks=status == 200 and account is not None,
     )
 
 
@@ -206,7 +233,7 @@ def _form_page(
         "pages/intake_form.html",
         language,
         status=status,
-        business=result_account.name,
+        account=result_account,
         terms_url=result_account.settings.terms_url,
         languages=LANGUAGE_NAMES,
         values=values,
@@ -236,7 +263,7 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
     if not result.accepted:
         language = pick_language(page_language, result.account.settings.language)
         return _form_page(visit, result.account, language, result.values, result.errors, 400)
-    return message_page("thanks", language, status=200, business=result.account.name)
+    return message_page("thanks", language, status=200, account=result.account)
 
 
 # --- double opt-in ----------------------------------------------------------------------
@@ -263,7 +290,7 @@ def confirmation_page(visit: Visit, token: str) -> Response:
     return page(
         "pages/confirm.html",
         _client_language(found),
-        business=found.account.name,
+        account=found.account,
         terms_url=found.account.settings.terms_url,
         details=details,
     )
@@ -275,7 +302,7 @@ def confirm(visit: Visit, token: str) -> Response:
     found = intake_service.confirm_double_opt_in(
         visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent
     )
-    return message_page("confirmed", _client_language(found), status=200, business=found.account.name)
+    return message_page("confirmed", _client_language(found), status=200, account=found.account)
 
 
 # --- any other path under /p/ -------------------------------------------------------------

@@ -55,6 +55,10 @@ class Campaign:
     counters: dict[str, int] = field(default_factory=dict)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    send_at: datetime | None = None  # while scheduled
+    acknowledged_non_consented: bool = False  # given when it was scheduled
+    schedule_error: str | None = None  # why a scheduled send did not start (back to draft)
+    scheduled_by: str | None = None  # the actor (key or user id) who scheduled it
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Delivery:
     response: str | None = None
     bounce: str | None = None
     unsubscribed: bool = False
+    responded_at: datetime | None = None  # when ``response`` was last set
     queued_at: datetime | None = None
     sending_at: datetime | None = None
     sent_at: datetime | None = None

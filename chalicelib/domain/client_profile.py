@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.contact import normalise_email, normalise_phone
+from chalicelib.domain.tags import unique_tags
 from chalicelib.domain.text import SINGLE_LINE_EXCLUDES, Text, check_text, text_pattern
 from chalicelib.domain.time import parse_timestamp
 
@@ -48,7 +49,8 @@ def storable_number(value: int | float) -> bool:
 
 
 def clean_tags(tags: list[str]) -> list[str]:
-    """Trimmed, non-empty, at most 64 characters, unique (first spelling kept)."""
+    """Trimmed, non-empty, at most 64 characters, unique compared case-insensitively
+    (``VIP`` and ``vip`` are one tag: the first spelling is kept)."""
     cleaned: list[str] = []
     for tag in tags:
         text = check_text(tag.strip())
@@ -56,8 +58,8 @@ def clean_tags(tags: list[str]) -> list[str]:
             raise ValueError("tags must not be empty")
         if len(text) > 64:
             raise ValueError("a tag has at most 64 characters")
-        if text not in cleaned:
-            cleaned.append(text)
+        cleaned.append(text)
+    cleaned = unique_tags(cleaned)
     if len(cleaned) > MAX_TAGS:
         raise ValueError(f"a client has at most {MAX_TAGS} tags")
     return cleaned

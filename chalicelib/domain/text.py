@@ -29,7 +29,7 @@ from typing import Any
 SINGLE_LINE_EXCLUDES = "\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029"  # controls and line breaks
 _MULTILINE = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F"  # tab, LF, CR allowed
 # Unicode's Cf characters of the Basic Multilingual Plane (as of Unicode 14) (the validator checks them all).
-_FORMAT = (
+FORMAT_CHARACTERS = (
     "\\u00AD\\u0600-\\u0605\\u061C\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u180E"
     "\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB"
 )
@@ -39,7 +39,7 @@ _ADDRESS_LIKE = re.compile(f"[^\\s{_AT}<>]+[{_AT}][^\\s{_AT}<>]+[.\uff0e\u3002][
 
 
 def text_pattern(*, multiline: bool = False, name: bool = False, display_name: bool = False) -> str:
-    excluded = (_MULTILINE if multiline else SINGLE_LINE_EXCLUDES) + (_FORMAT if name else "")
+    excluded = (_MULTILINE if multiline else SINGLE_LINE_EXCLUDES) + (FORMAT_CHARACTERS if name else "")
     return f"^[^{excluded}]*$"
 
 

@@ -21,10 +21,19 @@ def double_opt_in_mail(
     on record only for a client that is not pending (staff entered or its owner confirmed
     it) — the form's name field is a known way to carry spam into confirmation mails.
     ``language`` is the one the form was filled in, else the client's, else the account's.
+    The business's logo and footer (address, website, contact) come from its settings.
     """
+    from chalicelib.domain.business import footer_lines
+
     language = pick_language(language, client.language, account.settings.language)
     name = None if client.pending else client.first_name
-    context = {"business": account.name, "first_name": name, "confirm_url": confirm_url}
+    context = {
+        "business": account.name,
+        "first_name": name,
+        "confirm_url": confirm_url,
+        "logo_url": account.settings.logo_url,
+        "footer": footer_lines(account.settings),
+    }
     return OutgoingMail(
         sender_email=account.settings.sender_email,
         sender_name=account.settings.sender_name or account.name,

@@ -27,9 +27,19 @@ def _with_auto_status(client: Client, account: Account, now: datetime) -> Client
     return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
 
 
-def create_client(deps: Deps, account: Account, data: ClientInput, *, pending: bool = False) -> Client:
+def create_client(
+    deps: Deps,
+    account: Account,
+    data: ClientInput,
+    tag_spellings: dict[str, str] | None = None,
+    *,
+    pending: bool = False,
+) -> Client:
     """A new client; ``pending`` for one the public form created (in no audience until its
-    address's owner confirms, see ``services/intake.py``)."""
+    address's owner confirms, see ``services/intake.py``). ``tag_spellings``: the account's
+    tag spellings already looked up (a caller creating many)."""
+    from chalicelib.services.tags import account_spellings
+
     now = deps.clock()
     client = Client(
         account_id=account.account_id,
@@ -39,7 +49,7 @@ def create_client(deps: Deps, account: Account, data: ClientInput, *, pending: b
         last_name=data.last_name,
         phone=data.phone,
         language=data.language,
-        tags=list(data.tags),
+        tags=account_spellings(deps, account.account_id, list(data.tags), tag_spellings),
         status=data.status,
         last_visit_at=data.last_visit_at,
         fields=dict(data.fields),
@@ -84,10 +94,22 @@ def _patched(client: Client, patch: ClientPatch) -> Client:
     return replace(client, **changes)
 
 
-def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPatch) -> Client:
+def update_client(
+    deps: Deps,
+    account: Account,
+    client_id: str,
+    patch: ClientPatch,
+    tag_spellings: dict[str, str] | None = None,
+) -> Client:
     """Apply a partial update to the client as it is now. A blind patch has no reason to fail
     when another request changed the client meanwhile: it is read and applied again
-    (``retry_conflicts``), and 409 means only that the client stayed too busy to change."""
+    (``retry_conflicts``), and 409 means only that the client stayed too busy to change.
+    Tags take the account's existing spellings (``tag_spellings``: already looked up)."""
+    if patch.tags is not None:
+        from chalicelib.services.tags import account_spellings
+
+        tags = account_spellings(deps, account.account_id, patch.tags, tag_spellings)
+        patch = patch.model_copy(update={"tags": tags})
 
     def attempt() -> Client:
         current = deps.clients.get(account.account_id, client_id, consistent=True)

@@ -28,6 +28,7 @@ from chalicelib.domain.consent import (
     Source,
     SuppressionReason,
     apply_event,
+    denied_by_client,
     lifts_suppression,
     next_event_id,
     stronger_suppression,
@@ -36,7 +37,7 @@ from chalicelib.domain.consent import (
 from chalicelib.domain.contact import email_hash
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
-from chalicelib.errors import ConcurrentModification
+from chalicelib.errors import ConcurrentModification, InvalidInput
 from chalicelib.observability import logger, metrics
 from chalicelib.services.retry import MAX_ATTEMPTS, pause
 from chalicelib.storage.consent import Stage
@@ -108,7 +109,7 @@ def _suppression_stage(
         )
         return partial(deps.suppressions.stage_put, entry=entry, expected=existing), True
     if existing is not None and lifts_suppression(
-        change.type, change.source, SuppressionReason(existing.reason)
+        change.type, change.source, SuppressionReason(existing.reason), documented=bool(change.note)
     ):
         return partial(deps.suppressions.stage_delete, expected=existing), False
     return None, client.suppressed or existing is not None
@@ -187,7 +188,26 @@ def set_staff_consent(
     deps: Deps, account: Account, actor: str, client_id: str, granted: bool, note: str | None
 ) -> ConsentRecord:
     """The client card's consent switch: a ``staff`` event whose actor is the API key's id or
-    the signed-in user's id."""
+    the signed-in user's id.
+
+    Consent never returns to ``unknown``. Granting it over the client's own refusal (a
+    decline, unsubscribe or complaint) needs a ``note`` saying how the client gave it
+    (400 ``note_required``); with it, the refusal's suppression is lifted too."""
+    if granted and not note:
+        client = deps.clients.get(account.account_id, client_id, consistent=True)
+        existing = deps.suppressions.get(
+            account.account_id, email_hash(deps.email_hash_key, client.email), consistent=True
+        )
+        reason = SuppressionReason(existing.reason) if existing is not None else None
+        source = Source(client.consent_source) if client.consent_source else None
+        if denied_by_client(ConsentState(client.consent_state), source, reason):
+            raise InvalidInput(
+                "the client refused marketing themselves; record how they gave consent again in note",
+                code="note_required",
+                details=[
+                    {"field": "note", "message": "required to grant consent over the client's own refusal"}
+                ],
+            )
     change = ConsentChange(
         type=EventType.GRANTED if granted else EventType.DENIED,
         source=Source.STAFF,

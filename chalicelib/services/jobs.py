@@ -80,6 +80,7 @@ def _load_kinds() -> None:
         fanout,
         lists,
         segmentation,
+        tags,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
@@ -24,7 +24,7 @@ from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.targets import Target, resolve, validate_target, walk
+from chalicelib.services.targets import ClientSelection, one_of, resolve, validate_target, walk
 
 BUILD_KIND = "build_list"
 DELETE_KIND = "delete_list_members"
@@ -37,12 +37,29 @@ class NewList(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     name: ListName
-    source: Target
+    selection: ClientSelection | None = None
+    source: Annotated[
+        ClientSelection | None,
+        Field(
+            description="Deprecated: the former name of `selection` (API.md's); still accepted.",
+            json_schema_extra={"deprecated": True},
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> NewList:
+        one_of(self.selection, self.source, "selection or source")
+        return self
+
+    @property
+    def who(self) -> ClientSelection:
+        return one_of(self.selection, self.source, "selection or source")
 
 
 def create_list(deps: Deps, account: Account, data: NewList, actor: str | None = None) -> RecipientList:
-    validate_target(data.source, "source")
-    source = data.source.as_json()
+    path = "selection" if data.selection is not None else "source"
+    validate_target(deps, account.account_id, data.who, path)
+    source = data.who.as_json()
     now = deps.clock()
     list_id = f"lst_{ULID()}"
     first = resolve(deps, account.account_id, source, need_clients=False)

@@ -29,6 +29,7 @@ from chalicelib.domain.reactivation import (
     read_cta,
 )
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.time import to_storage
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services.consent import ConsentChange, record_consent
@@ -112,7 +113,12 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
         legitimate_interest_url=found.campaign.legitimate_interest_url,
     )
     record = record_consent(deps, found.account, found.client.client_id, change)
-    deps.deliveries.mark(found.campaign.campaign_id, found.client.client_id, response=action.response)
+    deps.deliveries.mark(
+        found.campaign.campaign_id,
+        found.client.client_id,
+        response=action.response,
+        responded_at=to_storage(record.event.at),
+    )
     logger.info(
         "reactivation choice recorded",
         extra={

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.records import Account, Client
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.selection import START, Position, Selection, parse_or_400
+from chalicelib.services.selection import START, Filter, Position, Selection, parse_for_account
 
 SEARCH_READ_BUDGET = 5000
 _MAX_PAGE = 500
@@ -30,7 +30,7 @@ _MAX_PAGE = 500
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    filter: Any = None
+    filter: Filter = None
     limit: int | None = None
     cursor: str | None = None
 
@@ -53,7 +53,7 @@ def next_page_size(needed: int, matched: int, examined: int) -> int:
 def search_clients(
     deps: Deps, account: Account, raw_filter: Any, limit: int | None, cursor: str | None
 ) -> tuple[list[Client], str | None]:
-    node = parse_or_400(raw_filter)
+    node = parse_for_account(deps, account.account_id, raw_filter)
     size = check_limit(limit)
     listing = search_listing(raw_filter)
     position: Position | None = decode_cursor(deps.key_ring, account.account_id, listing, cursor) or START
@@ -93,7 +93,7 @@ def count_matches(
     """The number of matches, read with the search's own plan: ids only when the index read
     decides (a tag, a confirmation date, an automatic status), else the candidates' records,
     never more than ``budget`` candidates."""
-    node = parse_or_400(raw_filter)
+    node = parse_for_account(deps, account.account_id, raw_filter)
     selection = Selection(deps, account.account_id, node, need_clients=False)
     position: Position | None = START
     examined = matched = 0

@@ -4,6 +4,7 @@
      confirmation page's [data-dialog-content] block in a modal <dialog> instead of leaving the page;
    - an element marked data-poll="URL" is refreshed from that URL (the same page, re-rendered
      by the server) until the server answers without data-poll: a job's progress bar;
+     (a page marked data-reload-when-done is reloaded when the work is done);
    - a checkbox marked data-select-all ticks every [data-row-select] checkbox of its form.
    No framework, no build step, no inline script (the CSP allows this file only). */
 (function () {
@@ -70,6 +71,8 @@
         dialog.setAttribute("aria-labelledby", h2.id);
       }
       block.removeAttribute("id");
+      /* The dialog carries the name; the block inside is no second landmark of that name. */
+      block.removeAttribute("aria-labelledby");
       dialog.appendChild(block);
       document.body.appendChild(dialog);
       var cancel = dialog.querySelector("[data-dialog-cancel]");
@@ -143,6 +146,12 @@
         if (replacement.hasAttribute("data-poll")) {
           poll(replacement);
         } else {
+          /* Finished: the rest of the page (the result) may have changed too; a page that
+             shows more once the work is done (a campaign's report) is loaded again. */
+          if (document.querySelector("[data-reload-when-done]")) {
+            window.location.reload();
+            return;
+          }
           /* Finished: the rest of the page (the result) may have changed too. */
           var result = doc.getElementById("job-result");
           var current = document.getElementById("job-result");

@@ -93,6 +93,11 @@ class AccountRepository:
             raise Conflict("account already exists", code="account_exists") from exc
         return _to_record(AccountModel.get(account.account_id, consistent_read=True))
 
+    def every_account_id(self) -> list[str]:
+        """Every account's id — a Scan of the accounts table, keys only. For operations tools
+        run by hand (``tools/normalise_tags.py``), never on a request or per-recipient path."""
+        return [item.account_id for item in AccountModel.scan(attributes_to_get=["account_id"])]
+
     def get(self, account_id: str) -> Account:
         try:
             return _to_record(AccountModel.get(account_id))

@@ -143,6 +143,10 @@ class ListRepository:
             for client_id in client_ids:
                 batch.save(ListMemberModel(list_id, client_id, account_id=account_id))
 
+    def count_members(self, list_id: str) -> int:
+        """The list's member items, counted by a ``Select=COUNT`` Query of its partition."""
+        return int(ListMemberModel.count(list_id))
+
     def member_page(self, list_id: str, *, limit: int, start_key: dict[str, Any] | None) -> Page:
         """Client ids of a list, in id order."""
         results = ListMemberModel.query(list_id, limit=limit, page_size=limit, last_evaluated_key=start_key)

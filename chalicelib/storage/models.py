@@ -279,8 +279,20 @@ class TagMemberModel(Model):
 
     Meta = table_meta("tag-members")
 
-    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<tag>
+    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<label_key(tag)>
     client_id = UnicodeAttribute(range_key=True)
+
+
+class TagModel(Model):
+    """The account's tag registry: one item per tag (by its case-insensitive key), holding the
+    spelling first written. ``GET /v1/tags`` lists it; counts come from ``tag-members``."""
+
+    Meta = table_meta("tags")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    tag_key = UnicodeAttribute(range_key=True)  # domain.tags.label_key(tag)
+    tag = UnicodeAttribute()  # as first written
+    created_at = UnicodeAttribute()
 
 
 class SuppressionModel(Model):
@@ -411,6 +423,17 @@ class CampaignsByAutomaticActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
     campaign_id = UnicodeAttribute(range_key=True)
 
 
+class CampaignsBySendDueIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: scheduled campaigns, by when they are to be sent."""
+
+    class Meta:
+        index_name = "by-send-due"
+        projection = KeysOnlyProjection()
+
+    send_due = UnicodeAttribute(hash_key=True)
+    send_at = UnicodeAttribute(range_key=True)
+
+
 class CampaignsNamingAddressIndex(GlobalSecondaryIndex["CampaignModel"]):
     """Sparse: the campaigns whose audience filter holds a value that may be an address
     (GDPR erasure redacts it without reading every campaign)."""
@@ -449,7 +472,11 @@ class CampaignModel(Model):
     segment_due = UnicodeAttribute(null=True)  # sparse index key, present while awaiting responses
     segment_list_id = UnicodeAttribute(null=True)
     automatic_active = UnicodeAttribute(null=True)  # sparse index key, present while active
-    acknowledged_non_consented = NumberAttribute(null=True)
+    acknowledged_non_consented = NumberAttribute(null=True)  # 1: given when it was scheduled
+    send_at = UnicodeAttribute(null=True)  # while scheduled
+    send_due = UnicodeAttribute(null=True)  # sparse index key, present while scheduled
+    schedule_error = UnicodeAttribute(null=True)  # why a scheduled send did not start
+    scheduled_by = UnicodeAttribute(null=True)  # the actor who scheduled it (its fan-out job's actor)
     job_id = UnicodeAttribute(null=True)
     fanout_done = BooleanAttribute(default=False)
     n_recipients = NumberAttribute(default=0)
@@ -473,6 +500,7 @@ class CampaignModel(Model):
 
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
+    by_send_due = CampaignsBySendDueIndex()
     by_address_filter = CampaignsNamingAddressIndex()
 
 
@@ -503,6 +531,7 @@ class DeliveryModel(Model):
     attempts = NumberAttribute(default=0)
     transient_errors = NumberAttribute(null=True)  # SES 5xx / connection failures so far
     response = UnicodeAttribute(null=True)
+    responded_at = UnicodeAttribute(null=True)  # when ``response`` was last set
     bounce = UnicodeAttribute(null=True)  # hard | soft | complaint
     unsubscribed = BooleanAttribute(null=True)
     queued_at = UnicodeAttribute(null=True)
@@ -629,6 +658,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ClientModel,
     ClientEmailModel,
     TagMemberModel,
+    TagModel,
     SuppressionModel,
     AccountDayStatsModel,
     ConsentEventModel,

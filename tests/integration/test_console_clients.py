@@ -63,7 +63,7 @@ def test_the_clients_page_lists_clients_with_their_columns(salon: dict[str, Any]
     assert page.status == 200
     assert sorted(emails(page.text)) == [f"{n}@example.com" for n in ("anna", "bea", "cyril", "dana", "emil")]
     html = page.text
-    assert html.count("<h1") == 1 and "<title>Clients \u2013 Salon Bella</title>" in html
+    assert html.count("<h1") == 1 and "<title>Clients – Salon Bella</title>" in html  # noqa: RUF001 (the page title's dash)
     for header in ("Email", "Name", "Tags", "Status", "Automatic status", "Consent"):
         assert f'<th scope="col">{header}</th>' in html, header
     assert "5 clients match" in html
@@ -288,6 +288,18 @@ def test_nothing_selected_asks_to_select(salon: dict[str, Any]) -> None:
     assert page.status == 200 and "No client is selected" in page.text
     browser.get("/app/clients")
     assert browser.post("/app/clients/tags", {"action": "add_tag", "tag": "x"}).status == 400
+    # a list, though, is made from the current filter when nothing is ticked
+    page = browser.get(
+        "/app/clients/selection?"
+        + urlencode({"action": "create_list", "f": "tags", "o": "contains", "v": "vip"})
+    )
+    assert "all 2 clients that match the filter" in page.text
+    answer = browser.post("/app/clients/lists", {"f": "tags", "o": "contains", "v": "vip", "name": "VIPs"})
+    assert answer.status == 303
+    lst = salon["http"].get("/v1/lists/" + answer.location.split("/")[-1].split("?")[0])[1]
+    assert lst["size"] == 2 and lst["source"] == {
+        "filter": {"field": "tags", "op": "contains", "value": "vip"}
+    }
 
 
 def test_a_tag_is_required_and_checked(salon: dict[str, Any]) -> None:
@@ -367,6 +379,24 @@ def test_lists_pages_and_deletion(salon: dict[str, Any]) -> None:
     answer = browser.post(f"/app/lists/{lst['list_id']}/delete")
     assert answer.status == 303 and answer.location == "/app/lists?done=deleted"
     assert http.get(f"/v1/lists/{lst['list_id']}")[0] == 404
+
+
+def test_a_list_links_to_its_clients_in_the_filter_builder(salon: dict[str, Any]) -> None:
+    """The filter language's ``lists`` field in the console: a list's page links to the clients
+    page filtered on its members, which the other conditions can then narrow."""
+    browser, http = salon["browser"], salon["http"]
+    _, lst = http.post("/v1/lists", {"name": "VIP", "selection": {"tag": "vip"}})
+    http.post("/v1/clients", {"email": "zoe@example.com", "tags": ["vip"]})  # after the snapshot
+    detail = browser.get(f"/app/lists/{lst['list_id']}")
+    link = re.search(r'<a href="(/app/clients\?f=lists&amp;o=contains&amp;v=lst_[^"]+)">', detail.text)
+    assert link, detail.text
+    page = browser.get(unescape(link.group(1)))
+    assert page.status == 200, page.text
+    assert sorted(emails(page.text)) == ["anna@example.com", "bea@example.com"]
+    narrowed = browser.get(unescape(link.group(1)) + "&f=tags&o=contains&v=nails")
+    assert emails(narrowed.text) == ["bea@example.com"]
+    missing = browser.get("/app/clients?f=lists&o=contains&v=lst_00000000000000000000000000")
+    assert missing.status == 400 and "There is no such list" in missing.text
 
 
 # --- the client card ------------------------------------------------------------------------------
@@ -609,6 +639,38 @@ def test_import_previews_the_mapping_then_imports_with_a_report(salon: dict[str,
     )[1]
     [jana] = found["items"]
     assert jana["tags"] == ["vip", "nails"] and jana["last_name"] == "Nováková"
+    # "Note" is no column the import knows: shown as left out, reported, not a custom field
+    assert re.search(
+        r"<td>Note</td><td><span class=\"muted\">Not imported: not a column we recognise</span></td>", mapping
+    )
+    assert "Columns not recognised, not imported: Note" in report.text
+    assert jana["fields"] == {}
+
+
+def test_import_keeps_other_columns_as_custom_fields_only_when_asked(salon: dict[str, Any]) -> None:
+    browser, http = salon["browser"], salon["http"]
+    browser.get("/app/clients/import")
+    csv = "Nome;Cognome;E-mail;Ultima visita;Note\nMarta;Bianchi;marta@example.com;2026-01-10;likes tea\n"
+    preview = browser.upload(
+        "/app/clients/import",
+        [("step", "preview"), ("custom_fields", "1")],
+        {"file": ("c.csv", csv.encode())},
+    )
+    assert preview.status == 200, preview.text
+    for header, target in (("Nome", "First name"), ("Cognome", "Last name"), ("Ultima visita", "Last visit")):
+        assert re.search(rf"<td>{header}</td><td>{target}</td>", preview.text), header
+    assert "<td>Note</td><td>Custom field “note”</td>" in preview.text
+    assert '<input type="hidden" name="custom_fields" value="1">' in preview.text
+    assert "Other columns are imported as custom fields." in preview.text
+    report = browser.upload(
+        "/app/clients/import", [("step", "import"), ("custom_fields", "1"), ("file", csv)], {}
+    )
+    assert report.status == 200 and re.search(r"<dt>Clients added</dt><dd>1</dd>", report.text)
+    [marta] = http.post(
+        "/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "marta@example.com"}}
+    )[1]["items"]
+    assert marta["first_name"] == "Marta" and marta["fields"] == {"note": "likes tea"}
+    assert marta["last_visit_at"].startswith("2026-01-10")
 
 
 def test_import_refuses_what_it_cannot_read(salon: dict[str, Any]) -> None:

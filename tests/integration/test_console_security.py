@@ -223,3 +223,91 @@ def test_hostile_text_is_escaped_on_every_client_page(api: Any) -> None:
     browser.get("/app/clients/import")
     report = browser.upload("/app/clients/import", [("step", "import"), ("file", csv)], {})
     assert_inert(report.text, where="import report")
+
+
+# The console's own elements a campaign page carries on purpose: the sandboxed preview frame of
+# a draft and the report's chart. Each is checked for its exact shape, then set aside, so
+# assert_inert still refuses any other frame or SVG (an injected one).
+OWN_FRAME = re.compile(
+    r'<iframe class="mail-preview" sandbox="" src="/app/campaigns/cmp_[A-Za-z0-9]+/preview(?:\?client_id=cl_[A-Za-z0-9]+)?" '
+    r'title="[^"<>]*" loading="lazy"></iframe>'
+)
+OWN_CHART = re.compile(
+    r'<svg class="chart" role="img" aria-label="[^"<>]+" viewBox="0 0 \d+ \d+" width="100%" preserveAspectRatio="xMinYMin meet">|</svg>'
+)
+
+
+def test_hostile_text_is_escaped_on_every_campaign_and_settings_page(api: Any) -> None:
+    from tests.integration.sending_support import drain, simulated
+    from tests.integration.test_html_injection import HOSTILE_INTEREST_URL, HOSTILE_NAME, HOSTILE_URL
+
+    browser, created = signed_in_owner(api)
+    http = Http(api, created["api_key"])
+    assert (
+        http.patch(
+            "/v1/account/settings",
+            {
+                "terms_url": HOSTILE_URL,
+                "legitimate_interest_url": HOSTILE_INTEREST_URL,
+                "sender_name": HOSTILE_NAME,
+            },
+        )[0]
+        == 200
+    )
+    _, client = http.post(
+        "/v1/clients", {"email": "h@example.com", "first_name": HOSTILE[:100], "tags": [HOSTILE[:64]]}
+    )
+    _, lst = http.post("/v1/lists", {"name": HOSTILE, "source": {"client_ids": [client["client_id"]]}})
+    ids = []
+    for audience in ({"tag": HOSTILE[:64]}, {"list_id": lst["list_id"]}):
+        status, campaign = http.post(
+            "/v1/campaigns",
+            {
+                "name": HOSTILE[:200],
+                "subject": HOSTILE,
+                "html": f"<p>{{{{ first_name }}}}</p>{HOSTILE}",
+                "audience": audience,
+            },
+        )
+        assert status == 201, campaign
+        ids.append(campaign["campaign_id"])
+    status, reactivation = http.post(
+        "/v1/campaigns", {"name": HOSTILE[:200], "kind": "reactivation", "audience": {"tag": HOSTILE[:64]}}
+    )
+    assert status == 201, reactivation
+    pages = [
+        "/app/campaigns",
+        "/app/campaigns/new",
+        "/app/campaigns/new?kind=reactivation",
+        f"/app/campaigns/new?{urlencode({'f': 'first_name', 'o': 'eq', 'v': HOSTILE})}",
+        "/app/settings",
+    ]
+    for campaign_id in [*ids, reactivation["campaign_id"]]:
+        pages += [
+            f"/app/campaigns/{campaign_id}",
+            f"/app/campaigns/{campaign_id}?count=1",
+            f"/app/campaigns/{campaign_id}?{urlencode({'client_id': HOSTILE})}",
+            f"/app/campaigns/{campaign_id}/send",
+            f"/app/campaigns/{campaign_id}/cancel",
+            f"/app/campaigns/{campaign_id}/segment",
+        ]
+    for path in pages:
+        answer = browser.get(path)
+        assert answer.status in (200, 400), (path, answer.status)
+        shown = OWN_CHART.sub("", OWN_FRAME.sub("", answer.text))
+        assert_inert(shown, where=path)
+    assert HOSTILE[:64] in browser.get(f"/app/campaigns/{ids[0]}").text.replace("&lt;", "<").replace(
+        "&gt;", ">"
+    ).replace("&#34;", '"').replace("&#39;", "'")
+    # The preview document is the business's own e-mail: never the console's origin to script.
+    document = browser.get(f"/app/campaigns/{ids[0]}/preview?client_id={client['client_id']}")
+    assert "script-src" not in document.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in document.headers["Content-Security-Policy"]
+    # A sent campaign's report page: the chart and the table of figures, nothing of the payload live.
+    with simulated() as (_, queue):
+        browser.get(f"/app/campaigns/{ids[0]}/send")
+        assert browser.post(f"/app/campaigns/{ids[0]}/send", {"acknowledge": "1"}).status == 303
+        drain(api, queue)
+    report = browser.get(f"/app/campaigns/{ids[0]}")
+    assert OWN_CHART.search(report.text)
+    assert_inert(OWN_CHART.sub("", report.text), where="report")

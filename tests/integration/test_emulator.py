@@ -12,6 +12,7 @@ transaction, not the table, and the direct read responses parse to the same docu
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -425,3 +426,231 @@ def test_a_cached_condition_judges_every_item_as_a_fresh_parse_does() -> None:
             assert [cached.expr(item) for item in items] == [fresh.expr(item) for item in items], expression
     with pytest.raises((ValueError, KeyError)):
         comparisons.get_filter_expression("v = :missing", None, {})
+
+
+# --- a Query reads only its partition ----------------------------------------------------------
+
+QUERY_REGION = "ap-southeast-2"
+
+
+@contextmanager
+def moto_own_query() -> Iterator[None]:
+    """moto's own ``Table.query`` (sort the whole table, then filter) for the duration."""
+    from moto.dynamodb.models.table import Table
+
+    patched = Table.query
+    Table.query = emulator.moto_table_query()  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.query = patched  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def query_client() -> Iterator[Any]:
+    """Tables with a range key and without, a numeric hash key, an index with a range key and
+    one without (sparse: items may lack the index attributes)."""
+    emulator.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=QUERY_REGION)
+        client.create_table(
+            TableName="q",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": kind}
+                for name, kind in (("pk", "S"), ("sk", "S"), ("gh", "S"), ("gr", "N"))
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-gh-gr",
+                    "KeySchema": [
+                        {"AttributeName": "gh", "KeyType": "HASH"},
+                        {"AttributeName": "gr", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["v"]},
+                },
+                {
+                    "IndexName": "by-gh",
+                    "KeySchema": [{"AttributeName": "gh", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.create_table(
+            TableName="qn",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "N"},
+                {"AttributeName": "gh", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-gh",
+                    "KeySchema": [{"AttributeName": "gh", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+PARTITIONS = ["a", "b", "c"]
+query_items = st.lists(
+    st.tuples(
+        st.sampled_from(PARTITIONS),  # pk
+        st.sampled_from(["1", "2", "10", "a", "b#1", "b#2"]),  # sk
+        st.sampled_from([None, "x", "y"]),  # gh (None: not in the indexes)
+        st.sampled_from([None, 1, 2, 10, -3]),  # gr
+        st.integers(0, 3),  # v
+    ),
+    max_size=24,
+)
+
+
+@st.composite
+def query_request(draw: Any) -> dict[str, Any]:
+    shape = draw(st.sampled_from(["table", "table-range", "index", "index-range", "index-hash", "numeric"]))
+    request: dict[str, Any] = {"TableName": "q"}
+    values: dict[str, Any] = {}
+    if shape in ("table", "table-range"):
+        request["KeyConditionExpression"] = "pk = :p"
+        values[":p"] = {"S": draw(st.sampled_from([*PARTITIONS, "zz"]))}
+        if shape == "table-range":
+            condition = draw(
+                st.sampled_from(["sk < :s", "sk >= :s", "begins_with(sk, :s)", "sk BETWEEN :s AND :t"])
+            )
+            request["KeyConditionExpression"] += f" AND {condition}"
+            values[":s"] = {"S": draw(st.sampled_from(["1", "2", "b", "b#1"]))}
+            if ":t" in condition:
+                values[":t"] = {"S": "b#9"}
+    elif shape in ("index", "index-range"):
+        request["IndexName"] = "by-gh-gr"
+        request["KeyConditionExpression"] = "gh = :g"
+        values[":g"] = {"S": draw(st.sampled_from(["x", "y", "zz"]))}
+        if shape == "index-range":
+            request["KeyConditionExpression"] += " AND gr <= :r"
+            values[":r"] = {"N": str(draw(st.sampled_from([-3, 1, 2, 10])))}
+    elif shape == "index-hash":
+        request["IndexName"] = "by-gh"
+        request["KeyConditionExpression"] = "gh = :g"
+        values[":g"] = {"S": draw(st.sampled_from(["x", "y"]))}
+    else:
+        request["TableName"] = "qn"
+        if draw(st.booleans()):
+            request["IndexName"] = "by-gh"
+            request["KeyConditionExpression"] = "gh = :g"
+            values[":g"] = {"S": draw(st.sampled_from(["x", "y"]))}
+        else:
+            request["KeyConditionExpression"] = "pk = :p"
+            values[":p"] = {"N": draw(st.sampled_from(["1", "1.0", "2", "10", "-3"]))}
+    if draw(st.booleans()):
+        request["ScanIndexForward"] = False
+    if draw(st.booleans()):
+        request["Limit"] = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        request["FilterExpression"] = "attribute_exists(v) AND v <> :v"
+        values[":v"] = {"N": "1"}
+    if draw(st.booleans()) and request.get("IndexName") != "by-gh":
+        request["ProjectionExpression"] = "pk, v"
+    request["ExpressionAttributeValues"] = values
+    return request
+
+
+def every_page(client: Any, request: dict[str, Any]) -> list[Any]:
+    """Each page of the Query (with its counts and LastEvaluatedKey), or the error."""
+    pages: list[Any] = []
+    start: dict[str, Any] | None = None
+    while len(pages) < 40:
+        try:
+            page = client.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        except ClientError as error:
+            return [*pages, (error.response["Error"]["Code"], error.response["Error"].get("Message"))]
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return pages
+
+
+def fill_query_tables(items: list[tuple[str, str, str | None, int | None, int]]) -> None:
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][QUERY_REGION]
+    for name in ("q", "qn"):
+        backend.get_table(name).items.clear()
+    for number, (pk, sk, gh, gr, v) in enumerate(items):
+        attrs: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": str(v)}}
+        if gh is not None:
+            attrs["gh"] = {"S": gh}
+        if gr is not None:
+            attrs["gr"] = {"N": str(gr)}
+        backend.put_item("q", attrs)
+        numeric = {"pk": {"N": str([1, 2, 10, -3][number % 4] * (1 + number // 4))}, "v": {"N": str(v)}}
+        if gh is not None:
+            numeric["gh"] = {"S": gh}
+        backend.put_item("qn", numeric)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=query_items, requests=st.lists(query_request(), min_size=1, max_size=4))
+def test_a_partition_query_answers_exactly_as_moto_s_own(
+    query_client: Any, items: list[Any], requests: list[dict[str, Any]]
+) -> None:
+    """Every page (items in order, Count, ScannedCount, LastEvaluatedKey) or error of a Query
+    on the table or an index, paged to the end, is the same as moto's own whole-table Query."""
+    fill_query_tables(items)
+    for request in requests:
+        mine = every_page(query_client, request)
+        with moto_own_query():
+            theirs = every_page(query_client, request)
+        assert mine == theirs, request
+
+
+def test_a_query_of_an_unknown_index_fails_as_moto_s_own(query_client: Any) -> None:
+    fill_query_tables([("a", "1", "x", 1, 0)])
+    request = {"TableName": "q", "IndexName": "nope", "KeyConditionExpression": "gh = :g",
+               "ExpressionAttributeValues": {":g": {"S": "x"}}}  # fmt: skip
+    mine = every_page(query_client, request)
+    with moto_own_query():
+        theirs = every_page(query_client, request)
+    assert mine == theirs
+    assert len(mine) == 1 and isinstance(mine[0], tuple)  # the error, no page
+
+
+def test_a_query_does_not_sort_the_whole_table(query_client: Any) -> None:
+    """A partition of 3 items in a table of 3,000: moto's own Query compares table items
+    thousands of times (its whole-table sort); the partition Query only its own."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    fill_query_tables([(f"p{i % 1000}", str(i), "x" if i < 3 else None, i, 0) for i in range(3000)])
+    counted = {"lt": 0}
+    original_lt = DynamoType.__lt__
+
+    def counting_lt(self: Any, other: Any) -> bool:
+        counted["lt"] += 1
+        return original_lt(self, other)
+
+    requests = [
+        {"TableName": "q", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p7"}}},
+        {"TableName": "q", "IndexName": "by-gh-gr", "KeyConditionExpression": "gh = :g",
+         "ExpressionAttributeValues": {":g": {"S": "x"}}},
+    ]  # fmt: skip
+    comparisons = []
+    for own in (False, True):
+        counted["lt"] = 0
+        DynamoType.__lt__ = counting_lt  # type: ignore[method-assign]
+        try:
+            with moto_own_query() if own else contextlib.nullcontext():
+                answers = [every_page(query_client, request) for request in requests]
+        finally:
+            DynamoType.__lt__ = original_lt  # type: ignore[method-assign]
+        comparisons.append((counted["lt"], answers))
+    (partition_lt, partition_answers), (moto_lt, moto_answers) = comparisons
+    assert partition_answers == moto_answers
+    assert [page["Count"] for page in partition_answers[0]] == [3]
+    assert moto_lt > 20_000
+    assert partition_lt < 50

@@ -285,3 +285,35 @@ def test_erasure_redacts_the_address_in_stored_filters(http: Http, account: dict
     )
     assert http.delete(f"/v1/clients/{ben['items'][0]['client_id']}")[0] == 204
     assert "ben@example.com" not in str(scan_everything()).casefold()
+
+
+def test_erasure_redacts_an_address_a_draft_was_edited_or_duplicated_to_name(
+    http: Http, account: dict
+) -> None:
+    """A draft's audience can change after it is created (PATCH) and be copied (duplicate):
+    the erasure index follows, so the address is redacted in both, and a draft edited back to a
+    tag leaves the index."""
+    from chalicelib.storage.models import CampaignModel
+
+    _, anna = http.post("/v1/clients", {"email": "anna.secret@example.com", "tags": ["vip"]})
+    _, draft = http.post(
+        "/v1/campaigns", {"name": "Draft", "subject": "Hi", "html": "<p>Hi</p>", "selection": {"tag": "vip"}}
+    )
+    names_anna = {"filter": {"field": "email", "op": "eq", "value": "anna.secret@example.com"}}
+    status, edited = http.patch(f"/v1/campaigns/{draft['campaign_id']}", {"selection": names_anna})
+    assert status == 200, edited
+    status, copy = http.post(f"/v1/campaigns/{draft['campaign_id']}/duplicate")
+    assert status == 201, copy
+    _, other = http.post(
+        "/v1/campaigns", {"name": "Other", "subject": "Hi", "html": "<p>Hi</p>", "selection": names_anna}
+    )
+    assert http.patch(f"/v1/campaigns/{other['campaign_id']}", {"selection": {"tag": "vip"}})[0] == 200
+    indexed = {item.campaign_id for item in CampaignModel.by_address_filter.query(account["account_id"])}
+    assert indexed == {draft["campaign_id"], copy["campaign_id"]}
+
+    assert http.delete(f"/v1/clients/{anna['client_id']}")[0] == 204
+
+    assert "anna.secret" not in str(scan_everything()).casefold()
+    for campaign in (draft, copy):
+        audience = http.get(f"/v1/campaigns/{campaign['campaign_id']}")[1]["selection"]
+        assert audience["filter"]["value"].startswith("erased:"), audience

@@ -1,8 +1,8 @@
 """Security: hostile text in every field that reaches HTML is shown, never run.
 
 Hostile strings go into every user-controlled value that a page or an e-mail shows: the
-business name and sender name, the terms and legitimate-interest URLs, client names,
-phone and custom fields, campaign names and templates' variables, and the intake form's
+business name, sender name, address and website, the terms and legitimate-interest URLs,
+client names, phone and custom fields, campaign names and templates' variables, and the intake form's
 own fields (echoed back on a validation error). Then every public page and every e-mail
 is rendered and parsed with ``html.parser``: no element or attribute the payload would
 create exists (no ``script``/``img``/``svg``, no ``on*`` attribute, no ``javascript:``
@@ -116,6 +116,9 @@ def hostile(api: Any) -> dict[str, Any]:
             "sender_name": HOSTILE_NAME,
             "terms_url": HOSTILE_URL,
             "legitimate_interest_url": HOSTILE_INTEREST_URL,
+            # the business's identity, shown on every page and in e-mail footers
+            "business_address": HOSTILE,
+            "website_url": HOSTILE_URL,
         },
     )
     assert status == 200, body

@@ -312,7 +312,8 @@ def snapshot(account_id: str) -> dict[str, Any]:
 
     def named(tag: str) -> str:  # ids are random in each world; tags may hold a campaign id
         for campaign_id, name in campaigns.items():
-            tag = tag.replace(campaign_id, name)
+            # membership partitions hold the tag's case-insensitive key: the id in lower case
+            tag = tag.replace(campaign_id, name).replace(campaign_id.casefold(), name)
         return tag
 
     clients = {item.client_id: item for item in ClientModel.query(account_id)}

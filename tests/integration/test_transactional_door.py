@@ -100,3 +100,24 @@ def test_an_invitation_passes_the_door(api: Any, http: Http, account: dict[str, 
     assert http.patch("/v1/account/settings", {"daily_send_cap": 1})[0] == 200
     assert http.post(f"/v1/users/{user['user_id']}/invitation")[0] in (200, 202)
     assert len(sent_messages()) == 1  # capped: not sent
+
+
+def test_a_test_send_passes_the_door(api: Any, http: Http, account: dict[str, Any]) -> None:
+    """A campaign's test send (``previews.send_test``) is sent as the business: the account's
+    caps, a platform slot, its sent count, tagged with the account and no campaign; refused with
+    the door's reason once the daily cap is spent; 400 from a sender not on a verified domain."""
+    account_id = account["account_id"]
+    status, campaign = http.post(
+        "/v1/campaigns", {"name": "Offer", "subject": "Hi", "html": "<p>Hi</p>", "selection": {"tag": "vip"}}
+    )
+    assert status == 201, campaign
+    path = f"/v1/campaigns/{campaign['campaign_id']}/test"
+    status, sent = http.post(path, {"email": "anna@example.com"})
+    assert status == 202 and sent["message_id"] and len(sent_messages()) == 1
+    assert day_count(account_id) == 1
+    assert ThrottleModel.get("platform#ses").tat is not None
+    assert http.get("/v1/account")[1]["reputation"]["sent_7d"] == 1
+    assert http.patch("/v1/account/settings", {"daily_send_cap": 1})[0] == 200
+    status, body = http.post(path, {"email": "anna@example.com"})
+    assert status == 409 and body["error"]["details"] == {"reason": CAPPED}
+    assert len(sent_messages()) == 1

@@ -30,6 +30,7 @@ DEFERRED = (
     "jinja2",
     "email_validator",
     "yaml",
+    "markdown_it",
     "ulid",
     "aws_xray_sdk",
     "argon2",

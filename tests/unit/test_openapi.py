@@ -115,10 +115,13 @@ def test_request_schemas_follow_the_models(doc: dict[str, Any]) -> None:
     """A request model changed since the document was written → the document is stale."""
     from chalicelib.domain.account_settings import AccountSettingsPatch
     from chalicelib.domain.client_profile import ClientInput, ClientPatch
-    from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation
+    from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, previews, segmentation
     from chalicelib.services.search import SearchRequest
 
     models = [
+        campaigns.CampaignPatch,
+        previews.RenderInput,
+        previews.CampaignTestInput,
         accounts.NewAccount,
         AccountSettingsPatch,
         ClientInput,

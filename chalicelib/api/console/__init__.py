@@ -5,6 +5,7 @@ security headers, errors); the other modules hold the pages and register their r
 
 from chalicelib.api.console import (  # noqa: F401 — registers the routes
     assets,
+    campaigns,
     client_card,
     clients,
     identity,

@@ -98,13 +98,17 @@ class Chosen:
         return pairs + [("client_id", client_id) for client_id in self.client_ids]
 
 
-def chosen_of(page: Page, values: Any) -> Chosen:
+def chosen_of(page: Page, values: Any, *, default_every_match: bool = False) -> Chosen:
+    """The selection a form carries; ``default_every_match``: nothing ticked means the whole
+    filter (a list is made "from the current filter or selection")."""
     builder, _ = read_builder(values)
     every = (values("select") or [""])[0] == "all"
     ids = [v for v in values("client_id") if v]
     if (values("page") or [""])[0] == "1":
         ids += [v for v in values("page_id") if v]
     unique = list(dict.fromkeys(ids))[:MAX_SELECTED]
+    if not every and not unique and default_every_match:
+        every = True
     return Chosen(builder, every, [] if every else unique)
 
 
@@ -159,11 +163,14 @@ def _render_clients(page: Page, builder: Builder, pending: Row | None, errors: d
         errors["conditions"] = (exc.key, _error_params(page, exc))
         status = 400
     except InvalidInput as exc:
-        errors["conditions"] = (
-            "console.clients.filter.error.url"
-            if exc.code != "invalid_cursor"
-            else "console.clients.error.cursor"
-        )
+        from chalicelib.services.selection import UnknownList
+
+        if isinstance(exc, UnknownList):  # a list id that is not one of the account's lists
+            errors["conditions"] = "console.clients.filter.error.list"
+        elif exc.code == "invalid_cursor":
+            errors["conditions"] = "console.clients.error.cursor"
+        else:
+            errors["conditions"] = "console.clients.filter.error.url"
         status = 400
     query = builder.query()
     return page.render(
@@ -217,7 +224,7 @@ def selection(page: Page) -> Response:
     """Where the clients page's selection form goes: "select every match" reloads the page
     with ``select=all``; an action shows its confirmation (a dialog with JavaScript)."""
     action = page.query("action") or ""
-    chosen = chosen_of(page, page.query_all)
+    chosen = chosen_of(page, page.query_all, default_every_match=action == "create_list")
     if action == "select_all":
         return page.redirect("/app/clients?" + chosen.builder.query(("select", "all")) + "#results")
     if action == "clear":
@@ -304,13 +311,13 @@ def change_tag(page: Page) -> Response:
 def create_list(page: Page) -> Response:
     from pydantic import ValidationError
 
-    chosen = chosen_of(page, page.field_all)
+    chosen = chosen_of(page, page.field_all, default_every_match=True)
     name = page.field("name")
     if chosen.empty:
         return _confirmation(page, "create_list", chosen, status=400)
     try:
         data = lists.NewList.model_validate(
-            {"name": name, "source": chosen.target(page.language)}, strict=False
+            {"name": name, "selection": chosen.target(page.language)}, strict=False
         )
     except ValidationError:
         key = (

@@ -36,6 +36,7 @@ FIELD_CHOICES = (
     "suppressed",
     "created_at",
     "last_visit_at",
+    "lists",  # the value is a list's id (a list's page links to its members here)
 )
 CUSTOM = "fields."  # the Field option of a custom field; its name is typed beside it
 OP_CHOICES = (

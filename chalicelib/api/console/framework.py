@@ -44,7 +44,9 @@ from chalice.app import Request
 from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
+    AccountSuspended,
     ConcurrentModification,
+    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -393,6 +395,8 @@ _ERROR_PAGES: tuple[tuple[type[PermessoError], str, int], ...] = (
     (PayloadTooLarge, "toolarge", 413),
     (ConcurrentModification, "conflict", 409),
     (Unauthenticated, "forbidden", 403),
+    (AccountSuspended, "accountsuspended", 403),
+    (Conflict, "statechange", 409),
 )
 
 

@@ -24,10 +24,13 @@ def _options(page: Page) -> dict[str, bool]:
     return {
         "update_existing": page.field("update_existing") == "1",
         "accept_consent": page.field("accept_consent") == "1",
+        "custom_fields": page.field("custom_fields") == "1",
     }
 
 
-def _column_words(target: str) -> tuple[str, dict[str, str]]:
+def _column_words(target: str, kind: str) -> tuple[str, dict[str, str]]:
+    if kind == "unknown":  # not a column we know, and custom fields were not asked for
+        return "console.import.target.unknown", {}
     if not target:
         return "console.import.target.ignored", {}
     if target.startswith("fields."):
@@ -82,12 +85,13 @@ def _preview(page: Page, raw: bytes) -> Response:
     if len(raw) > settings.max_csv_body_bytes:
         return _form(page, status=413, errors={"file": "console.import.error.too_large"})
     try:
-        parsed = parse_csv(raw, settings.max_import_rows)
+        parsed = parse_csv(raw, settings.max_import_rows, custom_fields=_options(page)["custom_fields"])
         text = decode(raw)
     except CsvFileError as exc:
         return _form(page, status=400, errors={"file": _file_error(InvalidInput(exc.message, code=exc.code))})
     columns = [
-        {"header": c.header, "target": c.target, "words": _column_words(c.target)} for c in parsed.columns
+        {"header": c.header, "target": c.target, "words": _column_words(c.target, c.kind)}
+        for c in parsed.columns
     ]
     shown = [c for c in parsed.columns if c.target]
     return page.render(
@@ -95,7 +99,9 @@ def _preview(page: Page, raw: bytes) -> Response:
         section="clients",
         step="preview",
         columns=columns,
-        shown=[{"target": c.target, "words": _column_words(c.target), "header": c.header} for c in shown],
+        shown=[
+            {"target": c.target, "words": _column_words(c.target, c.kind), "header": c.header} for c in shown
+        ],
         rows=[[row.values.get(c.target, "") for c in shown] for row in parsed.rows[:PREVIEW_ROWS]],
         total=len(parsed.rows) + len(parsed.row_errors),
         file=text,

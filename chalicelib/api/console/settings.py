@@ -1,6 +1,10 @@
-"""Settings (owners only): the account's users and API keys. The same services as the API."""
+"""Settings (owners only): the account's settings (``services.accounts.update_settings`` with
+the API's ``AccountSettingsPatch``), the intake form's link, the account's users and API keys.
+The same services as the API."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from chalice import Response
 
@@ -9,6 +13,7 @@ from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.lazy import lazy_module
 
 users = lazy_module("chalicelib.services.users")
+accounts = lazy_module("chalicelib.services.accounts")
 api_keys = lazy_module("chalicelib.services.api_keys")
 
 _NOTICES = {
@@ -20,9 +25,123 @@ _NOTICES = {
 }
 
 
+# --- the account's settings ---------------------------------------------------------------
+
+TEXT_SETTINGS = ("sender_name", "sender_email", "terms_url", "legitimate_interest_url")
+NUMBER_SETTINGS = ("reactivation_wait_days", "daily_send_cap", "hourly_send_cap")
+THRESHOLDS = ("new_days", "active_days", "lapsing_days")
+CHOICES = {"language": ("en", "cs", "it"), "non_responder_action": ("none", "tag", "erase")}
+
+
+def settings_values(current: Any) -> dict[str, str]:
+    """The form's fields from the account's settings (what the page shows)."""
+    values = {name: str(getattr(current, name) or "") for name in (*TEXT_SETTINGS, *NUMBER_SETTINGS)}
+    values.update(language=current.language, non_responder_action=current.non_responder_action)
+    values["send_rate_per_second"] = f"{current.send_rate_per_second:g}"
+    values["consent_only_campaigns"] = "1" if current.consent_only_campaigns else ""
+    for name in THRESHOLDS:
+        values[name] = str(getattr(current.auto_status, name))
+    return values
+
+
+def settings_patch(values: dict[str, str], current: dict[str, str]) -> dict[str, Any]:
+    """``PATCH /v1/account/settings``'s body: only what the form changed (so a setting the
+    person did not touch is never re-validated against rules it was saved under); an emptied
+    optional text clears it. Numbers that do not read as numbers are left as text for the
+    model to refuse."""
+    patch: dict[str, Any] = {}
+    for name in (*TEXT_SETTINGS, "language", "non_responder_action"):
+        if values[name] != current[name]:
+            patch[name] = values[name] or None
+    for name in (*NUMBER_SETTINGS, "send_rate_per_second"):
+        if values[name] != current[name]:
+            text = values[name].replace(",", ".") if name == "send_rate_per_second" else values[name]
+            try:
+                patch[name] = float(text) if name == "send_rate_per_second" else int(text)
+            except ValueError:
+                patch[name] = text
+    if values["consent_only_campaigns"] != current["consent_only_campaigns"]:
+        patch["consent_only_campaigns"] = values["consent_only_campaigns"] == "1"
+    if any(values[name] != current[name] for name in THRESHOLDS):
+        patch["auto_status"] = {
+            name: int(values[name]) if values[name].isdigit() else values[name] for name in THRESHOLDS
+        }
+    return patch
+
+
+def _settings_page(
+    page: Page,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: dict[str, Any] | None = None,
+) -> Response:
+    return page.render(
+        "console/settings.html",
+        status=status,
+        section="settings",
+        values=values or settings_values(page.account.settings),
+        errors=errors or {},
+        intake_url=f"{page.deps.settings.public_base_url}/p/forms/{page.account.public_slug}",
+        notice="console.settings.notice.saved" if page.query("done") == "saved" else None,
+    )
+
+
 @page("/app/settings", ["GET"], access="owner")
 def settings(page: Page) -> Response:
-    return page.render("console/settings.html", section="settings")
+    return _settings_page(page)
+
+
+@page("/app/settings", ["POST"], access="owner")
+def save_settings(page: Page) -> Response:
+    from pydantic import ValidationError
+
+    from chalicelib.domain.account_settings import AccountSettingsPatch
+
+    current = settings_values(page.account.settings)
+    names = (*TEXT_SETTINGS, *NUMBER_SETTINGS, *THRESHOLDS, "language", "non_responder_action")
+    values = {name: page.field(name) for name in names}
+    values["send_rate_per_second"] = page.field("send_rate_per_second")
+    values["consent_only_campaigns"] = "1" if page.field("consent_only_campaigns") == "1" else ""
+    errors: dict[str, Any] = {}
+    for name, allowed in CHOICES.items():
+        if values[name] not in allowed:
+            errors[name] = f"console.settings.error.{name}"
+    if (
+        values["non_responder_action"] == "erase"
+        and current["non_responder_action"] != "erase"
+        and page.field("confirm_erase") != "1"
+    ):
+        errors["confirm_erase"] = "console.settings.error.confirm_erase"
+    patch = settings_patch(values, current)
+    try:
+        parsed = AccountSettingsPatch.model_validate(patch)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = str(err["loc"][0]) if err.get("loc") else "sender_email"
+            if where == "auto_status":
+                where = (
+                    str(err["loc"][1])
+                    if len(err["loc"]) > 1 and err["loc"][1] in THRESHOLDS
+                    else "lapsing_days"
+                )
+            errors.setdefault(where, f"console.settings.error.{where}")
+    if errors:
+        return _settings_page(page, status=400, values=values, errors=errors)
+    try:
+        accounts.update_settings(page.deps, page.account.account_id, parsed, page.actor)
+    except InvalidInput as exc:
+        for detail in exc.details if isinstance(exc.details, list) else []:
+            where = str(detail.get("field", "")).split(".")[-1]
+            if where in values:
+                errors.setdefault(where, f"console.settings.error.{where}")
+        return _settings_page(
+            page,
+            status=400,
+            values=values,
+            errors=errors or {"sender_email": "console.settings.error.sender_email"},
+        )
+    return page.redirect("/app/settings?done=saved")
 
 
 # --- users ------------------------------------------------------------------------------
