@@ -17,15 +17,18 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import (
     accounts,
+    api_keys,
     campaigns,
     clients,
     consent,
+    console,
     gdpr,
     lists,
     openapi_docs,
     public,
     sender_domains,
     targeting,
+    users,
 )
 from chalicelib.api import reactivation as _reactivation  # noqa: F401 — adds its routes to public.api
 from chalicelib.api import unsubscribe as _unsubscribe  # noqa: F401 — adds its routes to public.api
@@ -47,6 +50,9 @@ app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
 app.register_blueprint(sender_domains.api)
 app.register_blueprint(openapi_docs.api)
+app.register_blueprint(api_keys.api)
+app.register_blueprint(users.api)
+app.register_blueprint(console.api)
 
 if STAGE == "local":  # GET /dev/outbox exists in the local stack only
     from chalicelib.api import dev
@@ -88,6 +94,18 @@ def segment_due_campaigns(event: Any) -> dict[str, Any]:
 
     try:
         return segment_due(get_deps())
+    finally:
+        flush_metrics()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="send_scheduled_campaigns")
+def send_scheduled_campaigns(event: Any) -> dict[str, Any]:
+    """Scheduled campaigns whose time has come start sending (sparse index on campaigns)."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.campaigns import send_scheduled_campaigns as send_due
+
+    try:
+        return send_due(get_deps())
     finally:
         flush_metrics()
 

@@ -122,11 +122,8 @@ def main() -> None:
 
     server = start_emulator()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.emulator import fast_reads, fast_transactions
-
     try:
-        with fast_transactions(), fast_reads():
-            data = run()
+        data = run()
     finally:
         server.stop()
     print(

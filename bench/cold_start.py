@@ -14,7 +14,19 @@ with 401, so the sample pays pydantic, PynamoDB, a botocore client and one
 GetItem round trip. No goal: it is there so nobody takes the deferred cost
 for a saved one. ``--no-request`` skips it.
 
-    python -m bench.cold_start [--samples 15] [--no-request]
+The third figure is the deployed artefact on the Lambda's Python: the package
+``infra/lambda_package.py`` builds (python3.12; for this machine's CPU, since
+the arm64 one cannot run here), unzipped into a fresh directory and imported by
+a python3.12 interpreter with ``-I -B`` (nothing written, as on Lambda, whose
+``/var/task`` is read-only) against a bare ``import chalice, boto3`` from the
+same directory; then the same with the package built without its bytecode, as
+``chalice package`` builds it, and the first request's imports (PynamoDB,
+pydantic, a botocore DynamoDB client) in both. It is measured when this machine
+has a python3.12 (``PERMESSO_LAMBDA_PYTHON``, pyenv's, or ``python3.12`` on the
+PATH), and reported as not measured otherwise. Absolute times on this machine
+are not Lambda's: only the ratios are comparable.
+
+    python -m bench.cold_start [--samples 15] [--no-request] [--no-package]
 """
 
 from __future__ import annotations
@@ -22,11 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import socket
 import statistics
 import subprocess  # nosec B404 — our own interpreter on our own code
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,12 +76,85 @@ FIRST_REQUEST = (
 )
 
 
-def _sample(code: str, env: dict[str, str]) -> float:
+def _sample(code: str, env: dict[str, str], python: str = sys.executable, cwd: Path = ROOT) -> float:
+    """Seconds a fresh interpreter takes to run ``code`` (another interpreter: isolated, from ``cwd``)."""
     start = time.perf_counter()
-    subprocess.run(  # nosec B603 — our own interpreter on our own code
-        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    if python != sys.executable:  # the package alone on the path, as in /var/task; nothing written
+        code = f"import sys; sys.path.insert(0, {str(cwd)!r}); {code}"
+        command = [python, "-I", "-B", "-c", code]
+    else:
+        command = [sys.executable, "-c", code]
+    subprocess.run(  # nosec B603 — a local interpreter on our own code
+        command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
     )
     return time.perf_counter() - start
+
+
+def lambda_python() -> str | None:
+    """A python3.12 interpreter (the Lambda runtime's version) on this machine, if any."""
+    from infra.lambda_package import runtime_python
+
+    return runtime_python()
+
+
+# What the first request adds to ``import app`` (PynamoDB, pydantic, a botocore client); no server.
+FIRST_IMPORTS = (
+    "import app, pydantic, pynamodb.models, botocore.session; "
+    "botocore.session.get_session().create_client('dynamodb', region_name='eu-central-1')"
+)
+
+
+def measure_package(samples: int, python: str) -> dict[str, float | str]:
+    """The deployment package unzipped and imported by ``python`` (-I -B), with and without bytecode."""
+    from infra.lambda_package import TARGET, build, same_python_on
+
+    machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[
+        platform.machine().lower()
+    ]
+    target = TARGET if machine == "aarch64" else same_python_on(machine)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PERMESSO_STAGE": "prod",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+    }
+    medians: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="permesso-cold-") as scratch:
+        for variant, compiled in (("package", True), ("nobytecode", False)):
+            package = build(Path(scratch) / f"{variant}.zip", target=target, compile_bytecode=compiled)
+            task = Path(scratch) / variant
+            with zipfile.ZipFile(package) as archive:
+                archive.extractall(task)
+            codes = {
+                "baseline": BASELINE,
+                "app": APP,
+                "first": FIRST_IMPORTS,
+            }
+            for code in codes.values():  # the page cache, as on a warm Lambda host
+                _sample(code, env, python, task)
+            times: dict[str, list[float]] = {name: [] for name in codes}
+            for _ in range(samples):
+                for name, code in codes.items():
+                    times[name].append(_sample(code, env, python, task))
+            for name, values in times.items():
+                medians[f"{variant}_{name}_median_s"] = statistics.median(values)
+        version = subprocess.run(  # nosec B603 — the interpreter found above
+            [python, "-c", "import platform; print(platform.python_version())"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    return {
+        "package_python": version,
+        "package_machine": machine,
+        "package_samples": samples,
+        **medians,
+        "package_ratio": medians["package_app_median_s"] / medians["package_baseline_median_s"],
+        "package_first_ratio": medians["package_first_median_s"] / medians["package_baseline_median_s"],
+        "bytecode_speedup_first": medians["nobytecode_first_median_s"] / medians["package_first_median_s"],
+        "bytecode_speedup_app": medians["nobytecode_app_median_s"] / medians["package_app_median_s"],
+    }
 
 
 def _free_port() -> int:
@@ -99,7 +187,9 @@ def dynamodb_emulator(env: dict[str, str]) -> Iterator[dict[str, str]]:
         server.stop()
 
 
-def measure(samples: int, first_request: bool = True) -> dict[str, float]:
+def measure(
+    samples: int, first_request: bool = True, package: bool = True, package_samples: int = 5
+) -> dict[str, float | str]:
     env = {**os.environ, "PERMESSO_STAGE": "local", "PYTHONDONTWRITEBYTECODE": "1"}
     for code in (BASELINE, APP):  # warm the page cache and .pyc files once
         _sample(code, env)
@@ -107,7 +197,8 @@ def measure(samples: int, first_request: bool = True) -> dict[str, float]:
     for _ in range(samples):
         base.append(_sample(BASELINE, env))
         app.append(_sample(APP, env))
-    result = {
+    result: dict[str, float | str] = {
+        "python": platform.python_version(),
         "baseline_median_s": statistics.median(base),
         "app_median_s": statistics.median(app),
         "ratio": statistics.median(app) / statistics.median(base),
@@ -124,6 +215,12 @@ def measure(samples: int, first_request: bool = True) -> dict[str, float]:
         result["first_request_baseline_median_s"] = statistics.median(base)
         result["first_request_median_s"] = statistics.median(served)
         result["first_request_ratio"] = statistics.median(served) / statistics.median(base)
+    if package:
+        python = lambda_python()
+        if python is None:
+            result["package_not_measured"] = "no python3.12 on this machine"
+        else:
+            result.update(measure_package(package_samples, python))
     return result
 
 
@@ -131,8 +228,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--no-request", action="store_true", help="measure the import only")
+    parser.add_argument("--no-package", action="store_true", help="skip the deployment package on python3.12")
+    parser.add_argument("--package-samples", type=int, default=5, help="samples of each package figure")
     args = parser.parse_args()
-    result = measure(args.samples, first_request=not args.no_request)
+    result = measure(
+        args.samples,
+        first_request=not args.no_request,
+        package=not args.no_package,
+        package_samples=args.package_samples,
+    )
     print(
         f"cold start: bare chalice+boto3 {result['baseline_median_s'] * 1000:.0f} ms, "
         f"import app {result['app_median_s'] * 1000:.0f} ms, "
@@ -145,6 +249,18 @@ def main() -> int:
             f"import app + request {result['first_request_median_s'] * 1000:.0f} ms, "
             f"ratio {result['first_request_ratio']:.2f}x (no goal)"
         )
+    if "package_ratio" in result:
+        ms = {key: float(value) * 1000 for key, value in result.items() if key.endswith("_median_s")}
+        print(
+            f"the deployment package on Python {result['package_python']} ({result['package_machine']}): "
+            f"bare chalice+boto3 {ms['package_baseline_median_s']:.0f} ms, import app "
+            f"{ms['package_app_median_s']:.0f} ms ({float(result['package_ratio']):.2f}x), first request's "
+            f"imports {ms['package_first_median_s']:.0f} ms; without bytecode (as chalice packages): import app "
+            f"{ms['nobytecode_app_median_s']:.0f} ms, first request's imports {ms['nobytecode_first_median_s']:.0f} ms "
+            f"({float(result['bytecode_speedup_first']):.1f}x slower)"
+        )
+    elif "package_not_measured" in result:
+        print(f"cold start of the deployment package: not measured ({result['package_not_measured']})")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Regenerate ``chalicelib/openapi/openapi.yaml`` (the API's OpenAPI 3.1 document).
+"""Regenerate ``chalicelib/openapi/openapi.yaml`` (the API's OpenAPI 3.1 document) and its JSON twin.
 
 Request bodies come from the pydantic models the routes validate with
 (``model_json_schema``); paths, responses and error bodies are written out here
@@ -6,6 +6,10 @@ from API.md and the views. Run: ``python bench/openapi_build.py`` (test env vars
 as in tests/conftest.py), then review the diff; ``tests/unit/test_openapi.py``
 proves the document matches the app and ``tests/integration/test_openapi_conformance.py``
 that real responses match it.
+
+``python bench/openapi_build.py --json`` only rewrites ``openapi.json`` from the YAML (after a
+hand edit of the YAML): the Lambda reads the JSON (no YAML parser at run time), and
+``tests/unit/test_openapi.py`` fails while the two differ.
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ from chalicelib.domain.campaigns import REPORT_FIELDS  # noqa: E402
 from chalicelib.domain.client_profile import ClientInput, ClientPatch  # noqa: E402
 from chalicelib.domain.limits import AccountLimits  # noqa: E402
 from chalicelib.domain.sender_domains import NewSenderDomain  # noqa: E402
-from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation  # noqa: E402
+from chalicelib.services import (  # noqa: E402
+    accounts,
+    api_keys,
+    bulk_tags,
+    campaigns,
+    consent,
+    lists,
+    previews,
+    segmentation,
+    users,
+)
 from chalicelib.services.search import SearchRequest  # noqa: E402
 
 REF = "#/components/schemas/{model}"
@@ -174,6 +188,7 @@ schemas.update(
                 "auto_status",
                 "consent",
                 "suppressed",
+                "pending",
                 "created_at",
                 "updated_at",
             ],
@@ -191,6 +206,14 @@ schemas.update(
                 "fields": {"type": "object"},
                 "consent": ref("ClientConsent"),
                 "suppressed": {"type": "boolean"},
+                "pending": {
+                    "type": "boolean",
+                    "description": (
+                        "true for a client the public intake form created whose address's owner has "
+                        "not confirmed it yet: in no audience (campaigns, lists, searches) until the "
+                        "double opt-in, a granted consent, or staff accept it (PATCH pending: false)"
+                    ),
+                },
                 "created_at": TIME,
                 "updated_at": TIME,
             },
@@ -253,7 +276,24 @@ schemas.update(
                 "errors": {"type": "array", "items": ref("ImportRowError")},
                 "skipped_rows": {"type": "array"},
                 "notices": {"type": "array"},
-                "ignored_columns": {"type": "array"},
+                "ignored_columns": {"type": "array", "items": STR},
+                "unknown_columns": {
+                    "type": "array",
+                    "items": STR,
+                    "description": "Headers not recognised: not imported (see `custom_fields`).",
+                },
+                "columns": {
+                    "type": "array",
+                    "description": "Which header went where (`field` null: not imported).",
+                    "items": obj(
+                        ["header", "field", "kind"],
+                        {
+                            "header": STR,
+                            "field": NSTR,
+                            "kind": {"enum": ["field", "custom", "ignored", "unknown"]},
+                        },
+                    ),
+                },
             },
         ),
         "BulkTagsResult": obj(["matched", "updated"], {"matched": INT, "updated": INT}),
@@ -268,6 +308,9 @@ schemas.update(
                 "total": nullable("integer"),
                 "result": {"type": "object"},
                 "error": {},
+                "actor": nullable(
+                    "string", description="user_id or key_id that started it; null: a schedule"
+                ),
                 "created_at": NTIME,
                 "updated_at": NTIME,
             },
@@ -279,13 +322,28 @@ schemas.update(
                 "name": STR,
                 "size": nullable("integer"),
                 "status": STR,
-                "source": {"type": "object"},
+                "source": {"type": "object", "description": "The same as `selection` (API.md's name)."},
+                "selection": {"type": "object", "description": "Who the list was made from."},
                 "job_id": NSTR,
                 "created_at": TIME,
                 "updated_at": NTIME,
             },
         ),
         "RecipientListPage": page_of("RecipientList"),
+        "Tag": obj(
+            ["tag", "count"],
+            {"tag": {**STR, "description": "As first written in the account"}, "count": INT},
+        ),
+        "TagPage": page_of("Tag"),
+        "RenderedCampaign": obj(
+            ["subject", "html", "text"],
+            {"subject": STR, "html": STR, "text": STR},
+            "The e-mail as the client (or a sample client) would get it; its links record nothing.",
+        ),
+        "TestSendResult": obj(
+            ["campaign_id", "to", "subject"],
+            {"campaign_id": STR, "to": STR, "subject": STR, "message_id": NSTR},
+        ),
         "Campaign": obj(
             [
                 "campaign_id",
@@ -304,6 +362,7 @@ schemas.update(
                 "status": {
                     "enum": [
                         "draft",
+                        "scheduled",
                         "sending",
                         "sent",
                         "awaiting_responses",
@@ -317,7 +376,13 @@ schemas.update(
                 "html": NSTR,
                 "text": NSTR,
                 "language": NSTR,
-                "audience": {"type": "object"},
+                "audience": {"type": "object", "description": "The same as `selection` (API.md's name)."},
+                "selection": {"type": "object", "description": "Who the campaign goes to."},
+                "send_at": {**NTIME, "description": "While scheduled: when it will be sent."},
+                "schedule_error": {
+                    **NSTR,
+                    "description": "Why a scheduled send did not start (the campaign went back to draft).",
+                },
                 "terms_url": NSTR,
                 "legitimate_interest_url": NSTR,
                 "wait_days": nullable("integer"),
@@ -345,10 +410,71 @@ schemas.update(
         ),
         "CampaignReport": obj(
             list(REPORT_FIELDS),
-            {**{k: INT for k in REPORT_FIELDS}, "campaign_id": STR, "status": STR, "paused_reason": NSTR},
+            {
+                **{k: INT for k in REPORT_FIELDS},
+                "campaign_id": STR,
+                "status": STR,
+                "paused_reason": NSTR,
+                "segment_list_id": NSTR,
+                "confirmed_after_segment": {
+                    **INT,
+                    "description": "Reactivation: clients who confirmed after the segment's list was made.",
+                },
+                "refresh_would_add": {
+                    **INT,
+                    "description": "Of those, how many `segment` with `refresh: true` would add.",
+                },
+            },
         ),
+        "ApiKey": obj(
+            ["key_id", "name", "prefix", "created_at", "last_used_at"],
+            {
+                "key_id": STR,
+                "name": STR,
+                "prefix": {"type": "string", "description": "the key's first characters"},
+                "created_at": TIME,
+                "last_used_at": {**NTIME, "description": "updated at most every 5 minutes"},
+                "revoked_at": NTIME,
+            },
+            "An API key as its owners see it: never the secret.",
+        ),
+        "CreatedApiKey": obj(
+            ["key_id", "name", "api_key", "prefix", "created_at"],
+            {
+                "key_id": STR,
+                "name": STR,
+                "api_key": {"type": "string", "description": "the secret, shown only in this answer"},
+                "prefix": STR,
+                "created_at": TIME,
+                "last_used_at": NTIME,
+                "revoked_at": NTIME,
+            },
+        ),
+        "ApiKeyPage": page_of("ApiKey"),
+        "User": obj(
+            ["user_id", "email", "role", "status", "created_at"],
+            {
+                "user_id": STR,
+                "email": STR,
+                "role": {"enum": ["owner", "staff"]},
+                "status": {"enum": ["invited", "active"], "description": "active once a password is set"},
+                "language": NSTR,
+                "invited_by": {**NSTR, "description": "user_id or key_id; null: the operator"},
+                "created_at": TIME,
+                "updated_at": TIME,
+            },
+            "A person who signs in to the account's console.",
+        ),
+        "UserPage": page_of("User"),
         "SegmentResult": obj(
-            ["list_id", "size"], {"list_id": STR, "size": nullable("integer"), "status": STR, "job_id": NSTR}
+            ["list_id", "size"],
+            {
+                "list_id": STR,
+                "size": nullable("integer"),
+                "status": STR,
+                "job_id": NSTR,
+                "added": {**nullable("integer"), "description": "With `refresh`: members added."},
+            },
         ),
     }
 )
@@ -362,7 +488,7 @@ ERRORS = {
     413: "Body too large",
     415: "Unsupported content type",
     423: "Account suspended",
-    429: "Rate limited",
+    429: "Rate limited (after too many failed authentications from one address, with Retry-After)",
 }
 
 
@@ -403,7 +529,7 @@ def op(
 ) -> tuple[str, str, dict[str, Any]]:
     codes = set(errors)
     if auth in ("account", "operator"):
-        codes.add(401)
+        codes |= {401, 429}
     if auth == "operator":
         codes.add(403)
     if body is not None or body_content is not None:
@@ -600,7 +726,7 @@ OPS = [
     op(
         "POST",
         "/v1/clients/search",
-        "Search clients with the filter language",
+        "Search clients with the filter language (pending sign-ups of the intake form excluded)",
         "Targeting",
         json_ok(200, "ClientCountedPage", "A page of matching clients"),
         body=model(SearchRequest),
@@ -616,6 +742,13 @@ OPS = [
         params=[
             {"name": "update_existing", "in": "query", "required": False, "schema": {"type": "boolean"}},
             {"name": "accept_consent", "in": "query", "required": False, "schema": {"type": "boolean"}},
+            {
+                "name": "custom_fields",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Import unknown headers as custom fields (otherwise they are reported).",
+            },
         ],
         errors=(415,),
         operation_id="importClients",
@@ -632,6 +765,16 @@ OPS = [
         body=model(bulk_tags.BulkTagsRequest),
         errors=(409,),
         operation_id="bulkTags",
+    ),
+    op(
+        "GET",
+        "/v1/tags",
+        "The account's tags with how many clients hold each",
+        "Targeting",
+        json_ok(200, "TagPage", "A page of tags"),
+        params=[LIMIT, CURSOR],
+        errors=(400,),
+        operation_id="listTags",
     ),
     op(
         "GET",
@@ -715,6 +858,52 @@ OPS = [
         operation_id="getCampaign",
     ),
     op(
+        "PATCH",
+        "/v1/campaigns/{campaign_id}",
+        "Edit a draft",
+        "Campaigns",
+        json_ok(200, "Campaign", "The campaign"),
+        body=model(campaigns.CampaignPatch),
+        errors=(409,),
+        operation_id="updateCampaign",
+    ),
+    op(
+        "DELETE",
+        "/v1/campaigns/{campaign_id}",
+        "Delete a draft",
+        "Campaigns",
+        json_ok(204, None, "Deleted"),
+        errors=(409,),
+        operation_id="deleteCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/duplicate",
+        "A new draft with the same content and selection",
+        "Campaigns",
+        json_ok(201, "Campaign", "The new draft"),
+        operation_id="duplicateCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/render",
+        "The e-mail as a client (or a sample client) would get it",
+        "Campaigns",
+        json_ok(200, "RenderedCampaign", "Subject, HTML and text"),
+        body=model(previews.RenderInput),
+        operation_id="renderCampaign",
+    ),
+    op(
+        "POST",
+        "/v1/campaigns/{campaign_id}/test",
+        "Send one test e-mail ([TEST] subject, links that record nothing)",
+        "Campaigns",
+        json_ok(202, "TestSendResult", "Sent"),
+        body=model(previews.CampaignTestInput),
+        errors=(409, 429),
+        operation_id="testCampaign",
+    ),
+    op(
         "POST",
         "/v1/campaigns/{campaign_id}/preview",
         "Audience counts and warnings",
@@ -725,7 +914,7 @@ OPS = [
     op(
         "POST",
         "/v1/campaigns/{campaign_id}/send",
-        "Start sending",
+        "Start sending, or schedule it (`send_at`)",
         "Campaigns",
         json_ok(202, "Campaign", "Sending"),
         body=model(campaigns.SendInput),
@@ -779,6 +968,97 @@ OPS = [
     ),
 ]
 
+OPS += [
+    op(
+        "POST",
+        "/v1/api-keys",
+        "Create a named API key (the secret is shown once)",
+        "API keys",
+        json_ok(201, "CreatedApiKey", "Created"),
+        body=model(api_keys.NewApiKey),
+        operation_id="createApiKey",
+    ),
+    op(
+        "GET",
+        "/v1/api-keys",
+        "The account's API keys (never a secret)",
+        "API keys",
+        json_ok(200, "ApiKeyPage", "A page of keys, oldest first"),
+        params=[
+            LIMIT,
+            CURSOR,
+            {"name": "include_revoked", "in": "query", "required": False, "schema": {"type": "boolean"}},
+        ],
+        errors=(400,),
+        operation_id="listApiKeys",
+    ),
+    op(
+        "DELETE",
+        "/v1/api-keys/{key_id}",
+        "Revoke a key: it answers 401 from the next request on",
+        "API keys",
+        json_ok(204, None, "Revoked"),
+        errors=(409,),
+        operation_id="revokeApiKey",
+    ),
+    op(
+        "POST",
+        "/v1/users",
+        "Invite a person to the console (an e-mail with a link valid 7 days)",
+        "Users",
+        json_ok(201, "User", "Invited"),
+        body=model(users.NewUser),
+        errors=(409,),
+        operation_id="inviteUser",
+    ),
+    op(
+        "GET",
+        "/v1/users",
+        "The account's console users",
+        "Users",
+        json_ok(200, "UserPage", "A page of users"),
+        params=[LIMIT, CURSOR],
+        errors=(400,),
+        operation_id="listUsers",
+    ),
+    op(
+        "GET",
+        "/v1/users/{user_id}",
+        "A console user",
+        "Users",
+        json_ok(200, "User", "The user"),
+        operation_id="getUser",
+    ),
+    op(
+        "PATCH",
+        "/v1/users/{user_id}",
+        "Change a user's role (409 last_owner for the account's only owner)",
+        "Users",
+        json_ok(200, "User", "The user"),
+        body=model(users.RoleChange),
+        errors=(409,),
+        operation_id="changeUserRole",
+    ),
+    op(
+        "DELETE",
+        "/v1/users/{user_id}",
+        "Remove a user: their sessions end at once (409 last_owner for the only owner)",
+        "Users",
+        json_ok(204, None, "Removed"),
+        errors=(409,),
+        operation_id="removeUser",
+    ),
+    op(
+        "POST",
+        "/v1/users/{user_id}/invitation",
+        "Send an invited user a new invitation link",
+        "Users",
+        json_ok(202, "User", "Sent"),
+        errors=(409,),
+        operation_id="resendInvitation",
+    ),
+]
+
 model(AccountSettings)
 
 # --- links: how a created resource's id feeds the operations on it (stateful fuzzing and readers)
@@ -792,6 +1072,12 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
         ["getClient", "updateClient", "eraseClient", "exportClient", "getConsent", "putConsent"],
     ),
     ("bulkTags", "202"): ("job_id", "job_id", ["getJob"]),
+    ("createApiKey", "201"): ("key_id", "key_id", ["revokeApiKey"]),
+    ("inviteUser", "201"): (
+        "user_id",
+        "user_id",
+        ["getUser", "changeUserRole", "resendInvitation", "removeUser"],
+    ),
     ("createList", "201"): ("list_id", "list_id", ["getList", "listMembers", "deleteList"]),
     ("segmentCampaign", "200"): ("list_id", "list_id", ["getList", "listMembers"]),
     ("createCampaign", "201"): (
@@ -806,8 +1092,14 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
             "cancelCampaign",
             "campaignReport",
             "segmentCampaign",
+            "updateCampaign",
+            "duplicateCampaign",
+            "renderCampaign",
+            "testCampaign",
+            "deleteCampaign",
         ],
     ),
+    ("duplicateCampaign", "201"): ("campaign_id", "campaign_id", ["getCampaign", "deleteCampaign"]),
 }
 
 # --- request examples: a valid body per operation (the fuzzer's first cases; readers' starting point)
@@ -818,7 +1110,12 @@ FILTER_EXAMPLE = {
     ]
 }
 EXAMPLES: dict[str, Any] = {
-    "createAccount": {"name": "Salon Bella", "sender_email": "hello@salon-bella.example", "language": "it"},
+    "createAccount": {
+        "name": "Salon Bella",
+        "sender_email": "hello@salon-bella.example",
+        "language": "it",
+        "owner_email": "owner@salon-bella.example",
+    },
     "updateSettings": {"consent_only_campaigns": True, "reactivation_wait_days": 7},
     "setAccountLimits": {"send_rate_per_second": 10, "hourly_send_cap": 5000, "daily_send_cap": 20000},
     "registerSenderDomain": {"domain": "news.salon-bella.example"},
@@ -837,17 +1134,23 @@ EXAMPLES: dict[str, Any] = {
         "selection": {"filter": {"field": "auto_status", "op": "eq", "value": "lost"}},
         "add": ["winback"],
     },
-    "createList": {"name": "VIP confirmed", "source": {"filter": FILTER_EXAMPLE}},
+    "createList": {"name": "VIP confirmed", "selection": {"filter": FILTER_EXAMPLE}},
     "createCampaign": {
         "name": "Autumn offer",
         "kind": "standard",
         "subject": "Hello {{ first_name }}",
         "html": "<p>20% off this week, {{ first_name }}.</p>",
-        "audience": {"tag": "vip"},
+        "selection": {"tag": "vip"},
     },
+    "updateCampaign": {"subject": "Autumn offer for you, {{ first_name }}"},
+    "renderCampaign": {},
+    "testCampaign": {},
     "sendCampaign": {"acknowledge_non_consented": False},
-    "segmentCampaign": {"force": False},
+    "segmentCampaign": {"force": False, "refresh": False},
     "importClients": "email,first_name,tags\nanna@example.com,Anna,vip\n",
+    "createApiKey": {"name": "Booking system"},
+    "inviteUser": {"email": "front.desk@salon-bella.example", "role": "staff", "language": "it"},
+    "changeUserRole": {"role": "owner"},
 }
 
 
@@ -880,7 +1183,9 @@ def build() -> dict[str, Any]:
                 '`{"error": {"code", "message", "details"}}`. Lists paginate with `limit` '
                 "(default 50, max 500) and an opaque `cursor`; `next_cursor` is null at the end. "
                 "Operator routes are marked `x-permesso-operator` and need the operator key. "
-                "Public pages under `/p/` (HTML, links in e-mails) are outside this document."
+                "Public pages under `/p/` (HTML, links in e-mails) and the staff console under `/app/` "
+                "are outside this document. Every change records its `actor`: the `key_id` of the "
+                "API key used (the console records the signed-in user's `user_id`)."
             ),
         },
         "servers": [
@@ -894,6 +1199,8 @@ def build() -> dict[str, Any]:
                 "Operator",
                 "Account",
                 "Sender domains",
+                "API keys",
+                "Users",
                 "Clients",
                 "GDPR",
                 "Consent",
@@ -920,8 +1227,27 @@ class _Plain(yaml.SafeDumper):
         return True
 
 
+YAML_DOCUMENT = ROOT / "chalicelib" / "openapi" / "openapi.yaml"
+JSON_DOCUMENT = YAML_DOCUMENT.with_suffix(".json")
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """The JSON form the Lambda reads: same content, key order kept, one trailing newline."""
+    import json
+
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_json() -> None:
+    JSON_DOCUMENT.write_text(json_text(yaml.safe_load(YAML_DOCUMENT.read_text(encoding="utf-8"))))
+    print(JSON_DOCUMENT.relative_to(ROOT))
+
+
 if __name__ == "__main__":
-    target = ROOT / "chalicelib" / "openapi" / "openapi.yaml"
-    text = yaml.dump(build(), Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100)
-    target.write_text("# Generated by bench/openapi_build.py, then reviewed; the API's contract.\n" + text)
-    print(target.relative_to(ROOT))
+    if "--json" not in sys.argv[1:]:
+        text = yaml.dump(build(), Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100)
+        YAML_DOCUMENT.write_text(
+            "# Generated by bench/openapi_build.py, then reviewed; the API's contract.\n" + text
+        )
+        print(YAML_DOCUMENT.relative_to(ROOT))
+    write_json()

@@ -1,9 +1,8 @@
 """Size of the Lambda deployment package, as ratios to AWS Lambda's limits.
 
-Builds the package offline exactly as it is deployed: ``chalice package --stage
-prod`` (the CDK app's ``chalice.cdk.Chalice`` construct runs the same packager,
-docs/DEPLOY.md), into a temporary directory, with the region of stage ``prod``
-from ``infra/config.json`` when ``AWS_DEFAULT_REGION`` is unset. Then measures:
+Builds the package exactly as it is deployed: ``infra/lambda_package.py``
+(python3.12 on arm64, the wheels of ``requirements.lock``, hash-checked; the
+stack points every function at it), into a temporary directory. Then measures:
 
 - the zipped ``deployment.zip`` against the 50 MiB limit of a direct upload;
 - the unzipped size (the sum of the archive's file sizes) against the 250 MiB
@@ -28,7 +27,6 @@ import csv
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -46,24 +44,11 @@ RUNTIME_PROVIDED = ("boto3", "botocore")
 TOP = 5
 
 
-def _region() -> str:
-    config = json.loads((ROOT / "infra" / "config.json").read_text())
-    return str(config["stages"][STAGE]["region"])
-
-
 def build(out_dir: Path) -> Path:
-    """``chalice package --stage prod out_dir``, offline; the path of ``deployment.zip``."""
-    chalice = Path(sys.executable).parent / "chalice"
-    env = {**os.environ}
-    env.setdefault("AWS_DEFAULT_REGION", _region())
-    subprocess.run(  # nosec B603 — the venv's own chalice, fixed arguments
-        [str(chalice), "package", "--stage", STAGE, str(out_dir)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return out_dir / "deployment.zip"
+    """The deployment package as the stack deploys it; the path of ``deployment.zip``."""
+    from infra.lambda_package import build as build_package
+
+    return build_package(out_dir / "deployment.zip")
 
 
 def _distribution_name(dist_info: str) -> str:
@@ -102,8 +87,12 @@ def measure(package: Path) -> dict[str, Any]:
         "zipped_ratio": round(zipped / ZIPPED_LIMIT, 4),
         "unzipped_ratio": round(unzipped / UNZIPPED_LIMIT, 4),
     }
+    from infra.lambda_package import TARGET
+
     return {
         "stage": STAGE,
+        "runtime": TARGET.runtime,
+        "architecture": TARGET.architecture,
         "zipped_bytes": zipped,
         "unzipped_bytes": unzipped,
         "files": files,

@@ -2,10 +2,13 @@
 
 Everything is read from the stage's own configuration, never restated here:
 
-- the **region** and the send worker's **reserved concurrency** (how many
-  ``handle_send`` Lambdas may run at once) from ``infra/config.json``;
-- the send worker's **memory** and **architecture** from ``.chalice/config.json``
-  as Chalice packages it (Chalice's default, x86_64, when the stage names none);
+- the **region** and how many ``handle_send`` Lambdas may run at once from
+  ``infra/config.json``: the send queue's ``MaximumConcurrency`` the stack derives
+  from the stage's ``throughput`` and SES rate (``StageConfig.poller_concurrency``),
+  capped by a reserved concurrency if the stage names one;
+- the send worker's **memory** from ``.chalice/config.json`` as Chalice packages it,
+  and its **architecture** as the stack deploys every function (``TARGET`` of
+  ``infra/lambda_package.py``: it overrides Chalice's);
 - the **platform SES rate** from the stage's environment
   (``PERMESSO_PLATFORM_SEND_RATE_PER_SECOND``);
 - the **prices** of that region from ``bench/prices.json`` (one table per region,
@@ -94,6 +97,7 @@ def prices_for(region: str, architecture: str, path: Path = PRICES_FILE) -> Pric
 def deployed(stage: str = "prod") -> Deployed:
     """The settings ``stage`` deploys the sending path with."""
     from infra.config import load_stage
+    from infra.lambda_package import TARGET
     from local.stage import function_settings, stage_environment
 
     infra = load_stage(stage)
@@ -101,13 +105,14 @@ def deployed(stage: str = "prod") -> Deployed:
     environment = stage_environment(stage, environ={})
     if "PERMESSO_PLATFORM_SEND_RATE_PER_SECOND" not in environment:
         raise PricingError(f".chalice/config.json, stage {stage}: no PERMESSO_PLATFORM_SEND_RATE_PER_SECOND")
-    if SEND_FUNCTION not in infra.reserved_concurrency:
-        raise PricingError(f"infra/config.json, stage {stage}: no reserved concurrency for {SEND_FUNCTION}")
+    workers = infra.poller_concurrency("send")
+    if SEND_FUNCTION in infra.reserved_concurrency:
+        workers = min(workers, infra.reserved_concurrency[SEND_FUNCTION])
     return Deployed(
         stage=stage,
         region=infra.region,
-        architecture=function.architecture,
+        architecture=TARGET.architecture,  # the stack overrides Chalice's (infra/stack.py)
         memory_mb=function.memory_mb,
-        send_workers=infra.reserved_concurrency[SEND_FUNCTION],
+        send_workers=workers,
         platform_rate=float(environment["PERMESSO_PLATFORM_SEND_RATE_PER_SECOND"]),
     )

@@ -16,6 +16,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 REPORT = ROOT / "REPORT.md"
+BASELINE = ROOT / "baseline.json"
+CARRIED = "Not run this time: the figures below are carried over from the previous report."
 
 Row = tuple[str, str, str, bool | None]
 
@@ -30,25 +32,63 @@ def _mark(met: bool | None) -> str:
 
 
 def cold_start(data: dict[str, Any]) -> list[Row]:
-    return [
+    rows: list[Row] = [
         (
             "`import app` / bare `import chalice, boto3` (median of fresh interpreters)",
             f"{data['ratio']:.2f}x",
             f"<= {data['goal']}x",
             data["ratio"] <= data["goal"],
         )
-    ] + (
-        [
+    ]
+    if "first_request_ratio" in data:
+        rows.append(
             (
                 "`import app` + first `GET /v1/account` (one GetItem) / bare `import chalice, boto3`",
                 f"{data['first_request_ratio']:.2f}x",
                 "(no goal: what the import defers)",
                 None,
             )
+        )
+    return rows + _package_rows(data)
+
+
+def _package_rows(data: dict[str, Any]) -> list[Row]:
+    if "package_not_measured" in data:
+        return [
+            (
+                "the deployment package on the Lambda's Python",
+                "not measured",
+                data["package_not_measured"],
+                None,
+            )
         ]
-        if "first_request_ratio" in data
-        else []
-    )
+    if "package_ratio" not in data:
+        return []
+    where = f"the deployment package on Python {data['package_python']} ({data['package_machine']})"
+    ms = {key: value * 1000 for key, value in data.items() if key.endswith("_median_s")}
+    return [
+        (
+            f"{where}: `import app` ({ms['package_app_median_s']:.0f} ms) / bare `import chalice, boto3` "
+            f"({ms['package_baseline_median_s']:.0f} ms) from the package",
+            f"{data['package_ratio']:.2f}x",
+            "(no goal: the runtime as deployed)",
+            None,
+        ),
+        (
+            f"{where}: first request's imports, PynamoDB + pydantic + a DynamoDB client "
+            f"({ms['package_first_median_s']:.0f} ms) / bare import",
+            f"{data['package_first_ratio']:.2f}x",
+            "—",
+            None,
+        ),
+        (
+            f"{where}: first request's imports without bytecode, as `chalice package` ships "
+            f"({ms['nobytecode_first_median_s']:.0f} ms) / with the package's bytecode",
+            f"{data['bytecode_speedup_first']:.2f}x",
+            "(what precompiling saves)",
+            None,
+        ),
+    ]
 
 
 def targeting(data: dict[str, Any]) -> list[Row]:
@@ -158,7 +198,8 @@ def package_size(data: dict[str, Any]) -> list[Row]:
     goals, met = data["goals"], data["met"]
     rows: list[Row] = [
         (
-            f"zipped `deployment.zip` ({data['zipped_bytes'] / mib:.1f} MiB) / 50 MiB direct-upload limit",
+            f"zipped `deployment.zip` ({data.get('runtime', 'python3.11')} "
+            f"{data.get('architecture', 'x86_64')}, {data['zipped_bytes'] / mib:.1f} MiB) / 50 MiB direct-upload limit",
             f"{data['zipped_ratio']}",
             f"<= {goals['zipped_ratio']}",
             met["zipped_ratio"],
@@ -188,13 +229,135 @@ def package_size(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def local_stack(data: dict[str, Any]) -> list[Row]:
+    goals = data["goals"]
+    met = data.get("met") or {}
+
+    def judged(name: str, ok: bool) -> bool | None:
+        return met.get(name, ok)
+
+    rows: list[Row] = []
+    if "time_per_row_ratio_10k_1k" in data:
+        rows += [
+            (
+                f"10,000-row import, time per row / 1,000-row import ({data['ms_per_row_10k']} ms vs "
+                f"{data['ms_per_row_1k']} ms a row, through `POST /v1/clients/import`)",
+                f"{data['time_per_row_ratio_10k_1k']}",
+                f"<= {goals['time_per_row_ratio_10k_1k']}",
+                judged(
+                    "time_per_row_ratio_10k_1k",
+                    data["time_per_row_ratio_10k_1k"] <= goals["time_per_row_ratio_10k_1k"],
+                ),
+            ),
+            (
+                "stack resident memory after the 10,000-row import, all processes (GB)",
+                f"{data['rss_gb_after_10k']}",
+                f"< {goals['rss_gb_after_10k']}",
+                judged("rss_gb_after_10k", data["rss_gb_after_10k"] < goals["rss_gb_after_10k"]),
+            ),
+        ]
+    if "rss_gb_at_100k" in data:
+        rows.append(
+            (
+                f"stack resident memory holding {data['clients_at_100k']:,} clients (GB; fill: {data['fill']})",
+                f"{data['rss_gb_at_100k']}",
+                f"< {goals['rss_gb_at_100k']}",
+                judged("rss_gb_at_100k", data["rss_gb_at_100k"] < goals["rss_gb_at_100k"]),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "stack resident memory holding 100,000 clients (GB)",
+                "not measured in this run",
+                f"< {goals['rss_gb_at_100k']}",
+                None,
+            )
+        )
+    if "stop_seconds" in data:
+        rows += [
+            (
+                "Ctrl-C at 100,000 clients: seconds until every process is gone, state saved",
+                f"{data['stop_seconds']}",
+                f"<= {goals['stop_seconds']}",
+                judged("stop_seconds", data["stop_seconds"] <= goals["stop_seconds"]),
+            ),
+            (
+                "restart at 100,000 clients: seconds until the API answers (state restored)",
+                f"{data['restart_ready_seconds_at_100k']}",
+                "—",
+                None,
+            ),
+        ]
+    rows.append(
+        (
+            "load average of the machine during the run (1, 5, 15 min)",
+            str(data.get("load_average")),
+            "—",
+            None,
+        )
+    )
+    if data.get("note"):
+        rows.append((f"note: {data['note']}", "—", "—", None))
+    return rows
+
+
 SECTIONS = (
     ("Cold start", "cold_start", cold_start),
     ("Targeting (20,000 clients)", "targeting", targeting),
     ("Automatic-status job (20,000 clients, 1 % changing)", "auto_status", auto_status),
     ("Sending", "sending", sending),
     ("Lambda package size (stage prod)", "package_size", package_size),
+    ("Local stack (`make run`) at a salon's size", "local_stack", local_stack),
 )
+
+
+def previous_sections(text: str) -> dict[str, list[str]]:
+    """The sections of an earlier report by their heading line (``## Title (`python -m …`)``)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line, [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def before_after(baseline: dict[str, Any]) -> list[str]:
+    """Today's package and cold-start figures beside the recorded ones (``bench/baseline.json``)."""
+    mib = 1024 * 1024
+    package, cold = _load("package_size"), _load("cold_start")
+    if package is None and cold is None:
+        return []
+    rows = [
+        "## Before and after the python3.12 arm64 package (`bench/baseline.json`)",
+        "",
+        f"Before: {baseline['label']}. After: this report's runs.",
+        "",
+        "| figure | before | after |",
+        "|---|---|---|",
+    ]
+    if package is not None:
+        old = baseline["package_size"]
+        rows += [
+            f"| zipped package (MiB) / ratio to 50 MiB | {old['zipped_mib']} / {old['zipped_ratio']} | "
+            f"{package['zipped_bytes'] / mib:.1f} / {package['zipped_ratio']} |",
+            f"| unzipped package (MiB) / ratio to 250 MiB | {old['unzipped_mib']} / {old['unzipped_ratio']} | "
+            f"{package['unzipped_bytes'] / mib:.1f} / {package['unzipped_ratio']} |",
+            f"| files in the package | {old['files']} | {package['files']} |",
+        ]
+    if cold is not None:
+        old = baseline["cold_start"]
+        rows.append(
+            f"| `import app` / bare `import chalice, boto3` (dev venv) | {old['ratio']:.2f}x | {cold['ratio']:.2f}x |"
+        )
+        if "first_request_ratio" in cold:
+            rows.append(
+                f"| `import app` + first request / bare import (dev venv) | {old['first_request_ratio']:.2f}x | "
+                f"{cold['first_request_ratio']:.2f}x |"
+            )
+    return [*rows, ""]
 
 
 def render() -> str:
@@ -207,19 +370,31 @@ def render() -> str:
         "about AWS. How each is measured is in the benchmark's own docstring.",
         "",
     ]
+    earlier = previous_sections(REPORT.read_text()) if REPORT.exists() else {}
     for title, name, rows_of in SECTIONS:
         data = _load(name)
         if name == "sending":
-            title = sending_title(data)
-        lines += [f"## {title} (`python -m bench.{name}`)", ""]
+            title = sending_title(data)  # the run's parameters
+        heading = f"## {title} (`python -m bench.{name}`)"
         if data is None:
-            lines += ["Not run: no `bench/results/" + name + ".json`.", ""]
+            # A partial run (make bench BENCHES=…) keeps the other sections' last figures, marked,
+            # under their last heading (the sending section's names the parameters it ran with).
+            suffix = f"(`python -m bench.{name}`)"
+            heading = next((line for line in earlier if line.endswith(suffix)), heading)
+            table = [line for line in earlier.get(heading, []) if line.startswith("|")]
+            if table:
+                lines += [heading, "", CARRIED, "", *table, ""]
+                continue
+            lines += [heading, "", "Not run: no `bench/results/" + name + ".json`.", ""]
             continue
+        lines += [heading, ""]
         lines += ["| figure | measured | goal | |", "|---|---|---|---|"]
         lines += [
             f"| {label} | {value} | {goal} | {_mark(met)} |" for label, value, goal, met in rows_of(data)
         ]
         lines.append("")
+    if BASELINE.exists():
+        lines += before_after(json.loads(BASELINE.read_text()))
     return "\n".join(lines)
 
 

@@ -14,8 +14,8 @@ drain the send queue, each running the real worker code
 Lambda invocation) against the shared buckets.
 
 The platform rate ``R`` and the worker count ``W`` are the prod stage's
-(``PERMESSO_PLATFORM_SEND_RATE_PER_SECOND`` in ``.chalice/config.json``, the
-reserved concurrency of ``handle_send`` in ``infra/config.json``); the prices
+(``PERMESSO_PLATFORM_SEND_RATE_PER_SECOND`` in ``.chalice/config.json``, the send
+queue's ``MaximumConcurrency`` the stack derives from ``infra/config.json``); the prices
 are those of the stage's region for the send worker's architecture and memory
 (``bench/pricing.py``, ``bench/prices.json``). ``--rate``/``--workers`` run
 elsewhere, and the results say so.
@@ -398,20 +398,21 @@ def setup(accounts: int, recipients: int) -> tuple[Any, list[tuple[str, str]]]:
 
 
 def _start_moto(port: int) -> Any:
-    """The emulator with the project's SES identity fix (local/emulator.py): the accounts'
-    sender domains are registered through it like on AWS."""
+    """The emulator with the project's patches (local/emulator.py, as the local stack runs it):
+    the accounts' sender domains are registered through it like on AWS."""
     import subprocess  # nosec B404 — our own interpreter
     import sys
     from urllib.request import urlopen
 
     code = (
-        "from local.emulator import emulate_ses_identities; emulate_ses_identities(); "
+        "from local.emulator import install; install(); "
         f"from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
     )
     process = subprocess.Popen(  # nosec B603 — our own interpreter and code
         [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    for _ in range(100):
+    deadline = time.time() + 120  # importing moto and patching it takes seconds on a busy machine
+    while time.time() < deadline:
         try:
             urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()  # nosec B310 — local
             return process

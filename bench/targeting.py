@@ -23,9 +23,10 @@ What is counted, honestly:
 - **time**: wall time against the emulator on this machine.  Only the ratios
   mean anything; absolute times say nothing about AWS.
 - The emulator's transaction rollback copies whole tables, and its response
-  serialiser costs milliseconds per item; ``bench/emulator.py`` replaces both
-  (all-or-nothing transactions, direct JSON for reads) so that 20,000 clients
-  fit in minutes — this changes emulator time only, never the items counted.
+  serialiser costs milliseconds per item; the emulator patches of the local
+  stack (``local/emulator.py``: item-level rollback, direct JSON for reads)
+  replace both so that 20,000 clients fit in minutes — this changes emulator
+  time only, never the items counted.
 
 Each shape is reported as a ratio to a plain paginated ``Query`` over the
 account's clients (the read a "scan the account" design would do), together
@@ -162,12 +163,13 @@ def free_port() -> int:
 def start_emulator() -> Any:
     import logging
 
-    from moto.server import ThreadedMotoServer
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from local.emulator import EmulatorServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per emulator request
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = EmulatorServer(port)  # the local stack's emulator, with its patches (local/emulator.py)
     server.start()
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
@@ -216,7 +218,7 @@ def load_account(deps: Any) -> tuple[Any, dict[str, int]]:
     """An account with N_CLIENTS generated clients; returns it and each tag's client count."""
     from chalicelib.domain.time import to_storage
     from chalicelib.services.accounts import NewAccount, create_account
-    from chalicelib.storage.clients import status_shard
+    from chalicelib.storage.clients import status_shard, tag_partition
     from chalicelib.storage.models import ClientEmailModel, ClientModel, TagMemberModel
 
     account, _ = create_account(deps, NewAccount(name="Bench Salon", sender_email="bench@salon.example"))
@@ -265,7 +267,7 @@ def load_account(deps: Any) -> tuple[Any, dict[str, int]]:
             )
             claims.save(ClientEmailModel(aid, email, client_id=client_id))
             for tag in tags:
-                members.save(TagMemberModel(f"{aid}#{tag}", client_id))
+                members.save(TagMemberModel(tag_partition(aid, tag), client_id))
                 tag_counts[tag] += 1
     return account, dict(tag_counts)
 
@@ -471,11 +473,8 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     server = start_emulator()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.emulator import fast_reads, fast_transactions
-
     try:
-        with fast_transactions(), fast_reads():
-            data = report(run())
+        data = report(run())
     finally:
         server.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

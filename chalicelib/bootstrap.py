@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from chalicelib.domain.signing import KeyRing
     from chalicelib.mail.ses import SesMailer
     from chalicelib.queue import MessageQueue
-    from chalicelib.storage.accounts import AccountRepository, ApiKeyRepository
+    from chalicelib.storage.accounts import AccountRepository
+    from chalicelib.storage.api_keys import ApiKeyRepository
     from chalicelib.storage.campaigns import CampaignRepository, DeliveryRepository
     from chalicelib.storage.client_index import ClientIndex
     from chalicelib.storage.clients import ClientRepository
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from chalicelib.storage.stats import StatsRepository
     from chalicelib.storage.status_index import StatusIndexRepository
     from chalicelib.storage.suppressions import SuppressionRepository
+    from chalicelib.storage.tags import TagRepository
     from chalicelib.storage.throttle import ThrottleRepository
+    from chalicelib.storage.users import SessionRepository, UserRepository
 
 
 @dataclass
@@ -51,15 +54,33 @@ class Deps:
 
     @cached_property
     def api_keys(self) -> ApiKeyRepository:
-        from chalicelib.storage.accounts import ApiKeyRepository
+        from chalicelib.storage.api_keys import ApiKeyRepository
 
         return ApiKeyRepository()
+
+    @cached_property
+    def users(self) -> UserRepository:
+        from chalicelib.storage.users import UserRepository
+
+        return UserRepository()
+
+    @cached_property
+    def sessions(self) -> SessionRepository:
+        from chalicelib.storage.users import SessionRepository
+
+        return SessionRepository()
 
     @cached_property
     def clients(self) -> ClientRepository:
         from chalicelib.storage.clients import ClientRepository
 
         return ClientRepository()
+
+    @cached_property
+    def tags(self) -> TagRepository:
+        from chalicelib.storage.tags import TagRepository
+
+        return TagRepository()
 
     @cached_property
     def suppressions(self) -> SuppressionRepository:

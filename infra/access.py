@@ -111,6 +111,7 @@ FUNCTIONS: Mapping[str, Access] = {
             "clients",
             "client-emails",
             "tag-members",
+            "tags",
             "lists",
             "list-members",
             "campaigns",
@@ -128,6 +129,14 @@ FUNCTIONS: Mapping[str, Access] = {
     # segmentation job started.
     "segment_due_campaigns": Access(
         tables=write("campaigns", "lists", "jobs") | read("accounts"),
+        send_to=("jobs",),
+    ),
+    # Every minute: scheduled campaigns whose time has come (sparse index on campaigns) pass the
+    # consent gate again (reading their audience: clients, tags, lists) and start their fan-out
+    # job, or go back to draft.
+    "send_scheduled_campaigns": Access(
+        tables=write("campaigns", "jobs")
+        | read("accounts", "clients", "client-emails", "tag-members", "lists", "list-members"),
         send_to=("jobs",),
     ),
     # Every 15 minutes: a round (a job) for each active automatic campaign (sparse index).
@@ -182,6 +191,7 @@ class FunctionSpec:
     timeout: int
     queue_events: tuple[QueueEvent, ...] = ()
     schedules: tuple[str, ...] = ()
+    schedule_events: tuple[str, ...] = ()  # the names of its Schedule events in the template
 
 
 @dataclass(frozen=True)

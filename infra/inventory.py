@@ -50,13 +50,14 @@ def functions_in(template: dict[str, Any]) -> list[FunctionSpec]:
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource.get("Properties", {})
-        queue_events, schedules = [], []
+        queue_events, schedules, schedule_events = [], [], []
         for event_name, event in sorted(properties.get("Events", {}).items()):
             kind, event_properties = event.get("Type"), event.get("Properties", {})
             if kind == "SQS":
                 queue_events.append(QueueEvent(event_name, _queue_name(event_properties.get("Queue"))))
             elif kind == "Schedule":
                 schedules.append(str(event_properties.get("Schedule")))
+                schedule_events.append(event_name)
             elif kind not in _INVOKE_ONLY_EVENTS:
                 raise InfraError(
                     f"function {logical_id} has a {kind} event source, which infra/ does not grant yet: "
@@ -69,6 +70,7 @@ def functions_in(template: dict[str, Any]) -> list[FunctionSpec]:
                 timeout=int(properties.get("Timeout", 60)),
                 queue_events=tuple(queue_events),
                 schedules=tuple(schedules),
+                schedule_events=tuple(schedule_events),
             )
         )
     if not functions:

@@ -1,12 +1,14 @@
 """Synthesise the Permesso stack of one stage: ``python main.py -c stage=prod`` (from infra/).
 
 The CDK CLI runs this too (``cdk.json``): ``npx aws-cdk@2 deploy -c stage=prod``.
-It must run on Python 3.11, the Lambda runtime, because Chalice packages the
-dependencies for the interpreter it runs on.  Context (``-c key=value``):
+Any Python from 3.11 runs it: the functions' package is built for the Lambda's
+own platform (python3.12, arm64) by ``infra/lambda_package.py``, whatever
+interpreter runs this.  Context (``-c key=value``):
 
 - ``stage``: a stage of ``infra/config.json`` (default ``prod``);
 - ``allow_placeholders=true``: synthesise even though the config still holds
-  example values (CI does; a deploy must not);
+  example values or names nobody to hear the alarms (CI does; a deploy must
+  not: ``make deploy-check`` then checks the account too);
 - any other key overrides one setting of the stage, e.g. ``-c secrets_version=2``.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RUNTIME = (3, 11)
+MINIMUM_PYTHON = (3, 11)
 
 
 def quiet_jsii() -> None:
@@ -41,8 +43,8 @@ def _argv_context(argv: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info[:2] != RUNTIME:
-        print(f"infra: run on Python {RUNTIME[0]}.{RUNTIME[1]}, the Lambda runtime", file=sys.stderr)
+    if sys.version_info[:2] < MINIMUM_PYTHON:
+        print(f"infra: run on Python {MINIMUM_PYTHON[0]}.{MINIMUM_PYTHON[1]} or later", file=sys.stderr)
         return 2
     quiet_jsii()
     import aws_cdk as cdk
@@ -70,12 +72,16 @@ def main(argv: list[str]) -> int:
     try:
         config = load_stage(stage, **overrides)
         os.environ.setdefault("AWS_DEFAULT_REGION", config.region)  # the Chalice packager's session
-        placeholders = config.placeholders()
-        if placeholders and str(context["allow_placeholders"]).lower() != "true":
-            raise InfraError(
-                f"infra/config.json, stage {stage!r}: {', '.join(placeholders)} still hold example values; "
-                "set them (docs/DEPLOY.md), or pass -c allow_placeholders=true to only synthesise"
-            )
+        if str(context["allow_placeholders"]).lower() != "true":
+            from infra.deploy_check import check
+
+            refused = check(config, None).failures
+            if refused:
+                raise InfraError(
+                    f"infra/config.json, stage {stage!r} cannot be deployed:\n  - "
+                    + "\n  - ".join(refused)
+                    + "\n(pass -c allow_placeholders=true to only synthesise)"
+                )
         from infra.stack import PermessoStack
 
         stack = PermessoStack(app, config)

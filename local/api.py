@@ -7,7 +7,9 @@ the values ``.chalice/config.json`` gives the stage (Chalice would otherwise
 overwrite them just before importing ``app.py``). That lets ``local.run`` put
 moto server and the API on any port — the smoke test uses free ones — while
 config.json keeps documenting the defaults. When config.json names none of
-those variables, the hook changes nothing and this is plain ``chalice local``.
+those variables, the hook changes nothing. ``local.gateway.install`` then makes
+Chalice's gateway route as the deployed API Gateway does (greedy ``/p/{proxy+}``,
+unknown routes answered by the Gateway Response: a JSON 404).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from chalice.cli import main as chalice_main
 from chalice.cli.factory import CLIFactory
 
+from local.gateway import install as install_gateway
 from local.process import exit_with_parent, quiet_library_logs
 from local.stage import LOCAL_STAGE, PROJECT_DIR, runtime_overrides
 
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _install_override_hook(runtime_overrides())
     _accept_bursts()
+    install_gateway()  # greedy routes and the deployed API's Gateway Responses (local/gateway.py)
     quiet_library_logs()
     # Chalice's server has no SIGTERM handler: the default action ends the process.
     exit_with_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))

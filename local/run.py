@@ -2,21 +2,31 @@
 
 1. refuses at once if the API or emulator port is taken;
 2. generates the local secrets once, into ``.local/secrets.env`` (gitignored);
-3. starts moto server (the AWS emulator) on 127.0.0.1:<moto-port>, in this process;
-4. creates every table, queue, topic and SES resource (``local.bootstrap``);
-5. starts ``chalice local`` (``local.api``) and the worker (``local.worker``),
+3. restores the emulator's saved state from ``.local/emulator/`` (``local.persistence``;
+   ``--fresh`` forgets it and starts empty);
+4. starts moto server (the AWS emulator, with the patches of ``local.emulator``) on
+   127.0.0.1:<moto-port>, in this process, and snapshots its state every
+   ``--snapshot-seconds`` (2) when something changed;
+5. creates every table, queue, topic and SES resource that does not exist yet
+   (``local.bootstrap``);
+6. starts ``chalice local`` (``local.api``) and the worker (``local.worker``),
    each in its own process group;
-6. waits until the API answers, creates the demo account through the HTTP API
-   and prints its key and ready-to-paste curl commands.
+7. waits until the API answers; creates the demo account through the HTTP API
+   unless the restored state has it (its key and its owner's password are kept in
+   ``.local/demo.json``): with its owner, who is invited by e-mail and accepts the
+   invitation from the outbox with a generated password like a person would; then
+   prints the API key, ready-to-paste curl commands and the console's sign-in URL
+   with the owner's e-mail and password.
 
-Ctrl-C or SIGTERM stops everything: each child's process group gets SIGTERM,
-then SIGKILL if it lingers; moto stops with this process. The children also
-stop by themselves if this process disappears (``local.process``).
+Ctrl-C or SIGTERM stops everything within a few seconds: each child's process group
+gets SIGTERM, then SIGKILL after ``STOP_GRACE_SECONDS``; the last snapshot is
+written; moto's port closes with this process. The children also stop by
+themselves if this process disappears (``local.process``).
 
 Flags: ``--api-port 8000 --moto-port 5000 --host 127.0.0.1 --schedule-seconds 10
---no-demo --state-dir .local``. Environment: ``PERMESSO_OPERATOR_KEY`` (default
-``local-operator-key``); ``PERMESSO_TOKEN_KEYS`` and ``PERMESSO_EMAIL_HASH_KEY``
-override the generated secrets when set.
+--no-demo --state-dir .local --fresh --snapshot-seconds 2``. Environment:
+``PERMESSO_OPERATOR_KEY`` (default ``local-operator-key``); ``PERMESSO_TOKEN_KEYS``
+and ``PERMESSO_EMAIL_HASH_KEY`` override the generated secrets when set.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -35,25 +46,33 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from local.bootstrap import DEMO_SENDER
+from local.persistence import EmulatorState, Saver, StateError
 from local.process import PARENT_PID_ENV
 from local.stage import LOCAL_STAGE, PROJECT_DIR, stage_environment
 
 DEFAULT_OPERATOR_KEY = "local-operator-key"  # API.md: the local stack's default only
 SECRET_NAMES = ("PERMESSO_TOKEN_KEYS", "PERMESSO_EMAIL_HASH_KEY")
+DEMO_OWNER = "owner@demo-salon.example"
 DEMO_ACCOUNT = {
     "name": "Demo Salon",
-    "sender_email": DEMO_SENDER,
+    "sender_email": DEMO_SENDER,  # bootstrap verifies it
     "sender_name": "Demo Salon",
-}  # bootstrap verifies it
+    "owner_email": DEMO_OWNER,
+}
 READY_TIMEOUT_SECONDS = 90.0
-STOP_GRACE_SECONDS = 10.0
+# SIGTERM, then SIGKILL after this: with the last snapshot, the stack is gone within 5 s.
+STOP_GRACE_SECONDS = 2.0
+DEFAULT_SNAPSHOT_SECONDS = 2.0
+DEMO_FILE = "demo.json"
 READY_BANNER = "Permesso local stack is ready"
 
 
@@ -256,22 +275,18 @@ def wait_for_api(url: str, children: Children, stop: threading.Event, timeout: f
 # --- moto -----------------------------------------------------------------------------------
 
 
-def start_moto(port: int, timeout: float = 30.0) -> Any:
-    from moto.server import ThreadedMotoServer
+def start_moto(port: int, state: EmulatorState | None = None) -> Any:
+    """moto server on 127.0.0.1:``port`` with the project's emulator patches; its requests
+    tell ``state`` what they may change, so snapshots rewrite only that."""
+    from local.emulator import EmulatorServer
 
-    from local.emulator import patch_emulator
-
-    # DynamoDB's transaction isolation under threads, SES's Easy DKIM and MAIL FROM (local/emulator.py).
-    patch_emulator()
     # One werkzeug log line per emulator request (the worker long-polls) would bury the API's.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    # start() waits forever if the server thread cannot bind: bound it.
-    starter = threading.Thread(target=server.start, name="moto-start", daemon=True)
-    starter.start()
-    starter.join(timeout)
-    if starter.is_alive():
-        raise StartupError(f"moto server did not start on 127.0.0.1:{port} within {timeout:.0f} s")
+    server = EmulatorServer(port, on_request=state.on_request if state is not None else lambda _e: None)
+    try:
+        server.start()
+    except OSError as exc:
+        raise StartupError(f"moto server could not listen on 127.0.0.1:{port}: {exc}") from exc
     return server
 
 
@@ -295,6 +310,74 @@ def create_demo_account(api_url: str, operator_key: str) -> dict[str, Any]:
     return dict(body)
 
 
+def demo_password() -> str:
+    """A generated password for the demo owner (never stored by this process)."""
+    return "demo-" + secrets.token_urlsafe(15)
+
+
+def accept_demo_invitation(api_url: str, email: str, password: str) -> None:
+    """Set the demo owner's password through the console, as a person would: the invitation
+    link from the local outbox, its form (cookie and CSRF token), then its POST."""
+    status, outbox = http("GET", f"{api_url}/dev/outbox")
+    if status != 200:
+        raise StartupError(f"reading the local outbox failed: HTTP {status}")
+    links = [
+        link["href"]
+        for mail in outbox["items"]
+        if any(email in to for to in mail["to"])
+        for link in mail["links"]
+        if "/app/invitation/" in link["href"]
+    ]
+    if not links:
+        raise StartupError(f"no invitation for {email} in the local outbox")
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(links[0], timeout=10) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if token is None:
+        raise StartupError("the invitation page has no form")
+    form = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "password": password, "confirmation": password}
+    )
+    request = urllib.request.Request(links[0], data=form.encode(), method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    request.add_header("Origin", api_url)
+    try:
+        with opener.open(request, timeout=10) as response:
+            final = response.geturl()
+    except urllib.error.HTTPError as error:
+        raise StartupError(f"accepting the demo invitation failed: HTTP {error.code}") from error
+    if "/app/sign-in" not in final:
+        raise StartupError("accepting the demo invitation did not lead to the sign-in page")
+
+
+def demo_account(api_url: str, operator_key: str, state_dir: Path) -> tuple[dict[str, Any], bool]:
+    """The demo account and whether it was created now.
+
+    Its id and key are kept in ``demo.json`` (mode 0600, next to the local secrets): when
+    the restored state still has that account and the key works, it is reused; otherwise
+    (first start, ``--fresh``) a new one is created."""
+    path = state_dir / DEMO_FILE
+    try:
+        saved = json.loads(path.read_text())
+        status, body = http("GET", f"{api_url}/v1/account", token=str(saved["api_key"]))
+        if status == 200 and body.get("account_id") == saved["account_id"] and saved.get("password"):
+            return dict(saved), False
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    created = create_demo_account(api_url, operator_key)
+    password = demo_password()
+    accept_demo_invitation(api_url, DEMO_OWNER, password)
+    kept = {"account_id": created["account_id"], "api_key": created["api_key"], "password": password}
+    state_dir.mkdir(parents=True, exist_ok=True)
+    temporary = state_dir / f".{DEMO_FILE}.{os.getpid()}"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(kept, handle)
+    os.replace(temporary, path)
+    return kept, True
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.run", description=__doc__.splitlines()[0])
     parser.add_argument("--api-port", type=int, default=8000)
@@ -311,7 +394,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--state-dir",
         type=Path,
         default=PROJECT_DIR / ".local",
-        help="where the generated secrets live (default .local/)",
+        help="where the generated secrets and the emulator's saved state live (default .local/)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="forget the saved emulator state (and the demo account) and start empty",
+    )
+    parser.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=DEFAULT_SNAPSHOT_SECONDS,
+        help="save the emulator's state this often when it changed (default 2; also at stop)",
     )
     return parser.parse_args(argv)
 
@@ -327,13 +421,38 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
 
     children = Children()
     moto = None
+    saver: Saver | None = None
+    state = EmulatorState(args.state_dir / "emulator")
     try:
+        from local.emulator import install
+
+        install()
+        if args.fresh:
+            state.clear()
+            (args.state_dir / DEMO_FILE).unlink(missing_ok=True)
+            print("Starting empty (--fresh): the saved emulator state was removed.", flush=True)
+        else:
+            started = time.monotonic()
+            try:
+                restored = state.restore()
+            except StateError as error:
+                raise StartupError(str(error)) from error
+            if restored:
+                print(
+                    f"Restored the emulator state from {state.directory} "
+                    f"({time.monotonic() - started:.1f} s); `make run ARGS=--fresh` starts empty.",
+                    flush=True,
+                )
+        if stop.is_set():
+            raise Interrupted
         print(f"Starting the AWS emulator (moto server) on {addresses.moto_url} …", flush=True)
-        moto = start_moto(args.moto_port)
+        moto = start_moto(args.moto_port, state)
         from local.bootstrap import bootstrap, describe
 
         report = bootstrap()
         print("AWS resources ready:\n" + describe(report), flush=True)
+        saver = Saver(state, args.snapshot_seconds)
+        saver.start()
         if stop.is_set():
             raise Interrupted
 
@@ -350,6 +469,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             READY_BANNER,
             f"  API:          {addresses.api_url}",
             f"  AWS emulator: {addresses.moto_url} (moto server, region {env['AWS_DEFAULT_REGION']})",
+            f"  State:        {state.directory} (saved every {args.snapshot_seconds:g} s and at stop)",
+            f"  Outbox:       {addresses.api_url}/dev/outbox",
         ]
         operator_key = env["PERMESSO_OPERATOR_KEY"]
         if operator_key == DEFAULT_OPERATOR_KEY:
@@ -357,15 +478,18 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
         else:
             lines.append("  Operator key: the value of PERMESSO_OPERATOR_KEY")
         if not args.no_demo:
-            demo = create_demo_account(addresses.api_url, operator_key)
+            demo, created = demo_account(addresses.api_url, operator_key, args.state_dir)
             lines += [
-                f"  Demo account: {DEMO_ACCOUNT['name']} ({demo['account_id']}), sender {DEMO_ACCOUNT['sender_email']}",
+                f"  Demo account: {DEMO_ACCOUNT['name']} ({demo['account_id']}), sender {DEMO_ACCOUNT['sender_email']}"
+                + ("" if created else " — kept from the last run"),
                 f"  API key:      {demo['api_key']}",
+                f"  Console:      {addresses.api_url}/app/sign-in",
+                f"                e-mail {DEMO_OWNER}, password {demo['password']}",
                 "",
                 "Try:",
                 *(f"  {command}" for command in curl_examples(addresses.api_url, demo["api_key"])),
             ]
-        lines += ["", "Ctrl-C stops everything.", ""]
+        lines += ["", "Ctrl-C stops everything (the state is saved).", ""]
         print("\n".join(lines), flush=True)
 
         while not stop.wait(0.5):
@@ -379,10 +503,27 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
         return 0
     finally:
         print("Stopping the local stack …", file=sys.stderr, flush=True)
+        stopping = time.monotonic()
         children.stop()
+        if saver is not None:
+            try:
+                saved = saver.stop(timeout=1.0)
+            except Exception as exc:  # noqa: BLE001 - reported; the previous snapshot stays whole
+                print(
+                    f"The last snapshot failed ({exc}); the previous one is kept.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                if saved is not None and saved.parts:
+                    print(
+                        f"State saved to {state.directory} ({saved.seconds:.1f} s).",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         if moto is not None:
             moto.stop()
-        print("Stopped.", file=sys.stderr, flush=True)
+        print(f"Stopped. ({time.monotonic() - stopping:.1f} s)", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,4 +545,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is stopped and saved: exit now, without waiting for the emulator's request
+    # threads (daemons) or interpreter clean-up of a large heap.
+    os._exit(code)

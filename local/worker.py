@@ -55,6 +55,10 @@ DEFAULT_SCHEDULE_SECONDS = 10.0
 SCHEDULE_SECONDS_ENV = "PERMESSO_LOCAL_SCHEDULE_SECONDS"
 DEFAULT_WAIT_SECONDS = 2  # long-poll wait: short enough for a prompt shutdown
 RETRY_SECONDS = 3.0  # pause after a failed poll (emulator down, queue missing)
+# At stop, how long an invocation in progress may take to finish. Pollers waiting on an empty
+# queue are not waited for (daemon threads); a batch received but not yet handled stays on its
+# queue and comes back after the visibility timeout, as after a Lambda timeout.
+STOP_JOIN_SECONDS = 1.5
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -396,7 +400,8 @@ class Worker:
             next_at = max(next_at + self._schedule_seconds, time.monotonic())
 
     def run(self) -> None:
-        """Poll and fire until ``stop()``; returns once the loops have ended (bounded)."""
+        """Poll and fire until ``stop()``; then return as soon as no invocation is in progress
+        (an invocation gets ``STOP_JOIN_SECONDS`` to finish; idle pollers are not waited for)."""
         threads = [
             threading.Thread(
                 target=self._consume, args=(consumer,), name=f"sqs-{consumer.queue_name}", daemon=True
@@ -408,9 +413,10 @@ class Worker:
         for thread in threads:
             thread.start()
         self._stop.wait()
-        deadline = time.monotonic() + self._wait_seconds + 5
+        if self._invoke_lock.acquire(timeout=STOP_JOIN_SECONDS):
+            self._invoke_lock.release()
         for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            thread.join(timeout=0.05)
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 for _name in ("AWS_ENDPOINT_URL", "PERMESSO_AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_name, None)
 os.environ.update(
@@ -27,12 +29,43 @@ os.environ.update(
     }
 )
 
-# moto's DynamoDB transactions are not isolated across threads (a failed one restores a
-# snapshot over other threads' writes), and its SES identities lack Easy DKIM tokens and
-# MAIL FROM: local/emulator.py makes it answer like AWS.
+# The emulator patches of the local stack (local/emulator.py), in every test process: DynamoDB's
+# transaction isolation under threads, transactions that undo only their own items (moto copies
+# whole tables), direct JSON read responses (each proven against moto's own behaviour in
+# tests/integration/test_emulator.py), SES identities with Easy DKIM tokens and MAIL FROM.
 import importlib.util  # noqa: E402
 
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
-    from local.emulator import patch_emulator
+    from local.emulator import install
 
-    patch_emulator()
+    install()
+
+# chalice.test.Client routes as the deployed API does: greedy /p/{proxy+}, and an unknown route
+# answered by the Gateway Response (a JSON 404), as in the local stack (local/api.py).
+from local.gateway import install as install_gateway  # noqa: E402
+
+install_gateway()
+
+
+# Parallel workers on a shared 2-core machine make input generation slow at times: Hypothesis's
+# "too slow" health check would then fail a test that found nothing wrong. Every example still
+# runs and every property is still checked; only that timing check is off, and no deadline.
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # the infra suite's environment
+    pass
+else:
+    hypothesis_settings.register_profile(
+        "permesso", suppress_health_check=[HealthCheck.too_slow], deadline=None
+    )
+    hypothesis_settings.load_profile("permesso")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadfile``) each test file runs in order on one worker, so
+    a smoke module's tests share one local stack. Modules that say ``RUN_FIRST = True`` (the
+    longest) are handed out first, so they do not finish last."""
+    if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
+        return
+    items.sort(key=lambda item: not getattr(getattr(item, "module", None), "RUN_FIRST", False))

@@ -62,5 +62,5 @@ def get_account(call: Call) -> dict[str, Any]:
     "/v1/account/settings", ["PATCH"], body="chalicelib.domain.account_settings:AccountSettingsPatch"
 )
 def update_settings(call: Call) -> dict[str, Any]:
-    account = service.update_settings(call.deps, call.acting_account.account_id, call.body)
+    account = service.update_settings(call.deps, call.acting_account.account_id, call.body, call.actor)
     return full_view(call.deps, account)

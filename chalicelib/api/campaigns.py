@@ -9,6 +9,7 @@ from chalicelib.api.views import campaign_view
 from chalicelib.lazy import lazy_module
 
 service = lazy_module("chalicelib.services.campaigns")
+previews = lazy_module("chalicelib.services.previews")
 
 api = ApiBlueprint(__name__)
 
@@ -38,6 +39,36 @@ def get_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return campaign_view(service.get_campaign(call.deps, call.acting_account, campaign_id))
 
 
+@api.endpoint("/v1/campaigns/{campaign_id}", ["PATCH"], body="chalicelib.services.campaigns:CampaignPatch")
+def update_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.update_campaign(call.deps, call.acting_account, campaign_id, call.body))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}", ["DELETE"])
+def delete_campaign(call: Call, campaign_id: str) -> None:
+    service.delete_campaign(call.deps, call.acting_account, campaign_id)
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/duplicate", ["POST"], status=201)
+def duplicate_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return campaign_view(service.duplicate_campaign(call.deps, call.acting_account, campaign_id))
+
+
+@api.endpoint("/v1/campaigns/{campaign_id}/render", ["POST"], body="chalicelib.services.previews:RenderInput")
+def render_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return previews.render_campaign(call.deps, call.acting_account, campaign_id, call.body.client_id)
+
+
+@api.endpoint(
+    "/v1/campaigns/{campaign_id}/test",
+    ["POST"],
+    body="chalicelib.services.previews:CampaignTestInput",
+    status=202,
+)
+def send_test_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
+    return previews.send_test(call.deps, call.acting_account, campaign_id, call.body.email)
+
+
 @api.endpoint("/v1/campaigns/{campaign_id}/preview", ["POST"])
 def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     return service.preview(call.deps, call.acting_account, campaign_id)
@@ -47,7 +78,9 @@ def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     "/v1/campaigns/{campaign_id}/send", ["POST"], body="chalicelib.services.campaigns:SendInput", status=202
 )
 def send_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_view(service.send_campaign(call.deps, call.acting_account, campaign_id, call.body))
+    return campaign_view(
+        service.send_campaign(call.deps, call.acting_account, campaign_id, call.body, call.actor)
+    )
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/pause", ["POST"])
@@ -76,5 +109,13 @@ def campaign_report(call: Call, campaign_id: str) -> dict[str, Any]:
 def segment_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
     from chalicelib.services.segmentation import segment_campaign
 
-    done = segment_campaign(call.deps, call.acting_account, campaign_id, call.body.force)
-    return {"list_id": done.list_id, "size": done.size, "status": done.status, "job_id": done.job_id}
+    done = segment_campaign(
+        call.deps, call.acting_account, campaign_id, call.body.force, call.actor, call.body.refresh
+    )
+    return {
+        "list_id": done.list_id,
+        "size": done.size,
+        "status": done.status,
+        "job_id": done.job_id,
+        "added": done.added,
+    }

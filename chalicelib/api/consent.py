@@ -23,10 +23,7 @@ def get_consent(call: Call, client_id: str) -> dict[str, Any]:
     "/v1/clients/{client_id}/consent", ["PUT"], body="chalicelib.services.consent:StaffConsentInput"
 )
 def put_consent(call: Call, client_id: str) -> dict[str, Any]:
-    assert call.api_key is not None
     body: service.StaffConsentInput = call.body
-    service.set_staff_consent(
-        call.deps, call.acting_account, call.api_key.label, client_id, body.granted, body.note
-    )
+    service.set_staff_consent(call.deps, call.acting_account, call.actor, client_id, body.granted, body.note)
     client, events = service.consent_history(call.deps, call.acting_account, client_id)
     return consent_view(client, events)

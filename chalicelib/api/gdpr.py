@@ -21,7 +21,4 @@ def export_client(call: Call, client_id: str) -> dict[str, Any]:
 def erase_client(call: Call, client_id: str) -> None:
     from chalicelib.domain.consent import Source
 
-    assert call.api_key is not None
-    service.erase_client(
-        call.deps, call.acting_account, client_id, source=Source.STAFF, actor=call.api_key.label
-    )
+    service.erase_client(call.deps, call.acting_account, client_id, source=Source.STAFF, actor=call.actor)

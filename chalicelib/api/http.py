@@ -31,6 +31,7 @@ from chalicelib.errors import (
     InvalidInput,
     PayloadTooLarge,
     PermessoError,
+    RateLimited,
     Unauthenticated,
     error_body,
     http_status,
@@ -47,6 +48,9 @@ account_service = lazy_module("chalicelib.services.accounts")
 
 Auth = Literal["account", "operator", "none"]
 JSON_HEADERS = {"Content-Type": "application/json"}
+# A GET has no body: the pages and documents outside the JSON API answer it whatever
+# ``Content-Type`` the client sends (Chalice refuses a type not listed with a JSON 415).
+ANY_CONTENT_TYPE = ["*/*"]
 
 
 @dataclass
@@ -63,6 +67,19 @@ class Call:
     def acting_account(self) -> Account:
         assert self.account is not None, "view registered without auth='account'"
         return self.account
+
+    @property
+    def actor(self) -> str:
+        """What a change made through this request records as its ``actor``: the key's id."""
+        assert self.api_key is not None, "view registered without auth='account'"
+        return self.api_key.key_id
+
+    @property
+    def source_ip(self) -> str | None:
+        """The connection's address as API Gateway reports it; headers are never consulted."""
+        from chalicelib.api.connection import source_ip
+
+        return source_ip(self.request)
 
     def query(self, name: str) -> str | None:
         params = self.request.query_params or {}
@@ -99,7 +116,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(error: PermessoError) -> Response:
-    return json_response(error_body(error), http_status(error))
+    headers = None
+    if isinstance(error, RateLimited) and isinstance(error.details, dict) and "retry_after" in error.details:
+        headers = {"Retry-After": str(error.details["retry_after"])}
+    return json_response(error_body(error), http_status(error), headers)
 
 
 _FRAMEWORK_CODES = {
@@ -172,14 +192,14 @@ def parse_json_body(raw: bytes, model: type[BaseModel], limit: int) -> BaseModel
 def _authenticate(call: Call, auth: Auth) -> None:
     header = call.request.headers.get("authorization")
     if auth == "account":
-        call.account, call.api_key = account_service.authenticate(call.deps, header)
+        call.account, call.api_key = account_service.authenticate(call.deps, header, call.source_ip)
         logger.append_keys(account_id=call.account.account_id)
     elif auth == "operator":
         if not header:
             raise Unauthenticated("missing Authorization: Bearer <operator_key> header")
         if not account_service.is_operator(call.deps, header):
             # A valid account key is authenticated but not allowed; anything else is not authenticated.
-            account_service.authenticate(call.deps, header)
+            account_service.authenticate(call.deps, header, call.source_ip)
             raise Forbidden("this route needs the operator key")
 
 

@@ -15,7 +15,7 @@ api = ApiBlueprint(__name__)
 
 @api.endpoint("/v1/lists", ["POST"], body="chalicelib.services.lists:NewList", status=201)
 def create_list(call: Call) -> dict[str, Any]:
-    return list_view(service.create_list(call.deps, call.acting_account, call.body))
+    return list_view(service.create_list(call.deps, call.acting_account, call.body, call.actor))
 
 
 @api.endpoint("/v1/lists", ["GET"])
@@ -33,7 +33,7 @@ def get_list(call: Call, list_id: str) -> dict[str, Any]:
 
 @api.endpoint("/v1/lists/{list_id}", ["DELETE"])
 def delete_list(call: Call, list_id: str) -> None:
-    service.delete_list(call.deps, call.acting_account, list_id)
+    service.delete_list(call.deps, call.acting_account, list_id, call.actor)
 
 
 @api.endpoint("/v1/lists/{list_id}/members", ["GET"])

@@ -1,21 +1,27 @@
-"""The API's own documentation, public: ``GET /openapi.yaml``, ``GET /docs`` and its assets.
+"""The API's own documentation, public: ``GET /openapi.yaml``, ``GET /openapi.json``, ``GET /docs``.
 
-The document is ``chalicelib/openapi/openapi.yaml`` (packaged with the Lambda,
-as all of ``chalicelib/``); ``docs/openapi.yaml`` links to it.
+The document's source is ``chalicelib/openapi/openapi.yaml`` (``docs/openapi.yaml``
+links to it); ``openapi.json`` beside it is the same document as JSON, written
+by ``bench/openapi_build.py`` and checked equal to the YAML by
+``tests/unit/test_openapi.py``. Both are packaged with the Lambda, as all of
+``chalicelib/``: ``GET /openapi.yaml`` serves the YAML text as it is, and
+everything that reads the document (the reference page, ``GET /openapi.json``)
+reads the JSON, so the Lambda needs no YAML parser.
 
 - ``GET /docs`` is Swagger UI (template ``chalicelib/openapi/swagger.html``)
   reading ``openapi.yaml`` by a relative URL, so it works behind the API
-  Gateway stage prefix. Its files come from the pinned ``flask-swagger-ui``
-  package (Swagger UI 5, which reads OpenAPI 3.1), served by
-  ``GET /docs/assets/{name}`` from a fixed list of names (with the page's own
-  initialiser ``docs-init.js`` and ``docs.css``): no CDN, no inline script, a
-  Content-Security-Policy allowing this origin only. The package is located
-  inside the route and never imported (its ``__init__`` imports Flask): only
-  its ``dist/`` files are read.
+  Gateway stage prefix. Its files are npm's ``swagger-ui-dist`` (Swagger UI 5,
+  which reads OpenAPI 3.1), pinned by version and integrity and extracted into
+  ``chalicelib/openapi/swagger-ui/`` by ``tools/swagger_ui.py`` (``make venv``),
+  served by ``GET /docs/assets/{name}`` from a fixed list of names (with the
+  page's own initialiser ``docs-init.js`` and ``docs.css``): no CDN, no inline
+  script, a Content-Security-Policy allowing this origin only.
 - ``GET /docs/reference`` is the same reference without JavaScript: a
   server-side page (Jinja2, autoescaped, no script; template
   ``chalicelib/openapi/docs.html``) listing every operation, its parameters,
-  request body and responses, and every schema.
+  request body and responses, and every schema. Descriptions are Markdown,
+  rendered with markdown-it-py (CommonMark and tables, raw HTML off: a
+  description's ``<tag>`` is shown as text), imported by this route only.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import error_response
+from chalicelib.api.http import ANY_CONTENT_TYPE, error_response
 from chalicelib.errors import NotFound
 
 OWN_FILES = Path(__file__).resolve().parent.parent / "openapi"
 DOCUMENT = OWN_FILES / "openapi.yaml"
+DOCUMENT_JSON = OWN_FILES / "openapi.json"
+SWAGGER_UI_FILES = OWN_FILES / "swagger-ui"  # tools/swagger_ui.py
 PAGE_TEMPLATE = "docs.html"
 SWAGGER_TEMPLATE = "swagger.html"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -53,7 +61,7 @@ SWAGGER_CSP = (
 SWAGGER_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": SWAGGER_CSP}
 JS = "text/javascript; charset=utf-8"
 CSS = "text/css; charset=utf-8"
-BUNDLED = "flask-swagger-ui"
+BUNDLED = "swagger-ui-dist"
 OWN = "own"
 # Everything ``GET /docs/assets/{name}`` serves, and from where: any other name is a 404.
 ASSETS: dict[str, tuple[str, str]] = {
@@ -74,10 +82,15 @@ def document_text() -> str:
 
 
 @lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    import yaml  # loaded by the docs routes only
+def document_json_text() -> str:
+    return DOCUMENT_JSON.read_text(encoding="utf-8")
 
-    loaded: dict[str, Any] = yaml.safe_load(document_text())
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    import json
+
+    loaded: dict[str, Any] = json.loads(document_json_text())
     return loaded
 
 
@@ -120,7 +133,12 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "tag": (operation.get("tags") or ["Other"])[0],
                     "operator": bool(operation.get("x-permesso-operator")),
                     "parameters": [
-                        {"name": p["name"], "in": p["in"], "type": _type_of(p.get("schema", {}))}
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "type": _type_of(p.get("schema", {})),
+                            "description": p.get("description", ""),
+                        }
                         for p in operation.get("parameters", [])
                     ],
                     "body": [
@@ -151,41 +169,82 @@ def schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "description": schema.get("description", ""),
                 "fields": [
-                    {"name": field, "type": _type_of(sub), "required": field in required}
+                    {
+                        "name": field,
+                        "type": _type_of(sub),
+                        "required": field in required,
+                        "description": sub.get("description", ""),
+                        "deprecated": bool(sub.get("deprecated")),
+                    }
                     for field, sub in schema.get("properties", {}).items()
                 ],
+                "alternatives": [_type_of(sub) for sub in schema.get("anyOf", [])],
             }
         )
     return listed
 
 
-@api.route("/openapi.yaml", methods=["GET"])
+@api.route("/openapi.yaml", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def openapi_document() -> Response:
     return Response(
         body=document_text(), status_code=200, headers={**DOC_HEADERS, "Content-Type": "application/yaml"}
     )
 
 
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    # CommonMark with tables; raw HTML is escaped, and unsafe link schemes are refused.
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown(text: str) -> Any:
+    """A description's Markdown as safe HTML (``Markup``, so autoescape leaves it alone)."""
+    from markupsafe import Markup
+
+    # markdown-it escapes raw HTML (the "html" option is off), so its output is safe markup.
+    return Markup(_markdown().render(text or ""))  # nosec B704
+
+
+@api.route("/openapi.json", methods=["GET"], content_types=ANY_CONTENT_TYPE)
+def openapi_document_json() -> Response:
+    return Response(
+        body=document_json_text(),
+        status_code=200,
+        headers={**DOC_HEADERS, "Content-Type": "application/json"},
+    )
+
+
 def _templates() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(OWN_FILES)),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["markdown"] = markdown
+    return env
 
 
 def render_page(doc: dict[str, Any]) -> str:
     """The plain reference page of ``doc`` (Jinja2, every value autoescaped)."""
     ops = operations(doc)
     tags = list(dict.fromkeys(op["tag"] for op in ops))
+    listed = schemas(doc)
     return (
         _templates()
         .get_template(PAGE_TEMPLATE)
-        .render(info=doc["info"], tags=tags, operations=ops, schemas=schemas(doc))
+        .render(
+            info=doc["info"],
+            tags=tags,
+            operations=ops,
+            schemas=listed,
+            schema_names={s["name"] for s in listed},
+        )
     )
 
 
@@ -198,22 +257,17 @@ def render_swagger_page(doc: dict[str, Any], swagger_ui_version: str) -> str:
     )
 
 
-@lru_cache(maxsize=1)
 def _swagger_ui_files() -> Path:
-    """The directory of Swagger UI's files in the ``flask_swagger_ui`` package, found without
-    importing it."""
-    from importlib.util import find_spec
-
-    spec = find_spec("flask_swagger_ui")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("flask-swagger-ui is not installed (requirements.txt)")
-    return Path(next(iter(spec.submodule_search_locations))) / "dist"
+    """Swagger UI's extracted files; a clear error (the route's 500) when they were never fetched."""
+    if not (SWAGGER_UI_FILES / "VERSION").is_file():
+        raise RuntimeError("Swagger UI's files are missing: run python -m tools.swagger_ui (make venv)")
+    return SWAGGER_UI_FILES
 
 
 @lru_cache(maxsize=1)
 def swagger_ui_version() -> str:
-    """Swagger UI's version, as the package's ``dist/VERSION`` gives it (``v5.34.0``)."""
-    return (_swagger_ui_files() / "VERSION").read_text(encoding="ascii").strip().removeprefix("v")
+    """Swagger UI's version, as ``tools/swagger_ui.py`` recorded it (``5.35.0``)."""
+    return (_swagger_ui_files() / "VERSION").read_text(encoding="ascii").strip()
 
 
 @lru_cache(maxsize=1)
@@ -235,17 +289,17 @@ def asset_text(name: str) -> str:
     return text
 
 
-@api.route("/docs", methods=["GET"])
+@api.route("/docs", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_page() -> Response:
     return Response(body=swagger_page(), status_code=200, headers=SWAGGER_HEADERS)
 
 
-@api.route("/docs/reference", methods=["GET"])
+@api.route("/docs/reference", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_reference() -> Response:
     return Response(body=page(), status_code=200, headers=PAGE_HEADERS)
 
 
-@api.route("/docs/assets/{name}", methods=["GET"])
+@api.route("/docs/assets/{name}", methods=["GET"], content_types=ANY_CONTENT_TYPE)
 def docs_asset(name: str) -> Response:
     if name not in ASSETS:
         return error_response(NotFound("No such file of the docs page"))

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api.http import ANY_CONTENT_TYPE
 from chalicelib.bootstrap import Deps, get_deps
 from chalicelib.errors import (
     ConcurrentModification,
@@ -53,7 +54,8 @@ HTML_HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        # Images: the business's own logo (an https URL from its settings); no referrer is sent.
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Referrer-Policy": "no-referrer",
@@ -79,9 +81,9 @@ class Visit:
     @property
     def source_ip(self) -> str | None:
         """The connection's address as API Gateway reports it; headers are never consulted."""
-        identity = (self.request.context or {}).get("identity") or {}
-        ip = identity.get("sourceIp")
-        return str(ip)[:64] if ip else None
+        from chalicelib.api.connection import source_ip
+
+        return source_ip(self.request)
 
     @property
     def user_agent(self) -> str | None:
@@ -119,9 +121,31 @@ def page(
 ) -> Response:
     from chalicelib.mail.rendering import render
 
+    account = context.pop("account", None)
+    if account is not None:
+        context.setdefault("business", account.name)
+        context["identity"] = identity(account)
     context.setdefault("business", None)
+    context.setdefault("identity", None)
+    context.setdefault("test", False)
+    context.setdefault("thanks", False)
     body = render(template, language, **context)
     return Response(body=body, status_code=status, headers={**HTML_HEADERS, **(headers or {})})
+
+
+def identity(account: Any) -> dict[str, Any]:
+    """What a page shows of the business (``domain.business``): never the product's name."""
+    from chalicelib.domain.business import business_context
+
+    found = business_context(account.name, account.settings)
+    address = found["business_address"] or ""
+    return {
+        "logo_url": found["logo_url"],
+        "brand": found["brand_color"],
+        "address_lines": [line for line in address.splitlines() if line.strip()],
+        "website": found["business_website"],
+        "contact": found["business_contact"],
+    }
 
 
 def message_page(
@@ -130,9 +154,11 @@ def message_page(
     *,
     status: int,
     headers: dict[str, str] | None = None,
-    business: str | None = None,
+    account: Any = None,
+    test: bool = False,
 ) -> Response:
-    """A page with just a heading and a sentence: thanks, errors, the uniform 404."""
+    """A page with just a heading and a sentence: thanks, errors, the uniform 404. A thank-you
+    page (``account`` known, status 200) links back to the business's website."""
     return page(
         "pages/message.html",
         language,
@@ -140,7 +166,9 @@ def message_page(
         headers=headers,
         heading=f"{kind}.heading",
         body=f"{kind}.body",
-        business=business,
+        account=account,
+        test=test,
+        thanks=status == 200 and account is not None,
     )
 
 
@@ -183,8 +211,8 @@ def public_page(
                 logger.exception("unhandled error on a public page")
                 return message_page("error", visit.language_hint(), status=500)
 
-        accepted = content_types or ([FORM_CONTENT_TYPE] if form else None)
-        api.route(path, methods=methods, **({"content_types": accepted} if accepted else {}))(handle)
+        accepted = content_types or ([FORM_CONTENT_TYPE] if form else ANY_CONTENT_TYPE)
+        api.route(path, methods=methods, content_types=accepted)(handle)
         return view
 
     return register
@@ -205,7 +233,7 @@ def _form_page(
         "pages/intake_form.html",
         language,
         status=status,
-        business=result_account.name,
+        account=result_account,
         terms_url=result_account.settings.terms_url,
         languages=LANGUAGE_NAMES,
         values=values,
@@ -235,7 +263,7 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
     if not result.accepted:
         language = pick_language(page_language, result.account.settings.language)
         return _form_page(visit, result.account, language, result.values, result.errors, 400)
-    return message_page("thanks", language, status=200, business=result.account.name)
+    return message_page("thanks", language, status=200, account=result.account)
 
 
 # --- double opt-in ----------------------------------------------------------------------
@@ -244,18 +272,27 @@ def submit_intake_form(visit: Visit, public_slug: str) -> Response:
 def _client_language(found: intake_service.Confirmation) -> str:
     from chalicelib.mail.rendering import pick_language
 
-    return pick_language(found.client.language, found.account.settings.language)
+    return pick_language(
+        found.claim.profile.get("language"), found.client.language, found.account.settings.language
+    )
 
 
 @public_page("/p/confirm/{token}", ["GET"])
 def confirmation_page(visit: Visit, token: str) -> Response:
-    """Opening the link records nothing (mail scanners open every link): it offers a button."""
+    """Opening the link records nothing (mail scanners open every link): it offers a button,
+    and shows the details the confirmation will save (the ones the form was sent with)."""
     found = intake_service.open_confirmation(visit.deps, token)
+    names = dict(LANGUAGE_NAMES)
+    details = [
+        (name, names.get(value, value) if name == "language" else value)
+        for name, value in found.claim.profile.items()
+    ]
     return page(
         "pages/confirm.html",
         _client_language(found),
-        business=found.account.name,
+        account=found.account,
         terms_url=found.account.settings.terms_url,
+        details=details,
     )
 
 
@@ -265,4 +302,17 @@ def confirm(visit: Visit, token: str) -> Response:
     found = intake_service.confirm_double_opt_in(
         visit.deps, token, source_ip=visit.source_ip, user_agent=visit.user_agent
     )
-    return message_page("confirmed", _client_language(found), status=200, business=found.account.name)
+    return message_page("confirmed", _client_language(found), status=200, account=found.account)
+
+
+# --- any other path under /p/ -------------------------------------------------------------
+
+
+@public_page("/p/{proxy+}", ["GET", "POST", "PUT", "PATCH", "DELETE"], content_types=ANY_CONTENT_TYPE)
+def unknown_page(visit: Visit) -> Response:
+    """Every path under ``/p/`` that no other route has: the uniform 404 page, as a bad link gets.
+
+    API Gateway's Gateway Responses cannot vary by path (``chalicelib/api/edge.py`` makes every
+    other unknown route a JSON 404); more specific routes always win over this greedy one, there
+    and in the local stack (``local/api.py``)."""
+    raise NotFound("no such page")

@@ -1,4 +1,4 @@
-"""Targeting routes: client search, bulk tags, CSV import, background jobs."""
+"""Targeting routes: client search, bulk tags, tags, CSV import, background jobs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from chalicelib.lazy import lazy_module
 bulk_tags = lazy_module("chalicelib.services.bulk_tags")
 jobs = lazy_module("chalicelib.services.jobs")
 search = lazy_module("chalicelib.services.search")
+tags = lazy_module("chalicelib.services.tags")
 
 api = ApiBlueprint(__name__)
 
@@ -29,8 +30,16 @@ def search_clients(call: Call) -> dict[str, Any]:
 
 @api.endpoint("/v1/clients/bulk-tags", ["POST"], body="chalicelib.services.bulk_tags:BulkTagsRequest")
 def bulk_tag_clients(call: Call) -> Any:
-    status, result = bulk_tags.bulk_tags(call.deps, call.acting_account, call.body)
+    status, result = bulk_tags.bulk_tags(call.deps, call.acting_account, call.body, call.actor)
     return json_response(result, status)
+
+
+@api.endpoint("/v1/tags", ["GET"])
+def list_tags(call: Call) -> dict[str, Any]:
+    items, next_cursor = tags.list_tags(
+        call.deps, call.acting_account, call.query_int("limit"), call.query("cursor")
+    )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @api.endpoint("/v1/jobs/{job_id}", ["GET"])
@@ -58,4 +67,6 @@ def import_clients(call: Call) -> dict[str, Any]:
         raw,
         update_existing=call.query_bool("update_existing"),
         accept_consent=call.query_bool("accept_consent"),
+        custom_fields=call.query_bool("custom_fields"),
+        actor=call.actor,
     )

@@ -9,6 +9,7 @@ from chalicelib.domain.time import to_iso
 
 if TYPE_CHECKING:
     from chalicelib.domain.consent import ConsentEvent
+    from chalicelib.domain.identity import ApiKeyRecord, User
     from chalicelib.domain.jobs import Job
     from chalicelib.domain.lists import RecipientList
     from chalicelib.domain.records import Account, Client
@@ -76,6 +77,7 @@ def client_view(client: Client) -> dict[str, Any]:
             "source": client.consent_source,
         },
         "suppressed": client.suppressed,
+        "pending": client.pending,
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
     }
@@ -116,6 +118,7 @@ def list_view(lst: RecipientList) -> dict[str, Any]:
         "size": lst.size,
         "status": lst.status,
         "source": lst.source,
+        "selection": lst.source,
         "job_id": lst.job_id,
         "created_at": iso(lst.created_at),
         "updated_at": iso(lst.updated_at),
@@ -131,6 +134,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "total": job.total,
         "result": dict(job.result),
         "error": job.error,
+        "actor": job.actor,
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
     }
@@ -149,6 +153,7 @@ def campaign_view(campaign: Any) -> dict[str, Any]:
         "text": campaign.text,
         "language": campaign.language,
         "audience": campaign.audience,
+        "selection": campaign.audience,
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
         "wait_days": campaign.wait_days,
@@ -156,6 +161,8 @@ def campaign_view(campaign: Any) -> dict[str, Any]:
         "segment_after": iso(campaign.segment_after),
         "segment_list_id": campaign.segment_list_id,
         "paused_reason": campaign.paused_reason,
+        "send_at": iso(campaign.send_at),
+        "schedule_error": campaign.schedule_error,
         "job_id": campaign.job_id,
         "progress": {
             "fanout_done": campaign.fanout_done,
@@ -168,4 +175,30 @@ def campaign_view(campaign: Any) -> dict[str, Any]:
         "finished_at": iso(campaign.finished_at),
         "created_at": iso(campaign.created_at),
         "updated_at": iso(campaign.updated_at),
+    }
+
+
+def api_key_view(record: ApiKeyRecord) -> dict[str, Any]:
+    """A key as its owners see it: never the secret, never its hash."""
+    return {
+        "key_id": record.key_id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "created_at": iso(record.created_at),
+        "last_used_at": iso(record.last_used_at),
+        "revoked_at": iso(record.revoked_at),
+    }
+
+
+def user_view(user: User) -> dict[str, Any]:
+    """A console user: never the password hash."""
+    return {
+        "user_id": user.user_id,
+        "email": user.email,
+        "role": user.role,
+        "status": user.status,
+        "language": user.language,
+        "invited_by": user.invited_by,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
     }

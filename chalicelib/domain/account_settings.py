@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,8 +16,10 @@ from pydantic import (
 )
 
 from chalicelib.domain.auto_status import Thresholds
-from chalicelib.domain.client_profile import Email
+from chalicelib.domain.business import check_brand_colour
+from chalicelib.domain.client_profile import Email, Phone
 from chalicelib.domain.contact import validate_https_url
+from chalicelib.domain.text import FORMAT_CHARACTERS, Text, check_text
 
 SUPPORTED_LANGUAGES = ("en", "cs", "it")
 
@@ -33,24 +34,43 @@ HttpsUrl = Annotated[
 ]
 
 
-def _no_control_characters(value: str) -> str:
-    # A business or sender name goes into e-mail headers (From, Subject) and onto pages:
-    # a line break or other control character there would make every message unbuildable.
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
-        raise ValueError("must not contain line breaks or other control characters")
-    return value
+# A business or sender name goes into the From header of every message and onto pages: one
+# line, no invisible characters, and never shaped like an address (``support@bank.example``).
+SenderName = Annotated[str, Text(100, min_length=1, name=True, display_name=True)]
 
 
-SenderName = Annotated[
+def _address(value: str) -> str:
+    # Lines of a postal address: the one text validator (line breaks allowed, no other
+    # control or invisible character), then each line trimmed and blank lines dropped.
+    value = check_text(value.replace("\r\n", "\n"), multiline=True, name=True)
+    if "\r" in value or "\t" in value:
+        raise ValueError("must not contain control characters other than line breaks")
+    return "\n".join(line.strip() for line in value.split("\n") if line.strip())
+
+
+BusinessAddress = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_no_control_characters),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(_address),
     WithJsonSchema(
         {
             "type": "string",
             "minLength": 1,
-            "maxLength": 100,
-            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$",
+            "maxLength": 300,
+            # Line feeds only (a CR LF is read as one), and no invisible formatting character.
+            "pattern": f"^[^\\u0000-\\u0009\\u000B-\\u001F\\u007F-\\u009F\\u2028\\u2029{FORMAT_CHARACTERS}]*$",
+            "description": "The postal address shown in e-mail footers and on public pages (lines allowed).",
+        }
+    ),
+]
+BrandColour = Annotated[
+    str,
+    AfterValidator(check_brand_colour),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^#[0-9A-Fa-f]{6}$",
+            "description": "#rrggbb; white text on it must have a contrast of at least 4.5:1.",
         }
     ),
 ]
@@ -91,6 +111,13 @@ class AccountSettings(BaseModel):
     daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
     hourly_send_cap: int = Field(default=20_000, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds = Field(default_factory=AutoStatusThresholds)
+    # The business's identity on its clients' pages and e-mails (domain.business).
+    logo_url: HttpsUrl | None = None
+    brand_color: BrandColour | None = None
+    business_address: BusinessAddress | None = None
+    website_url: HttpsUrl | None = None
+    contact_email: Email | None = None
+    contact_phone: Phone | None = None
 
 
 class AccountSettingsPatch(BaseModel):
@@ -110,6 +137,12 @@ class AccountSettingsPatch(BaseModel):
     daily_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     hourly_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds | None = None
+    logo_url: HttpsUrl | None = None
+    brand_color: BrandColour | None = None
+    business_address: BusinessAddress | None = None
+    website_url: HttpsUrl | None = None
+    contact_email: Email | None = None
+    contact_phone: Phone | None = None
 
     @field_validator(
         "consent_only_campaigns",

@@ -13,6 +13,7 @@ class CampaignKind(StrEnum):
 
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
+    SCHEDULED = "scheduled"  # a draft with a send time; cancel returns it to draft
     SENDING = "sending"
     SENT = "sent"
     AWAITING_RESPONSES = "awaiting_responses"
@@ -24,6 +25,7 @@ class CampaignStatus(StrEnum):
 
 class CampaignAction(StrEnum):
     SEND = "send"
+    SCHEDULE = "schedule"
     PAUSE = "pause"
     RESUME = "resume"
     CANCEL = "cancel"
@@ -36,9 +38,16 @@ class TransitionRefused(ValueError):
 def next_status(
     kind: CampaignKind, status: CampaignStatus, action: CampaignAction, paused_from: CampaignStatus | None
 ) -> CampaignStatus:
-    """The status after ``action``; raises ``TransitionRefused`` when not allowed."""
-    if action is CampaignAction.SEND and status is CampaignStatus.DRAFT:
+    """The status after ``action``; raises ``TransitionRefused`` when not allowed.
+
+    A scheduled campaign may be sent at once or scheduled again; cancelling it before its
+    time returns it to draft (it sent nothing)."""
+    if action is CampaignAction.SEND and status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         return CampaignStatus.ACTIVE if kind is CampaignKind.AUTOMATIC else CampaignStatus.SENDING
+    if action is CampaignAction.SCHEDULE and status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return CampaignStatus.SCHEDULED
+    if action is CampaignAction.CANCEL and status is CampaignStatus.SCHEDULED:
+        return CampaignStatus.DRAFT
     if action is CampaignAction.PAUSE and status in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
         return CampaignStatus.PAUSED
     if action is CampaignAction.RESUME and status is CampaignStatus.PAUSED:

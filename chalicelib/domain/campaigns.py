@@ -55,6 +55,10 @@ class Campaign:
     counters: dict[str, int] = field(default_factory=dict)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    send_at: datetime | None = None  # while scheduled
+    acknowledged_non_consented: bool = False  # given when it was scheduled
+    schedule_error: str | None = None  # why a scheduled send did not start (back to draft)
+    scheduled_by: str | None = None  # the actor (key or user id) who scheduled it
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Delivery:
     response: str | None = None
     bounce: str | None = None
     unsubscribed: bool = False
+    responded_at: datetime | None = None  # when ``response`` was last set
     queued_at: datetime | None = None
     sending_at: datetime | None = None
     sent_at: datetime | None = None
@@ -77,9 +82,12 @@ class Delivery:
 
 
 def classify(
-    kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool
+    kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool, *, pending: bool = False
 ) -> DeliveryStatus | str:
     """The first status of a recipient's delivery, or ``NOT_TARGETED``.
+
+    A ``pending`` client (the public form's, its address not confirmed yet) is in no
+    campaign of any kind.
 
     Standard and automatic campaigns: suppressed or denied → ``suppressed``;
     not granted while ``consent_only_campaigns`` is on → ``excluded_no_consent``;
@@ -87,6 +95,8 @@ def classify(
     suppressed one is recorded as ``suppressed``, one who already chose
     (granted or denied) is simply not part of it.
     """
+    if pending:
+        return NOT_TARGETED
     state = ConsentState(consent_state)
     if kind is CampaignKind.REACTIVATION:
         if suppressed:
@@ -110,7 +120,17 @@ class AudienceCounts:
     suppressed: int = 0  # suppressed or denied: never reached
     will_send: int = 0
 
-    def add(self, kind: CampaignKind, consent_state: str, suppressed: bool, consent_only: bool) -> None:
+    def add(
+        self,
+        kind: CampaignKind,
+        consent_state: str,
+        suppressed: bool,
+        consent_only: bool,
+        *,
+        pending: bool = False,
+    ) -> None:
+        if pending:
+            return  # not part of any audience
         self.recipients += 1
         denied = consent_state == ConsentState.DENIED.value
         if suppressed or denied:

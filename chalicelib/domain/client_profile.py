@@ -6,7 +6,6 @@ Shared by the JSON API and (later) the CSV import, so both apply the same rules.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +21,8 @@ from pydantic import (
 )
 
 from chalicelib.domain.contact import normalise_email, normalise_phone
+from chalicelib.domain.tags import unique_tags
+from chalicelib.domain.text import SINGLE_LINE_EXCLUDES, Text, check_text, text_pattern
 from chalicelib.domain.time import parse_timestamp
 
 MAX_TAGS = 40  # keeps a client's tag changes inside one DynamoDB transaction (100 items)
@@ -47,23 +48,18 @@ def storable_number(value: int | float) -> bool:
     return MIN_MAGNITUDE <= abs(value) <= MAX_NUMBER
 
 
-def _clean_text(value: str) -> str:
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def clean_tags(tags: list[str]) -> list[str]:
-    """Trimmed, non-empty, at most 64 characters, unique (first spelling kept)."""
+    """Trimmed, non-empty, at most 64 characters, unique compared case-insensitively
+    (``VIP`` and ``vip`` are one tag: the first spelling is kept)."""
     cleaned: list[str] = []
     for tag in tags:
-        text = _clean_text(tag.strip())
+        text = check_text(tag.strip())
         if not text:
             raise ValueError("tags must not be empty")
         if len(text) > 64:
             raise ValueError("a tag has at most 64 characters")
-        if text not in cleaned:
-            cleaned.append(text)
+        cleaned.append(text)
+    cleaned = unique_tags(cleaned)
     if len(cleaned) > MAX_TAGS:
         raise ValueError(f"a client has at most {MAX_TAGS} tags")
     return cleaned
@@ -78,7 +74,7 @@ def clean_fields(fields: dict[str, Any], *, allow_null: bool) -> dict[str, Any]:
         if value is None and allow_null:
             continue
         if isinstance(value, str):
-            _clean_text(value)
+            check_text(value)
             if len(value) > MAX_FIELD_VALUE:
                 raise ValueError(f"field {name!r} is longer than {MAX_FIELD_VALUE} characters")
         elif isinstance(value, bool):
@@ -94,17 +90,13 @@ def clean_fields(fields: dict[str, Any], *, allow_null: bool) -> dict[str, Any]:
 
 
 # What the validators accept, stated in the OpenAPI document too (clients and fuzzers read it).
-NO_CONTROL = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-TAG_PATTERN = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+SINGLE_LINE = text_pattern()
+_LINE = SINGLE_LINE_EXCLUDES
+TAG_PATTERN = f"^[^{_LINE}]*[^\\s{_LINE}][^{_LINE}]*$"
 PHONE_PATTERN = r"^\s*\+?[0-9 ()./-]{3,32}\s*$"
 
 
 EMAIL_SCHEMA = {"type": "string", "format": "email", "maxLength": 254}
-
-
-def _text(max_length: int, pattern: str = NO_CONTROL) -> WithJsonSchema:
-    return WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": pattern})
-
 
 Email = Annotated[
     str,
@@ -112,16 +104,15 @@ Email = Annotated[
     AfterValidator(normalise_email),
     WithJsonSchema(EMAIL_SCHEMA),
 ]
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_clean_text), _text(100)
-]
+Name = Annotated[str, Text(100, name=True)]
 Phone = Annotated[
-    str, StringConstraints(max_length=40), AfterValidator(normalise_phone), _text(40, PHONE_PATTERN)
+    str,
+    StringConstraints(max_length=40),
+    AfterValidator(normalise_phone),
+    WithJsonSchema({"type": "string", "maxLength": 40, "pattern": PHONE_PATTERN}),
 ]
 ClientLanguage = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=_LANGUAGE)]
-Label = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_clean_text), _text(64)
-]
+Label = Annotated[str, Text(64)]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 TAGS_SCHEMA = {
     "type": "array",
@@ -133,7 +124,7 @@ Tags = Annotated[list[str], AfterValidator(clean_tags), WithJsonSchema(TAGS_SCHE
 
 def fields_schema(*, allow_null: bool) -> WithJsonSchema:
     values: list[dict[str, Any]] = [
-        {"type": "string", "maxLength": MAX_FIELD_VALUE, "pattern": NO_CONTROL},
+        {"type": "string", "maxLength": MAX_FIELD_VALUE, "pattern": SINGLE_LINE},
         {"type": "number", "minimum": -MAX_NUMBER, "maximum": MAX_NUMBER},
         {"type": "boolean"},
     ]
@@ -203,6 +194,25 @@ class ClientPatch(BaseModel):
     status: Label | None = None
     last_visit_at: Timestamp | None = None
     fields: Annotated[FieldsPatch | None, fields_schema(allow_null=True)] = None
+    # Staff accept a sign-up of the public form that its owner has not confirmed: ``false``
+    # ends the pending state (a client is never made pending through the API).
+    pending: Annotated[
+        bool | None,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "const": False,
+                "description": "false: accept a pending sign-up of the intake form",
+            }
+        ),
+    ] = None
+
+    @field_validator("pending")
+    @classmethod
+    def _only_false(cls, value: Any) -> Any:
+        if value is not False:
+            raise ValueError("only false: a client becomes pending only through the intake form")
+        return value
 
     @field_validator("email", "tags", "fields")
     @classmethod

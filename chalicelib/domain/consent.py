@@ -84,6 +84,16 @@ _STATE_AFTER: dict[EventType, ConsentState] = {
 # is in"). Every other reason is permanent: no later grant, import or form undoes it.
 _LIFTABLE: frozenset[SuppressionReason] = frozenset({SuppressionReason.DECLINED})
 _LIFTING_SOURCES: frozenset[Source] = frozenset({Source.REACTIVATION_CAMPAIGN})
+# API.md: "a denial that came from the client (decline, unsubscribe, complaint) is lifted only
+# by a new explicit consent: the client's own confirmation, or staff recording one with a note
+# saying how it was given". These are the client's own denials; bounces and erasure are not
+# choices and no consent lifts them.
+CLIENT_DENIAL_SOURCES: frozenset[Source] = frozenset(
+    {Source.REACTIVATION_CAMPAIGN, Source.ONE_CLICK_UNSUBSCRIBE, Source.COMPLAINT}
+)
+CLIENT_DENIAL_REASONS: frozenset[SuppressionReason] = frozenset(
+    {SuppressionReason.DECLINED, SuppressionReason.UNSUBSCRIBED, SuppressionReason.COMPLAINT}
+)
 
 
 def is_explicit_choice(event_type: EventType) -> bool:
@@ -156,9 +166,25 @@ def suppression_for(event_type: EventType, source: Source) -> SuppressionReason 
     return None
 
 
-def lifts_suppression(event_type: EventType, source: Source, reason: SuppressionReason) -> bool:
-    """Whether this event removes an existing suppression of the address."""
-    return event_type is EventType.GRANTED and source in _LIFTING_SOURCES and reason in _LIFTABLE
+def denied_by_client(state: ConsentState, source: Source | None, reason: SuppressionReason | None) -> bool:
+    """Whether the client's current refusal is the client's own (declined, unsubscribed,
+    complained): then only a documented consent lifts it."""
+    if reason in CLIENT_DENIAL_REASONS:
+        return True
+    return state is ConsentState.DENIED and source in CLIENT_DENIAL_SOURCES
+
+
+def lifts_suppression(
+    event_type: EventType, source: Source, reason: SuppressionReason, *, documented: bool = False
+) -> bool:
+    """Whether this event removes an existing suppression of the address: the client's own
+    confirmation through a reactivation e-mail lifts a decline; staff recording consent with a
+    note saying how it was given (``documented``) lifts any of the client's own denials."""
+    if event_type is not EventType.GRANTED:
+        return False
+    if source is Source.STAFF and documented:
+        return reason in CLIENT_DENIAL_REASONS
+    return source in _LIFTING_SOURCES and reason in _LIFTABLE
 
 
 def stronger_suppression(existing: SuppressionReason | None, new: SuppressionReason) -> bool:

@@ -12,12 +12,16 @@ _PHONE = re.compile(r"^\+?[0-9 ()./-]{3,32}$")
 
 
 def normalise_email(value: str) -> str:
-    """Syntax-checked, normalised address (domain lower-cased, IDNA handled); no DNS."""
+    """Syntax-checked, normalised address (domain lower-cased, IDNA handled); no DNS.
+
+    The part before the ``@`` must be ASCII: SES does not send to internationalised
+    mailboxes (SMTPUTF8), so such an address would fail at every send. An
+    internationalised domain is fine (it is sent punycoded)."""
     # Imported on first use: most cold starts (reads, public pages, workers) never need it.
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid e-mail address: {exc}") from None
     return result.normalized

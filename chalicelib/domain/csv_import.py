@@ -3,12 +3,15 @@
 - UTF-8, with or without a byte-order mark; anything else is refused whole.
 - The delimiter is ``,`` or ``;`` (or a tab), decided from the header line:
   the one that occurs most often there outside quotes (``,`` on a tie).
-- Header names are matched case-insensitively, with spaces, dots and dashes
-  read as ``_`` and a few common aliases (``E-mail``, ``Surname``…); any
-  other column becomes the custom field ``fields.<name>`` (accents dropped:
-  ``Jméno`` → ``fields.jmeno``).  A column named
-  ``fields.x`` is the custom field ``x``.  Columns the system owns (ids,
-  automatic status, timestamps, suppression) are ignored and reported.
+- Header names are matched case- and accent-insensitively, with spaces, dots
+  and dashes read as ``_``, in English, Czech and Italian (``HEADER_NAMES``:
+  ``Nome``/``Jméno``/``First name`` → ``first_name``, ``Ultima visita``/
+  ``Poslední návštěva`` → ``last_visit_at``…).  A column named ``fields.x``
+  is the custom field ``x``.  Any other column is *unknown*: reported and not
+  imported, unless the caller asks for custom fields (then ``Note`` becomes
+  ``fields.note``).  Columns the system owns (ids, automatic status,
+  timestamps, suppression) are ignored and reported.  ``describe_columns`` is
+  the mapping as data (never raises), for an import preview.
 - Cells are trimmed; an empty cell means "no value".  Tags are separated
   by ``|``, ``,`` or ``;``.  Custom-field cells that are canonical integers,
   decimals or ``true``/``false`` become numbers/booleans; anything else,
@@ -43,26 +46,50 @@ IGNORED_COLUMNS = (
     "confirmed_at",
     "consent_confirmed_at",
 )
-_ALIASES = {
-    "e_mail": "email",
-    "mail": "email",
-    "email_address": "email",
-    "e_mail_address": "email",
-    "firstname": "first_name",
-    "given_name": "first_name",
-    "lastname": "last_name",
-    "surname": "last_name",
-    "family_name": "last_name",
-    "telephone": "phone",
-    "phone_number": "phone",
-    "mobile": "phone",
-    "tel": "phone",
-    "lang": "language",
-    "tag": "tags",
-    "last_visit": "last_visit_at",
-    "consent_at": "consent_date",
-    "consent_proof_date": "consent_date",
-}
+# Every built-in column and the header names it is recognised by (en, cs, it), written as
+# ``normalise_header`` reads them: lower case, no accents, separators as ``_``.
+HEADER_NAMES: dict[str, tuple[str, ...]] = {
+    "email": (
+        "email", "e_mail", "mail", "email_address", "e_mail_address",  # en
+        "emailova_adresa", "e_mailova_adresa", "adresa_e_mailu",  # cs
+        "indirizzo_email", "indirizzo_e_mail", "posta_elettronica",  # it
+    ),
+    "first_name": (
+        "first_name", "firstname", "given_name",
+        "jmeno", "krestni_jmeno",
+        "nome",
+    ),
+    "last_name": (
+        "last_name", "lastname", "surname", "family_name",
+        "prijmeni",
+        "cognome",
+    ),
+    "phone": (
+        "phone", "telephone", "phone_number", "mobile", "tel", "mobile_phone",
+        "telefon", "mobil", "telefonni_cislo", "cislo_telefonu",
+        "telefono", "cellulare", "numero_di_telefono",
+    ),
+    "language": ("language", "lang", "jazyk", "lingua"),
+    "tags": ("tags", "tag", "labels", "stitky", "stitek", "etichette", "etichetta"),
+    "status": ("status", "stav", "stato"),
+    "last_visit_at": (
+        "last_visit_at", "last_visit", "last_visit_date",
+        "posledni_navsteva", "datum_posledni_navstevy",
+        "ultima_visita", "data_ultima_visita",
+    ),
+    "consent": ("consent", "souhlas", "consenso"),
+    "consent_date": (
+        "consent_date", "consent_at", "consent_proof_date",
+        "datum_souhlasu",
+        "data_consenso", "data_del_consenso",
+    ),
+    "consent_source": (
+        "consent_source",
+        "zdroj_souhlasu",
+        "fonte_consenso", "origine_consenso",
+    ),
+}  # fmt: skip
+_ALIASES = {name: field for field, names in HEADER_NAMES.items() for name in names}
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _SEPARATORS = re.compile(r"[\s.\-]+")
 _TAG_SPLIT = re.compile(r"[|,;]")
@@ -95,7 +122,9 @@ class RowError(ValueError):
 @dataclass(frozen=True)
 class Column:
     header: str  # as written in the file
-    target: str  # a profile column, a consent column, "fields.<name>", or "" (ignored)
+    target: str  # a profile column, a consent column, "fields.<name>", or "" (not imported)
+    kind: str = "field"  # field | custom | ignored (the system's) | unknown | invalid
+    problem: str | None = None  # why an invalid column cannot be used
 
 
 @dataclass(frozen=True)
@@ -113,7 +142,16 @@ class CsvFile:
 
     @property
     def ignored(self) -> list[str]:
-        return [c.header for c in self.columns if not c.target]
+        return [c.header for c in self.columns if c.kind == "ignored"]
+
+    @property
+    def unknown(self) -> list[str]:
+        return [c.header for c in self.columns if c.kind == "unknown"]
+
+    @property
+    def mapping(self) -> list[dict[str, str | None]]:
+        """Which header went where (``field`` null: not imported)."""
+        return [{"header": c.header, "field": c.target or None, "kind": c.kind} for c in self.columns]
 
 
 @dataclass(frozen=True)
@@ -154,8 +192,8 @@ def detect_delimiter(text: str) -> str:
 
 
 def normalise_header(name: str) -> str:
-    """Lower-cased, accents dropped (``Jméno`` → ``jmeno``), separators as ``_``, aliases applied;
-    ``fields.<name>`` keeps its name as written."""
+    """Lower-cased, accents dropped (``Jméno`` → ``jmeno``), separators as ``_``, the names of
+    ``HEADER_NAMES`` mapped to their column; ``fields.<name>`` keeps its name as written."""
     text = name.strip().lstrip("\ufeff")
     if text.lower().startswith("fields."):
         return "fields." + text[len("fields.") :].strip()
@@ -164,38 +202,51 @@ def normalise_header(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def map_columns(header: list[str]) -> list[Column]:
+def describe_columns(header: list[str], *, custom_fields: bool = False) -> list[Column]:
+    """Where each header of a file goes — the import's mapping as data, for a preview; never
+    raises (an unusable column is ``kind="invalid"`` with its ``problem``).  Unknown headers
+    become custom fields only with ``custom_fields``."""
     columns: list[Column] = []
-    problems: list[dict[str, str]] = []
     seen: dict[str, str] = {}
     for position, name in enumerate(header, start=1):
         key = normalise_header(name)
         if not key:
-            problems.append({"field": f"column {position}", "message": "the header cell is empty"})
+            columns.append(Column(name, "", "invalid", f"column {position}: the header cell is empty"))
             continue
         if key in IGNORED_COLUMNS:
-            columns.append(Column(name, ""))
+            columns.append(Column(name, "", "ignored"))
             continue
         if key in PROFILE_COLUMNS or key in CONSENT_COLUMNS:
-            target = key
-        else:
+            target, kind = key, "field"
+        elif key.startswith("fields.") or custom_fields:
             custom = key.removeprefix("fields.")
             if not _FIELD_NAME.match(custom):
-                problems.append(
-                    {"field": f"column {position}", "message": f"{name!r} is not a usable custom field name"}
-                )
+                problem = f"column {position}: {name!r} is not a usable custom field name"
+                columns.append(Column(name, "", "invalid", problem))
                 continue
-            target = f"fields.{custom}"
+            target, kind = f"fields.{custom}", "custom"
+        else:
+            columns.append(Column(name, "", "unknown"))
+            continue
         if target in seen:
-            problems.append(
-                {"field": f"column {position}", "message": f"{name!r} repeats column {seen[target]!r}"}
-            )
+            problem = f"column {position}: {name!r} repeats column {seen[target]!r}"
+            columns.append(Column(name, "", "invalid", problem))
             continue
         seen[target] = name
-        columns.append(Column(name, target))
+        columns.append(Column(name, target, kind))
+    return columns
+
+
+def map_columns(header: list[str], *, custom_fields: bool = False) -> list[Column]:
+    columns = describe_columns(header, custom_fields=custom_fields)
+    problems = [
+        {"field": (c.problem or "").split(":", 1)[0], "message": (c.problem or "").split(": ", 1)[-1]}
+        for c in columns
+        if c.kind == "invalid"
+    ]
     if problems:
         raise CsvFileError("invalid_header", "the header row has unusable columns", details=problems)
-    if "email" not in seen:
+    if not any(c.target == "email" for c in columns):
         raise CsvFileError(
             "missing_email_column",
             "the header row must have an email column",
@@ -216,7 +267,7 @@ def _records(text: str, delimiter: str) -> Iterator[list[str]]:
         ) from None
 
 
-def parse_csv(raw: bytes, max_rows: int) -> CsvFile:
+def parse_csv(raw: bytes, max_rows: int, *, custom_fields: bool = False) -> CsvFile:
     """Header mapping and trimmed rows; raises ``CsvFileError`` for a file that cannot be read,
     and ``CsvFileError("too_many_rows")`` past ``max_rows`` data rows."""
     text = decode(raw)
@@ -227,7 +278,7 @@ def parse_csv(raw: bytes, max_rows: int) -> CsvFile:
     delimiter = detect_delimiter(text)
     records = _records(text, delimiter)
     header = next(records)
-    parsed = CsvFile(delimiter, map_columns(header))
+    parsed = CsvFile(delimiter, map_columns(header, custom_fields=custom_fields))
     width = len(header)
     for number, cells in enumerate(records, start=1):
         if number > max_rows:

@@ -9,14 +9,16 @@ tests check against plain evaluation.
 Only top-level conjuncts (terms of the outermost ``all``) can narrow: a
 condition under ``any`` or ``not`` says nothing about every match.  Among
 several narrowing conjuncts the planner prefers, in order: an e-mail lookup,
-a single tag, a confirmation-date range, a single automatic status, then
-multi-value tag and status reads.  A plan is *covering* when the index read
+a single tag or a list's members, a confirmation-date range, a single
+automatic status, then multi-value tag and status reads.  Tags are read by
+their case-insensitive key (``domain.tags.label_key``).  A plan is *covering* when the index read
 alone decides membership (the filter is exactly that one condition), so a
 consumer that only needs ids (a list snapshot) need not read the clients.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
@@ -24,6 +26,7 @@ from typing import TypeAlias
 from chalicelib.domain.contact import email_key
 from chalicelib.domain.filters import Condition, Node, conjuncts
 from chalicelib.domain.records import Client
+from chalicelib.domain.tags import label_key, unique_tags
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,20 @@ class TagPlan:
     covering: bool = False
 
     def admits(self, client: Client) -> bool:
-        return bool(set(client.tags).intersection(self.tags))
+        return bool({label_key(t) for t in client.tags}.intersection(label_key(t) for t in self.tags))
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """``Query list-members`` of one list (keys only): its members are the candidates."""
+
+    list_id: str
+    covering: bool = False
+
+    def admits(self, client: Client, member_of: Callable[[str, str], bool] | None = None) -> bool:
+        if member_of is None:
+            raise LookupError("a list plan needs member_of")
+        return member_of(self.list_id, client.client_id)
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class ConfirmedPlan:
         }[self.op]
 
 
-Plan: TypeAlias = AccountPlan | EmailPlan | TagPlan | AutoStatusPlan | ConfirmedPlan
+Plan: TypeAlias = AccountPlan | EmailPlan | TagPlan | ListPlan | AutoStatusPlan | ConfirmedPlan
 
 _RANGE_OPS = {"gt": "gt", "after": "gt", "gte": "gte", "lt": "lt", "before": "lt", "lte": "lte"}
 
@@ -108,8 +124,10 @@ def _candidate(term: Node) -> tuple[int, Plan] | None:
     if field == "tags" and op == "contains":
         return 1, TagPlan((value,))
     if field == "tags" and op == "in":
-        tags = tuple(dict.fromkeys(value))
+        tags = tuple(unique_tags(value))
         return (1 if len(tags) == 1 else 4), TagPlan(tags)
+    if field == "lists" and (op == "contains" or (op == "in" and len(set(value)) == 1)):
+        return 1, ListPlan(value if op == "contains" else value[0])
     if field == "consent.confirmed_at" and op == "is_set":
         return 2, ConfirmedPlan()
     if field == "consent.confirmed_at" and op in _RANGE_OPS:
@@ -153,4 +171,6 @@ def _covering(plan: Plan) -> Plan:
         return AutoStatusPlan(plan.statuses, covering=True)
     if isinstance(plan, ConfirmedPlan):
         return ConfirmedPlan(plan.op, plan.bound, covering=True)
+    if isinstance(plan, ListPlan):
+        return ListPlan(plan.list_id, covering=True)
     return plan

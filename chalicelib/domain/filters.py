@@ -14,9 +14,15 @@ Semantics worth knowing (also in docs/data-model.md):
   missing value, nor a custom field of another type;
 - ``email`` comparisons are case-insensitive (like the uniqueness rule), and
   ``starts_with`` is case-insensitive on every field; other equality is exact;
+- tags and ``status`` are compared case-insensitively (``VIP`` is ``vip``:
+  ``domain.tags.label_key``);
 - on ``tags``, ``in`` means "has any of" and ``not_in`` "has none of";
   ``eq``/``ne`` are ``contains``/``not_contains`` (one tag);
   ``is_set`` means "has at least one tag";
+- ``lists`` is list membership (``contains``: a member of that list, ``in``:
+  of any of them); evaluating it needs a membership lookup, which the caller
+  passes to ``evaluate`` (``member_of``) — the rules stay pure;
+- ``{}`` (and ``{"all": []}``) is the filter that every client matches;
 - ``eq``, ``ne``, ``in``, ``not_in`` compare timestamps as instants
   (``2026-11-22T11:00:00+01:00`` equals ``2026-11-22T10:00:00Z``).
 """
@@ -33,22 +39,27 @@ from typing import Any, TypeAlias
 
 from chalicelib.domain.contact import email_key
 from chalicelib.domain.records import Client
+from chalicelib.domain.tags import label_key
 from chalicelib.domain.time import parse_timestamp
 
 MAX_DEPTH = 10
 MAX_NODES = 200
 MAX_LIST_VALUES = 100
 MAX_TEXT = 1000
+MAX_LISTS = 20  # distinct lists one filter may name (each costs a membership lookup per page)
 
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
 CONSENT_STATES = ("granted", "denied", "unknown")
 _CUSTOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+LIST_ID = re.compile(r"^lst_[A-Za-z0-9]{1,40}$")
 
 
 class Kind(Enum):
     TEXT = "text"
+    LABEL = "label"  # a free label compared case-insensitively (status)
     EMAIL = "email"
     TAGS = "tags"
+    LISTS = "lists"
     ENUM = "enum"
     BOOL = "bool"
     TIME = "time"
@@ -63,6 +74,8 @@ _ORDER = ("gt", "gte", "lt", "lte", "before", "after")
 # timestamps; starts_with: strings); equality and presence apply to every field.
 OPS: dict[Kind, tuple[str, ...]] = {
     Kind.TEXT: (*_EQUALITY, "starts_with", *_PRESENCE),
+    Kind.LABEL: (*_EQUALITY, "starts_with", *_PRESENCE),
+    Kind.LISTS: ("contains", "not_contains", "in", "not_in"),
     Kind.EMAIL: (*_EQUALITY, "starts_with", *_PRESENCE),
     Kind.TAGS: ("contains", "not_contains", *_EQUALITY, *_PRESENCE),
     Kind.ENUM: (*_EQUALITY, *_PRESENCE),
@@ -81,7 +94,8 @@ FIELDS: dict[str, Kind] = {
     "phone": Kind.TEXT,
     "language": Kind.TEXT,
     "tags": Kind.TAGS,
-    "status": Kind.TEXT,
+    "lists": Kind.LISTS,
+    "status": Kind.LABEL,
     "auto_status": Kind.ENUM,
     "consent.state": Kind.ENUM,
     "consent.confirmed_at": Kind.TIME,
@@ -142,6 +156,7 @@ class _Parser:
     def __init__(self) -> None:
         self.errors: list[tuple[str, str]] = []
         self.nodes = 0
+        self.lists: set[str] = set()
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append((path, message))
@@ -216,6 +231,11 @@ class _Parser:
             return None
         if kind is Kind.TAGS:
             op = _TAG_SYNONYMS.get(op, op)
+        if kind is Kind.LISTS:
+            self.lists.update(value if isinstance(value, tuple) else (value,))
+            if len(self.lists) > MAX_LISTS:
+                self.fail(value_path, f"a filter names at most {MAX_LISTS} lists")
+                return None
         return Condition(name, op, value)
 
 
@@ -262,6 +282,8 @@ def _single(name: str, kind: Kind, value: Any) -> Any:
         raise ValueError(f"must be one of {', '.join(_ENUM_VALUES[name])}")
     if kind is Kind.TAGS and not text.strip():
         raise ValueError("must be a non-empty tag")
+    if kind is Kind.LISTS and not LIST_ID.match(text):
+        raise ValueError("must be a list id, like lst_01J…")
     if kind is Kind.TAGS:
         return text.strip()
     return text
@@ -292,8 +314,9 @@ def _convert(name: str, kind: Kind, op: str, value: Any) -> Any:
 
 
 def parse_filter(raw: Any, path: str = "filter") -> Node:
-    """Typed nodes of a JSON filter; ``None`` (no filter) matches every client."""
-    if raw is None:
+    """Typed nodes of a JSON filter; ``None`` (no filter), ``{}`` and ``{"all": []}`` match every
+    client."""
+    if raw is None or raw == {}:
         return MATCH_ALL
     parser = _Parser()
     node = parser.node(raw, path, 1)
@@ -343,6 +366,8 @@ def _same(actual: Any, expected: Any, kind: Kind) -> bool:
         return False
     if kind is Kind.EMAIL:
         return email_key(actual) == email_key(expected)
+    if kind is Kind.LABEL:
+        return isinstance(actual, str) and label_key(actual) == label_key(expected)
     if kind is Kind.CUSTOM:
         return _category(actual) == _category(expected) and actual == expected
     return bool(actual == expected)
@@ -372,20 +397,31 @@ def _is_set(value: Any) -> bool:
     return True
 
 
-def _condition(cond: Condition, client: Client) -> bool:
+MemberOf: TypeAlias = Callable[[str, str], bool]  # (list_id, client_id) -> is a member
+
+
+def _no_lists(list_id: str, client_id: str) -> bool:
+    raise LookupError("a filter on lists needs evaluate(..., member_of=...)")
+
+
+def _condition(cond: Condition, client: Client, member_of: MemberOf) -> bool:
     kind = field_kind(cond.field)
     assert kind is not None
-    actual = field_value(client, cond.field)
     op, expected = cond.op, cond.value
+    if kind is Kind.LISTS:
+        lists = expected if isinstance(expected, tuple) else (expected,)
+        found = any(member_of(list_id, client.client_id) for list_id in lists)
+        return found == (op in ("contains", "in"))
+    actual = field_value(client, cond.field)
     if op == "is_set":
         return _is_set(actual)
     if op == "is_not_set":
         return not _is_set(actual)
     if kind is Kind.TAGS:
-        tags = set(actual or ())
+        tags = {label_key(tag) for tag in actual or ()}
         if op in ("contains", "not_contains"):
-            return (expected in tags) == (op == "contains")
-        return bool(tags.intersection(expected)) == (op == "in")
+            return (label_key(expected) in tags) == (op == "contains")
+        return bool(tags.intersection(label_key(tag) for tag in expected)) == (op == "in")
     if op in ("eq", "ne"):
         return _same(actual, expected, kind) == (op == "eq")
     if op in ("in", "not_in"):
@@ -404,15 +440,29 @@ def _condition(cond: Condition, client: Client) -> bool:
     return bool(value <= expected)  # lte
 
 
-def evaluate(node: Node, client: Client) -> bool:
-    """Does ``client`` match the filter?"""
+def evaluate(node: Node, client: Client, member_of: MemberOf = _no_lists) -> bool:
+    """Does ``client`` match the filter? ``member_of`` answers list membership (``lists``)."""
     if isinstance(node, Condition):
-        return _condition(node, client)
+        return _condition(node, client, member_of)
     if isinstance(node, AllOf):
-        return all(evaluate(child, client) for child in node.children)
+        return all(evaluate(child, client, member_of) for child in node.children)
     if isinstance(node, AnyOf):
-        return any(evaluate(child, client) for child in node.children)
-    return not evaluate(node.child, client)
+        return any(evaluate(child, client, member_of) for child in node.children)
+    return not evaluate(node.child, client, member_of)
+
+
+def referenced_lists(node: Node) -> set[str]:
+    """The list ids a filter's ``lists`` conditions name."""
+    if isinstance(node, Condition):
+        if node.field != "lists":
+            return set()
+        return set(node.value) if isinstance(node.value, tuple) else {node.value}
+    if isinstance(node, Not):
+        return referenced_lists(node.child)
+    found: set[str] = set()
+    for child in node.children:
+        found |= referenced_lists(child)
+    return found
 
 
 def conjuncts(node: Node) -> list[Node]:
@@ -423,3 +473,45 @@ def conjuncts(node: Node) -> list[Node]:
             out.extend(conjuncts(child))
         return out
     return [node]
+
+
+# ---------------------------------------------------------------- the language as a JSON Schema
+
+
+def _ops_table() -> str:
+    """Every field and the ops it takes, from the parser's own tables (never out of date)."""
+    rows = ["| field | ops |", "|---|---|"]
+    for name in [*FIELDS, "fields.<name>"]:
+        kind = field_kind(name if name != "fields.<name>" else "fields.x")
+        assert kind is not None
+        rows.append(f"| `{name}` | {', '.join(f'`{op}`' for op in OPS[kind])} |")
+    return "\n".join(rows)
+
+
+def filter_schema_extra(schema: dict[str, Any]) -> None:
+    """The language's summary (every field and its ops, from the parser's tables) as the
+    description of a condition in the OpenAPI document."""
+    schema["description"] = _DESCRIPTION.format(
+        depth=MAX_DEPTH, nodes=MAX_NODES, values=MAX_LIST_VALUES, table=_ops_table()
+    )
+    schema.get("properties", {}).get("value", {}).pop("default", None)  # absent, not null
+
+
+_DESCRIPTION = """Which clients: a condition, or `all` / `any` / `not` of nodes (nested at most \
+{depth} levels, {nodes} nodes). `{{}}` and `{{"all": []}}` select every client.
+
+A condition is `{{"field": F, "op": OP, "value": V}}`; `is_set` / `is_not_set` take no value, `in` / \
+`not_in` a list of at most {values}. An unknown field or op, or an op that does not apply to the \
+field, is a 400 naming the node's path (`filter.all[1].op`).
+
+{table}
+
+- Tags, `status` and `email` are compared case-insensitively (`VIP` is `vip`); `starts_with` always.
+- `ne`, `not_in`, `not_contains` are the exact negations of `eq`, `in`, `contains`.
+- Ordering ops (`gt`…`lte`, `before` / `after`) never match a missing value; times are ISO 8601.
+- `lists contains lst_…` selects a list's members (read from the list, not by a scan).
+- Seed 003's segment — the list used for the campaign, confirmation date filled: \
+`{{"all": [{{"field": "lists", "op": "contains", "value": "lst_…"}}, \
+{{"field": "consent.confirmed_at", "op": "is_set"}}]}}`.
+
+The whole language, with examples from both seeds: `docs/filters.md`."""

@@ -25,6 +25,7 @@ class Job:
     cursor: Any = None  # JSON position where the next chunk starts (None: the beginning)
     result: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    actor: str | None = None  # the user_id or key_id that started the job; None: a schedule
     seq: int = 0  # chunks committed; a chunk message carries the seq it is for
     enqueued_seq: int = 0  # highest seq whose chunk message was sent
     failures: int = 0  # failed attempts of the current chunk

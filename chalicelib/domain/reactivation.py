@@ -53,6 +53,16 @@ class CtaClaim:
     action: Action
 
 
+# Opening a link (GET) is evidence, not a choice: one ``opened`` event per link per period is
+# enough, however often a person or a mail scanner opens it (the ledger is append-only).
+OPENED_PERIOD_SECONDS = 3600
+
+
+def opened_marker(claim: CtaClaim) -> str:
+    """The key of the marker that stands for a link's latest recorded opening."""
+    return f"opened#{claim.campaign_id}#{claim.client_id}#{claim.action.value}"
+
+
 def mint_cta(ring: KeyRing, account_id: str, campaign_id: str, client_id: str, action: Action) -> str:
     for value in (account_id, campaign_id, client_id):
         if not _ID.match(value):

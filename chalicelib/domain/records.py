@@ -40,6 +40,7 @@ class ApiKey:
     label: str
     prefix: str
     created_at: datetime
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class Client:
     # The bulk-tag job whose change of ``tags`` is the latest: a chunk run again after its
     # worker died counts a client that job already changed as updated, not unchanged.
     tagged_by_job: str | None = None
+    # Created by the public intake form, its address not confirmed by its owner yet: in no
+    # audience (campaigns, lists, searches) until the double opt-in or staff accept it.
+    pending: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ def default_html(language: str) -> str:
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
         'style="max-width:560px;background:#ffffff;border:1px solid #d0d0cc;border-radius:8px;">'
         '<tr><td style="padding:24px;font-size:16px;line-height:1.5;">\n'
+        '{% if logo_url %}<p style="margin:0 0 16px;text-align:center;"><img src="{{ logo_url }}" '
+        'alt="{{ business_name }}" style="max-width:200px;max-height:64px;"></p>{% endif %}\n'
         f"<p {p}>{greeting}</p>\n"
         f"<p {p}>{_fixed(t('react.why', business=_BUSINESS))}</p>\n"
         f"<p {p}>{_fixed(t('react.choose'))}</p>\n"
@@ -81,6 +83,9 @@ def default_html(language: str) -> str:
         f'<a href="{{{{ legitimate_interest_url }}}}" {link}>{_fixed(t("react.li_link"))}</a></p>\n'
         f'<p style="margin:16px 0 0;font-size:12px;color:#4a4a4a;">'
         f"{_fixed(t('mail.footer', business=_BUSINESS))} "
+        "{% if business_address %}<br>{{ business_address }}{% endif %}"
+        "{% if business_website %}<br>{{ business_website }}{% endif %}"
+        "{% if business_contact %}<br>{{ business_contact }}{% endif %}<br>"
         f'<a href="{{{{ unsubscribe_url }}}}" data-cta="unsubscribe" {link}>{_fixed(t("mail.unsubscribe"))}</a>'
         "</p>\n"
         "</td></tr></table>\n</td></tr></table>\n</body>\n</html>\n"

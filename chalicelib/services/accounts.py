@@ -1,8 +1,7 @@
-"""Accounts: creation by the operator, API-key authentication, settings, reinstatement."""
+"""Accounts: creation by the operator (with the first API key and owner), settings, reinstatement."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -21,10 +20,10 @@ from chalicelib.domain.account_settings import (
     SenderName,
 )
 from chalicelib.domain.records import Account, ApiKey
-from chalicelib.errors import ConcurrentModification, InvalidInput, Unauthenticated
+from chalicelib.errors import ConcurrentModification, InvalidInput
 from chalicelib.observability import logger
 
-API_KEY_PREFIX = "pm_"
+FIRST_KEY_NAME = "Initial key"  # the name of the key returned by POST /v1/accounts
 _MAX_ATTEMPTS = 3
 
 
@@ -35,11 +34,8 @@ class NewAccount(BaseModel):
     sender_email: Email
     sender_name: SenderName | None = None
     language: Language = "en"
-
-
-def hash_api_key(api_key: str) -> str:
-    """Keys carry 256 random bits, so a fast hash is as safe as a slow one here."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
+    # The account's first owner: invited by e-mail to set a password for the console.
+    owner_email: Email | None = None
 
 
 def _slug_base(name: str) -> str:
@@ -54,14 +50,16 @@ def new_public_slug(name: str) -> str:
 
 
 def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
-    """Create an account and its first API key; the key is returned once, stored hashed.
+    """Create an account, its first API key and, with ``owner_email``, its first owner (who
+    gets an invitation e-mail): all in one transaction. The key is returned once, stored
+    hashed; it is one of the account's manageable keys.
 
     The domain of ``sender_email`` is claimed for the new account in the same transaction
     (409 ``domain_taken`` if another account holds it: nothing is created), then registered
     in SES (``services.sender_domains``); the account's limits start at the platform's
     new-account limits, and its rate and cap settings at those limits."""
     from chalicelib.domain.sender_domains import domain_of
-    from chalicelib.services import sender_domains
+    from chalicelib.services import api_keys, sender_domains, users
     from chalicelib.services.limits import default_limits
 
     now = deps.clock()
@@ -89,32 +87,25 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
         updated_at=now,
         limits=limits,
     )
-    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(
-        key_hash=hash_api_key(api_key),
-        account_id=account_id,
-        key_id=f"key_{ULID()}",
-        label="default",
-        prefix=api_key[:8],
-        created_at=now,
-    )
+    key, api_key = api_keys.new_key(account_id, FIRST_KEY_NAME, now, None)
+    owner = invitation = secret = None
+    if data.owner_email is not None:
+        owner_data = users.NewUser(email=data.owner_email, role="owner", language=data.language)
+        owner, invitation, secret = users.new_invited_user(account_id, owner_data, now, None)
     domain_record = sender_domains.new_record(deps, account_id, domain)
-    created = deps.accounts.create(account, key, domain_record)
+    created = deps.accounts.create(account, key, domain_record, owner, invitation)
     logger.info("account created", extra={"account_id": account_id})
     sender_domains.provision_quietly(deps, domain_record)
+    if owner is not None and secret is not None:
+        users.send_link(deps, created, owner, "invitation", secret)
     return created, api_key
 
 
-def authenticate(deps: Deps, authorization: str | None) -> tuple[Account, ApiKey]:
-    """The account and key behind an ``Authorization: Bearer`` header, or ``Unauthenticated``."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 256:
-        raise Unauthenticated("missing or malformed Authorization: Bearer <api_key> header")
-    key = deps.api_keys.get(hash_api_key(token))
-    if key is None:
-        raise Unauthenticated("invalid API key")
-    return deps.accounts.get(key.account_id), key
+def authenticate(deps: Deps, authorization: str | None, source_ip: str | None) -> tuple[Account, ApiKey]:
+    """The account and key behind an ``Authorization: Bearer`` header (``services.api_keys``)."""
+    from chalicelib.services.api_keys import authenticate as authenticate_key
+
+    return authenticate_key(deps, authorization, source_ip)
 
 
 def is_operator(deps: Deps, authorization: str | None) -> bool:
@@ -125,7 +116,9 @@ def is_operator(deps: Deps, authorization: str | None) -> bool:
     return hmac.compare_digest(token.strip().encode(), expected.get_secret_value().encode())
 
 
-def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) -> Account:
+def update_settings(
+    deps: Deps, account_id: str, patch: AccountSettingsPatch, actor: str | None = None
+) -> Account:
     """The business's own settings: rate and caps only at or below the account's limits (400
     ``above_account_limit``), ``sender_email`` only on a verified domain of the account (400
     ``sender_not_verified``)."""
@@ -156,7 +149,7 @@ def update_settings(deps: Deps, account_id: str, patch: AccountSettingsPatch) ->
             # New thresholds: every client's automatic status is re-evaluated in the background.
             from chalicelib.services.auto_status import start_account_recompute
 
-            job_id = start_account_recompute(deps, saved)
+            job_id = start_account_recompute(deps, saved, actor)
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )

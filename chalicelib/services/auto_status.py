@@ -164,7 +164,7 @@ def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcom
     return ChunkOutcome(cursor=cursor, done=handled, finished=cursor is None, counters={"changed": changed})
 
 
-def start_account_recompute(deps: Deps, account: Account) -> str:
+def start_account_recompute(deps: Deps, account: Account, actor: str | None = None) -> str:
     """Start re-evaluating all of ``account``'s clients (their thresholds changed)."""
-    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {})
+    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {}, actor=actor)
     return job.job_id

@@ -47,7 +47,9 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     for client_id, client in matches:
         if client is None:
             continue
-        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        status = classify(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         # Only clients who may receive it get a delivery: one excluded today (no consent yet,
         # suppressed) is looked at again by later rounds instead of being closed for good.
         if status == NOT_TARGETED or status is not DeliveryStatus.QUEUED:

@@ -19,10 +19,11 @@ from chalicelib.bootstrap import Deps
 from chalicelib.domain.client_profile import MAX_TAGS, Tags
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, add_counters
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.tags import label_key, retagged
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
-from chalicelib.services.targets import Target, resolve, validate_target, walk
+from chalicelib.services.targets import ClientSelection, resolve, validate_target, walk
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
@@ -31,7 +32,7 @@ _ATTEMPTS = 3
 class BulkTagsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    selection: Target
+    selection: ClientSelection
     add: Tags = []
     remove: Tags = []
 
@@ -39,18 +40,11 @@ class BulkTagsRequest(BaseModel):
     def _something_to_do(self) -> BulkTagsRequest:
         if not self.add and not self.remove:
             raise ValueError("give tags to add and/or remove")
-        both = set(self.add) & set(self.remove)
+        removed = {label_key(tag) for tag in self.remove}
+        both = [tag for tag in self.add if label_key(tag) in removed]
         if both:
             raise ValueError(f"a tag cannot be both added and removed: {', '.join(sorted(both))}")
-        if "tag" in self.selection.model_fields_set:
-            raise ValueError("select clients by client_ids or filter")
         return self
-
-
-def retagged(tags: list[str], add: list[str], remove: list[str]) -> list[str]:
-    """The client's tags after the change, order kept, new tags appended."""
-    kept = [tag for tag in tags if tag not in remove]
-    return kept + [tag for tag in add if tag not in kept]
 
 
 def apply_to_client(
@@ -119,17 +113,22 @@ def apply_to_clients(
     return counts
 
 
-def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[int, dict[str, Any]]:
+def bulk_tags(
+    deps: Deps, account: Account, request: BulkTagsRequest, actor: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """(200, counts) when applied in the request, or (202, {job_id}) for a background job."""
-    validate_target(request.selection, "selection")
+    from chalicelib.services.tags import account_spellings
+
+    validate_target(deps, account.account_id, request.selection, "selection")
     target = request.selection.as_json()
+    add = account_spellings(deps, account.account_id, request.add)  # registered before any client
     first = resolve(deps, account.account_id, target, need_clients=True)
     clients = [client for _, client in first.matches if client is not None]
-    counts = apply_to_clients(deps, account.account_id, clients, request.add, request.remove)
+    counts = apply_to_clients(deps, account.account_id, clients, add, request.remove)
     metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
     if not first.complete:
         # Too many for one request: a job goes on from where the request stopped.
-        params = {"target": target, "add": request.add, "remove": request.remove}
+        params = {"target": target, "add": add, "remove": request.remove}
         total = len(target["client_ids"]) if "client_ids" in target else None
         job = jobs.start_job(
             deps,
@@ -140,6 +139,7 @@ def bulk_tags(deps: Deps, account: Account, request: BulkTagsRequest) -> tuple[i
             cursor=first.cursor,
             done=len(clients),
             result=counts if clients else None,
+            actor=actor,
         )
         return 202, {"job_id": job.job_id, "status": job.status}
     logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
@@ -33,57 +33,65 @@ from chalicelib.domain.campaign_status import (
     next_status,
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, finished_report, is_finished, report
+from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.records import Account, Client
-from chalicelib.errors import AccountSuspended, Conflict, InvalidInput
+from chalicelib.domain.text import Text
+from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
 from chalicelib.observability import logger, metrics
+from chalicelib.services.targets import ClientSelection, one_of
 
 FANOUT_KIND = "campaign_fanout"
+_DUE_PER_RUN = 200
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
 _PAGE = 500
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=998)]
-Body = Annotated[str, StringConstraints(max_length=200_000)]
+Name = Annotated[str, Text(200, min_length=1, name=True)]
+Subject = Annotated[str, Text(998, min_length=1)]  # one header line
+Body = Annotated[str, Text(200_000, multiline=True, strip=False)]
 
 
-class AudienceInput(BaseModel):
-    """Exactly one of ``list_id``, ``tag``, ``filter``, ``auto_status``."""
+AUDIENCE_KINDS = ("list_id", "tag", "filter", "auto_status")
+_DEPRECATED_AUDIENCE = Field(
+    description="Deprecated: the former name of `selection` (API.md's); still accepted.",
+    json_schema_extra={"deprecated": True},
+)
+
+
+def _campaign_selection(selection: ClientSelection | None) -> ClientSelection | None:
+    if selection is not None and selection.kind not in AUDIENCE_KINDS:
+        raise ValueError(
+            "a campaign's selection is a list_id, tag, filter or auto_status "
+            "(make a list of the clients first to send to chosen ones)"
+        )
+    return selection
+
+
+class _CampaignContent(BaseModel):
+    """What a campaign says and to whom: shared by ``NewCampaign`` and ``CampaignPatch``."""
 
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    list_id: Annotated[str, StringConstraints(pattern=r"^lst_[A-Za-z0-9]{1,40}$")] | None = None
-    tag: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
-    filter: Any = None
-    auto_status: Literal["new", "active", "lapsing", "lost"] | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AudienceInput:
-        if len(self.model_fields_set & {"list_id", "tag", "filter", "auto_status"}) != 1:
-            raise ValueError("give exactly one of list_id, tag, filter, auto_status")
-        return self
-
-    def as_json(self) -> dict[str, Any]:
-        name = next(iter(self.model_fields_set & {"list_id", "tag", "filter", "auto_status"}))
-        return {name: getattr(self, name)}
-
-
-class NewCampaign(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
-
-    name: Name
-    kind: Literal["standard", "reactivation", "automatic"] = "standard"
     subject: Subject | None = None  # a reactivation campaign has a default one
     html: Body | None = None
     text: Body | None = None
     language: Language | None = None
-    audience: AudienceInput
+    selection: ClientSelection | None = None
+    audience: Annotated[ClientSelection | None, _DEPRECATED_AUDIENCE] = None
     terms_url: HttpsUrl | None = None
     legitimate_interest_url: HttpsUrl | None = None
     wait_days: int | None = Field(default=None, ge=0, le=30)
     cooldown_days: int | None = Field(default=None, ge=1, le=3650)
 
+    _kinds = field_validator("selection", "audience")(_campaign_selection)
+
+
+class NewCampaign(_CampaignContent):
+    name: Name
+    kind: Literal["standard", "reactivation", "automatic"] = "standard"
+
     @model_validator(mode="after")
     def _has_body(self) -> NewCampaign:
+        one_of(self.selection, self.audience, "selection or audience")
         if self.cooldown_days is not None and self.kind != "automatic":
             raise ValueError("cooldown_days is for automatic campaigns only")
         if self.kind == "reactivation":
@@ -94,11 +102,33 @@ class NewCampaign(BaseModel):
             raise ValueError("give html, text or both")
         return self
 
+    @property
+    def who(self) -> ClientSelection:
+        return one_of(self.selection, self.audience, "selection or audience")
+
+
+class CampaignPatch(_CampaignContent):
+    """A draft's new content: only the fields sent change; ``null`` clears an optional one.
+    The result must be a campaign ``POST /v1/campaigns`` would accept."""
+
+    name: Name | None = None
+    kind: Literal["standard", "reactivation", "automatic"] | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> CampaignPatch:
+        if self.selection is not None and self.audience is not None:
+            raise ValueError("give selection or audience, not both")
+        return self
+
 
 class SendInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     acknowledge_non_consented: bool = False
+    send_at: Annotated[
+        Timestamp | None,
+        Field(description="Send later: an ISO 8601 time in the future (status `scheduled` until then)."),
+    ] = None
 
 
 def _check_templates(data: NewCampaign) -> None:
@@ -114,13 +144,13 @@ def _check_templates(data: NewCampaign) -> None:
         raise InvalidInput("the campaign's templates cannot be used", details=details)
 
 
-def _check_audience(deps: Deps, account: Account, audience: dict[str, Any]) -> None:
+def _check_audience(deps: Deps, account: Account, audience: dict[str, Any], path: str) -> None:
     if "list_id" in audience:
         deps.lists.get(account.account_id, audience["list_id"])  # another account's list → 404
     elif "filter" in audience:
-        from chalicelib.services.selection import parse_or_400
+        from chalicelib.services.selection import parse_for_account
 
-        parse_or_400(audience["filter"], "audience.filter")
+        parse_for_account(deps, account.account_id, audience["filter"], f"{path}.filter")
 
 
 def _reactivation_defaults(account: Account, data: NewCampaign) -> NewCampaign:
@@ -145,7 +175,8 @@ def _reactivation_defaults(account: Account, data: NewCampaign) -> NewCampaign:
     return data.model_copy(update={"subject": data.subject or default_subject(language), "html": html})
 
 
-def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign:
+def _content(deps: Deps, account: Account, data: NewCampaign) -> dict[str, Any]:
+    """The campaign fields ``data`` stands for, checked as creating it would check them."""
     kind = CampaignKind(data.kind)
     terms = data.terms_url or account.settings.terms_url
     interest = data.legitimate_interest_url or account.settings.legitimate_interest_url
@@ -165,29 +196,36 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
         _check_templates(data)  # syntax and variables first: their messages are the clearest
         data = _reactivation_defaults(account, data)
     _check_templates(data)
-    audience = data.audience.as_json()
-    _check_audience(deps, account, audience)
-    now = deps.clock()
+    audience = data.who.as_json()
+    _check_audience(deps, account, audience, "selection" if data.selection is not None else "audience")
     wait_days = data.wait_days
     if kind is CampaignKind.REACTIVATION and wait_days is None:
         wait_days = account.settings.reactivation_wait_days
+    return {
+        "name": data.name,
+        "kind": kind,
+        "subject": data.subject or "",
+        "html": data.html or "",
+        "text": data.text,
+        "language": data.language,
+        "audience": audience,
+        "terms_url": terms,
+        "legitimate_interest_url": interest,
+        "wait_days": wait_days,
+        "cooldown_days": data.cooldown_days,
+    }
+
+
+def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign:
+    content = _content(deps, account, data)
+    now = deps.clock()
     campaign = Campaign(
         account_id=account.account_id,
         campaign_id=f"cmp_{ULID()}",
-        name=data.name,
-        kind=kind,
         status=CampaignStatus.DRAFT,
-        subject=data.subject or "",
-        html=data.html or "",
-        text=data.text,
-        language=data.language,
-        audience=audience,
-        terms_url=terms,
-        legitimate_interest_url=interest,
-        wait_days=wait_days,
-        cooldown_days=data.cooldown_days,
         created_at=now,
         updated_at=now,
+        **content,
     )
     created = deps.campaigns.create(campaign)
     logger.info(
@@ -198,6 +236,125 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
 
 def get_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
     return deps.campaigns.get(account.account_id, campaign_id, consistent=True)
+
+
+# --- drafts ---------------------------------------------------------------------------
+
+
+def _not_a_draft(campaign: Campaign, doing: str) -> Conflict:
+    return Conflict(
+        f"only a draft can be {doing}; this campaign is {campaign.status.value}"
+        + (" (cancel it to return it to draft)" if campaign.status is CampaignStatus.SCHEDULED else ""),
+        code="invalid_campaign_status",
+        details={"status": campaign.status.value},
+    )
+
+
+def _as_input(campaign: Campaign) -> dict[str, Any]:
+    """A stored campaign as the body that would create it again."""
+    return {
+        "name": campaign.name,
+        "kind": campaign.kind.value,
+        "subject": campaign.subject or None,
+        "html": campaign.html or None,
+        "text": campaign.text,
+        "language": campaign.language,
+        "selection": campaign.audience,
+        "terms_url": campaign.terms_url,
+        "legitimate_interest_url": campaign.legitimate_interest_url,
+        "wait_days": campaign.wait_days,
+        "cooldown_days": campaign.cooldown_days,
+    }
+
+
+def _validation_details(exc: Any) -> list[dict[str, str]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ())) or "body",
+            "message": str(err.get("msg", "invalid")).removeprefix("Value error, "),
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _default_template(campaign: Campaign) -> bool:
+    from chalicelib.mail.reactivation import default_html, default_subject
+    from chalicelib.mail.rendering import LANGUAGES
+
+    return any(
+        campaign.html == default_html(language) and campaign.subject == default_subject(language)
+        for language in LANGUAGES
+    )
+
+
+def update_campaign(deps: Deps, account: Account, campaign_id: str, patch: CampaignPatch) -> Campaign:
+    """``PATCH``: a draft's content, checked as a new campaign would be (409 once it is not a draft)."""
+    from pydantic import ValidationError
+
+    current = get_campaign(deps, account, campaign_id)
+    if current.status is not CampaignStatus.DRAFT:
+        raise _not_a_draft(current, "edited")
+    changes = {name: getattr(patch, name) for name in patch.model_fields_set}
+    if "audience" in changes:
+        changes["selection"] = changes.pop("audience")
+    for name in ("selection",):
+        if isinstance(changes.get(name), BaseModel):
+            changes[name] = changes[name].as_json()
+    merged = {**_as_input(current), **changes}
+    if current.kind is CampaignKind.REACTIVATION and "language" in changes and _default_template(current):
+        # The default e-mail stored in one language follows a change of language.
+        for name in ("subject", "html"):
+            if name not in changes:
+                merged[name] = None
+    try:
+        data = NewCampaign.model_validate(merged, strict=False)
+    except ValidationError as exc:
+        raise InvalidInput("the campaign would be invalid", details=_validation_details(exc)) from None
+    content = _content(deps, account, data)
+    now = deps.clock()
+    if not deps.campaigns.update_content(replace(current, **content), now):
+        raise _not_a_draft(get_campaign(deps, account, campaign_id), "edited")
+    logger.info("campaign edited", extra={"account_id": account.account_id, "campaign_id": campaign_id})
+    return get_campaign(deps, account, campaign_id)
+
+
+def delete_campaign(deps: Deps, account: Account, campaign_id: str) -> None:
+    current = get_campaign(deps, account, campaign_id)
+    if current.status is not CampaignStatus.DRAFT or not deps.campaigns.delete_draft(
+        account.account_id, campaign_id
+    ):
+        raise _not_a_draft(get_campaign(deps, account, campaign_id), "deleted")
+    logger.info("campaign deleted", extra={"account_id": account.account_id, "campaign_id": campaign_id})
+
+
+def duplicate_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
+    """A new draft with the same content and selection (any campaign may be duplicated)."""
+    original = get_campaign(deps, account, campaign_id)
+    now = deps.clock()
+    copy = Campaign(
+        account_id=account.account_id,
+        campaign_id=f"cmp_{ULID()}",
+        status=CampaignStatus.DRAFT,
+        created_at=now,
+        updated_at=now,
+        name=f"{original.name} (copy)"[:200],
+        kind=original.kind,
+        subject=original.subject,
+        html=original.html,
+        text=original.text,
+        language=original.language,
+        audience=dict(original.audience),
+        terms_url=original.terms_url,
+        legitimate_interest_url=original.legitimate_interest_url,
+        wait_days=original.wait_days,
+        cooldown_days=original.cooldown_days,
+    )
+    created = deps.campaigns.create(copy)
+    logger.info(
+        "campaign duplicated",
+        extra={"account_id": account.account_id, "campaign_id": created.campaign_id, "from": campaign_id},
+    )
+    return created
 
 
 # --- audience -------------------------------------------------------------------------
@@ -281,7 +438,9 @@ def count_audience(deps: Deps, account: Account, campaign: Campaign) -> Audience
     counts = AudienceCounts()
     consent_only = account.settings.consent_only_campaigns
     for client in _audience_clients(deps, account.account_id, campaign.audience):
-        counts.add(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        counts.add(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if counts.recipients > deps.settings.preview_max_clients:
             raise Conflict(
                 "the audience is too large to count in one request",
@@ -346,43 +505,121 @@ def _require_sender(deps: Deps, account: Account) -> None:
     require_verified_sender(deps, account, account.settings.sender_email)
 
 
-def send_campaign(deps: Deps, account: Account, campaign_id: str, data: SendInput) -> Campaign:
+def _suspended(account: Account) -> AccountSuspended:
+    return AccountSuspended(
+        "this account is suspended and cannot send", details={"reason": account.suspension_reason}
+    )
+
+
+def _unacknowledged(deps: Deps, account: Account, campaign: Campaign) -> int:
+    """How many recipients without granted consent the campaign would reach, when that needs
+    an acknowledgement (API.md's consent gate); 0 when it needs none."""
+    consent_only = account.settings.consent_only_campaigns
+    if campaign.kind is CampaignKind.REACTIVATION or consent_only:
+        return 0
+    counts = count_audience(deps, account, campaign)
+    return counts.not_consented if counts.needs_acknowledgement(campaign.kind, consent_only) else 0
+
+
+def _non_consented(count: int) -> Conflict:
+    return Conflict(
+        f"{count} recipient(s) have not granted consent; "
+        "repeat with acknowledge_non_consented: true to send anyway",
+        code="non_consented_recipients",
+        details={"count": count},
+    )
+
+
+MAX_SCHEDULE_DAYS = 366
+
+
+def send_campaign(
+    deps: Deps, account: Account, campaign_id: str, data: SendInput, actor: str | None = None
+) -> Campaign:
+    """Send now, or with ``send_at`` schedule the send (``scheduled`` until then); ``actor``
+    (who asked) is recorded on the fan-out job, and on a schedule for the job it starts."""
     if account.suspended:
-        raise AccountSuspended(
-            "this account is suspended and cannot send", details={"reason": account.suspension_reason}
-        )
+        raise _suspended(account)
     campaign = get_campaign(deps, account, campaign_id)
     _require_sender(deps, account)
+    action = CampaignAction.SEND if data.send_at is None else CampaignAction.SCHEDULE
     try:
-        target = next_status(campaign.kind, campaign.status, CampaignAction.SEND, None)
+        target = next_status(campaign.kind, campaign.status, action, None)
     except TransitionRefused as exc:
         raise _refuse(exc) from None
-    consent_only = account.settings.consent_only_campaigns
-    if (
-        campaign.kind is not CampaignKind.REACTIVATION
-        and not consent_only
-        and not data.acknowledge_non_consented
-    ):
-        counts = count_audience(deps, account, campaign)
-        if counts.needs_acknowledgement(campaign.kind, consent_only):
-            raise Conflict(
-                f"{counts.not_consented} recipient(s) have not granted consent; "
-                "repeat with acknowledge_non_consented: true to send anyway",
-                code="non_consented_recipients",
-                details={"count": counts.not_consented},
-            )
     now = deps.clock()
-    if not deps.campaigns.move(campaign, target, now):
+    if data.send_at is not None:
+        if not now < data.send_at <= now + timedelta(days=MAX_SCHEDULE_DAYS):
+            raise InvalidInput(
+                "send_at must be in the future, within a year",
+                details=[{"field": "send_at", "message": "must be in the future, within a year"}],
+            )
+    if not data.acknowledge_non_consented:
+        count = _unacknowledged(deps, account, campaign)
+        if count:
+            raise _non_consented(count)
+    if data.send_at is not None:
+        if not deps.campaigns.schedule(campaign, data.send_at, data.acknowledge_non_consented, now, actor):
+            raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
+        logger.info(
+            "campaign scheduled", extra={"account_id": account.account_id, "campaign_id": campaign_id}
+        )
+        return get_campaign(deps, account, campaign_id)
+    if not _start(deps, account, campaign, target, actor):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
+    return get_campaign(deps, account, campaign_id)
+
+
+def _start(
+    deps: Deps, account: Account, campaign: Campaign, target: CampaignStatus, actor: str | None
+) -> bool:
+    """Move the campaign to ``target`` (sending, or active for automatic campaigns) from the
+    status read, and start its fan-out; ``False`` when it changed meanwhile."""
+    if not deps.campaigns.move(campaign, target, deps.clock()):
+        return False
     if target is CampaignStatus.SENDING:
         from chalicelib.services import fanout, jobs
 
         fanout.load()
-        job = jobs.start_job(deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id})
+        job = jobs.start_job(
+            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+        )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)
-    logger.info("campaign sending", extra={"account_id": account.account_id, "campaign_id": campaign_id})
-    return get_campaign(deps, account, campaign_id)
+    logger.info(
+        "campaign sending", extra={"account_id": account.account_id, "campaign_id": campaign.campaign_id}
+    )
+    return True
+
+
+def send_scheduled_campaigns(deps: Deps) -> dict[str, int]:
+    """The schedule (every minute): start every scheduled campaign whose time has come.
+
+    The consent gate is checked again: an acknowledgement given when scheduling holds; without
+    one, a campaign that would now reach clients without consent goes back to draft with
+    ``schedule_error`` (so does one of a suspended account), never sending unacknowledged."""
+    now = deps.clock()
+    started = returned = 0
+    for account_id, campaign_id in deps.campaigns.due_to_send(now, limit=_DUE_PER_RUN):
+        try:
+            account = deps.accounts.get(account_id)
+            campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
+        except NotFound:
+            continue
+        if campaign.status is not CampaignStatus.SCHEDULED:
+            continue
+        error = None
+        if account.suspended:
+            error = "account_suspended"
+        elif not campaign.acknowledged_non_consented and _unacknowledged(deps, account, campaign):
+            error = "non_consented_recipients"
+        if error is not None:
+            returned += deps.campaigns.unschedule(campaign, now, error)
+            logger.warning("scheduled send not started", extra={"campaign_id": campaign_id, "code": error})
+            continue
+        target = next_status(campaign.kind, campaign.status, CampaignAction.SEND, None)
+        started += _start(deps, account, campaign, target, campaign.scheduled_by)
+    return {"started": started, "returned_to_draft": returned}
 
 
 def pause_campaign(deps: Deps, account: Account, campaign_id: str, reason: str = "staff") -> Campaign:
@@ -399,9 +636,7 @@ def pause_campaign(deps: Deps, account: Account, campaign_id: str, reason: str =
 
 def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
     if account.suspended:
-        raise AccountSuspended(
-            "this account is suspended and cannot send", details={"reason": account.suspension_reason}
-        )
+        raise _suspended(account)
     campaign = get_campaign(deps, account, campaign_id)
     try:
         target = next_status(campaign.kind, campaign.status, CampaignAction.RESUME, campaign.paused_from)
@@ -425,6 +660,11 @@ def cancel_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
         target = next_status(campaign.kind, campaign.status, CampaignAction.CANCEL, None)
     except TransitionRefused as exc:
         raise _refuse(exc) from None
+    if target is CampaignStatus.DRAFT:  # a scheduled campaign, before its time: back to draft
+        if not deps.campaigns.unschedule(campaign, deps.clock()):
+            raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
+        logger.info("campaign schedule cancelled", extra={"campaign_id": campaign_id})
+        return get_campaign(deps, account, campaign_id)
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     # The workers settle what is still waiting as failed (reason cancelled).
@@ -448,7 +688,21 @@ def requeue_waiting(deps: Deps, campaign: Campaign) -> int:
 
 def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str, Any]:
     campaign = get_campaign(deps, account, campaign_id)
-    counts = report(deps.deliveries.of_campaign(campaign.campaign_id))
+    segmented_at = _segment_made_at(deps, campaign)
+    late: list[str] = []  # confirmed (latest choice) after the segment's list was made
+
+    def deliveries() -> Iterator[Any]:
+        for delivery in deps.deliveries.of_campaign(campaign.campaign_id):
+            if (
+                segmented_at is not None
+                and delivery.response == "confirmed"
+                and delivery.responded_at is not None
+                and delivery.responded_at > segmented_at
+            ):
+                late.append(delivery.client_id)
+            yield delivery
+
+    counts: dict[str, Any] = report(deliveries())
     if is_finished(campaign.status):
         # Past the retention DynamoDB's TTL has removed the deliveries: the counters remain.
         counts = finished_report(counts, campaign.counters)
@@ -459,7 +713,32 @@ def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str,
     # Why a paused campaign waits (staff, circuit_breaker, account_suspended, sender_not_verified,
     # ses_account_paused, ses_sending_paused, mail_from_not_verified, configuration_set_missing).
     counts["paused_reason"] = campaign.paused_reason if campaign.status is CampaignStatus.PAUSED else None
+    if campaign.kind is CampaignKind.REACTIVATION:
+        counts["segment_list_id"] = campaign.segment_list_id
+        counts["confirmed_after_segment"] = len(late)
+        counts["refresh_would_add"] = _refresh_would_add(deps, campaign, late) if late else 0
     return counts
+
+
+def _segment_made_at(deps: Deps, campaign: Campaign) -> Any:
+    if campaign.kind is not CampaignKind.REACTIVATION or campaign.segment_list_id is None:
+        return None
+    try:
+        return deps.lists.get(campaign.account_id, campaign.segment_list_id).created_at
+    except NotFound:
+        return None
+
+
+def _refresh_would_add(deps: Deps, campaign: Campaign, client_ids: list[str]) -> int:
+    """Of those who confirmed after the list was made, how many are not in it yet and would be
+    added by ``segment`` with ``refresh`` (consent still granted, address not suppressed)."""
+    from chalicelib.domain.reactivation import latest_confirmed
+
+    assert campaign.segment_list_id is not None
+    members = deps.client_index.members_among(campaign.account_id, campaign.segment_list_id, client_ids)
+    outside = [cid for cid in client_ids if cid not in members]
+    clients = deps.client_index.get_many(campaign.account_id, outside)
+    return sum(latest_confirmed("confirmed", c.consent_state, c.suppressed) for c in clients.values())
 
 
 def segment_due_after(campaign: Campaign, now: Any) -> Any:

@@ -15,6 +15,7 @@ from chalicelib.domain.records import Account, Client, Page
 from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger, metrics
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
+from chalicelib.services.retry import retry_conflicts
 
 _MAX_ATTEMPTS = 3
 
@@ -26,7 +27,19 @@ def _with_auto_status(client: Client, account: Account, now: datetime) -> Client
     return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
 
 
-def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
+def create_client(
+    deps: Deps,
+    account: Account,
+    data: ClientInput,
+    tag_spellings: dict[str, str] | None = None,
+    *,
+    pending: bool = False,
+) -> Client:
+    """A new client; ``pending`` for one the public form created (in no audience until its
+    address's owner confirms, see ``services/intake.py``). ``tag_spellings``: the account's
+    tag spellings already looked up (a caller creating many)."""
+    from chalicelib.services.tags import account_spellings
+
     now = deps.clock()
     client = Client(
         account_id=account.account_id,
@@ -36,7 +49,7 @@ def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
         last_name=data.last_name,
         phone=data.phone,
         language=data.language,
-        tags=list(data.tags),
+        tags=account_spellings(deps, account.account_id, list(data.tags), tag_spellings),
         status=data.status,
         last_visit_at=data.last_visit_at,
         fields=dict(data.fields),
@@ -47,6 +60,7 @@ def create_client(deps: Deps, account: Account, data: ClientInput) -> Client:
         suppressed=deps.suppressions.is_suppressed(
             account.account_id, email_hash(deps.email_hash_key, data.email)
         ),
+        pending=pending,
     )
     client = _with_auto_status(client, account, now)
     for attempt in range(_MAX_ATTEMPTS):
@@ -80,8 +94,24 @@ def _patched(client: Client, patch: ClientPatch) -> Client:
     return replace(client, **changes)
 
 
-def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPatch) -> Client:
-    for _ in range(_MAX_ATTEMPTS):
+def update_client(
+    deps: Deps,
+    account: Account,
+    client_id: str,
+    patch: ClientPatch,
+    tag_spellings: dict[str, str] | None = None,
+) -> Client:
+    """Apply a partial update to the client as it is now. A blind patch has no reason to fail
+    when another request changed the client meanwhile: it is read and applied again
+    (``retry_conflicts``), and 409 means only that the client stayed too busy to change.
+    Tags take the account's existing spellings (``tag_spellings``: already looked up)."""
+    if patch.tags is not None:
+        from chalicelib.services.tags import account_spellings
+
+        tags = account_spellings(deps, account.account_id, patch.tags, tag_spellings)
+        patch = patch.model_copy(update={"tags": tags})
+
+    def attempt() -> Client:
         current = deps.clients.get(account.account_id, client_id, consistent=True)
         now = deps.clock()
         updated = _with_auto_status(replace(_patched(current, patch), updated_at=now), account, now)
@@ -90,11 +120,9 @@ def update_client(deps: Deps, account: Account, client_id: str, patch: ClientPat
                 account.account_id, email_hash(deps.email_hash_key, updated.email)
             )
             updated = replace(updated, suppressed=current.suppressed or suppressed)
-        try:
-            return deps.clients.update(current, updated)
-        except ConcurrentModification:
-            continue
-    raise ConcurrentModification("the client is being changed concurrently; retry")
+        return deps.clients.update(current, updated)
+
+    return retry_conflicts(attempt, what="the client")
 
 
 def list_clients(

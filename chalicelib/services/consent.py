@@ -12,14 +12,12 @@ always shows the state its newest event proves.
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.consent import (
@@ -30,6 +28,7 @@ from chalicelib.domain.consent import (
     Source,
     SuppressionReason,
     apply_event,
+    denied_by_client,
     lifts_suppression,
     next_event_id,
     stronger_suppression,
@@ -37,12 +36,13 @@ from chalicelib.domain.consent import (
 )
 from chalicelib.domain.contact import email_hash
 from chalicelib.domain.records import Account, Client
-from chalicelib.errors import ConcurrentModification
+from chalicelib.domain.text import Text
+from chalicelib.errors import ConcurrentModification, InvalidInput
 from chalicelib.observability import logger, metrics
+from chalicelib.services.retry import MAX_ATTEMPTS, pause
 from chalicelib.storage.consent import Stage
 from chalicelib.storage.suppressions import Suppression
 
-_MAX_ATTEMPTS = 30
 MAX_USER_AGENT = 512
 MAX_NOTE = 1000
 
@@ -53,13 +53,11 @@ class StaffConsentInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     granted: bool
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_NOTE)] | None = None
+    note: Annotated[str, Text(MAX_NOTE, multiline=True)] | None = None
 
     @field_validator("note")
     @classmethod
-    def _no_control_characters(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(c) < 32 and c not in "\n\t" for c in value):
-            raise ValueError("must not contain control characters")
+    def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
 
@@ -92,12 +90,6 @@ def current_status(client: Client) -> ConsentStatus:
     )
 
 
-def _backoff(attempt: int) -> None:
-    """Full-jitter exponential pause between optimistic retries: a few ms at first (contention
-    is rare), up to half a second when many writers race for one client (dozens of clicks)."""
-    time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
-
-
 def _suppression_stage(
     deps: Deps, client: Client, change: ConsentChange, address_hash: str, now: datetime
 ) -> tuple[Stage | None, bool]:
@@ -117,7 +109,7 @@ def _suppression_stage(
         )
         return partial(deps.suppressions.stage_put, entry=entry, expected=existing), True
     if existing is not None and lifts_suppression(
-        change.type, change.source, SuppressionReason(existing.reason)
+        change.type, change.source, SuppressionReason(existing.reason), documented=bool(change.note)
     ):
         return partial(deps.suppressions.stage_delete, expected=existing), False
     return None, client.suppressed or existing is not None
@@ -127,13 +119,24 @@ def _clip(text: str | None, limit: int) -> str | None:
     return None if text is None else text[:limit]
 
 
-def record_consent(deps: Deps, account: Account, client_id: str, change: ConsentChange) -> ConsentRecord:
+def record_consent(
+    deps: Deps,
+    account: Account,
+    client_id: str,
+    change: ConsentChange,
+    *,
+    profile: dict[str, str] | None = None,
+) -> ConsentRecord:
     """Append ``change`` to the client's ledger and apply it to the client, atomically.
+
+    ``profile``: details confirmed together with the consent (the double opt-in's), set in
+    the same transaction. A granted consent also ends a ``pending`` client's pending state:
+    the address's owner (or staff, recording their consent) vouched for it.
 
     Raises ``NotFound`` for a client that is not the account's, and
     ``ConcurrentModification`` only if the client kept changing through every retry.
     """
-    for attempt in range(_MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         client = deps.clients.get(account.account_id, client_id, consistent=True)
         now = deps.clock()
         status = apply_event(current_status(client), change.type, change.source, now)
@@ -153,9 +156,18 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
         address_hash = email_hash(deps.email_hash_key, client.email)
         stage, suppressed = _suppression_stage(deps, client, change, address_hash, now)
         try:
-            updated = deps.consent.record(client, status, event, suppressed=suppressed, now=now, stage=stage)
+            updated = deps.consent.record(
+                client,
+                status,
+                event,
+                suppressed=suppressed,
+                now=now,
+                stage=stage,
+                profile=profile,
+                activate=status.state is ConsentState.GRANTED,
+            )
         except ConcurrentModification:
-            _backoff(attempt)
+            pause(attempt)
             continue
         logger.info(
             "consent recorded",
@@ -175,7 +187,27 @@ def record_consent(deps: Deps, account: Account, client_id: str, change: Consent
 def set_staff_consent(
     deps: Deps, account: Account, actor: str, client_id: str, granted: bool, note: str | None
 ) -> ConsentRecord:
-    """The client card's consent switch: a ``staff`` event with the API key's label as actor."""
+    """The client card's consent switch: a ``staff`` event whose actor is the API key's id or
+    the signed-in user's id.
+
+    Consent never returns to ``unknown``. Granting it over the client's own refusal (a
+    decline, unsubscribe or complaint) needs a ``note`` saying how the client gave it
+    (400 ``note_required``); with it, the refusal's suppression is lifted too."""
+    if granted and not note:
+        client = deps.clients.get(account.account_id, client_id, consistent=True)
+        existing = deps.suppressions.get(
+            account.account_id, email_hash(deps.email_hash_key, client.email), consistent=True
+        )
+        reason = SuppressionReason(existing.reason) if existing is not None else None
+        source = Source(client.consent_source) if client.consent_source else None
+        if denied_by_client(ConsentState(client.consent_state), source, reason):
+            raise InvalidInput(
+                "the client refused marketing themselves; record how they gave consent again in note",
+                code="note_required",
+                details=[
+                    {"field": "note", "message": "required to grant consent over the client's own refusal"}
+                ],
+            )
     change = ConsentChange(
         type=EventType.GRANTED if granted else EventType.DENIED,
         source=Source.STAFF,
@@ -189,3 +221,17 @@ def consent_history(deps: Deps, account: Account, client_id: str) -> tuple[Clien
     """The client (tenant-checked) and its ledger, oldest first."""
     client = deps.clients.get(account.account_id, client_id, consistent=True)
     return client, deps.consent.events(account.account_id, client_id)
+
+
+def history_page(
+    deps: Deps, account: Account, client_id: str, limit: int | None, cursor: str | None
+) -> tuple[Client, list[ConsentEvent], str | None]:
+    """The client (tenant-checked) and one page of its ledger, newest first: what the client
+    card shows, never the whole ledger at once."""
+    from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
+
+    client = deps.clients.get(account.account_id, client_id, consistent=True)
+    listing = f"consent:{client_id}"
+    start = decode_cursor(deps.key_ring, account.account_id, listing, cursor)
+    page = deps.consent.events_page(account.account_id, client_id, limit=check_limit(limit), start_key=start)
+    return client, page.items, encode_cursor(deps.key_ring, account.account_id, listing, page.next_key)

@@ -54,7 +54,9 @@ def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     for client_id, client in matches:
         status: DeliveryStatus | str = DeliveryStatus.QUEUED
         if client is not None:
-            status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+            status = classify(
+                campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+            )
         if status == NOT_TARGETED:
             continue
         assert isinstance(status, DeliveryStatus)

@@ -37,6 +37,7 @@ from chalicelib.domain.consent import (
 )
 from chalicelib.domain.contact import email_hash
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.redaction import redaction_marker
 from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger, metrics
 from chalicelib.storage.suppressions import Suppression
@@ -51,11 +52,12 @@ class Section:
 
     ``erase`` is ``None`` for data the final erasure transaction removes itself
     (the client item, e-mail claim and tag memberships; the suppression entry,
-    which by design outlives the client and holds no personal data).
+    which by design outlives the client and holds no personal data). ``export`` is
+    ``None`` for data that is the business's, not the client's (a filter that names them).
     """
 
     key: str
-    export: Callable[[Deps, Client], Any]
+    export: Callable[[Deps, Client], Any] | None
     erase: Callable[[Deps, Client], None] | None = None
 
 
@@ -69,6 +71,33 @@ def _tags(deps: Deps, client: Client) -> Any:
 
 def _consent_events(deps: Deps, client: Client) -> Any:
     return [consent_event_view(e) for e in deps.consent.events(client.account_id, client.client_id)]
+
+
+def _actors(deps: Deps, client: Client) -> dict[str, dict[str, Any]]:
+    """Who made the consent changes: each ``actor`` of the ledger, resolved to what it is (a
+    console user and their role, or a named API key). Staff addresses are not shown."""
+    from chalicelib.errors import NotFound
+
+    found: dict[str, dict[str, Any]] = {}
+    for event in deps.consent.events(client.account_id, client.client_id):
+        actor = event.actor
+        if not actor or actor in found:
+            continue
+        if actor.startswith("usr_"):
+            try:
+                user = deps.users.get(client.account_id, actor)
+                found[actor] = {"type": "user", "role": user.role}
+            except NotFound:
+                found[actor] = {"type": "user", "removed": True}
+        elif actor.startswith("key_"):
+            try:
+                key = deps.api_keys.record(client.account_id, actor)
+                found[actor] = {"type": "api_key", "name": key.name, "revoked": key.revoked_at is not None}
+            except NotFound:
+                found[actor] = {"type": "api_key"}
+        else:
+            found[actor] = {"type": "other"}
+    return found
 
 
 def _pseudonymise_ledger(deps: Deps, client: Client) -> None:
@@ -94,12 +123,22 @@ def _remove_list_memberships(deps: Deps, client: Client) -> None:
     deps.lists.remove_client_from_all_lists(client.account_id, client.client_id)
 
 
+def _redact_stored_filters(deps: Deps, client: Client) -> None:
+    """The address named in saved list sources and campaign audiences becomes
+    ``erased:<keyed hash>`` (``domain/redaction.py``)."""
+    marker = redaction_marker(email_hash(deps.email_hash_key, client.email))
+    deps.lists.redact_address(client.account_id, client.email, marker)
+    deps.campaigns.redact_address(client.account_id, client.email, marker)
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("client", export=_profile),
     Section("tags", export=_tags),
     Section("consent_events", export=_consent_events, erase=_pseudonymise_ledger),
+    Section("actors", export=_actors),
     Section("suppression", export=_suppression),
     Section("list_memberships", export=_list_memberships, erase=_remove_list_memberships),
+    Section("stored_filters", export=None, erase=_redact_stored_filters),
     # Deliveries hold no personal data beyond the client id (the campaign's accounting): exported,
     # kept after erasure, like the pseudonymised ledger.
     Section("deliveries", export=lambda deps, client: _deliveries(deps, client)),
@@ -133,7 +172,8 @@ def export_client(deps: Deps, account: Account, client_id: str) -> dict[str, Any
         "client_id": client.client_id,
     }
     for section in SECTIONS:
-        document[section.key] = section.export(deps, client)
+        if section.export is not None:
+            document[section.key] = section.export(deps, client)
     logger.info("client exported", extra={"account_id": account.account_id, "client_id": client_id})
     return document
 

@@ -40,6 +40,7 @@ from chalicelib.domain.csv_import import (
     profile_of,
 )
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.tags import retagged
 from chalicelib.domain.time import to_iso
 from chalicelib.errors import ConcurrentModification, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from chalicelib.observability import logger, metrics
@@ -55,6 +56,8 @@ class ImportReport:
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+    columns: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, row: int, code: str, message: str) -> None:
         self.errors.append({"row": row, "code": code, "message": message})
@@ -76,6 +79,8 @@ class ImportReport:
             "skipped_rows": sorted(self.skipped_rows, key=by_row),
             "notices": sorted(self.notices, key=by_row),
             "ignored_columns": self.ignored_columns,
+            "unknown_columns": self.unknown_columns,
+            "columns": self.columns,
         }
 
 
@@ -108,9 +113,9 @@ def _patch_for(existing: Client, data: ClientInput) -> ClientPatch | None:
     for name in ("first_name", "last_name", "phone", "language", "status", "last_visit_at"):
         if name in data.model_fields_set and getattr(data, name) != getattr(existing, name):
             changes[name] = getattr(data, name)
-    added = [tag for tag in data.tags if tag not in existing.tags]
-    if added:
-        changes["tags"] = [*existing.tags, *added]
+    tags = retagged(existing.tags, data.tags, [])
+    if tags != existing.tags:
+        changes["tags"] = tags
     fields = {name: value for name, value in data.fields.items() if existing.fields.get(name) != value}
     if fields:
         changes["fields"] = fields
@@ -119,7 +124,9 @@ def _patch_for(existing: Client, data: ClientInput) -> ClientPatch | None:
     return ClientPatch.model_validate(changes, strict=False)
 
 
-def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentClaim) -> tuple[str, str]:
+def _record_claim(
+    deps: Deps, account: Account, client_id: str, claim: ConsentClaim, actor: str | None
+) -> tuple[str, str]:
     """Record a proven consent claim in the ledger (source ``import``) — never loosening:
     a grant is recorded only for a client whose consent is still ``unknown``; a denial
     always (it can only make the client less sendable)."""
@@ -136,7 +143,10 @@ def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentCl
                 f"the client's consent is already {client.consent_state}; an import never overrides it",
             )
     change = ConsentChange(
-        type=EventType.GRANTED if claim.granted else EventType.DENIED, source=Source.IMPORT, note=note
+        type=EventType.GRANTED if claim.granted else EventType.DENIED,
+        source=Source.IMPORT,
+        note=note,
+        actor=actor,
     )
     try:
         record_consent(deps, account, client_id, change)
@@ -146,7 +156,14 @@ def _record_claim(deps: Deps, account: Account, client_id: str, claim: ConsentCl
 
 
 def import_clients(
-    deps: Deps, account: Account, raw: bytes, *, update_existing: bool, accept_consent: bool
+    deps: Deps,
+    account: Account,
+    raw: bytes,
+    *,
+    update_existing: bool,
+    accept_consent: bool,
+    custom_fields: bool = False,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     settings = deps.settings
     if len(raw) > settings.max_csv_body_bytes:
@@ -155,10 +172,12 @@ def import_clients(
             details={"limit_bytes": settings.max_csv_body_bytes, "received_bytes": len(raw)},
         )
     try:
-        parsed = parse_csv(raw, settings.max_import_rows)
+        parsed = parse_csv(raw, settings.max_import_rows, custom_fields=custom_fields)
     except CsvFileError as exc:
         raise _file_error(exc) from None
-    report = ImportReport(ignored_columns=parsed.ignored)
+    report = ImportReport(
+        ignored_columns=parsed.ignored, unknown_columns=parsed.unknown, columns=parsed.mapping
+    )
     report.rows = len(parsed.rows) + len(parsed.row_errors)
     for number, row_error in parsed.row_errors:
         report.error(number, row_error.code, row_error.message)
@@ -188,6 +207,11 @@ def import_clients(
     suppressed = deps.suppressions.suppressed_among(account_id, list(hashes.values()))
     owners = deps.client_index.client_ids_for_email_keys(account_id, [email_key(r.data.email) for r in rows])
     existing = deps.client_index.get_many(account_id, list(owners.values())) if update_existing else {}
+    # Every tag of the file in the account's spelling, registered once (not once per row).
+    from chalicelib.services.tags import account_spellings
+
+    spellings: dict[str, str] = {}
+    account_spellings(deps, account_id, [tag for row in rows for tag in row.data.tags], spellings)
 
     def apply(row: _Row) -> tuple[str, str, str, str | None]:
         """(outcome, code, message, client id): outcome is created, updated, skipped or error."""
@@ -201,7 +225,7 @@ def import_clients(
         owner = owners.get(email_key(row.data.email))
         if owner is None:
             try:
-                created = client_service.create_client(deps, account, row.data)
+                created = client_service.create_client(deps, account, row.data, spellings)
             except Conflict:
                 return "skipped", "exists", "a client with this e-mail address was created meanwhile", None
             return "created", "", "", created.client_id
@@ -215,13 +239,13 @@ def import_clients(
         current = existing.get(owner)
         if current is None:
             return "error", "not_found", "the client with this e-mail address was erased meanwhile", None
-        if len(set(current.tags) | set(row.data.tags)) > MAX_TAGS:
+        if len(retagged(current.tags, row.data.tags, [])) > MAX_TAGS:
             return "error", "invalid_row", f"tags: a client has at most {MAX_TAGS} tags", None
         patch = _patch_for(current, row.data)
         if patch is None:
             return "skipped", "unchanged", "the client already has these values", owner
         try:
-            client_service.update_client(deps, account, owner, patch)
+            client_service.update_client(deps, account, owner, patch, spellings)
         except (ConcurrentModification, NotFound) as exc:
             return "error", exc.code, exc.message, None
         return "updated", "", "", owner
@@ -231,7 +255,7 @@ def import_clients(
         notice = None
         if row.claim is not None and client_id is not None:
             notice = (
-                _record_claim(deps, account, client_id, row.claim)
+                _record_claim(deps, account, client_id, row.claim, actor)
                 if accept_consent
                 else ("consent_not_accepted", "consent columns are ignored without accept_consent=true")
             )

@@ -80,6 +80,7 @@ def _load_kinds() -> None:
         fanout,
         lists,
         segmentation,
+        tags,
     )
 
 
@@ -94,10 +95,12 @@ def start_job(
     done: int = 0,
     result: dict[str, int] | None = None,
     job_id: str | None = None,
+    actor: str | None = None,
 ) -> Job:
     """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
     ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
-    makes starting idempotent: a second start of the same id raises ``Conflict``."""
+    makes starting idempotent: a second start of the same id raises ``Conflict``. ``actor``
+    is who started it (a user_id or key_id; ``None`` for a schedule)."""
     _load_kinds()
     if kind not in _KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
@@ -112,6 +115,7 @@ def start_job(
             cursor=cursor,
             done=done,
             result=dict(result or {}),
+            actor=actor,
             created_at=now,
             updated_at=now,
         )

@@ -12,36 +12,54 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.lists import BUILDING, READY, RecipientList
 from chalicelib.domain.records import Account, Client, Page
+from chalicelib.domain.text import Text
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.targets import Target, resolve, validate_target, walk
+from chalicelib.services.targets import ClientSelection, one_of, resolve, validate_target, walk
 
 BUILD_KIND = "build_list"
 DELETE_KIND = "delete_list_members"
 _DELETE_PAGE = 500
 
-ListName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ListName = Annotated[str, Text(200, min_length=1, name=True)]
 
 
 class NewList(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     name: ListName
-    source: Target
+    selection: ClientSelection | None = None
+    source: Annotated[
+        ClientSelection | None,
+        Field(
+            description="Deprecated: the former name of `selection` (API.md's); still accepted.",
+            json_schema_extra={"deprecated": True},
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> NewList:
+        one_of(self.selection, self.source, "selection or source")
+        return self
+
+    @property
+    def who(self) -> ClientSelection:
+        return one_of(self.selection, self.source, "selection or source")
 
 
-def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
-    validate_target(data.source, "source")
-    source = data.source.as_json()
+def create_list(deps: Deps, account: Account, data: NewList, actor: str | None = None) -> RecipientList:
+    path = "selection" if data.selection is not None else "source"
+    validate_target(deps, account.account_id, data.who, path)
+    source = data.who.as_json()
     now = deps.clock()
     list_id = f"lst_{ULID()}"
     first = resolve(deps, account.account_id, source, need_clients=False)
@@ -64,6 +82,7 @@ def create_list(deps: Deps, account: Account, data: NewList) -> RecipientList:
             cursor=first.cursor,
             done=len(ids),
             result={"members": len(ids)},
+            actor=actor,
         )
         deps.lists.set_job(account.account_id, list_id, job.job_id)
     created = deps.lists.get(account.account_id, list_id)
@@ -99,14 +118,14 @@ def list_members(
     return clients, encode_cursor(deps.key_ring, account.account_id, listing, page.next_key)
 
 
-def delete_list(deps: Deps, account: Account, list_id: str) -> None:
+def delete_list(deps: Deps, account: Account, list_id: str, actor: str | None = None) -> None:
     current = deps.lists.get(account.account_id, list_id)
     deps.lists.delete(account.account_id, list_id)
     if current.size <= deps.settings.bulk_sync_limit and current.status == READY:
         while deps.lists.delete_members(list_id, _DELETE_PAGE):
             pass
     else:
-        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id})
+        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id}, actor=actor)
     logger.info("list deleted", extra={"account_id": account.account_id, "list_id": list_id})
 
 

@@ -112,26 +112,6 @@ def reset_registry_cache() -> None:
     _REGISTRY = _Registry()
 
 
-class _Latency:
-    """How long a platform booking takes in this process (moving average): the first slot of a
-    booking is placed after it, so it is not already past when the booking returns."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seconds = BOOKING_MARGIN
-
-    def margin(self) -> float:
-        with self.lock:
-            return max(BOOKING_MARGIN, BOOKING_MARGIN_FACTOR * self.seconds)
-
-    def observe(self, seconds: float) -> None:
-        with self.lock:
-            self.seconds = 0.7 * self.seconds + 0.3 * max(0.0, seconds)
-
-
-_LATENCY = _Latency()
-
-
 @dataclass(frozen=True)
 class Group:
     """Platform slots booked for the next sends of one account (epoch seconds, ``1/R'`` apart)."""

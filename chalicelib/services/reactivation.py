@@ -1,7 +1,8 @@
 """Reactivation campaigns: the confirm/decline links and the choices they record.
 
 Opening a link (GET) records only an ``opened`` ledger event — mail
-scanners open every link — and shows a page with a button. Only the POST
+scanners open every link — at most once per link per hour, and shows a page
+with a button. Only the POST
 of that button records the choice through ``record_consent`` (the ledger
 event and the client's consent in one transaction): confirm → ``granted``
 with source ``reactivation_campaign``; decline → ``denied``, which also
@@ -19,8 +20,16 @@ from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind
 from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.consent import EventType, Source
-from chalicelib.domain.reactivation import Action, CtaClaim, mint_cta, read_cta
+from chalicelib.domain.reactivation import (
+    OPENED_PERIOD_SECONDS,
+    Action,
+    CtaClaim,
+    mint_cta,
+    opened_marker,
+    read_cta,
+)
 from chalicelib.domain.records import Account, Client
+from chalicelib.domain.time import to_storage
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services.consent import ConsentChange, record_consent
@@ -69,8 +78,13 @@ def _open(deps: Deps, token: str) -> CtaTarget:
 
 
 def open_link(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | None) -> CtaTarget:
-    """GET of a CTA link: an ``opened`` event (evidence only: it changes no choice)."""
+    """GET of a CTA link: an ``opened`` event (evidence only: it changes no choice), at most
+    one per link per ``OPENED_PERIOD_SECONDS`` — a conditional marker write decides which GET
+    records it, so a scanner or a reload cannot grow the append-only ledger without limit."""
     found = _open(deps, token)
+    if not deps.throttle.mark_once(opened_marker(found.claim), deps.clock(), OPENED_PERIOD_SECONDS):
+        metrics.add_metric(name="ReactivationOpenedRepeated", unit="Count", value=1)
+        return found
     change = ConsentChange(
         type=EventType.OPENED,
         source=Source.REACTIVATION_CAMPAIGN,
@@ -100,7 +114,12 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
     )
     record = record_consent(deps, found.account, found.client.client_id, change)
     before = deps.deliveries.get(found.campaign.campaign_id, found.client.client_id)
-    if deps.deliveries.mark(found.campaign.campaign_id, found.client.client_id, response=action.response):
+    if deps.deliveries.mark(
+        found.campaign.campaign_id,
+        found.client.client_id,
+        response=action.response,
+        responded_at=to_storage(record.event.at),
+    ):
         # The campaign's counters follow the latest answer, so the report outlives the
         # deliveries' retention (services.campaigns.campaign_report).
         changes = {action.response: 1}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.records import Account, Client
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.selection import START, Position, Selection, parse_or_400
+from chalicelib.services.selection import START, Filter, Position, Selection, parse_for_account
 
 SEARCH_READ_BUDGET = 5000
 _MAX_PAGE = 500
@@ -29,7 +30,7 @@ _MAX_PAGE = 500
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    filter: Any = None
+    filter: Filter = None
     limit: int | None = None
     cursor: str | None = None
 
@@ -52,7 +53,7 @@ def next_page_size(needed: int, matched: int, examined: int) -> int:
 def search_clients(
     deps: Deps, account: Account, raw_filter: Any, limit: int | None, cursor: str | None
 ) -> tuple[list[Client], str | None]:
-    node = parse_or_400(raw_filter)
+    node = parse_for_account(deps, account.account_id, raw_filter)
     size = check_limit(limit)
     listing = search_listing(raw_filter)
     position: Position | None = decode_cursor(deps.key_ring, account.account_id, listing, cursor) or START
@@ -70,3 +71,35 @@ def search_clients(
                 return items, encode_cursor(deps.key_ring, account.account_id, listing, following)
         position = step.next_position
     return items, encode_cursor(deps.key_ring, account.account_id, listing, position)
+
+
+# How many candidates counting the matches of a filter may read in one request: the count a
+# page shows is exact up to here, "more than N" beyond (docs/data-model.md, *console reads*).
+COUNT_READ_BUDGET = 2000
+
+
+@dataclass(frozen=True)
+class MatchCount:
+    """How many clients match a filter; ``exact`` False: at least ``count`` (the read budget
+    ran out before the selection did)."""
+
+    count: int
+    exact: bool
+
+
+def count_matches(
+    deps: Deps, account: Account, raw_filter: Any, budget: int = COUNT_READ_BUDGET
+) -> MatchCount:
+    """The number of matches, read with the search's own plan: ids only when the index read
+    decides (a tag, a confirmation date, an automatic status), else the candidates' records,
+    never more than ``budget`` candidates."""
+    node = parse_for_account(deps, account.account_id, raw_filter)
+    selection = Selection(deps, account.account_id, node, need_clients=False)
+    position: Position | None = START
+    examined = matched = 0
+    while position is not None and examined < budget:
+        step = selection.step(position, min(_MAX_PAGE, budget - examined))
+        examined += step.examined
+        matched += len(step.matches)
+        position = step.next_position
+    return MatchCount(matched, position is None)

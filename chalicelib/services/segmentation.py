@@ -50,7 +50,11 @@ _DUE_PER_RUN = 200
 class SegmentInput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    force: Annotated[bool, Field()] = False
+    force: Annotated[bool, Field(description="Segment before the wait is over.")] = False
+    refresh: Annotated[
+        bool,
+        Field(description="Once the list exists: add the clients who confirmed since it was made."),
+    ] = False
 
 
 def _ulid_of(campaign_id: str) -> str:
@@ -80,9 +84,10 @@ class Segmentation:
     size: int
     status: str
     job_id: str
+    added: int | None = None  # a refresh: members it added
 
 
-def _ensure(deps: Deps, campaign: Campaign) -> None:
+def _ensure(deps: Deps, campaign: Campaign, actor: str | None = None) -> None:
     """Start the campaign's segmentation unless it already was (safe to repeat)."""
     now = deps.clock()
     list_id = segment_list_id(campaign.campaign_id)
@@ -103,7 +108,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
     except Conflict:
         pass  # created by an earlier or concurrent run
-    job_id = _start_job(deps, campaign, list_id)
+    job_id = _start_job(deps, campaign, list_id, actor)
     if job_id is not None:
         deps.lists.set_job(campaign.account_id, list_id, job_id)
         logger.info(
@@ -112,7 +117,7 @@ def _ensure(deps: Deps, campaign: Campaign) -> None:
         )
 
 
-def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
+def _start_job(deps: Deps, campaign: Campaign, list_id: str, actor: str | None) -> str | None:
     """Start the job, once: the id is the campaign's, so a second start is refused (``None``).
     If the job gave up (a chunk failed three times), the next attempt resumes from its cursor."""
     from chalicelib.domain.jobs import FAILED
@@ -131,6 +136,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str) -> str | None:
                 done=previous.done if previous else 0,
                 result=previous.result if previous else None,
                 job_id=job_id,
+                actor=actor,
             )
         except Conflict:
             existing = deps.jobs.get(campaign.account_id, job_id, consistent=True)
@@ -164,13 +170,24 @@ def _result(deps: Deps, campaign: Campaign) -> Segmentation:
     )
 
 
-def segment_campaign(deps: Deps, account: Account, campaign_id: str, force: bool) -> Segmentation:
+def segment_campaign(
+    deps: Deps,
+    account: Account,
+    campaign_id: str,
+    force: bool,
+    actor: str | None = None,
+    refresh: bool = False,
+) -> Segmentation:
     """``POST /v1/campaigns/{id}/segment``: segment now (409 before the wait is over unless
-    ``force``); runs the job in the request for a while, so small campaigns are done at once."""
+    ``force``); runs the job in the request for a while, so small campaigns are done at once.
+    Once segmented, the same list is answered again — or, with ``refresh``, completed with
+    the clients who confirmed since it was made."""
     campaign = deps.campaigns.get(account.account_id, campaign_id, consistent=True)
     if campaign.kind is not CampaignKind.REACTIVATION:
         raise Conflict("only reactivation campaigns are segmented", code="invalid_campaign_status")
     if campaign.status is CampaignStatus.SEGMENTED:
+        if refresh:
+            return _refresh(deps, account, campaign, actor)
         return _result(deps, campaign)
     if campaign.status is not CampaignStatus.AWAITING_RESPONSES:
         raise Conflict(
@@ -184,14 +201,45 @@ def segment_campaign(deps: Deps, account: Account, campaign_id: str, force: bool
             code="wait_not_elapsed",
             details={"segment_after": to_iso(campaign.segment_after)},
         )
-    _ensure(deps, campaign)
+    _ensure(deps, campaign, actor)
     _run_inline(deps, account.account_id, current_job_id(deps, campaign))
     return _result(deps, deps.campaigns.get(account.account_id, campaign_id, consistent=True))
 
 
+def _refresh(deps: Deps, account: Account, campaign: Campaign, actor: str | None) -> Segmentation:
+    """Add to the segment's list the clients who confirmed since: a job of its own (the same
+    chunk code, in refresh mode), run in the request for a while like the first one."""
+    list_id = campaign.segment_list_id or segment_list_id(campaign.campaign_id)
+    deps.lists.get(account.account_id, list_id)  # deleted by staff meanwhile → 404
+    job = jobs.start_job(
+        deps,
+        account.account_id,
+        KIND,
+        {"campaign_id": campaign.campaign_id, "list_id": list_id, "refresh": True},
+        campaign.n_recipients or None,
+        actor=actor,
+    )
+    _run_inline(deps, account.account_id, job.job_id)
+    finished = deps.jobs.get(account.account_id, job.job_id, consistent=True)
+    current = deps.lists.get(account.account_id, list_id)
+    logger.info(
+        "segment refreshed",
+        extra={"account_id": account.account_id, "campaign_id": campaign.campaign_id, "job_id": job.job_id},
+    )
+    return Segmentation(
+        list_id=list_id,
+        size=current.size,
+        status=current.status if finished.finished else "building",
+        job_id=job.job_id,
+        added=int(finished.result.get("added", 0)),
+    )
+
+
 def _run_inline(deps: Deps, account_id: str, job_id: str) -> None:
     """Run the job's chunks here (the same lease-guarded path as the worker) for a while;
-    messages left on the queue for chunks already run are ignored as stale."""
+    messages left on the queue for chunks already run are ignored as stale. When the worker
+    holds the chunk (it took the job's first message), wait for it within the same time, so
+    the answer shows the finished list rather than a race's half."""
     import time
 
     started = time.monotonic()
@@ -203,8 +251,11 @@ def _run_inline(deps: Deps, account_id: str, job_id: str) -> None:
         if job.finished:
             return
         outcome = jobs.handle_message(deps, {"account_id": account_id, "job_id": job_id, "seq": job.seq})
-        if outcome in ("busy", "failed", "lost_lease", "stale", "unknown"):
-            return  # someone else runs it, or it gave up: the worker carries on
+        if outcome in ("busy", "stale"):
+            time.sleep(0.2)  # the worker runs this chunk (or just committed it): look again
+            continue
+        if outcome in ("failed", "lost_lease", "unknown"):
+            return  # it gave up, or lost its lease: the worker carries on
 
 
 def segment_due_campaigns(deps: Deps) -> dict[str, int]:
@@ -228,18 +279,18 @@ def segment_due_campaigns(deps: Deps) -> dict[str, int]:
 
 
 def _apply_non_responder_action(
-    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job_id: str
+    deps: Deps, account: Account, campaign: Campaign, silent: list[Delivery], job: Job
 ) -> dict[str, int]:
     action = account.settings.non_responder_action
     if not silent or action == "none":
         return {}
     if action == "tag":
         from chalicelib.services.bulk_tags import apply_to_clients
+        from chalicelib.services.tags import account_spellings
 
         found = deps.client_index.get_many(account.account_id, [d.client_id for d in silent])
-        counts = apply_to_clients(
-            deps, account.account_id, list(found.values()), [no_response_tag(campaign)], [], job_id
-        )
+        tag = account_spellings(deps, account.account_id, [no_response_tag(campaign)])
+        counts = apply_to_clients(deps, account.account_id, list(found.values()), tag, [], job.job_id)
         return {"tagged": counts["updated"]}
     from chalicelib.domain.consent import Source
     from chalicelib.services.gdpr import erase_client
@@ -247,7 +298,9 @@ def _apply_non_responder_action(
     erased = 0
     for delivery in silent:
         try:
-            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor="non_responder_action")
+            # The account's non-responder setting acts; the actor is whoever started the
+            # segmentation (None when the hourly schedule did, after the wait).
+            erase_client(deps, account, delivery.client_id, source=Source.STAFF, actor=job.actor)
         except NotFound:
             continue  # erased already (an earlier run of this chunk)
         erased += 1
@@ -257,11 +310,12 @@ def _apply_non_responder_action(
 @jobs.register(KIND)
 def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     campaign_id, list_id = job.params["campaign_id"], job.params["list_id"]
+    refresh = bool(job.params.get("refresh"))
     account = deps.accounts.get(job.account_id)
     campaign = deps.campaigns.get(job.account_id, campaign_id, consistent=True)
     cursor: Any = job.cursor
     done = 0
-    counters: dict[str, int] = {"members": 0}
+    counters: dict[str, int] = {"added" if refresh else "members": 0}
     while True:
         deliveries, cursor = deps.deliveries.page(campaign_id, limit=_PAGE, start_key=cursor)
         done += len(deliveries)
@@ -273,16 +327,30 @@ def segment_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
             if cid in clients
             and latest_confirmed("confirmed", clients[cid].consent_state, clients[cid].suppressed)
         ]
-        deps.lists.add_members(job.account_id, list_id, members)
-        counters["members"] += len(members)
-        silent = [
-            d for d in deliveries if is_non_responder(d.status.value, d.response, d.bounce, d.unsubscribed)
-        ]
-        for name, value in _apply_non_responder_action(deps, account, campaign, silent, job.job_id).items():
-            counters[name] = counters.get(name, 0) + value
+        if refresh:
+            # Only additions: a member who declined since stays (a list is a snapshot).
+            present = deps.client_index.members_among(job.account_id, list_id, members)
+            new = [cid for cid in members if cid not in present]
+            deps.lists.add_members(job.account_id, list_id, new)
+            counters["added"] += len(new)
+        else:
+            deps.lists.add_members(job.account_id, list_id, members)
+            counters["members"] += len(members)
+            silent = [
+                d
+                for d in deliveries
+                if is_non_responder(d.status.value, d.response, d.bounce, d.unsubscribed)
+            ]
+            for name, value in _apply_non_responder_action(deps, account, campaign, silent, job).items():
+                counters[name] = counters.get(name, 0) + value
         if cursor is None or budget.spent(done):
             break
     finished = cursor is None
+    if refresh:
+        if finished:  # exact whatever a crash left half done: the members counted
+            size = deps.lists.count_members(list_id)
+            deps.lists.set_size(job.account_id, list_id, size, deps.clock(), ready=True)
+        return ChunkOutcome(cursor=cursor, done=done, finished=finished, counters=counters)
     size = job.result.get("members", 0) + counters["members"]
     deps.lists.set_size(job.account_id, list_id, size, deps.clock(), ready=finished)
     if finished:

@@ -228,7 +228,9 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         if client is None:
             _settle(deps, campaign, client_id, DeliveryStatus.FAILED, run, reason="client_erased")
             continue
-        status = classify(campaign.kind, client.consent_state, client.suppressed, consent_only)
+        status = classify(
+            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
+        )
         if status == NOT_TARGETED:
             _settle(deps, campaign, client_id, DeliveryStatus.SUPPRESSED, run, reason="consent_changed")
         elif status is DeliveryStatus.QUEUED:
@@ -701,17 +703,35 @@ def unsubscribe_url(deps: Deps, campaign: Campaign, client_id: str) -> str:
     return f"{deps.settings.public_base_url}{UNSUBSCRIBE_PATH}{token}"
 
 
-def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) -> Any:
+def recipient_links(deps: Deps, campaign: Campaign, client_id: str) -> dict[str, str]:
+    """The signed links of one recipient's e-mail: unsubscribe, and confirm/decline for a
+    reactivation campaign."""
+    links = {"unsubscribe_url": unsubscribe_url(deps, campaign, client_id)}
+    if campaign.kind is CampaignKind.REACTIVATION:
+        from chalicelib.services.reactivation import cta_urls
+
+        links.update(cta_urls(deps, campaign, client_id))
+    return links
+
+
+def compose(
+    deps: Deps, account: Account, campaign: Campaign, client: Client, links: dict[str, str] | None = None
+) -> Any:
     """The marketing e-mail for one recipient: rendered templates, a visible unsubscribe
-    link (``data-cta="unsubscribe"``) and the RFC 8058 headers."""
+    link (the template's own anchor to the recipient's URL, else a ``data-cta="unsubscribe"``
+    footer inside the body) and the RFC 8058 headers. ``links`` replaces the recipient's
+    signed links (a test send's links record nothing)."""
     from html import escape
 
+    from chalicelib.domain.business import business_context, footer_lines
     from chalicelib.domain.campaign_content import render_message
+    from chalicelib.domain.unsubscribe_link import shows_link, with_footer
     from chalicelib.mail.mime import OutgoingMail
     from chalicelib.mail.rendering import Translator, pick_language
 
     language = pick_language(campaign.language, client.language, account.settings.language)
-    url = unsubscribe_url(deps, campaign, client.client_id)
+    links = links or recipient_links(deps, campaign, client.client_id)
+    url = links["unsubscribe_url"]
     context = {
         "first_name": client.first_name,
         "last_name": client.last_name,
@@ -721,15 +741,13 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
         "status": client.status,
         "auto_status": client.auto_status,
         "fields": dict(client.fields),
-        "business_name": account.name,
+        **business_context(account.name, account.settings),
         "unsubscribe_url": url,
         "terms_url": campaign.terms_url,
         "legitimate_interest_url": campaign.legitimate_interest_url,
     }
     if campaign.kind is CampaignKind.REACTIVATION:
-        from chalicelib.services.reactivation import cta_urls
-
-        context.update(cta_urls(deps, campaign, client.client_id))
+        context.update({name: links[name] for name in ("confirm_url", "decline_url")})
     subject_source, html_source = campaign.subject, campaign.html
     if campaign.kind is CampaignKind.REACTIVATION and campaign.language is None:
         from chalicelib.mail.reactivation import localised_default
@@ -745,15 +763,20 @@ def compose(deps: Deps, account: Account, campaign: Campaign, client: Client) ->
     message = render_message(subject_source, html_source, campaign.text, context)
     t = Translator(language)
     footer_text = t("mail.footer", business=account.name)
+    identity = footer_lines(account.settings)
     html = message.html
-    if 'data-cta="unsubscribe"' not in html:
-        html += (
-            f'\n<p style="font-size:12px;color:#666">{escape(footer_text)} '
-            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>\n'
+    if not shows_link(html, url):  # parsed: a marker, a hidden or a foreign link does not count
+        # Inside the business's <body> when it wrote a whole document, else at the end.
+        details = "".join(f"<br>{escape(line)}" for line in identity)
+        html = with_footer(
+            html,
+            f'<p style="font-size:12px;color:#595959">{escape(footer_text)}{details}<br>'
+            f'<a href="{escape(url)}" data-cta="unsubscribe">{escape(t("mail.unsubscribe"))}</a></p>',
         )
     text = message.text
     if url not in text:
-        text = f"{text.rstrip()}\n\n--\n{footer_text}\n{t('mail.unsubscribe')}: {url}\n"
+        lines = "".join(f"{line}\n" for line in identity)
+        text = f"{text.rstrip()}\n\n--\n{footer_text}\n{lines}{t('mail.unsubscribe')}: {url}\n"
     return OutgoingMail(
         sender_email=account.settings.sender_email,
         sender_name=account.settings.sender_name or account.name,

@@ -31,6 +31,8 @@ from chalicelib.observability import logger, metrics
 
 SOFT_WINDOW = 5
 SOFT_LIMIT = 3
+# How long a transactional e-mail's SES event is remembered as counted (SNS redelivers within hours).
+SES_EVENT_MARK_SECONDS = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def _transactional(deps: Deps, event: SesEvent) -> str:
     if event.kind not in ("hard_bounce", "complaint", "soft_bounce"):
         return "noted"
     ids = {"account_id": event.account_id, "kind": event.kind, "ses_message_id": event.message_id}
-    if event.message_id and not deps.throttle.mark_once(f"ses#{event.message_id}#{event.kind}", deps.clock()):
+    marker = f"ses#{event.message_id}#{event.kind}"
+    if event.message_id and not deps.throttle.mark_once(marker, deps.clock(), SES_EVENT_MARK_SECONDS):
         return "duplicate"
     now = deps.clock()
     if event.kind == "soft_bounce":

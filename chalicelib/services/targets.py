@@ -1,6 +1,15 @@
-"""Who a bulk action or a list is about: explicit ids, a tag, or a filter.
+"""Who a bulk action, a list or a campaign is about: the one ``selection`` shape.
 
-Shared by bulk tagging and recipient lists.  ``resolve`` reads a selection
+``ClientSelection`` is exactly one of ``client_ids``, ``tag``, ``filter``,
+``list_id`` or ``auto_status``; bulk tags, lists and campaigns all take it
+under the name ``selection`` (lists also as ``source``, campaigns as
+``audience``: the names of API.md, still accepted, documented as deprecated
+aliases). A tag, a list and an automatic status are filters
+(``target_filter``), so every kind of selection runs through the same
+planner and cannot disagree about who matches.
+
+Shared by bulk tagging and recipient lists (campaigns read theirs through
+``services.campaigns.audience_chunk``).  ``resolve`` reads a selection
 in the request until it is known to hold at most ``settings.bulk_sync_limit``
 clients (then the request handles it all), or until more than that many
 matched or ``SYNC_READ_BUDGET`` candidates were read — then the request
@@ -11,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,15 +28,25 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from chalicelib.bootstrap import Deps
+from chalicelib.domain.client_profile import TAG_PATTERN
 from chalicelib.domain.filters import Node
 from chalicelib.domain.jobs import Budget
 from chalicelib.domain.records import Client
-from chalicelib.services.selection import START, Position, Selection, parse_or_400
+from chalicelib.domain.text import Text
+from chalicelib.services.selection import (
+    START,
+    Filter,
+    Position,
+    Selection,
+    parse_for_account,
+    parse_or_400,
+)
 
 SYNC_READ_BUDGET = 5000
 MAX_CLIENT_IDS = 10_000
@@ -43,19 +62,30 @@ def _client_ids(values: list[str]) -> list[str]:
 
 
 ClientIds = Annotated[list[str], Field(min_length=1, max_length=MAX_CLIENT_IDS), AfterValidator(_client_ids)]
-TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TagName = Annotated[
+    str,
+    Text(64, min_length=1),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "pattern": TAG_PATTERN}),
+]
+ListId = Annotated[str, StringConstraints(pattern=r"^lst_[A-Za-z0-9]{1,40}$")]
+AutoStatus = Literal["new", "active", "lapsing", "lost"]
+KINDS = ("client_ids", "tag", "filter", "list_id", "auto_status")
 
 
-class Target(BaseModel):
-    """Exactly one of ``client_ids``, ``filter`` (and, for lists, ``tag``)."""
+class ClientSelection(BaseModel):
+    """Exactly one of: `client_ids` (explicit clients), `tag` (clients holding it, any
+    spelling), `filter` (the filter language; `{}` selects every client), `list_id` (a list's
+    members), `auto_status` (clients of that automatic status)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     client_ids: ClientIds | None = None
-    filter: Any = None
     tag: TagName | None = None
+    filter: Filter = None
+    list_id: ListId | None = None
+    auto_status: AutoStatus | None = None
 
-    @field_validator("client_ids", "tag", mode="before")
+    @field_validator("client_ids", "tag", "list_id", "auto_status", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -63,32 +93,47 @@ class Target(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Target:
-        given = self.model_fields_set & {"client_ids", "filter", "tag"}
+    def _exactly_one(self) -> ClientSelection:
+        given = self.model_fields_set & set(KINDS)
         if len(given) != 1:
-            raise ValueError("give exactly one of client_ids, filter, tag")
+            raise ValueError("give exactly one of client_ids, tag, filter, list_id, auto_status")
         return self
 
+    @property
+    def kind(self) -> str:
+        return next(iter(self.model_fields_set & set(KINDS)))
+
     def as_json(self) -> dict[str, Any]:
-        if "client_ids" in self.model_fields_set:
-            return {"client_ids": self.client_ids}
-        if "tag" in self.model_fields_set:
-            return {"tag": self.tag}
-        return {"filter": self.filter}
+        return {self.kind: getattr(self, self.kind)}
+
+
+def one_of(primary: ClientSelection | None, alias: ClientSelection | None, names: str) -> ClientSelection:
+    """The selection given under ``selection`` or under its deprecated alias, never both."""
+    if (primary is None) == (alias is None):
+        raise ValueError(f"give exactly one of {names}")
+    return primary or alias  # type: ignore[return-value]
 
 
 def target_filter(target: dict[str, Any]) -> Any:
-    """The raw filter a tag or filter target stands for (``None``: every client)."""
+    """The raw filter a selection stands for (``None`` or ``{}``: every client); explicit ids
+    are read directly, not filtered."""
     if "tag" in target:
         return {"field": "tags", "op": "contains", "value": target["tag"]}
+    if "list_id" in target:
+        return {"field": "lists", "op": "contains", "value": target["list_id"]}
+    if "auto_status" in target:
+        return {"field": "auto_status", "op": "eq", "value": target["auto_status"]}
     return target.get("filter")
 
 
-def validate_target(target: Target, path: str) -> None:
-    """A 400 naming the filter's bad nodes, before anything is read or started."""
+def validate_target(deps: Deps, account_id: str, target: ClientSelection, path: str) -> None:
+    """A 400 naming the filter's bad nodes (or the list the account lacks: a 404 for a
+    ``list_id``), before anything is read or started."""
     data = target.as_json()
-    if "client_ids" not in data:
-        parse_or_400(target_filter(data), f"{path}.filter")
+    if "list_id" in data:
+        deps.lists.get(account_id, data["list_id"])  # another account's list → 404
+    elif "client_ids" not in data:
+        parse_for_account(deps, account_id, target_filter(data), f"{path}.filter")
 
 
 @dataclass
@@ -119,7 +164,7 @@ def walk(
         records = deps.client_index.get_many(account_id, chunk)  # ids of other accounts are absent
         following = start + len(chunk)
         return Walk(
-            [(cid, records[cid]) for cid in chunk if cid in records],
+            [(cid, records[cid]) for cid in chunk if cid in records and not records[cid].pending],
             following if following < len(ids) else None,
             len(chunk),
         )

@@ -1,17 +1,20 @@
-"""Accounts and their API keys."""
+"""Accounts (created with their first API key and, when named, their first owner)."""
 
 from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.account_settings import AccountSettings
+from chalicelib.domain.identity import ApiKeyRecord, OneTimeToken, User
 from chalicelib.domain.limits import AccountLimits
-from chalicelib.domain.records import Account, ApiKey
+from chalicelib.domain.records import Account
 from chalicelib.domain.sender_domains import SenderDomain
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
+from chalicelib.storage.api_keys import add_new_key
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import AccountModel, ApiKeyModel
+from chalicelib.storage.models import AccountModel
 from chalicelib.storage.transactions import Transaction, TransactionFailed
+from chalicelib.storage.users import add_new_user
 
 
 def _to_record(item: AccountModel) -> Account:
@@ -50,30 +53,27 @@ def _to_item(account: Account) -> AccountModel:
     return item
 
 
-def _key_item(key: ApiKey) -> ApiKeyModel:
-    return ApiKeyModel(
-        key_hash=key.key_hash,
-        account_id=key.account_id,
-        key_id=key.key_id,
-        label=key.label,
-        prefix=key.prefix,
-        created_at=stored_time(key.created_at),
-    )
-
-
 class AccountRepository:
     def create(
-        self, account: Account, first_key: ApiKey, sender_domain: SenderDomain | None = None
+        self,
+        account: Account,
+        first_key: ApiKeyRecord,
+        sender_domain: SenderDomain | None = None,
+        owner: User | None = None,
+        invitation: OneTimeToken | None = None,
     ) -> Account:
-        """The account, its first API key and the claim of its sender domain: all or none
-        (``Conflict`` ``domain_taken`` when another account holds the domain)."""
+        """The account, its first API key, the claim of its sender domain and (when given) its
+        first owner with the owner's invitation: all of them or none (``Conflict``
+        ``domain_taken`` when another account holds the domain)."""
         from chalicelib.storage.sender_domains import DOMAIN_TAKEN, add_to_transaction
 
         tx = Transaction(AccountModel._get_connection().connection)
         tx.save(_to_item(account), "account", condition=AccountModel.account_id.does_not_exist())
-        tx.save(_key_item(first_key), "key", condition=ApiKeyModel.key_hash.does_not_exist())
+        add_new_key(tx, first_key)
         if sender_domain is not None:
             add_to_transaction(tx, sender_domain)
+        if owner is not None:
+            add_new_user(tx, owner, invitation)
         try:
             tx.commit()
         except TransactionFailed as exc:
@@ -84,8 +84,19 @@ class AccountRepository:
                     code=DOMAIN_TAKEN,
                     details={"domain": sender_domain.domain if sender_domain else None},
                 ) from exc
+            if "email" in exc.labels:
+                raise Conflict(
+                    "owner_email already belongs to a Permesso user",
+                    code="user_exists",
+                    details=[{"field": "owner_email", "message": "already a user"}],
+                ) from exc
             raise Conflict("account already exists", code="account_exists") from exc
         return _to_record(AccountModel.get(account.account_id, consistent_read=True))
+
+    def every_account_id(self) -> list[str]:
+        """Every account's id — a Scan of the accounts table, keys only. For operations tools
+        run by hand (``tools/normalise_tags.py``), never on a request or per-recipient path."""
+        return [item.account_id for item in AccountModel.scan(attributes_to_get=["account_id"])]
 
     def get(self, account_id: str) -> Account:
         try:
@@ -111,19 +122,3 @@ class AccountRepository:
                 raise ConcurrentModification("the account changed meanwhile; retry") from exc
             raise
         return _to_record(item)
-
-
-class ApiKeyRepository:
-    def get(self, key_hash: str) -> ApiKey | None:
-        try:
-            item = ApiKeyModel.get(key_hash)
-        except DoesNotExist:
-            return None
-        return ApiKey(
-            key_hash=item.key_hash,
-            account_id=item.account_id,
-            key_id=item.key_id,
-            label=item.label,
-            prefix=item.prefix,
-            created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
-        )

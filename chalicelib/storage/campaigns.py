@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import Campaign, Delivery
+from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import CampaignModel, DeliveryModel, ThrottleModel
@@ -35,7 +36,22 @@ COUNTERS = (
     "declined",
 )
 SEGMENT_DUE = "due"
+SEND_DUE = "due"
 AUTOMATIC_ACTIVE = "active"
+# What a draft's edit may change (PATCH /v1/campaigns/{id}): its content, never its state.
+CONTENT_FIELDS = (
+    "name",
+    "kind",
+    "subject",
+    "html",
+    "text",
+    "language",
+    "audience",
+    "terms_url",
+    "legitimate_interest_url",
+    "wait_days",
+    "cooldown_days",
+)
 
 
 def _lost(exc: PutError | UpdateError) -> bool:
@@ -72,6 +88,10 @@ def _campaign(item: CampaignModel) -> Campaign:
         finished_at=loaded_time(item.finished_at),
         created_at=loaded_time(item.created_at),  # type: ignore[arg-type]
         updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
+        send_at=loaded_time(item.send_at),
+        acknowledged_non_consented=bool(item.acknowledged_non_consented),
+        schedule_error=item.schedule_error,
+        scheduled_by=item.scheduled_by,
     )
 
 
@@ -88,6 +108,7 @@ def _delivery(item: DeliveryModel) -> Delivery:
         response=item.response,
         bounce=item.bounce,
         unsubscribed=bool(item.unsubscribed),
+        responded_at=loaded_time(item.responded_at),
         queued_at=loaded_time(item.queued_at),
         sending_at=loaded_time(item.sending_at),
         sent_at=loaded_time(item.sent_at),
@@ -114,9 +135,42 @@ class CampaignRepository:
             cooldown_days=campaign.cooldown_days,
             created_at=stored_time(campaign.created_at),
             updated_at=stored_time(campaign.updated_at),
+            names_address=campaign.account_id if names_an_address(campaign.audience) else None,
         )
         item.save(condition=CampaignModel.campaign_id.does_not_exist())
         return _campaign(item)
+
+    def redact_address(self, account_id: str, address: str, marker: str) -> int:
+        """Replace ``address`` by ``marker`` in the audiences of the account's campaigns (GDPR
+        erasure). Reads only the campaigns whose audience may name an address (sparse index).
+        Only the audience changes: a status change or a counter meanwhile is not disturbed.
+        Idempotent; returns how many campaigns changed."""
+        changed = 0
+        for key in CampaignModel.by_address_filter.query(account_id):
+            try:
+                item = CampaignModel.get(account_id, key.campaign_id, consistent_read=True)
+            except DoesNotExist:
+                continue
+            audience, hit = redact_address(
+                item.audience.as_dict() if item.audience is not None else {}, address, marker
+            )
+            if not hit:
+                continue
+            flag = CampaignModel.names_address.set(account_id) if names_an_address(audience) else None
+            try:
+                item.update(
+                    actions=[
+                        CampaignModel.audience.set(audience),
+                        flag or CampaignModel.names_address.remove(),
+                    ],
+                    condition=CampaignModel.campaign_id.exists(),
+                )
+            except UpdateError as exc:
+                if not _lost(exc):
+                    raise
+                continue  # deleted meanwhile
+            changed += 1
+        return changed
 
     def get(self, account_id: str, campaign_id: str, *, consistent: bool = False) -> Campaign:
         if not campaign_id.startswith("cmp_") or len(campaign_id) > 64:
@@ -161,6 +215,8 @@ class CampaignRepository:
         elif campaign.status is CampaignStatus.PAUSED:
             actions.append(CampaignModel.paused_from.remove())
             actions.append(CampaignModel.paused_reason.remove())
+        if campaign.status is CampaignStatus.SCHEDULED:
+            actions.append(CampaignModel.send_due.remove())  # it leaves the schedule's index
         if to is CampaignStatus.SENDING and campaign.started_at is None:
             actions.append(CampaignModel.started_at.set(stored_time(now)))
         if to is CampaignStatus.ACTIVE:
@@ -203,6 +259,105 @@ class CampaignRepository:
                 return False
             raise
         return True
+
+    # ---------------------------------------------------------------- drafts and schedules
+
+    def update_content(self, campaign: Campaign, now: datetime) -> bool:
+        """Replace a draft's content (``CONTENT_FIELDS``); ``False`` when it is no longer a draft."""
+        actions = []
+        for name in CONTENT_FIELDS:
+            value = getattr(campaign, name)
+            if name == "kind":
+                value = value.value
+            attribute = getattr(CampaignModel, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        # The erasure index follows the audience: set while it may name an address, else removed.
+        if names_an_address(campaign.audience):
+            actions.append(CampaignModel.names_address.set(campaign.account_id))
+        else:
+            actions.append(CampaignModel.names_address.remove())
+        actions.append(CampaignModel.updated_at.set(stored_time(now)))
+        actions.append(CampaignModel.schedule_error.remove())
+        try:
+            CampaignModel(campaign.account_id, campaign.campaign_id).update(
+                actions=actions, condition=CampaignModel.status == CampaignStatus.DRAFT.value
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def delete_draft(self, account_id: str, campaign_id: str) -> bool:
+        """Delete a draft; ``False`` when it is not one (any more)."""
+        try:
+            CampaignModel(account_id, campaign_id).delete(
+                condition=CampaignModel.status == CampaignStatus.DRAFT.value
+            )
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def schedule(
+        self,
+        campaign: Campaign,
+        send_at: datetime,
+        acknowledged: bool,
+        now: datetime,
+        actor: str | None = None,
+    ) -> bool:
+        """``draft|scheduled → scheduled`` at ``send_at`` (in the sparse ``by-send-due`` index)."""
+        try:
+            CampaignModel(campaign.account_id, campaign.campaign_id).update(
+                actions=[
+                    CampaignModel.status.set(CampaignStatus.SCHEDULED.value),
+                    CampaignModel.send_at.set(stored_time(send_at)),
+                    CampaignModel.send_due.set(SEND_DUE),
+                    CampaignModel.acknowledged_non_consented.set(1 if acknowledged else 0),
+                    CampaignModel.scheduled_by.set(actor) if actor else CampaignModel.scheduled_by.remove(),
+                    CampaignModel.schedule_error.remove(),
+                    CampaignModel.updated_at.set(stored_time(now)),
+                ],
+                condition=CampaignModel.status == campaign.status.value,
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def unschedule(self, campaign: Campaign, now: datetime, error: str | None = None) -> bool:
+        """``scheduled → draft`` (cancelled, or the send could not start: ``error`` says why)."""
+        actions = [
+            CampaignModel.status.set(CampaignStatus.DRAFT.value),
+            CampaignModel.send_at.remove(),
+            CampaignModel.send_due.remove(),
+            CampaignModel.acknowledged_non_consented.remove(),
+            CampaignModel.scheduled_by.remove(),
+            CampaignModel.updated_at.set(stored_time(now)),
+        ]
+        actions.append(
+            CampaignModel.schedule_error.set(error) if error else CampaignModel.schedule_error.remove()
+        )
+        try:
+            CampaignModel(campaign.account_id, campaign.campaign_id).update(
+                actions=actions, condition=CampaignModel.status == CampaignStatus.SCHEDULED.value
+            )
+        except UpdateError as exc:
+            if _lost(exc):
+                return False
+            raise
+        return True
+
+    def due_to_send(self, now: datetime, *, limit: int) -> list[tuple[str, str]]:
+        """``(account_id, campaign_id)`` of scheduled campaigns whose time has come: a Query of
+        the sparse ``by-send-due`` index (no scan), earliest first."""
+        results = CampaignModel.by_send_due.query(
+            SEND_DUE, CampaignModel.send_at <= stored_time(now), limit=limit, page_size=min(limit, 100)
+        )
+        return [(item.account_id, item.campaign_id) for item in results]
 
     def set_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
         CampaignModel(account_id, campaign_id).update(actions=[CampaignModel.job_id.set(job_id)])

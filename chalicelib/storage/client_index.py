@@ -17,7 +17,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.records import Client
 from chalicelib.storage.clients import _to_record, tag_partition
-from chalicelib.storage.models import ClientEmailModel, ClientModel, TagMemberModel
+from chalicelib.storage.models import ClientEmailModel, ClientModel, ListMemberModel, TagMemberModel
 
 Key = dict[str, Any]
 
@@ -72,6 +72,28 @@ class ClientIndex:
             for item in results
         ]
         return _page(results, found, limit)
+
+    def list_page(self, account_id: str, list_id: str, start: Key | None, limit: int) -> CandidatePage:
+        """Ids of a list's members (``list-members`` partition), in id order; members of another
+        account's list are never returned (each member item carries its account)."""
+        results = ListMemberModel.query(list_id, limit=limit, page_size=limit, last_evaluated_key=start)
+        found = [
+            Candidate(item.client_id, {"list_id": _s(list_id), "client_id": _s(item.client_id)})
+            for item in results
+            if item.account_id == account_id
+        ]
+        return _page(results, found, limit)
+
+    def members_among(self, account_id: str, list_id: str, client_ids: list[str]) -> set[str]:
+        """Which of ``client_ids`` are members of ``list_id`` (``BatchGetItem`` on list-members)."""
+        unique = list(dict.fromkeys(client_ids))
+        if not unique:
+            return set()
+        return {
+            item.client_id
+            for item in ListMemberModel.batch_get([(list_id, client_id) for client_id in unique])
+            if item.account_id == account_id
+        }
 
     def auto_status_page(self, account_id: str, status: str, start: Key | None, limit: int) -> CandidatePage:
         """Ids of the clients of one automatic status (``by-auto-status``), in id order."""

@@ -3,20 +3,28 @@
 Invariants kept by transactions:
 - one client per (account, case-insensitive e-mail): a claim item written
   with ``attribute_not_exists`` in the same transaction as the client;
-- tag membership mirrors ``ClientModel.tags`` exactly: membership items are
-  added and removed in the same transaction as the client change;
+- tag membership mirrors ``ClientModel.tags`` exactly for every client that is
+  not ``pending``: membership items are added and removed in the same
+  transaction as the client change; a tag's partition is keyed by its
+  case-insensitive key (``domain.tags.label_key``), so ``VIP`` and ``vip`` are
+  one partition. A pending client (created by the public form, not confirmed
+  yet) is in no index an audience is read from — no tag members, no
+  ``account_auto_status``, no ``status_shard`` — until the transaction that
+  ends its pending state writes them;
 - no lost update: every client write is conditional on the version read.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.contact import email_key
 from chalicelib.domain.records import Client, Page
+from chalicelib.domain.tags import label_key
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import STATUS_SHARDS, ClientEmailModel, ClientModel, TagMemberModel, shard_of
@@ -24,7 +32,17 @@ from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 
 def tag_partition(account_id: str, tag: str) -> str:
-    return f"{account_id}#{tag}"
+    return f"{account_id}#{label_key(tag)}"
+
+
+def _partitions(account_id: str, tags: list[str]) -> set[str]:
+    return {tag_partition(account_id, tag) for tag in tags}
+
+
+def legacy_partitions(account_id: str, tags: list[str]) -> set[str]:
+    """Partitions written before tags were keyed case-insensitively (``<account>#<tag as
+    written>``) that differ from today's: what the tag migration deletes."""
+    return {f"{account_id}#{tag}" for tag in tags} - _partitions(account_id, tags)
 
 
 def status_shard(client_id: str) -> str:
@@ -55,7 +73,13 @@ def _to_record(item: ClientModel) -> Client:
         updated_at=loaded_time(item.updated_at),  # type: ignore[arg-type]
         version=item.version,
         tagged_by_job=item.tagged_by_job,
+        pending=bool(item.pending),
     )
+
+
+def indexed_tags(client: Client) -> list[str]:
+    """The tags with a membership item: none while the client is pending."""
+    return [] if client.pending else list(client.tags)
 
 
 def _to_item(client: Client) -> ClientModel:
@@ -71,9 +95,9 @@ def _to_item(client: Client) -> ClientModel:
         tags=list(client.tags),
         status=client.status,
         auto_status=client.auto_status,
-        account_auto_status=f"{client.account_id}#{client.auto_status}",
+        account_auto_status=None if client.pending else f"{client.account_id}#{client.auto_status}",
         next_status_at=stored_time(client.next_status_at),
-        status_shard=status_shard(client.client_id) if client.next_status_at else None,
+        status_shard=status_shard(client.client_id) if client.next_status_at and not client.pending else None,
         last_visit_at=stored_time(client.last_visit_at),
         fields=dict(client.fields),
         consent_state=client.consent_state,
@@ -84,6 +108,7 @@ def _to_item(client: Client) -> ClientModel:
         created_at=stored_time(client.created_at),
         updated_at=stored_time(client.updated_at),
         tagged_by_job=client.tagged_by_job,
+        pending=True if client.pending else None,
     )
     if client.version is not None:
         item.version = client.version
@@ -112,8 +137,8 @@ class ClientRepository:
             condition=ClientEmailModel.email_key.does_not_exist(),
         )
         tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
-        for tag in client.tags:
-            tx.save(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
+        for partition in sorted(_partitions(client.account_id, indexed_tags(client))):
+            tx.save(TagMemberModel(partition, client.client_id), "tag")
         try:
             tx.commit()
         except TransactionFailed as exc:
@@ -149,12 +174,13 @@ class ClientRepository:
                 "old_email",
                 condition=ClientEmailModel.client_id == old.client_id,
             )
-        for tag in new.tags:
-            if tag not in old.tags:
-                tx.save(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
-        for tag in old.tags:
-            if tag not in new.tags:
-                tx.delete(TagMemberModel(tag_partition(new.account_id, tag), new.client_id), "tag")
+        # By partition (the tag's key), so a change of spelling alone writes no membership.
+        old_parts = _partitions(old.account_id, indexed_tags(old))
+        new_parts = _partitions(new.account_id, indexed_tags(new))
+        for partition in sorted(new_parts - old_parts):
+            tx.save(TagMemberModel(partition, new.client_id), "tag")
+        for partition in sorted(old_parts - new_parts):
+            tx.delete(TagMemberModel(partition, new.client_id), "tag")
         try:
             tx.commit()
         except TransactionFailed as exc:
@@ -185,5 +211,44 @@ class ClientRepository:
             "email",
             condition=ClientEmailModel.client_id == client.client_id,
         )
-        for tag in client.tags:
-            tx.delete(TagMemberModel(tag_partition(client.account_id, tag), client.client_id), "tag")
+        indexed = indexed_tags(client)
+        partitions = _partitions(client.account_id, indexed) | legacy_partitions(client.account_id, indexed)
+        for partition in sorted(partitions):
+            tx.delete(TagMemberModel(partition, client.client_id), "tag")
+
+    def rekey_tags(self, old: Client, tags: list[str], now: datetime) -> Client:
+        """The tag migration for one client: ``tags`` (one spelling per tag, the account's), its
+        memberships moved from legacy partitions to keyed ones, in one transaction conditional
+        on the version read (``ConcurrentModification`` when it changed). A pending client has
+        no memberships to move."""
+        new = replace(old, tags=tags, updated_at=now)
+        item = _to_item(new)
+        tx = Transaction(_connection())
+        tx.save(item, "client")  # PynamoDB adds the version condition
+        legacy = legacy_partitions(old.account_id, indexed_tags(old))
+        old_parts = _partitions(old.account_id, indexed_tags(old))
+        new_parts = _partitions(new.account_id, indexed_tags(new))
+        for partition in sorted(new_parts):  # puts are idempotent: a missing item is made good
+            tx.save(TagMemberModel(partition, new.client_id), "tag")
+        for partition in sorted((old_parts - new_parts) | (legacy - new_parts)):
+            tx.delete(TagMemberModel(partition, new.client_id), "tag")
+        try:
+            tx.commit()
+        except TransactionFailed as exc:
+            raise ConcurrentModification("the client changed meanwhile; retry") from exc
+        return _to_record(item)
+
+    @staticmethod
+    def stage_activation(tx: Transaction, client: Client) -> list[Any]:
+        """What ends ``client``'s pending state, for a transaction that updates the client item
+        (a consent change): its tag-member items are added to ``tx`` and the returned update
+        actions put it into the automatic-status indexes and drop the flag."""
+        for partition in sorted(_partitions(client.account_id, client.tags)):
+            tx.save(TagMemberModel(partition, client.client_id), "tag")
+        actions: list[Any] = [
+            ClientModel.pending.remove(),
+            ClientModel.account_auto_status.set(f"{client.account_id}#{client.auto_status}"),
+        ]
+        if client.next_status_at is not None:
+            actions.append(ClientModel.status_shard.set(status_shard(client.client_id)))
+        return actions

@@ -16,13 +16,16 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.consent import ConsentEvent, ConsentStatus, EventType, Source
-from chalicelib.domain.records import Client
+from chalicelib.domain.records import Client, Page
 from chalicelib.errors import ConcurrentModification
+from chalicelib.storage.clients import ClientRepository
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import ClientModel, ConsentEventModel
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 Stage = Callable[[Transaction], None]
+# The profile fields a consent change may carry (the double opt-in's confirmed details).
+PROFILE_FIELDS = frozenset({"first_name", "last_name", "phone", "language"})
 
 
 def ledger_partition(account_id: str, client_id: str) -> str:
@@ -89,13 +92,18 @@ class ConsentLedgerRepository:
         suppressed: bool,
         now: datetime,
         stage: Stage | None = None,
+        profile: dict[str, str] | None = None,
+        activate: bool = False,
     ) -> Client:
         """Append ``event`` and set the client's consent to ``status`` — both or neither.
 
         The client update is conditional on the version ``client`` was read at,
         so the event that sorts last is always the one whose state the client
         shows. ``stage`` adds further items (the suppression) to the same
-        transaction. Raises ``ConcurrentModification`` if anything changed.
+        transaction; ``profile`` sets profile fields the consent came with (the
+        double opt-in's confirmed details), and ``activate`` ends a pending client's
+        pending state (indexes included). Raises ``ConcurrentModification`` if
+        anything changed.
         """
         target = ClientModel(client.account_id, client.client_id)
         target.version = client.version
@@ -118,12 +126,17 @@ class ConsentLedgerRepository:
             "event",
             condition=ConsentEventModel.event_id.does_not_exist(),
         )
+        changes = {name: value for name, value in (profile or {}).items() if name in PROFILE_FIELDS}
+        actions += [getattr(ClientModel, name).set(value) for name, value in changes.items()]
+        if activate and client.pending:
+            actions += ClientRepository.stage_activation(tx, client)
         tx.update(target, actions, "client")  # PynamoDB adds: version == read version, version + 1
         if stage is not None:
             stage(tx)
         _commit(tx, "consent change")
         return replace(
             client,
+            **changes,
             consent_state=status.state.value,
             consent_confirmed_at=status.confirmed_at,
             consent_source=status.source.value if status.source else None,
@@ -131,6 +144,7 @@ class ConsentLedgerRepository:
             suppressed=suppressed,
             updated_at=now,
             version=(client.version or 0) + 1,
+            pending=client.pending and not activate,
         )
 
     def events(self, account_id: str, client_id: str) -> list[ConsentEvent]:
@@ -140,6 +154,22 @@ class ConsentLedgerRepository:
             _to_event(item)
             for item in ConsentEventModel.query(partition, scan_index_forward=True, consistent_read=True)
         ]
+
+    def events_page(
+        self, account_id: str, client_id: str, *, limit: int, start_key: dict[str, Any] | None
+    ) -> Page:
+        """One page of a client's ledger, newest first (the client card's history)."""
+        partition = ledger_partition(account_id, client_id)
+        results = ConsentEventModel.query(
+            partition,
+            scan_index_forward=False,
+            consistent_read=True,
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=start_key,
+        )
+        items = [_to_event(item) for item in results]
+        return Page(items, results.last_evaluated_key)
 
     # --- erasure: the only code that changes or ends anything in the ledger's partition ----
 

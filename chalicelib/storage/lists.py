@@ -16,6 +16,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.lists import READY, RecipientList
 from chalicelib.domain.records import Page
+from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
 from chalicelib.storage.models import ListMemberModel, ListModel
@@ -47,6 +48,7 @@ def _to_item(lst: RecipientList) -> ListModel:
         job_id=lst.job_id,
         created_at=stored_time(lst.created_at),
         updated_at=stored_time(lst.updated_at),
+        names_address=lst.account_id if names_an_address(lst.source) else None,
     )
 
 
@@ -62,6 +64,38 @@ class ListRepository:
                 raise Conflict("list id collision; retry") from exc
             raise
         return _to_record(item)
+
+    def redact_address(self, account_id: str, address: str, marker: str) -> int:
+        """Replace ``address`` by ``marker`` in the sources of the account's lists (GDPR
+        erasure). Reads only the lists whose source may name an address (sparse index);
+        each rewrite is conditional on the source read, so a concurrent change is
+        re-read. Idempotent; returns how many lists changed."""
+        changed = 0
+        for key in ListModel.by_address_filter.query(account_id):
+            for _ in range(5):
+                try:
+                    item = ListModel.get(account_id, key.list_id, consistent_read=True)
+                except DoesNotExist:
+                    break
+                source, hit = redact_address(json.loads(item.source), address, marker)
+                if not hit:
+                    break
+                flag = ListModel.names_address.set(account_id) if names_an_address(source) else None
+                try:
+                    item.update(
+                        actions=[
+                            ListModel.source.set(json.dumps(source, separators=(",", ":"))),
+                            flag or ListModel.names_address.remove(),
+                        ],
+                        condition=ListModel.source == item.source,
+                    )
+                except UpdateError as exc:
+                    if exc.cause_response_code == "ConditionalCheckFailedException":
+                        continue
+                    raise
+                changed += 1
+                break
+        return changed
 
     def get(self, account_id: str, list_id: str) -> RecipientList:
         try:
@@ -108,6 +142,10 @@ class ListRepository:
         with ListMemberModel.batch_write() as batch:
             for client_id in client_ids:
                 batch.save(ListMemberModel(list_id, client_id, account_id=account_id))
+
+    def count_members(self, list_id: str) -> int:
+        """The list's member items, counted by a ``Select=COUNT`` Query of its partition."""
+        return int(ListMemberModel.count(list_id))
 
     def member_page(self, list_id: str, *, limit: int, start_key: dict[str, Any] | None) -> Page:
         """Client ids of a list, in id order."""

@@ -70,29 +70,119 @@ class AccountModel(Model):
     by_public_slug = AccountBySlugIndex()
 
 
-class ApiKeysByAccountIndex(GlobalSecondaryIndex["ApiKeyModel"]):
-    """Listing and revoking an account's keys."""
-
-    class Meta:
-        index_name = "by-account"
-        projection = AllProjection()
-
-    account_id = UnicodeAttribute(hash_key=True)
-
-
 class ApiKeyModel(Model):
-    """An API key, stored only as the SHA-256 of the key (keys are 256-bit random)."""
+    """An API key's credential, found by the SHA-256 of the key (keys are 256-bit random):
+    what authenticating a request reads. Revoking a key deletes this item; its record in
+    ``account-keys`` stays, so the actor ids in the ledger keep a name."""
 
     Meta = table_meta("api-keys")
 
     key_hash = UnicodeAttribute(hash_key=True)
     account_id = UnicodeAttribute()
     key_id = UnicodeAttribute()
-    label = UnicodeAttribute()
+    label = UnicodeAttribute()  # the name given at creation
     prefix = UnicodeAttribute()  # first characters, to recognise a key without storing it
     created_at = UnicodeAttribute()
+    last_used_at = UnicodeAttribute(null=True)  # written at most every few minutes
 
-    by_account = ApiKeysByAccountIndex()
+
+class AccountKeyModel(Model):
+    """An account's API keys as its owners manage them: name, prefix, dates, revocation."""
+
+    Meta = table_meta("account-keys")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute(range_key=True)  # key_<ULID>: sorted by creation
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    key_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(
+        null=True
+    )  # user_id or key_id that created it (null: the account's creation)
+    last_used_at = UnicodeAttribute(null=True)  # copied from the credential when it is revoked
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+
+
+USER_ID_PREFIX = "usr_"
+OWNER_COUNT_ID = "~owners"  # sorts after every usr_<ULID>
+
+
+class UserModel(Model):
+    """A person who signs in to an account's console."""
+
+    Meta = table_meta("users")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)  # usr_<ULID>
+    email = UnicodeAttribute()
+    email_key = UnicodeAttribute()  # case-folded; unique across all accounts via UserEmailModel
+    role = UnicodeAttribute()  # owner | staff
+    status = UnicodeAttribute()  # invited | active (a password is set)
+    password_hash = UnicodeAttribute(null=True)  # argon2id string, parameters included
+    language = UnicodeAttribute(null=True)
+    session_generation = NumberAttribute(default=0)  # sessions of older generations are over
+    password_changed_at = UnicodeAttribute(null=True)
+    invited_by = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class OwnerCountModel(Model):
+    """How many owners an account has: one item per account in the ``users`` table (sort key
+    ``~owners``), changed in the same transaction as any user who becomes or stops being an
+    owner, with the condition that it stays at least 1 — so the last owner can never be
+    removed or demoted, even by two owners acting at the same moment. Not in ``ALL_MODELS``:
+    it shares ``UserModel``'s table."""
+
+    Meta = table_meta("users")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)  # always OWNER_COUNT_ID
+    owner_count = NumberAttribute(default=0)
+
+
+class UserEmailModel(Model):
+    """Sign-in finds a user by address: one claim per address across all accounts, written
+    with ``attribute_not_exists`` in the same transaction as the user."""
+
+    Meta = table_meta("user-emails")
+
+    email_key = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+
+class UserTokenModel(Model):
+    """An invitation or password-reset link, by the SHA-256 of its token; deleted when used
+    (single use). ``expires_at`` is checked by the code; TTL only cleans up."""
+
+    Meta = table_meta("user-tokens")
+
+    token_hash = UnicodeAttribute(hash_key=True)
+    purpose = UnicodeAttribute()  # invitation | reset
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    valid_until = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class SessionModel(Model):
+    """A signed-in console session, by the SHA-256 of its id (the cookie's value). Expiry
+    (12 h idle, 30 days absolute) is checked by the code; TTL only cleans up."""
+
+    Meta = table_meta("sessions")
+
+    session_hash = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    generation = NumberAttribute()  # the user's session_generation at sign-in
+    created_at = UnicodeAttribute()
+    last_seen_at = UnicodeAttribute()  # written at most every few minutes
+    expires_at = TTLAttribute()
 
 
 class ClientsByAutoStatusIndex(GlobalSecondaryIndex["ClientModel"]):
@@ -148,9 +238,11 @@ class ClientModel(Model):
     tags = ListAttribute[str](of=UnicodeAttribute, default=list)
     status = UnicodeAttribute(null=True)
     auto_status = UnicodeAttribute()
-    account_auto_status = UnicodeAttribute()
+    account_auto_status = UnicodeAttribute(null=True)  # absent while pending: in no audience
     next_status_at = UnicodeAttribute(null=True)
-    status_shard = UnicodeAttribute(null=True)  # set with next_status_at (sparse index key)
+    status_shard = UnicodeAttribute(
+        null=True
+    )  # set with next_status_at (sparse index key), not while pending
     last_visit_at = UnicodeAttribute(null=True)
     fields = MapAttribute[str, object](default=dict)
     consent_state = UnicodeAttribute(default="unknown")
@@ -162,6 +254,9 @@ class ClientModel(Model):
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
     tagged_by_job = UnicodeAttribute(null=True)  # the job that last changed ``tags`` (bulk tagging)
+    # Created by the public form and not confirmed by its address's owner yet: kept out of
+    # every index an audience is read from (tag members, automatic status).
+    pending = BooleanAttribute(null=True)
 
     by_auto_status = ClientsByAutoStatusIndex()
     by_consent_confirmed = ClientsByConfirmationIndex()
@@ -184,8 +279,20 @@ class TagMemberModel(Model):
 
     Meta = table_meta("tag-members")
 
-    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<tag>
+    account_tag = UnicodeAttribute(hash_key=True)  # <account_id>#<label_key(tag)>
     client_id = UnicodeAttribute(range_key=True)
+
+
+class TagModel(Model):
+    """The account's tag registry: one item per tag (by its case-insensitive key), holding the
+    spelling first written. ``GET /v1/tags`` lists it; counts come from ``tag-members``."""
+
+    Meta = table_meta("tags")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    tag_key = UnicodeAttribute(range_key=True)  # domain.tags.label_key(tag)
+    tag = UnicodeAttribute()  # as first written
+    created_at = UnicodeAttribute()
 
 
 class SuppressionModel(Model):
@@ -263,6 +370,7 @@ class ThrottleModel(Model):
     # ``{account_id: [rate, until]}`` written compare-and-set on ``rev``.
     senders = UnicodeAttribute(null=True)
     rev = NumberAttribute(null=True)
+    marked_at = NumberAttribute(null=True)  # once-per-period markers: epoch seconds of the last mark
 
 
 class SenderDomainModel(Model):
@@ -315,6 +423,29 @@ class CampaignsByAutomaticActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
     campaign_id = UnicodeAttribute(range_key=True)
 
 
+class CampaignsBySendDueIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: scheduled campaigns, by when they are to be sent."""
+
+    class Meta:
+        index_name = "by-send-due"
+        projection = KeysOnlyProjection()
+
+    send_due = UnicodeAttribute(hash_key=True)
+    send_at = UnicodeAttribute(range_key=True)
+
+
+class CampaignsNamingAddressIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: the campaigns whose audience filter holds a value that may be an address
+    (GDPR erasure redacts it without reading every campaign)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
 class CampaignModel(Model):
     """A campaign. Status changes are conditional updates on the current ``status``;
     no version attribute, so the counters (atomic ``ADD``) never conflict with them."""
@@ -341,7 +472,11 @@ class CampaignModel(Model):
     segment_due = UnicodeAttribute(null=True)  # sparse index key, present while awaiting responses
     segment_list_id = UnicodeAttribute(null=True)
     automatic_active = UnicodeAttribute(null=True)  # sparse index key, present while active
-    acknowledged_non_consented = NumberAttribute(null=True)
+    acknowledged_non_consented = NumberAttribute(null=True)  # 1: given when it was scheduled
+    send_at = UnicodeAttribute(null=True)  # while scheduled
+    send_due = UnicodeAttribute(null=True)  # sparse index key, present while scheduled
+    schedule_error = UnicodeAttribute(null=True)  # why a scheduled send did not start
+    scheduled_by = UnicodeAttribute(null=True)  # the actor who scheduled it (its fan-out job's actor)
     job_id = UnicodeAttribute(null=True)
     fanout_done = BooleanAttribute(default=False)
     n_recipients = NumberAttribute(default=0)
@@ -361,8 +496,12 @@ class CampaignModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
+    by_send_due = CampaignsBySendDueIndex()
+    by_address_filter = CampaignsNamingAddressIndex()
 
 
 class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
@@ -392,6 +531,7 @@ class DeliveryModel(Model):
     attempts = NumberAttribute(default=0)
     transient_errors = NumberAttribute(null=True)  # SES 5xx / connection failures so far
     response = UnicodeAttribute(null=True)
+    responded_at = UnicodeAttribute(null=True)  # when ``response`` was last set
     bounce = UnicodeAttribute(null=True)  # hard | soft | complaint
     unsubscribed = BooleanAttribute(null=True)
     queued_at = UnicodeAttribute(null=True)
@@ -444,6 +584,7 @@ class JobModel(Model):
     params = UnicodeAttribute()  # JSON, validated by the job kind
     result = UnicodeAttribute(default="{}")  # JSON counters
     error = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)  # the user_id or key_id that started it (null: a schedule)
     seq = NumberAttribute(default=0)  # chunks committed so far
     enqueued_seq = NumberAttribute(default=0)  # highest seq whose message was sent
     failures = NumberAttribute(default=0)  # failed attempts of the current chunk
@@ -457,6 +598,18 @@ class JobModel(Model):
     last_attempt_at = UnicodeAttribute(null=True)
 
     by_stall = JobsByStallIndex()
+
+
+class ListsNamingAddressIndex(GlobalSecondaryIndex["ListModel"]):
+    """Sparse: the lists whose source filter holds a value that may be an address (GDPR
+    erasure redacts it without reading every list)."""
+
+    class Meta:
+        index_name = "by-address-filter"
+        projection = KeysOnlyProjection()
+
+    names_address = UnicodeAttribute(hash_key=True)  # the account id, present only then
+    list_id = UnicodeAttribute(range_key=True)
 
 
 class ListModel(Model):
@@ -473,6 +626,9 @@ class ListModel(Model):
     job_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+
+    by_address_filter = ListsNamingAddressIndex()
 
 
 class ListMembersByClientIndex(GlobalSecondaryIndex["ListMemberModel"]):
@@ -499,9 +655,15 @@ class ListMemberModel(Model):
 ALL_MODELS: tuple[type[Model], ...] = (
     AccountModel,
     ApiKeyModel,
+    AccountKeyModel,
+    UserModel,
+    UserEmailModel,
+    UserTokenModel,
+    SessionModel,
     ClientModel,
     ClientEmailModel,
     TagMemberModel,
+    TagModel,
     SuppressionModel,
     AccountDayStatsModel,
     ConsentEventModel,

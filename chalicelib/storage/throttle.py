@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.domain.pacing import Sender, dump_senders, load_senders
 from chalicelib.domain.throttle import Deferred, Reservation, cap_allows, reserve
@@ -33,6 +33,33 @@ class ThrottleRepository:
                 return False
             raise
         return True
+
+    def mark_once(self, bucket: str, now: datetime, period_seconds: int) -> bool:
+        """``True`` (and the mark set to ``now``) unless ``bucket`` was marked less than
+        ``period_seconds`` before ``now``. The time is compared in the condition, not left to
+        TTL: DynamoDB deletes expired items up to days late (the emulator never does)."""
+        at = now.timestamp()
+        try:
+            ThrottleModel(bucket).update(
+                actions=[
+                    ThrottleModel.marked_at.set(at),
+                    ThrottleModel.expires_at.set(_epoch(at + period_seconds)),
+                ],
+                condition=ThrottleModel.marked_at.does_not_exist()
+                | (ThrottleModel.marked_at <= at - period_seconds),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def window_count(self, bucket: str) -> int:
+        """How many hits window ``bucket`` has counted so far (0 if none)."""
+        try:
+            return int(ThrottleModel.get(bucket, consistent_read=True).count or 0)
+        except DoesNotExist:
+            return 0
 
     def reserve_rate(
         self, bucket: str, count: int, rate: float, now: float, max_wait: float
@@ -108,21 +135,6 @@ class ThrottleRepository:
                 raise
             return admitted
         return 0
-
-    def mark_once(self, bucket: str, now: datetime, keep_days: int = 30) -> bool:
-        """Put marker ``bucket`` (``attribute_not_exists``); ``False`` if it was already there,
-        so an event delivered twice is counted once. Expires after ``keep_days``."""
-        from datetime import timedelta
-
-        try:
-            ThrottleModel(bucket, count=1, expires_at=now + timedelta(days=keep_days)).save(
-                condition=ThrottleModel.bucket.does_not_exist()
-            )
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
 
     def release_rate(self, bucket: str, booked_tat: float, new_tat: float) -> bool:
         """Hand back the end of a booking (``tat``: ``booked_tat`` → ``new_tat``) if nobody

@@ -38,4 +38,26 @@ def test_a_deploy_with_example_values_is_refused(capsys: pytest.CaptureFixture[s
     from infra.main import main
 
     assert main(["-c", "stage=prod"]) == 1
-    assert "public_base_url still hold example values" in capsys.readouterr().err
+    assert "public_base_url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("rate", "send", "ses_events"),
+    [(1, 2, 2), (14, 3, 2), (50, 6, 2), (100, 11, 4), (500, 51, 20), (20000, 1000, 800)],
+)
+def test_poller_concurrency_follows_the_ses_rate(rate: float, send: int, ses_events: int) -> None:
+    """send: ceil(R / 10) + 1; ses-events: ceil(R / 25); both within Lambda's 2..1000."""
+    from infra.config import ThroughputConfig
+
+    throughput = ThroughputConfig()
+    assert throughput.concurrency("send", rate) == send
+    assert throughput.concurrency("ses-events", rate) == ses_events
+    assert throughput.concurrency("jobs", rate) == 2
+    assert throughput.concurrency("a-queue-added-later", rate) == 2
+    assert ThroughputConfig(override={"send": 7}).concurrency("send", rate) == 7
+
+
+def test_the_platform_rate_is_read_from_the_chalice_stage() -> None:
+    config = load_stage("prod")
+    assert config.platform_send_rate == 14.0  # .chalice/config.json, stage prod
+    assert config.poller_concurrency("send") == 3

@@ -206,7 +206,8 @@ def test_every_queue_has_a_dead_letter_queue_and_an_alarm_on_it(prod: Synth, spe
 
 
 def test_queue_count_matches_the_shared_list(prod: Synth) -> None:
-    prod.template.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))
+    # Each queue and its dead-letter queue, and the schedules' dead-letter queue.
+    prod.template.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES) + 1)
 
 
 @pytest.mark.parametrize("spec", TOPICS, ids=lambda t: t.name)
@@ -305,13 +306,14 @@ def test_sqs_consumers_report_partial_batch_failures_and_wait_for_their_queue(wo
             assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_the_sending_worker_has_its_reserved_concurrency(workers: Synth) -> None:
+def test_a_reservation_is_applied_and_its_poller_stays_capped_by_throughput(workers: Synth) -> None:
     plan = workers.stack.plans["handle_send"]
     properties = workers.json["Resources"][plan.function.logical_id]["Properties"]
     assert properties["ReservedConcurrentExecutions"] == WORKER_CONCURRENCY
     (event,) = plan.function.queue_events
     scaling = properties["Events"][event.event_name]["Properties"]["ScalingConfig"]
-    assert scaling == {"MaximumConcurrency": WORKER_CONCURRENCY}
+    assert scaling == {"MaximumConcurrency": workers.stack.config.poller_concurrency("send")}
+    assert workers.stack.config.poller_concurrency("send") <= WORKER_CONCURRENCY
     other = workers.stack.plans["handle_ses_events"]
     assert (
         "ReservedConcurrentExecutions"
@@ -319,9 +321,16 @@ def test_the_sending_worker_has_its_reserved_concurrency(workers: Synth) -> None
     )
 
 
-def test_prod_config_reserves_concurrency_for_the_sending_worker(prod: Synth) -> None:
-    assert prod.stack.config.reserved_concurrency.get("handle_send", 0) >= 2
+def test_prod_config_reserves_nothing_a_new_account_would_refuse(prod: Synth) -> None:
+    """Lambda refuses any reservation that leaves fewer than 100 unreserved: new accounts (quota
+    10) refuse every one. Pollers are capped by MaximumConcurrency instead (throughput)."""
+    assert prod.stack.config.reserved_concurrency == {}
     assert "handle_send" in FUNCTIONS
+
+
+def test_a_reservation_below_the_pollers_cap_stops_the_synthesis(tmp_path: Any) -> None:
+    with pytest.raises(InfraError, match="reserved concurrency 2 is below its queue's MaximumConcurrency 3"):
+        synthesise(tmp_path, reserved_concurrency={"handle_send": 2})
 
 
 def test_schedules_come_from_the_app(workers: Synth) -> None:
@@ -386,10 +395,19 @@ def test_no_allow_statement_has_a_wildcard_action_or_resource(synth: Synth) -> N
 
 
 def test_roles_are_assumed_by_lambda_only(synth: Synth) -> None:
+    """Besides one role per function, only API Gateway's account-wide logging role (access logs,
+    AWS's managed policy) exists; SAM adds CodeDeploy's for the gradual deployments."""
     roles = synth.resources("AWS::IAM::Role")
-    assert set(function_roles(synth).values()) == set(roles)
-    for role in roles.values():
+    others = set(roles) - set(function_roles(synth).values())
+    assert {
+        roles[key]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+        for key in others
+    } == {"apigateway.amazonaws.com"}
+    for key, role in roles.items():
         (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        if key in others:
+            assert "Policies" not in role["Properties"]
+            continue
         assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
 
 
@@ -501,7 +519,9 @@ def test_api_5xx_rate_alarm_watches_this_stages_api(prod: Synth) -> None:
 
 def test_every_alarm_notifies_the_alarm_topic(synth: Synth) -> None:
     alarms = synth.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == len(QUEUES) + 3
+    # DLQs (and the schedules'), queue ages, 3 per function, one per table, SES 2, API 2, app 5.
+    expected = len(QUEUES) + 1 + len(QUEUES) + 3 * len(synth.stack.plans) + len(ALL_MODELS) + 2 + 2 + 5
+    assert len(alarms) == expected == len(synth.stack.alarms)
     topic = next(
         k
         for k, t in synth.resources("AWS::SNS::Topic").items()

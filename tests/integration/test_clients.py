@@ -216,23 +216,24 @@ def test_patch_rejects_null_email_and_unknown_client(http: Http) -> None:
     assert http.get("/v1/clients/cl_unknown")[0] == 404
 
 
-def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
-    _, created = http.post("/v1/clients", {"email": "t@example.com"})
+def test_fifty_parallel_patches_of_one_client_all_apply(http: Http, account: dict) -> None:
+    """Security review: 39 to 42 of 50 parallel PATCHes answered 409. A blind partial update is
+    retried inside the server (jittered back-off, as consent changes are), so every one
+    applies and none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, created = http.post("/v1/clients", {"email": "t@example.com", "tags": ["base"]})
     cid = created["client_id"]
-    results: dict[int, int] = {}
 
-    def patch(i: int) -> None:
-        results[i] = http.patch(f"/v1/clients/{cid}", {"fields": {f"f{i}": i}})[0]
+    def patch(i: int) -> tuple[int, Any]:
+        return http.patch(f"/v1/clients/{cid}", {"fields": {f"f{i}": i}})
 
-    threads = [threading.Thread(target=patch, args=(i,)) for i in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    fields = http.get(f"/v1/clients/{cid}")[1]["fields"]
-    # Every acknowledged change is there; a refused one (409, retries exhausted) may not be.
-    assert {f"f{i}" for i, code in results.items() if code == 200} <= set(fields)
-    assert all(code in (200, 409) for code in results.values())
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(patch, range(50)))
+    assert [status for status, _ in results] == [200] * 50, [b for s, b in results if s != 200][:3]
+    client = http.get(f"/v1/clients/{cid}")[1]
+    assert client["fields"] == {f"f{i}": i for i in range(50)}  # no update lost
+    assert client["tags"] == ["base"] and members(account["account_id"], "base") == {cid}
 
 
 @pytest.mark.parametrize(
@@ -240,7 +241,9 @@ def test_concurrent_patches_lose_no_tag(http: Http, account: dict) -> None:
     [
         ("post", "text/plain", 415, "unsupported_media_type"),
         ("post", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
-        ("delete", "application/json", 405, "method_not_allowed"),
+        # A method the route lacks never reaches the Lambda on API Gateway: its Gateway Response
+        # (chalicelib/api/edge.py) answers, locally too (local/gateway.py).
+        ("delete", "application/json", 404, "not_found"),
     ],
 )
 def test_framework_refusals_have_the_error_shape(

@@ -43,7 +43,8 @@ def test_staff_grant_is_recorded_with_actor_and_shown_on_the_client(http: Http, 
     assert body["confirmed_at"] is not None
     [event] = body["events"]
     assert event["type"] == "granted" and event["source"] == "staff"
-    assert event["actor"] == "default"  # the API key's label
+    [key] = http.get("/v1/api-keys")[1]["items"]
+    assert event["actor"] == key["key_id"]  # the id of the API key that made the change
     assert event["note"] == "signed paper form"
     assert event["at"].endswith("Z") and event["ip"] is None
     for name in (
@@ -234,9 +235,10 @@ def test_unsubscribe_suppresses_the_address_in_the_same_change(
     assert record.client.suppressed and record.client.consent_state == "denied"
     entry = SuppressionModel.get(account["account_id"], email_hash(get_deps().email_hash_key, ANNA["email"]))
     assert entry.reason == "unsubscribed" and entry.campaign_id == "cmp_1"
-    # A later staff grant is logged and changes the state, but the address stays unmailable.
-    _status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
-    assert body["state"] == "granted" and body["suppressed"] is True
+    # A later staff grant without saying how the client consented again is refused
+    # (API.md, second round): the address stays unmailable.
+    status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": True})
+    assert status == 400 and body["error"]["code"] == "note_required"
     assert http.get(f"/v1/clients/{client_id}")[1]["suppressed"] is True
 
 
@@ -265,3 +267,52 @@ def test_a_bounce_keeps_a_decline_from_being_lifted(account: dict, http: Http, c
 def test_staff_denial_does_not_suppress(http: Http, client_id: str) -> None:
     _status, body = http.put(f"/v1/clients/{client_id}/consent", {"granted": False})
     assert body["state"] == "denied" and body["suppressed"] is False
+
+
+# --- API.md, second round: consent never returns to unknown; a client's own refusal is lifted
+# only by a documented new consent -------------------------------------------------------------
+
+
+def _refuse_by_client(account_id: str, client_id: str, event: EventType, source: Source) -> None:
+    from chalicelib.services.consent import ConsentChange, record_consent
+
+    deps = get_deps()
+    record_consent(deps, deps.accounts.get(account_id), client_id, ConsentChange(type=event, source=source))
+
+
+@pytest.mark.parametrize(
+    ("event", "source"),
+    [
+        (EventType.DENIED, Source.REACTIVATION_CAMPAIGN),  # declined through the e-mail
+        (EventType.UNSUBSCRIBED, Source.ONE_CLICK_UNSUBSCRIBE),
+        (EventType.COMPLAINED, Source.COMPLAINT),
+    ],
+)
+def test_staff_consent_over_the_clients_own_refusal_needs_a_note(
+    http: Http, account: dict[str, Any], client_id: str, event: EventType, source: Source
+) -> None:
+    _refuse_by_client(account["account_id"], client_id, event, source)
+    path = f"/v1/clients/{client_id}/consent"
+    before = http.get(path)[1]
+    assert before["suppressed"] is True
+    for body in ({"granted": True}, {"granted": True, "note": "   "}):
+        status, answer = http.put(path, body)
+        assert status == 400 and answer["error"]["code"] == "note_required", answer
+        assert answer["error"]["details"][0]["field"] == "note"
+    assert http.get(path)[1] == before  # nothing recorded
+    status, after = http.put(path, {"granted": True, "note": "asked again at the counter, signed form 12"})
+    assert status == 200 and after["state"] == "granted" and after["suppressed"] is False
+    assert after["events"][-1]["note"] == "asked again at the counter, signed form 12"
+    status, client = http.get(f"/v1/clients/{client_id}")
+    assert client["suppressed"] is False and client["consent"]["state"] == "granted"
+
+
+def test_a_staff_denial_can_be_corrected_without_a_note_and_consent_never_returns_to_unknown(
+    http: Http, client_id: str
+) -> None:
+    path = f"/v1/clients/{client_id}/consent"
+    assert http.put(path, {"granted": False})[1]["state"] == "denied"
+    assert http.put(path, {"granted": True})[1]["state"] == "granted"  # staff's own denial: no note
+    states = {e["type"] for e in http.get(path)[1]["events"]}
+    assert states == {"denied", "granted"}
+    assert http.put(path, {"granted": False})[1]["state"] == "denied"  # never unknown again

@@ -130,7 +130,7 @@ def test_erasure_is_complete(api: Any, http: Http, account: dict, mail_ready: No
     assert all(e.ip is None and e.user_agent is None and e.note is None for e in events)
     assert all(e.email_hash == address_hash for e in events)
     assert events[0].terms_url is None or events[0].terms_url.startswith("https://")
-    assert events[2].actor == "default"
+    assert events[2].actor == events[1].actor and events[2].actor.startswith("key_")
 
     # The address stays suppressed, by its keyed hash only.
     entry = SuppressionModel.get(account["account_id"], address_hash)
@@ -225,3 +225,95 @@ def test_list_memberships_are_exported_and_erased(api: Any, http: Http, account:
     assert [m["client_id"] for m in members] == [kept["client_id"]]
     assert http.get(f"/v1/lists/{lst['list_id']}")[1]["size"] == 1
     assert not [m for m in ListMemberModel.by_client.query(gone["client_id"])]
+
+
+def test_erasure_redacts_the_address_in_stored_filters(http: Http, account: dict) -> None:
+    """Security review: after erasure the address stayed in clear text in saved list sources
+    and campaign audiences. Every stored filter value equal to the address (any field, any
+    letter case, inside ``in`` lists too) becomes ``erased:<keyed hash>``; the rest of each
+    filter, and filters naming other people, are left as they were."""
+    _, anna = http.post("/v1/clients", {"email": "anna.secret@example.com", "tags": ["vip"]})
+    http.post("/v1/clients", {"email": "ben@example.com", "tags": ["vip"]})
+    by_email = {"field": "email", "op": "eq", "value": "Anna.Secret@Example.com"}
+    several = {
+        "any": [
+            {"field": "email", "op": "in", "value": ["ben@example.com", "anna.secret@example.com"]},
+            {"field": "fields.backup", "op": "eq", "value": "ANNA.SECRET@example.com"},
+            {"not": {"field": "email", "op": "starts_with", "value": "zz"}},
+        ]
+    }
+    sources = {
+        "one": {"filter": by_email},
+        "several": {"filter": several},
+        "tag": {"tag": "vip"},
+        "others": {"filter": {"field": "email", "op": "eq", "value": "ben@example.com"}},
+    }
+    lists = {}
+    for name, source in sources.items():
+        status, created = http.post("/v1/lists", {"name": name, "source": source})
+        assert status == 201, created
+        lists[name] = created["list_id"]
+    status, campaign = http.post(
+        "/v1/campaigns",
+        {"name": "Just Anna", "subject": "Hi", "html": "<p>Hi</p>", "audience": {"filter": several}},
+    )
+    assert status == 201, campaign
+    assert "anna.secret" in str(scan_everything()).casefold()
+
+    assert http.delete(f"/v1/clients/{anna['client_id']}")[0] == 204
+
+    marker = "erased:" + email_hash(get_deps().email_hash_key, "anna.secret@example.com")
+    assert "anna.secret" not in str(scan_everything()).casefold()
+    stored = {name: http.get(f"/v1/lists/{list_id}")[1]["source"] for name, list_id in lists.items()}
+    assert stored["one"] == {"filter": {"field": "email", "op": "eq", "value": marker}}
+    redacted = {
+        "any": [
+            {"field": "email", "op": "in", "value": ["ben@example.com", marker]},
+            {"field": "fields.backup", "op": "eq", "value": marker},
+            {"not": {"field": "email", "op": "starts_with", "value": "zz"}},
+        ]
+    }
+    assert stored["several"] == {"filter": redacted}
+    assert stored["tag"] == sources["tag"] and stored["others"] == sources["others"]
+    assert http.get(f"/v1/campaigns/{campaign['campaign_id']}")[1]["audience"] == {"filter": redacted}
+    # The redacted audience still works: it now names only Ben.
+    status, preview = http.post(f"/v1/campaigns/{campaign['campaign_id']}/preview")
+    assert status == 200 and preview["recipients"] == 1, preview
+    # Erasing again (or another client) changes nothing more.
+    _, ben = http.post(
+        "/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "ben@example.com"}}
+    )
+    assert http.delete(f"/v1/clients/{ben['items'][0]['client_id']}")[0] == 204
+    assert "ben@example.com" not in str(scan_everything()).casefold()
+
+
+def test_erasure_redacts_an_address_a_draft_was_edited_or_duplicated_to_name(
+    http: Http, account: dict
+) -> None:
+    """A draft's audience can change after it is created (PATCH) and be copied (duplicate):
+    the erasure index follows, so the address is redacted in both, and a draft edited back to a
+    tag leaves the index."""
+    from chalicelib.storage.models import CampaignModel
+
+    _, anna = http.post("/v1/clients", {"email": "anna.secret@example.com", "tags": ["vip"]})
+    _, draft = http.post(
+        "/v1/campaigns", {"name": "Draft", "subject": "Hi", "html": "<p>Hi</p>", "selection": {"tag": "vip"}}
+    )
+    names_anna = {"filter": {"field": "email", "op": "eq", "value": "anna.secret@example.com"}}
+    status, edited = http.patch(f"/v1/campaigns/{draft['campaign_id']}", {"selection": names_anna})
+    assert status == 200, edited
+    status, copy = http.post(f"/v1/campaigns/{draft['campaign_id']}/duplicate")
+    assert status == 201, copy
+    _, other = http.post(
+        "/v1/campaigns", {"name": "Other", "subject": "Hi", "html": "<p>Hi</p>", "selection": names_anna}
+    )
+    assert http.patch(f"/v1/campaigns/{other['campaign_id']}", {"selection": {"tag": "vip"}})[0] == 200
+    indexed = {item.campaign_id for item in CampaignModel.by_address_filter.query(account["account_id"])}
+    assert indexed == {draft["campaign_id"], copy["campaign_id"]}
+
+    assert http.delete(f"/v1/clients/{anna['client_id']}")[0] == 204
+
+    assert "anna.secret" not in str(scan_everything()).casefold()
+    for campaign in (draft, copy):
+        audience = http.get(f"/v1/campaigns/{campaign['campaign_id']}")[1]["selection"]
+        assert audience["filter"]["value"].startswith("erased:"), audience

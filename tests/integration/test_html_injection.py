@@ -1,8 +1,8 @@
 """Security: hostile text in every field that reaches HTML is shown, never run.
 
 Hostile strings go into every user-controlled value that a page or an e-mail shows: the
-business name and sender name, the terms and legitimate-interest URLs, client names,
-phone and custom fields, campaign names and templates' variables, and the intake form's
+business name, sender name, address and website, the terms and legitimate-interest URLs,
+client names, phone and custom fields, campaign names and templates' variables, and the intake form's
 own fields (echoed back on a validation error). Then every public page and every e-mail
 is rendered and parsed with ``html.parser``: no element or attribute the payload would
 create exists (no ``script``/``img``/``svg``, no ``on*`` attribute, no ``javascript:``
@@ -57,8 +57,17 @@ class Parsed(HTMLParser):
         self.text.append(data)
 
 
+# The one script a page may hold: the console's own file, by its content-hashed name, with no
+# inline code (console pages link it from their layout).
+CONSOLE_SCRIPT = re.compile(
+    r'<script src="(?:/[a-z]+)?/app/static/console\.[0-9a-f]{12}\.js" defer></script>'
+)
+
+
 def assert_inert(html: str, *, shows: tuple[str, ...] = (), where: str = "") -> Parsed:
     """No element, attribute or link the payloads could create; ``shows`` appear as text."""
+    assert len(CONSOLE_SCRIPT.findall(html)) <= 1, where
+    html = CONSOLE_SCRIPT.sub("", html)
     page = Parsed()
     page.feed(html)
     page.close()
@@ -107,6 +116,9 @@ def hostile(api: Any) -> dict[str, Any]:
             "sender_name": HOSTILE_NAME,
             "terms_url": HOSTILE_URL,
             "legitimate_interest_url": HOSTILE_INTEREST_URL,
+            # the business's identity, shown on every page and in e-mail footers
+            "business_address": HOSTILE,
+            "website_url": HOSTILE_URL,
         },
     )
     assert status == 200, body
@@ -309,6 +321,11 @@ def test_campaign_mail_escapes_every_variable(api: Any, hostile: dict[str, Any])
         ("html", "{{ 'x'|center(10**9) }}"),
         ("subject", "{{ first_name.__class__.__name__ }}"),
         ("text", "{{ fields.__class__ }}"),
+        # memory bombs that print little (the security review's payload, answered 201 after
+        # building 50 MB): refused before anything huge is built (tests/unit/test_template_memory_bounds.py)
+        ("html", "{% set a = 'x' * 1000 %}{% set b = ([a] * 500)|join %}{% set c = ([b] * 100)|join %}"),
+        ("text", "{% set a = 'x' * 1000 %}" + "{% set a = a ~ a %}" * 14 + "{{ a|length }}"),
+        ("subject", "{% set a = 'x' * 1000 %}{{ a.replace('x', a)|length }}"),
     ],
 )
 def test_sandbox_escapes_are_refused_when_saved(
@@ -332,6 +349,8 @@ def test_other_pages_reflect_nothing(api: Any, hostile: dict[str, Any]) -> None:
         f"/p/unsubscribe/{payload}",
         f"/p/forms/{payload}",
         f"/p/forms/nope?lang={payload}",
+        f"/p/{payload}/nowhere",
+        f"/p/nowhere/{payload}?lang={payload}",
     ):
         response = api.http.get(path, headers={"Accept-Language": HOSTILE})
         body = response.body.decode()
@@ -349,3 +368,121 @@ def test_names_shown_only_as_json_stay_json(hostile: dict[str, Any]) -> None:
     assert status == 201 and listed["name"] == HOSTILE and listed["size"] == 1
     response = http.client.http.get(f"/v1/lists/{listed['list_id']}", headers=http.headers)
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+# --- the console and its e-mails ----------------------------------------------------------------
+
+
+def test_console_pages_and_identity_mails_escape_hostile_text(api: Any, hostile: dict[str, Any]) -> None:
+    """The business name (header, title, invitation page and e-mail) and an API key's name
+    (settings) are shown as text on every console page that shows them."""
+    from tests.integration.console_support import Browser, accept_invitation, link_in_mail
+
+    http = hostile["http"]
+    assert http.post("/v1/users", {"email": "owner@salon.example", "role": "owner"})[0] == 201
+    assert http.post("/v1/api-keys", {"name": HOSTILE_NAME})[0] == 201
+    invitation = [m for m in sent_messages() if "owner@salon.example" in str(parsed(m)["To"])][-1]
+    mail, html, text = mail_parts(invitation)
+    assert_one_line_headers(mail, "invitation")
+    assert_inert(html, shows=(HOSTILE_NAME,), where="invitation mail")
+    assert HOSTILE_NAME in text
+    link = link_in_mail("owner@salon.example", "/app/invitation/")
+    page = Browser(api).get(link)
+    assert page.status == 200
+    assert_inert(page.text, shows=(HOSTILE_NAME,), where="invitation page")
+    browser = accept_invitation(api, "owner@salon.example")
+    assert browser.sign_in("owner@salon.example").status == 303
+    for path in ("/app", "/app/settings", "/app/settings/users", "/app/settings/api-keys"):
+        answer = browser.get(path)
+        assert answer.status == 200, path
+        assert_inert(answer.text, shows=(HOSTILE_NAME,), where=path)
+    # What a visitor types is echoed back escaped.
+    browser.get("/app/sign-in?lang=" + quote(HOSTILE))
+    anonymous = Browser(api)
+    anonymous.get("/app/sign-in")
+    echoed = anonymous.post("/app/sign-in", {"email": HOSTILE, "password": HOSTILE})
+    assert echoed.status == 401
+    assert_inert(echoed.text, where="sign-in echo")
+    assert (
+        'value="&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;' in echoed.text
+    )  # kept, as an attribute's text
+    for path in ("/app/invitation/" + quote(HOSTILE, safe=""), "/app/reset/" + quote(HOSTILE, safe="")):
+        answer = Browser(api).get(path)
+        assert answer.status == 404 and "alert(" not in answer.text, path
+
+
+# --- the local outbox (local stage only) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def outbox_emulator() -> Iterator[str]:
+    """The local stack's emulator server (moto, its patches and the outbox feed)."""
+    from local.emulator import EmulatorServer
+
+    server = EmulatorServer(port=0)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def test_outbox_pages_show_hostile_mail_as_text_and_its_html_only_in_a_sandbox(outbox_emulator: str) -> None:
+    """Subject, sender name, recipient and both parts hostile: the list (searched for the
+    payload), the opened e-mail and the e-mail's own HTML route."""
+    from datetime import UTC, datetime
+
+    import boto3
+    from chalice import Chalice
+    from chalice.test import Client
+
+    from chalicelib.api import dev
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.mail.mime import OutgoingMail
+    from chalicelib.mail.ses import SesMailer
+
+    boto3.client("sesv2", region_name="eu-central-1", endpoint_url=outbox_emulator).create_email_identity(
+        EmailIdentity=SENDER
+    )
+    hostile_mail = OutgoingMail(
+        sender_email=SENDER,
+        sender_name=HOSTILE_NAME,
+        to="victim@example.com",
+        subject=HOSTILE,
+        text=HOSTILE,
+        html=f"<p>{HOSTILE}</p><script>alert(3)</script><a href='javascript:alert(4)'>x</a>",
+        list_unsubscribe_url="https://permesso.test/p/unsubscribe/" + quote(HOSTILE),
+    )
+    message_id = SesMailer(get_deps().settings, endpoint_url=outbox_emulator).send(
+        hostile_mail, now=datetime.now(UTC)
+    )
+    deps = get_deps()
+    saved = deps.settings
+    deps.settings = saved.model_copy(update={"stage": "local", "aws_endpoint_url": outbox_emulator})
+    app = Chalice(app_name="permesso-outbox-injection")
+    app.register_blueprint(dev.api)
+    try:
+        with Client(app) as client:
+            html = {"Accept": "text/html"}
+            listing = client.http.get("/dev/outbox?" + urlencode({"q": HOSTILE}), headers=html)
+            assert listing.status_code == 200
+            assert_inert(listing.body.decode(), shows=(HOSTILE,), where="outbox list")  # the subject
+
+            opened = client.http.get(f"/dev/outbox/{message_id}", headers=html)
+            assert opened.status_code == 200
+            page = opened.body.decode()
+            frames = re.findall(r"<iframe[^>]*>", page)
+            assert frames == [
+                f'<iframe sandbox src="/dev/outbox/{message_id}/html" title="HTML part of the e-mail" '
+                'referrerpolicy="no-referrer">'
+            ]
+            assert_inert(page.replace(frames[0], ""), shows=(HOSTILE,), where="outbox e-mail")
+            for response in (listing, opened):
+                policy = response.headers["Content-Security-Policy"]
+                assert "script-src" not in policy and "default-src 'none'" in policy
+
+            part = client.http.get(f"/dev/outbox/{message_id}/html")
+            policy = part.headers["Content-Security-Policy"]
+            assert policy.split(";")[0] == "sandbox" and "default-src 'none'" in policy
+            assert "allow-scripts" not in policy and "script-src" not in policy
+            assert part.headers["Content-Type"].startswith("text/html")
+    finally:
+        deps.settings = saved

@@ -48,7 +48,7 @@ def test_import_creates_clients_and_reports_per_row(http: Http, account: dict) -
         "\n"
         "jan@example.com;;;;;;007;\n"
     )
-    status, body = upload(http, codecs.BOM_UTF8 + text.encode())
+    status, body = upload(http, codecs.BOM_UTF8 + text.encode(), "?custom_fields=true")
     assert status == 200, body
     assert body["rows"] == 6 and body["created"] == 2 and body["updated"] == 0 and body["skipped"] == 0
     assert [(e["row"], e["code"]) for e in body["errors"]] == [
@@ -92,7 +92,7 @@ def test_existing_clients_are_skipped_or_updated(http: Http, account: dict) -> N
     assert body["skipped_rows"] == [
         {"row": 1, "code": "exists", "message": body["skipped_rows"][0]["message"]}
     ]
-    status, body = upload(http, text, "?update_existing=true")
+    status, body = upload(http, text, "?update_existing=true&custom_fields=true")
     assert status == 200 and body["updated"] == 1 and body["skipped"] == 0, body
     updated = client_by_email(http, "anna@example.com")
     assert updated is not None
@@ -100,7 +100,7 @@ def test_existing_clients_are_skipped_or_updated(http: Http, account: dict) -> N
     assert updated["last_name"] == "Novak" and updated["tags"] == ["vip", "hair"]  # tags are added
     assert updated["fields"] == {"visits": 4}
     assert updated["phone"] is None  # an empty cell changes nothing
-    status, body = upload(http, text, "?update_existing=true")
+    status, body = upload(http, text, "?update_existing=true&custom_fields=true")
     assert body["updated"] == 0 and body["skipped_rows"][0]["code"] == "unchanged"
     assert upload(http, text, "?update_existing=maybe")[0] == 400
 
@@ -206,3 +206,42 @@ def test_content_type_must_be_csv(http: Http) -> None:
     status, body = upload(http, "email\na@example.com\n", headers={"Content-Type": "text/plain"})
     assert status == 200 and body["created"] == 1
     assert Http(http.client, None).post("/v1/clients/import", raw=b"email\n", headers=CSV)[0] == 401
+
+
+def test_italian_and_czech_headers_fill_the_built_in_fields_and_say_where(http: Http) -> None:
+    """Issue: "Nome", "Cognome", "Telefono", "Ultima visita" became custom fields, so e-mails
+    said "Ciao," with no name and the automatic status ignored visit dates."""
+    text = (
+        "E-mail;Nome;Cognome;Telefono;Ultima visita;Tag;Note\n"
+        "giulia@example.com;Giulia;Rossi;+39 333 1234567;2020-01-15;VIP|colore;cliente storica\n"
+    )
+    status, body = upload(http, text)
+    assert status == 200 and body["created"] == 1, body
+    assert body["columns"] == [
+        {"header": "E-mail", "field": "email", "kind": "field"},
+        {"header": "Nome", "field": "first_name", "kind": "field"},
+        {"header": "Cognome", "field": "last_name", "kind": "field"},
+        {"header": "Telefono", "field": "phone", "kind": "field"},
+        {"header": "Ultima visita", "field": "last_visit_at", "kind": "field"},
+        {"header": "Tag", "field": "tags", "kind": "field"},
+        {"header": "Note", "field": None, "kind": "unknown"},
+    ]
+    assert body["unknown_columns"] == ["Note"]
+    giulia = client_by_email(http, "giulia@example.com")
+    assert giulia is not None
+    assert (giulia["first_name"], giulia["last_name"], giulia["phone"]) == (
+        "Giulia",
+        "Rossi",
+        "+39 333 1234567",
+    )
+    assert giulia["last_visit_at"] == "2020-01-15T00:00:00Z" and giulia["auto_status"] == "lost"
+    assert giulia["tags"] == ["VIP", "colore"] and giulia["fields"] == {}
+    czech = "Jméno,Příjmení,E-mail,Telefon,Poslední návštěva,Štítky\nJana,Nová,jana@example.com,777 123 456,2026-11-01,vip\n"
+    status, body = upload(http, czech)
+    assert status == 200 and body["created"] == 1 and body["unknown_columns"] == []
+    jana = client_by_email(http, "jana@example.com")
+    assert jana is not None and jana["first_name"] == "Jana" and jana["last_name"] == "Nová"
+    assert jana["tags"] == ["VIP"]  # the account's spelling of the tag
+    status, body = upload(http, "email,Note\nx@example.com,hello\n", "?custom_fields=true")
+    assert body["columns"][1] == {"header": "Note", "field": "fields.note", "kind": "custom"}
+    assert client_by_email(http, "x@example.com")["fields"] == {"note": "hello"}  # type: ignore[index]

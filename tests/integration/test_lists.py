@@ -110,7 +110,8 @@ def test_lists_paginate(http: Http) -> None:
     [
         ({"source": {"tag": "x"}}, "name"),
         ({"name": " ", "source": {"tag": "x"}}, "name"),
-        ({"name": "L"}, "source"),
+        ({"name": "L"}, "body"),  # "give exactly one of selection or source"
+        ({"name": "L", "selection": {"tag": "x"}, "source": {"tag": "x"}}, "body"),
         ({"name": "L", "source": {"tag": "x", "client_ids": ["cl_1"]}}, "source"),
         ({"name": "L", "source": {"tag": ""}}, "source.tag"),
         (

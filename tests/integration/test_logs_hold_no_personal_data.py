@@ -192,3 +192,46 @@ def test_a_full_flow_logs_no_key_token_address_or_agent(
     ]
     for secret in secrets:
         assert secret not in logged, secret
+
+
+def test_identity_flows_log_no_address_password_token_or_session(
+    api: Any, every_log_line: _KeepEverything, capsys: Any
+) -> None:
+    """Invitation, password, sign-in (right and wrong), reset, sign-out: ids and codes only."""
+    from tests.integration.console_support import (
+        Browser,
+        accept_invitation,
+        create_account_with_owner,
+        link_in_mail,
+    )
+
+    owner, password = "private.owner@example.com", "a very private passphrase"
+    created = create_account_with_owner(api, owner)
+    invitation = link_in_mail(owner, "/app/invitation/")
+    browser = accept_invitation(api, owner, password)
+    assert browser.sign_in(owner, password).status == 303
+    session = browser.cookies["permesso_session"]
+    assert Browser(api).sign_in(owner, "a wrong but long passphrase").status == 401
+    assert Browser(api).sign_in("unknown.person@example.com", password).status == 401
+    visitor = Browser(api)
+    visitor.get("/app/forgot-password")
+    assert visitor.post("/app/forgot-password", {"email": owner}).status == 200
+    reset = link_in_mail(owner, "/app/reset/")
+    browser.get("/app")
+    assert browser.post("/app/sign-out").status == 303
+    _, key = Http(api, created["api_key"]).post("/v1/api-keys", {"name": "Private key name"})
+    logged = "\n".join(every_log_line.lines) + capsys.readouterr().out
+    assert "signed in" in logged and "sign-in refused" in logged  # the capture works
+    for secret in (
+        owner,
+        "private.owner",
+        "unknown.person",
+        password,
+        "wrong but long",
+        invitation.rsplit("/", 1)[1],
+        reset.rsplit("/", 1)[1],
+        session,
+        created["api_key"],
+        key["api_key"],
+    ):
+        assert secret not in logged, secret

@@ -187,6 +187,15 @@ def test_the_document_is_served(api: Any) -> None:
     assert yaml.safe_load(response.body) == doc()
 
 
+def test_the_document_is_served_as_json_too(api: Any) -> None:
+    import json
+
+    response = api.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == doc()
+
+
 def test_the_plain_reference_lists_every_operation(api: Any) -> None:
     response = api.http.get("/docs/reference")
     assert response.status_code == 200
@@ -287,3 +296,63 @@ def test_an_unknown_second_account_cannot_read_docs_differently(api: Any) -> Non
     anonymous = api.http.get("/docs").body
     keyed = api.http.get("/docs", headers={"Authorization": f"Bearer {other['api_key']}"}).body
     assert anonymous == keyed
+
+
+def test_second_round_routes_conform(http: Http, mail_ready: None) -> None:
+    """Drafts, render, test send, scheduling, tags: success and error bodies as documented."""
+    http.post("/v1/clients", {"email": "ada@example.com", "tags": ["VIP"]})
+    conforms("/v1/tags", "GET", *http.get("/v1/tags"))
+    status, campaign = http.post(
+        "/v1/campaigns", {"name": "Spring", "subject": "Hello", "text": "Hi", "selection": {"tag": "vip"}}
+    )
+    assert status == 201, campaign
+    conforms("/v1/campaigns", "POST", status, campaign)
+    path = f"/v1/campaigns/{campaign['campaign_id']}"
+    conforms("/v1/campaigns/{campaign_id}", "PATCH", *http.patch(path, {"subject": "Hello again"}))
+    status, body = http.patch(path, {"subject": "{{ nope }}"})
+    assert status == 400
+    conforms("/v1/campaigns/{campaign_id}", "PATCH", status, body)
+    conforms("/v1/campaigns/{campaign_id}/render", "POST", *http.post(f"{path}/render", {}))
+    status, body = http.post(f"{path}/render", {"client_id": "cl_nope"})
+    assert status == 404
+    conforms("/v1/campaigns/{campaign_id}/render", "POST", status, body)
+    conforms("/v1/campaigns/{campaign_id}/test", "POST", *http.post(f"{path}/test", {}))
+    status, copy = http.post(f"{path}/duplicate")
+    assert status == 201
+    conforms("/v1/campaigns/{campaign_id}/duplicate", "POST", status, copy)
+    from datetime import UTC, datetime, timedelta
+
+    later = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT09:00:00Z")
+    status, scheduled = http.post(f"{path}/send", {"send_at": later, "acknowledge_non_consented": True})
+    assert status == 202 and scheduled["status"] == "scheduled", scheduled
+    conforms("/v1/campaigns/{campaign_id}/send", "POST", status, scheduled)
+    status, body = http.delete(path)
+    assert status == 409
+    conforms("/v1/campaigns/{campaign_id}", "DELETE", status, body)
+    conforms("/v1/campaigns/{campaign_id}/cancel", "POST", *http.post(f"{path}/cancel"))
+    conforms("/v1/campaigns/{campaign_id}", "DELETE", *http.delete(path))
+    conforms(
+        "/v1/campaigns/{campaign_id}/report", "GET", *http.get(f"/v1/campaigns/{copy['campaign_id']}/report")
+    )
+
+
+def test_api_key_and_user_routes_conform(api: Any, http: Http) -> None:
+    status, created = http.post("/v1/api-keys", {"name": "Booking system"})
+    conforms("/v1/api-keys", "POST", status, created)
+    conforms("/v1/api-keys", "GET", *http.get("/v1/api-keys?include_revoked=true"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))
+    conforms("/v1/api-keys/{key_id}", "DELETE", *http.delete(f"/v1/api-keys/{created['key_id']}"))  # 404
+    conforms("/v1/api-keys", "POST", *http.post("/v1/api-keys", {"name": ""}))  # 400
+    status, user = http.post("/v1/users", {"email": "staff@salon.example", "role": "owner"})
+    conforms("/v1/users", "POST", status, user)
+    conforms("/v1/users", "POST", *http.post("/v1/users", {"email": "staff@salon.example"}))  # 409
+    conforms("/v1/users", "GET", *http.get("/v1/users"))
+    path = f"/v1/users/{user['user_id']}"
+    conforms("/v1/users/{user_id}", "GET", *http.get(path))
+    conforms("/v1/users/{user_id}/invitation", "POST", *http.post(f"{path}/invitation"))
+    status, body = http.patch(path, {"role": "staff"})
+    assert status == 409  # the account's only owner
+    conforms("/v1/users/{user_id}", "PATCH", status, body)
+    conforms("/v1/users/{user_id}", "DELETE", *http.delete(path))  # 409 too
+    status, body = Http(api, "pm_" + "Z" * 43).get("/v1/users")
+    conforms("/v1/users", "GET", status, body)

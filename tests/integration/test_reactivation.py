@@ -447,7 +447,42 @@ def test_opened_events_are_not_choices(http: Http, account: dict[str, Any], sim:
     state = consent_of(http, ids["anna"])
     assert state["state"] == "unknown" and {e["type"] for e in state["events"]} == {"opened"}
     assert all(e["ip"] == IP for e in state["events"])
-    assert len(list(ConsentEventModel.query(f"{account['account_id']}#{ids['anna']}"))) == 6
+    # once per link (and hour): the confirm link's and the decline link's
+    assert len(list(ConsentEventModel.query(f"{account['account_id']}#{ids['anna']}"))) == 2
+
+
+def test_opened_is_kept_at_most_once_per_link_per_hour(
+    http: Http, account: dict[str, Any], sim: tuple[SimTime, SimQueue]
+) -> None:
+    """Security review: 200 GETs of a link appended 200 ``opened`` events to the append-only
+    ledger. A link's opening is evidence worth one event an hour: a marker item (conditional
+    write, expiring) stands for the last one, and its time is checked in code (TTL deletion is
+    late on AWS and never happens in the emulator)."""
+    time, queue = sim
+    ids = add_clients(http, ["anna"])
+    _status, campaign = new_reactivation(http)
+    send_and_drain(http, queue, campaign["campaign_id"])
+    links = links_by_recipient()["anna@example.com"]
+
+    def opened() -> int:
+        return sum(e["type"] == "opened" for e in consent_of(http, ids["anna"])["events"])
+
+    for _ in range(200):
+        assert get_page(http, links["confirm"])[0] == 200
+    assert opened() == 1
+    assert get_page(http, links["decline"])[0] == 200  # another link
+    assert opened() == 2
+    time.advance(minutes=59)
+    assert get_page(http, links["confirm"])[0] == 200
+    assert opened() == 2
+    time.advance(minutes=2)  # an hour after the first
+    assert get_page(http, links["confirm"])[0] == 200
+    assert get_page(http, links["confirm"])[0] == 200
+    assert opened() == 3
+    # The choices themselves are never limited: every POST is recorded.
+    for _ in range(3):
+        assert post_page(http, links["confirm"])[0] == 200
+    assert [e["type"] for e in consent_of(http, ids["anna"])["events"]][-3:] == ["granted"] * 3
 
 
 def test_a_segmentation_that_gave_up_is_resumed_by_the_next_schedule(

@@ -23,7 +23,7 @@ import pytest
 from chalice.local import LambdaEventConverter
 
 from chalicelib.bootstrap import get_deps
-from chalicelib.domain.intake import FORM_PER_IP, keyed_subject
+from chalicelib.domain.intake import FORM_PER_ACCOUNT_IP, FORM_PER_IP, keyed_subject
 from chalicelib.storage.models import ALL_MODELS, ConsentEventModel, ThrottleModel
 from tests.integration.conftest import Http, verify_sender
 from tests.integration.sending_support import drain, parsed, sent_messages, simulated
@@ -70,7 +70,7 @@ SPOOFS: list[dict[str, str]] = [
 # Every route under /p/: the ones that record an IP (ledger evidence or a rate-limit key),
 # and the ones that record none (pages that only show a form or a button).
 RECORDS_IP = {
-    ("/p/forms/{public_slug}", "POST"): "rate limit per source IP",
+    ("/p/forms/{public_slug}", "POST"): "rate limits per business and source IP, per source IP",
     ("/p/confirm/{token}", "POST"): "ledger: granted (double opt-in)",
     ("/p/reactivation/{token}", "GET"): "ledger: opened",
     ("/p/reactivation/{token}", "POST"): "ledger: granted / denied",
@@ -80,14 +80,23 @@ RECORDS_NO_IP = {
     ("/p/forms/{public_slug}", "GET"),
     ("/p/confirm/{token}", "GET"),
     ("/p/unsubscribe/{token}", "GET"),
+    # Any other path under /p/: the uniform 404 page, nothing recorded.
+    *(("/p/{proxy+}", method) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
 }
 # The services that take the request's address; each is reached by a route above.
 IP_TAKING_SERVICES = {
     "chalicelib.services.intake.submit_intake",
+    "chalicelib.services.intake._check_limits",
     "chalicelib.services.intake.confirm_double_opt_in",
     "chalicelib.services.reactivation.open_link",
     "chalicelib.services.reactivation.choose",
     "chalicelib.services.unsubscribe.unsubscribe",
+    # Rate-limit keys only (never stored in clear): sign-in, password reset, API authentication.
+    "chalicelib.services.sessions.sign_in",
+    "chalicelib.services.sessions._subjects",
+    "chalicelib.services.users.request_reset",
+    "chalicelib.services.api_keys.authenticate",
+    "chalicelib.services.accounts.authenticate",
 }
 CHALICELIB = Path(__file__).resolve().parents[2] / "chalicelib"
 
@@ -184,7 +193,7 @@ def test_no_code_reads_a_forwarding_header_and_every_recorded_ip_is_the_source_i
                             path.name,
                             ast.unparse(keyword.value),
                         )
-    assert readers_of_source_ip == ["api/public.py"]  # ``Visit.source_ip``, and nothing else
+    assert readers_of_source_ip == ["api/connection.py"]  # ``source_ip(request)``, and nothing else
     # confirm_double_opt_in, open_link, choose, unsubscribe
     assert sorted(evidence_sites) == ["intake.py", "reactivation.py", "reactivation.py", "unsubscribe.py"]
 
@@ -201,22 +210,29 @@ def test_intake_rate_limit_counts_the_source_address(
 ) -> None:
     deps = get_deps()
     path = f"/p/forms/{account['public_slug']}"
+    limit = FORM_PER_ACCOUNT_IP.limit
     statuses = []
     for i, spoof in enumerate(SPOOFS):
         body = f"email=visitor{i}%40example.com".encode()
         statuses.append(api.http.post(path, headers={**FORM, **spoof}, body=body).status_code)
-    within = min(len(SPOOFS), FORM_PER_IP.limit)
+    within = min(len(SPOOFS), limit)
     assert statuses[:within] == [200] * within and set(statuses[within:]) <= {429}
 
     now = deps.clock()
     counted = _throttle_buckets()
-    real_bucket = FORM_PER_IP.bucket(keyed_subject(deps.email_hash_key, "ip", SOURCE_IP), now)
-    assert counted[real_bucket] == within
-    ip_buckets = {bucket for bucket in counted if bucket.startswith(f"{FORM_PER_IP.name}#")}
-    assert ip_buckets == {real_bucket}  # no counter keyed by any header value
+    key = deps.email_hash_key
+    per_business = FORM_PER_ACCOUNT_IP.bucket(
+        keyed_subject(key, "ip", f"{account['account_id']}|{SOURCE_IP}"), now
+    )
+    per_ip = FORM_PER_IP.bucket(keyed_subject(key, "ip", SOURCE_IP), now)
+    assert counted[per_business] == within and counted[per_ip] == within
+    ip_buckets = {
+        b for b in counted if b.startswith((f"{FORM_PER_ACCOUNT_IP.name}#", f"{FORM_PER_IP.name}#"))
+    }
+    assert ip_buckets == {per_business, per_ip}  # no counter keyed by any header value
 
     # Spoofed headers never make a new visitor once the address is over its limit ...
-    for i in range(within, FORM_PER_IP.limit):
+    for i in range(within, limit):
         api.http.post(path, headers=FORM, body=f"email=more{i}%40example.com".encode())
     for spoof in SPOOFS:
         response = api.http.post(path, headers={**FORM, **spoof}, body=b"email=late%40example.com")
@@ -240,7 +256,7 @@ def test_double_opt_in_confirmation_records_the_source_address(
     [link] = set(
         re.findall(r"https://permesso\.test(/p/confirm/[A-Za-z0-9._~-]+)", parsed(message).as_string())
     )
-    client_id = http.post("/v1/clients/search", {})[1]["items"][0]["client_id"]
+    client_id = http.get("/v1/clients")[1]["items"][0]["client_id"]  # pending: in no search yet
 
     for spoof in SPOOFS:
         assert api.http.get(link, headers=spoof).status_code == 200  # records nothing
@@ -297,7 +313,8 @@ def test_reactivation_open_and_choices_record_the_source_address(
 
     events = ledger(account["account_id"], client_id)
     assert sorted({event.type for event in events}) == ["denied", "granted", "opened"]
-    assert_ledger_ips(events, 4 * len(SPOOFS))
+    # every choice (POST) is an event; an opening (GET) once per link per hour
+    assert_ledger_ips(events, 2 * len(SPOOFS) + 2)
     assert_nothing_spoofed_was_stored()
 
 
@@ -332,4 +349,52 @@ def test_unsubscribe_records_the_source_address(
     events = ledger(account["account_id"], client_id)
     assert {event.type for event in events} == {"unsubscribed"}
     assert_ledger_ips(events, len(SPOOFS))
+    assert_nothing_spoofed_was_stored()
+
+
+# --- the console's sign-in and the API's authentication ----------------------------------------
+
+
+def test_sign_in_and_api_authentication_limits_count_the_source_address(
+    api: Any, source_ip: Any, monkeypatch: pytest.MonkeyPatch, tune: Any
+) -> None:
+    """Failures from one connection address are counted together whatever forwarding headers
+    say; the same headers from another address start a fresh count."""
+    from datetime import UTC, datetime
+
+    from chalicelib.services import api_keys
+
+    moment = datetime(2026, 11, 22, 10, 0, 5, tzinfo=UTC)  # one fixed window, however slow the run
+    tune().clock = lambda: moment
+    from tests.integration.console_support import Browser
+
+    monkeypatch.setattr(api_keys, "_BLOCKED", {})
+    statuses = []
+    for n in range(api_keys.API_AUTH_PER_IP.limit + 1):
+        headers = {**SPOOFS[n % len(SPOOFS)], "Authorization": "Bearer pm_" + "Q" * 43}
+        statuses.append(Http(api, None).get("/v1/account", headers=headers)[0])
+    assert statuses[-1] == 429 and statuses[:-1] == [401] * api_keys.API_AUTH_PER_IP.limit
+    for n in range(30):
+        browser = Browser(api)
+        browser.get("/app/sign-in")
+        answer = browser.post(
+            "/app/sign-in",
+            {"email": f"guess{n}@salon.example", "password": "wrong password but long"},
+            headers=SPOOFS[n % len(SPOOFS)],
+        )
+        assert answer.status == 401
+    browser = Browser(api)
+    browser.get("/app/sign-in")
+    assert browser.post("/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}).status == 429
+    source_ip(OTHER_SOURCE_IP)
+    monkeypatch.setattr(api_keys, "_BLOCKED", {})
+    assert Http(api, None).get("/v1/account", headers={"Authorization": "Bearer pm_" + "Q" * 43})[0] == 401
+    browser = Browser(api)
+    browser.get("/app/sign-in")
+    assert (
+        browser.post(
+            "/app/sign-in", {"email": "x@salon.example", "password": "p" * 12}, headers=SPOOFS[0]
+        ).status
+        == 401
+    )
     assert_nothing_spoofed_was_stored()

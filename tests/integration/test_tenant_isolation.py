@@ -18,6 +18,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("/v1/clients/{client_id}/consent", "PUT"): {"granted": True},
     ("/v1/campaigns/{campaign_id}/send", "POST"): {"acknowledge_non_consented": True},
     ("/v1/campaigns/{campaign_id}/segment", "POST"): {"force": True},
+    ("/v1/users/{user_id}", "PATCH"): {"role": "staff"},
 }
 
 
@@ -49,6 +50,8 @@ def victim(api: Any, http: Http, account: dict[str, Any]) -> dict[str, str]:
         "/v1/campaigns",
         {"name": "Sale", "subject": "Hi", "html": "<p>x</p>", "audience": {"tag": "vip"}},
     )
+    _, user = http.post("/v1/users", {"email": "staff@victim.example", "role": "owner"})
+    [key] = http.get("/v1/api-keys")[1]["items"]
     deps = get_deps()
     now = deps.clock()
     job = deps.jobs.create(
@@ -68,6 +71,8 @@ def victim(api: Any, http: Http, account: dict[str, Any]) -> dict[str, str]:
         "campaign_id": campaign["campaign_id"],
         "job_id": job.job_id,
         "domain": "salon.example",  # the account's sender domain
+        "user_id": user["user_id"],
+        "key_id": key["key_id"],
     }
 
 
@@ -88,7 +93,7 @@ def test_another_accounts_key_never_reaches_this_accounts_data(
         expected = 403 if path.startswith("/v1/accounts/") else 404
         assert status == expected, (method, path, status, answer)
         text = json.dumps(answer)
-        assert "secret@victim.example" not in text and "Vera" not in text
+        assert "secret@victim.example" not in text and "Vera" not in text and "staff@victim" not in text
         tried += 1
     assert tried >= 15
     assert http.get(f"/v1/clients/{victim['client_id']}")[1] == before
@@ -96,3 +101,5 @@ def test_another_accounts_key_never_reaches_this_accounts_data(
     assert http.get(f"/v1/lists/{victim['list_id']}")[0] == 200
     assert http.get(f"/v1/sender-domains/{victim['domain']}")[1]["status"] == "verified"
     assert http.get("/v1/account")[1]["limits"]["send_rate_per_second"] == 5.0
+    assert http.get(f"/v1/users/{victim['user_id']}")[1]["role"] == "owner"
+    assert http.get("/v1/account")[0] == 200  # the victim's key was not revoked

@@ -86,3 +86,38 @@ def test_the_door_sends_only_as_a_verified_sender(api: Any, account: dict[str, A
     suspended = replace(account_record, status="suspended")
     assert send_transactional(deps, suspended, mail("a@example.com"), kind="test_send").refused == SUSPENDED
     assert sent_messages() == []
+
+
+def test_an_invitation_passes_the_door(api: Any, http: Http, account: dict[str, Any]) -> None:
+    """A console invitation is sent as the business: the account's caps, a platform slot, the
+    account's sent count; and none once the daily cap is spent (the owner sends it again)."""
+    account_id = account["account_id"]
+    status, user = http.post("/v1/users", {"email": "new.staff@salon.example", "role": "staff"})
+    assert status == 201 and len(sent_messages()) == 1
+    assert day_count(account_id) == 1
+    assert ThrottleModel.get("platform#ses").tat is not None
+    assert http.get("/v1/account")[1]["reputation"]["sent_7d"] == 1
+    assert http.patch("/v1/account/settings", {"daily_send_cap": 1})[0] == 200
+    assert http.post(f"/v1/users/{user['user_id']}/invitation")[0] in (200, 202)
+    assert len(sent_messages()) == 1  # capped: not sent
+
+
+def test_a_test_send_passes_the_door(api: Any, http: Http, account: dict[str, Any]) -> None:
+    """A campaign's test send (``previews.send_test``) is sent as the business: the account's
+    caps, a platform slot, its sent count, tagged with the account and no campaign; refused with
+    the door's reason once the daily cap is spent; 400 from a sender not on a verified domain."""
+    account_id = account["account_id"]
+    status, campaign = http.post(
+        "/v1/campaigns", {"name": "Offer", "subject": "Hi", "html": "<p>Hi</p>", "selection": {"tag": "vip"}}
+    )
+    assert status == 201, campaign
+    path = f"/v1/campaigns/{campaign['campaign_id']}/test"
+    status, sent = http.post(path, {"email": "anna@example.com"})
+    assert status == 202 and sent["message_id"] and len(sent_messages()) == 1
+    assert day_count(account_id) == 1
+    assert ThrottleModel.get("platform#ses").tat is not None
+    assert http.get("/v1/account")[1]["reputation"]["sent_7d"] == 1
+    assert http.patch("/v1/account/settings", {"daily_send_cap": 1})[0] == 200
+    status, body = http.post(path, {"email": "anna@example.com"})
+    assert status == 409 and body["error"]["details"] == {"reason": CAPPED}
+    assert len(sent_messages()) == 1

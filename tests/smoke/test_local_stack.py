@@ -9,6 +9,7 @@ bounded. The tests of this module share one stack and run in file order.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ OPERATOR_KEY = "smoke-operator-key"
 REGION = "eu-central-1"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
+STOP_PROMPTLY = 5.0  # the issue's bound: every process gone, state saved, ports free
 HTTP_TIMEOUT = 10.0
 READY_BANNER = "Permesso local stack is ready"
 
@@ -88,7 +90,7 @@ def stack_environment() -> dict[str, str]:
 
 
 def start_stack(
-    api_port: int, moto_port: int, state_dir: Path, log: Path, env: dict[str, str]
+    api_port: int, moto_port: int, state_dir: Path, log: Path, env: dict[str, str], *extra: str
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -102,6 +104,7 @@ def start_stack(
                 str(moto_port),
                 "--state-dir",
                 str(state_dir),
+                *extra,
             ],
             cwd=PROJECT_DIR,
             env=env,
@@ -176,7 +179,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the local stack was not ready within {START_TIMEOUT:.0f} s:\n{log.read_text()}")
             time.sleep(0.2)
-        time.sleep(0.5)  # the banner block is printed at once; let it land
+        # The banner block is printed at once: wait until its last line has landed.
+        assert wait_for(lambda: "Ctrl-C stops everything" in log.read_text(errors="replace"), 30)
         [demo_key] = [
             line.split()[-1] for line in log.read_text().splitlines() if line.strip().startswith("API key:")
         ]
@@ -259,6 +263,33 @@ def test_the_demo_account_and_its_printed_key_work(stack: Stack) -> None:
     assert f"curl -s {stack.api}/v1/account -H 'Authorization: Bearer {stack.demo_key}'" in stack.output()
 
 
+def test_the_demo_owner_signs_in_with_the_printed_password(stack: Stack) -> None:
+    """``make run`` invited the demo account's owner, accepted the invitation from the outbox
+    and printed the console's URL with the e-mail and password: they sign in."""
+    import re
+
+    printed = re.search(r"Console:\s+(\S+)\s+e-mail (\S+), password (\S+)", stack.output())
+    assert printed, stack.output()
+    url, email, password = printed.groups()
+    assert url == f"{stack.api}/app/sign-in" and email == "owner@demo-salon.example"
+    session = requests.Session()
+    form = session.get(url, timeout=HTTP_TIMEOUT)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and token
+    signed_in = session.post(
+        url,
+        data={"csrf_token": token.group(1), "email": email, "password": password},
+        headers={"Origin": stack.api},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/app", signed_in.text
+    home = session.get(f"{stack.api}/app", timeout=HTTP_TIMEOUT)
+    assert home.status_code == 200 and "Demo Salon" in home.text and "Sign out" in home.text
+    outbox = requests.get(f"{stack.api}/dev/outbox", timeout=HTTP_TIMEOUT).json()["items"]
+    assert any("owner@demo-salon.example" in mail["to"] for mail in outbox)
+
+
 def test_an_account_and_a_client_round_trip_over_http(stack: Stack) -> None:
     created = requests.post(
         f"{stack.api}/v1/accounts",
@@ -299,6 +330,22 @@ def test_a_bad_key_gets_401_and_malformed_json_gets_400(stack: Stack) -> None:
     assert error["code"] and error["message"]
 
 
+def test_unknown_routes_answer_as_the_deployed_gateway_does(stack: Stack) -> None:
+    """chalice local would answer 403 Missing Authentication Token; the deployed API's Gateway
+    Response (chalicelib/api/edge.py) is a JSON 404, and /p/ paths get the HTML 404 page."""
+    for method, path in (("GET", "/nowhere"), ("POST", "/v1/nowhere/deeper"), ("DELETE", "/docs")):
+        response = requests.request(method, f"{stack.api}{path}", timeout=HTTP_TIMEOUT)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "not_found"
+    page = requests.get(
+        f"{stack.api}/p/nowhere/at/all", headers={"Accept-Language": "it"}, timeout=HTTP_TIMEOUT
+    )
+    assert page.status_code == 404
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "Pagina non trovata" in page.text
+
+
 def test_the_secrets_are_generated_once_and_private(stack: Stack) -> None:
     secrets_file = stack.state_dir / "secrets.env"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
@@ -333,15 +380,18 @@ def test_ctrl_c_stops_everything(stack: Stack) -> None:
     assert len(children) >= 2, "expected the API and the worker processes"
     assert listening(stack.api_port) and listening(stack.moto_port)
 
+    started = time.monotonic()
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=STOP_TIMEOUT) == 0, stack.output()
-
     assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=STOP_TIMEOUT), [
         pid for pid in children if alive(pid)
     ]
     assert wait_for(lambda: not listening(stack.api_port) and not listening(stack.moto_port), timeout=10)
+    assert time.monotonic() - started < STOP_PROMPTLY, stack.output()[-2000:]
     for port in (stack.api_port, stack.moto_port):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))  # free again
     assert "Stopped." in stack.output()
+    manifest = json.loads((stack.state_dir / "emulator" / "manifest.json").read_text())  # state saved
+    assert any(part.endswith("permesso-local-accounts") for part in manifest["parts"])

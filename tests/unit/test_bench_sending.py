@@ -4,6 +4,7 @@ quiet-machine rule (bench/pricing.py, bench/sending.py, bench/machine.py)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bench.machine import quiet_enough
 from bench.pricing import PricingError, deployed, prices_for
 from bench.sending import SimulatedSes, combine, cost_per_1000, inventory, summarise
+from infra.lambda_package import TARGET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,13 +22,17 @@ def test_the_deployed_settings_are_read_from_the_stage_config() -> None:
     chalice = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]
     settings = deployed("prod")
     assert settings.region == infra["region"]
-    assert settings.send_workers == infra["reserved_concurrency"]["handle_send"]
+    # The send queue's MaximumConcurrency, as the stack sets it: ceil(R / per-worker rate) + 1.
+    rate = float(chalice["environment_variables"]["PERMESSO_PLATFORM_SEND_RATE_PER_SECOND"])
+    per_worker = infra["throughput"]["per_worker_send_rate"]
+    assert "handle_send" not in infra["reserved_concurrency"]
+    assert settings.send_workers == max(2, math.ceil(rate / per_worker) + 1)
     assert settings.platform_rate == float(
         chalice["environment_variables"]["PERMESSO_PLATFORM_SEND_RATE_PER_SECOND"]
     )
     assert settings.memory_mb == chalice["lambda_memory_size"]
-    # No stage names an architecture: Chalice packages (and Lambda runs) x86_64.
-    assert settings.architecture == chalice.get("lambda_architecture", "x86_64")
+    # The stack deploys every function on the package's platform, whatever Chalice would.
+    assert settings.architecture == TARGET.architecture == "arm64"
 
 
 def test_prices_are_the_regions_and_the_architectures() -> None:

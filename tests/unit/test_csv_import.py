@@ -16,6 +16,7 @@ from chalicelib.domain.csv_import import (
     RowError,
     consent_of,
     custom_value,
+    describe_columns,
     detect_delimiter,
     normalise_header,
     parse_csv,
@@ -53,7 +54,7 @@ def test_utf8_with_and_without_bom_and_both_delimiters() -> None:
     for raw in (body.encode(), codecs.BOM_UTF8 + body.encode()):
         parsed = parse_csv(raw, 10)
         assert parsed.delimiter == ";"
-        assert [c.target for c in parsed.columns] == ["email", "fields.jmeno", "last_name", "tags"]
+        assert [c.target for c in parsed.columns] == ["email", "first_name", "last_name", "tags"]
         assert parsed.rows[0].values["email"] == "anna@example.com"
         assert parsed.rows[0].values["last_name"] == "Nováková"
 
@@ -69,15 +70,59 @@ def test_header_mapping() -> None:
     assert normalise_header("Phone.Number") == "phone"
     assert normalise_header("fields.Visits") == "fields.Visits"
     assert normalise_header("Loyalty Points") == "loyalty_points"
-    parsed = parse_csv(
-        b"email,Loyalty Points,fields.Code,client_id,created_at\na@b.example,12,007,cl_1,x\n", 10
-    )
+    raw = b"email,Loyalty Points,fields.Code,client_id,created_at\na@b.example,12,007,cl_1,x\n"
+    parsed = parse_csv(raw, 10, custom_fields=True)
     assert [c.target for c in parsed.columns] == ["email", "fields.loyalty_points", "fields.Code", "", ""]
     assert parsed.ignored == ["client_id", "created_at"]
     assert profile_of(parsed.rows[0]) == {
         "email": "a@b.example",
         "fields": {"loyalty_points": 12, "Code": "007"},
     }
+    # Without custom_fields an unknown header is reported, not imported; fields.x is always a field.
+    parsed = parse_csv(raw, 10)
+    assert [c.target for c in parsed.columns] == ["email", "", "fields.Code", "", ""]
+    assert parsed.unknown == ["Loyalty Points"]
+    assert profile_of(parsed.rows[0]) == {"email": "a@b.example", "fields": {"Code": "007"}}
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        # every built-in field in English, Czech and Italian, accents and case ignored
+        ("E-mail", "email"), ("E-mailová adresa", "email"), ("Indirizzo e-mail", "email"),
+        ("First name", "first_name"), ("Jméno", "first_name"), ("Nome", "first_name"),
+        ("Křestní jméno", "first_name"),
+        ("Last name", "last_name"), ("Příjmení", "last_name"), ("Cognome", "last_name"),
+        ("Phone", "phone"), ("Telefon", "phone"), ("Telefono", "phone"), ("Cellulare", "phone"),
+        ("Language", "language"), ("Jazyk", "language"), ("Lingua", "language"),
+        ("Tags", "tags"), ("Štítky", "tags"), ("Tag", "tags"), ("Etichette", "tags"),
+        ("Status", "status"), ("Stav", "status"), ("Stato", "status"),
+        ("Last visit", "last_visit_at"), ("Poslední návštěva", "last_visit_at"),
+        ("Ultima visita", "last_visit_at"), ("ULTIMA VISITA", "last_visit_at"),
+        ("Consent", "consent"), ("Souhlas", "consent"), ("Consenso", "consent"),
+        ("Consent date", "consent_date"), ("Datum souhlasu", "consent_date"),
+        ("Data consenso", "consent_date"),
+        ("Consent source", "consent_source"), ("Zdroj souhlasu", "consent_source"),
+        ("Fonte consenso", "consent_source"),
+    ],
+)  # fmt: skip
+def test_localised_headers_map_to_built_in_fields(header: str, field: str) -> None:
+    assert normalise_header(header) == field
+    assert describe_columns(["email" if field != "email" else "x", header])[1].target == field
+
+
+def test_the_mapping_is_data_for_a_preview() -> None:
+    columns = describe_columns(["Nome", "Cognome", "Telefono", "Ultima visita", "Note", "", "Nome"])
+    assert [(c.target, c.kind) for c in columns] == [
+        ("first_name", "field"),
+        ("last_name", "field"),
+        ("phone", "field"),
+        ("last_visit_at", "field"),
+        ("", "unknown"),
+        ("", "invalid"),
+        ("", "invalid"),
+    ]
+    assert describe_columns(["Note"], custom_fields=True)[0].target == "fields.note"
 
 
 @pytest.mark.parametrize(
@@ -88,12 +133,22 @@ def test_header_mapping() -> None:
         (b"first_name,last_name\nA,B\n", "missing_email_column"),
         (b"email,Email\n", "invalid_header"),
         (b"email,,x\n", "invalid_header"),
-        (b"email,1st visit\n", "invalid_header"),
+        (b"email,1st visit\n", None),  # unknown: reported, not an error
         (b'email,first_name\n"a@b.example,Anna\n', "malformed_csv"),
     ],
 )
-def test_unreadable_files(raw: bytes, code: str) -> None:
+def test_unreadable_files(raw: bytes, code: str | None) -> None:
+    if code is None:
+        assert parse_csv(raw, 10).unknown == ["1st visit"]
+        assert parse_csv_error(raw, custom_fields=True).code == "invalid_header"
+        return
     assert file_error(raw).code == code
+
+
+def parse_csv_error(raw: bytes, **options: bool) -> CsvFileError:
+    with pytest.raises(CsvFileError) as info:
+        parse_csv(raw, 10, **options)
+    return info.value
 
 
 def test_row_limit() -> None:

@@ -169,7 +169,14 @@ def test_values_are_converted() -> None:
         ({"field": "last_name", "op": "not_in", "value": ["X"]}, True),
         ({"field": "last_name", "op": "is_not_set"}, True),
         ({"field": "tags", "op": "contains", "value": "vip"}, True),
-        ({"field": "tags", "op": "contains", "value": "VIP"}, False),
+        # Tags and status are compared case-insensitively (API.md, second round).
+        ({"field": "tags", "op": "contains", "value": "VIP"}, True),
+        ({"field": "tags", "op": "in", "value": ["NAILS", "Hair"]}, True),
+        ({"field": "tags", "op": "not_contains", "value": "Vip"}, False),
+        ({"field": "status", "op": "eq", "value": "Regular"}, True),
+        ({"field": "status", "op": "in", "value": ["REGULAR", "new"]}, True),
+        ({"field": "status", "op": "ne", "value": "regular"}, False),
+        ({}, True),
         ({"field": "tags", "op": "not_contains", "value": "nails"}, True),
         ({"field": "tags", "op": "in", "value": ["nails", "hair"]}, True),
         ({"field": "tags", "op": "not_in", "value": ["nails", "hair"]}, False),
@@ -291,3 +298,28 @@ def test_tag_equality_is_read_as_contains_so_the_tag_index_serves_it() -> None:
     assert plan_filter(parse_filter({"field": "tags", "op": "eq", "value": "vip"})) == plan_filter(
         parse_filter({"field": "tags", "op": "contains", "value": "vip"})
     )
+
+
+def test_docs_filters_md_lists_every_field_and_op() -> None:
+    """docs/filters.md documents the language: every field and every op the parser knows."""
+    from pathlib import Path
+
+    from chalicelib.domain.filters import ALL_OPS, FIELDS, OPS, field_kind
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "filters.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3]
+        for line in text.split("What the ops mean")[0].splitlines()
+        if line.startswith("| `") and line.count("|") == 4
+    }
+    documented: dict[str, str] = {}
+    for names, ops in rows.items():
+        for name in names.replace("`", "").split(", "):
+            documented[name] = ops
+    assert set(documented) == {*FIELDS, "fields.<name>"}
+    for name, ops in documented.items():
+        kind = field_kind("fields.x" if name == "fields.<name>" else name)
+        assert kind is not None
+        assert [op.strip(" `") for op in ops.split(",")] == list(OPS[kind]), name
+    for op in ALL_OPS:
+        assert f"`{op}`" in text.split("What the ops mean")[1], op

@@ -8,8 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.intake import (
+    DOI_PER_ADDRESS,
     DOI_VALIDITY,
-    FORM_PER_EMAIL,
+    FORM_PER_ACCOUNT,
+    FORM_PER_ACCOUNT_IP,
+    FORM_PER_IP,
     FixedWindow,
     first_values,
     is_bot,
@@ -66,7 +69,12 @@ def test_fixed_windows() -> None:
     assert window.bucket("s", NOW) != window.bucket("s", NOW + timedelta(minutes=30))
     assert window.window_end(NOW) == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
     assert window.retry_after(NOW) == 1800
-    assert FORM_PER_EMAIL.limit <= 5  # an address cannot be mail-bombed through the form
+    assert DOI_PER_ADDRESS.limit <= 5  # an address cannot be mail-bombed through a form
+    # a connection's ceiling across businesses is many businesses' worth of its per-business limit
+    assert FORM_PER_IP.limit >= 10 * FORM_PER_ACCOUNT_IP.limit
+    assert FORM_PER_ACCOUNT.limit > FORM_PER_IP.limit
+    names = [w.name for w in (DOI_PER_ADDRESS, FORM_PER_ACCOUNT, FORM_PER_ACCOUNT_IP, FORM_PER_IP)]
+    assert len(set(names)) == 4
 
 
 def test_keyed_subject_hides_the_value() -> None:
@@ -81,6 +89,25 @@ def test_token_round_trip_and_binding() -> None:
     claim = read_double_opt_in(RING, token, NOW + timedelta(days=1))
     assert claim is not None and (claim.account_id, claim.client_id) == ("acc_1", "cl_1")
     assert matches_address(claim, HASH) and not matches_address(claim, "cd" * 32)
+
+
+def test_token_carries_the_submitted_details_signed() -> None:
+    details = {"first_name": "Jiří", "last_name": "Nový", "phone": "+420 600 000 000", "language": "cs"}
+    token = mint_double_opt_in(RING, "acc_1", "cl_1", HASH, NOW, details)
+    claim = read_double_opt_in(RING, token, NOW)
+    assert claim is not None and claim.profile == details
+    assert read_double_opt_in(RING, mint_double_opt_in(RING, "acc_1", "cl_1", HASH, NOW), NOW).profile == {}  # type: ignore[union-attr]
+
+
+def test_details_that_no_longer_pass_validation_are_dropped() -> None:
+    payload = (
+        '{"a":"acc_1","c":"cl_1","h":"abababababababab","x":4102444800,'
+        '"v":{"f":"Ann\u202e","l":"Nová","p":"call me","g":"de","z":"x"}}'
+    ).encode()
+    claim = read_double_opt_in(RING, sign(RING, "doi", payload), NOW)
+    assert claim is not None and claim.profile == {"last_name": "Nová"}
+    bad = b'{"a":"acc_1","c":"cl_1","h":"abababababababab","x":4102444800,"v":["f"]}'
+    assert read_double_opt_in(RING, sign(RING, "doi", bad), NOW) is None
 
 
 def test_token_expires() -> None:

@@ -10,7 +10,7 @@ from email.policy import default as default_policy
 import pytest
 
 from chalicelib.mail.mime import InvalidMail, OutgoingMail, build_mime
-from chalicelib.mail.outbox import html_links, messages_from_state, parse_raw_message
+from chalicelib.mail.outbox import html_links, mail_from_entry, parse_raw_message
 from chalicelib.mail.rendering import (
     LANGUAGES,
     TEMPLATES_DIR,
@@ -89,22 +89,34 @@ def test_outbox_parses_what_was_built() -> None:
     assert mail.subject == MAIL.subject and mail.to == ["zuzana@example.com"]
     assert mail.links[0].href == "https://permesso.test/p/x" and mail.links[0].cta == "confirm"
     assert mail.date == "2026-11-24T10:00:00+00:00"
-    state = {
-        "ses": {
-            "RawMessage": [{"id": "m-1", "raw_data": raw}],
-            "Message": [
-                {
-                    "id": "m-2",
-                    "source": "a@b.c",
-                    "subject": "s",
-                    "body": "b",
-                    "destinations": {"ToAddresses": ["x@y.z"]},
-                }
-            ],
-        }
-    }
-    assert [m.message_id for m in messages_from_state(json.loads(json.dumps(state)))] == ["m-1", "m-2"]
-    assert messages_from_state({}) == []
+    assert mail.text is not None and mail.html is not None and mail.html != mail.text
+    entries = [
+        {"position": 1, "message_id": "m-1", "raw": raw},
+        {"position": 0, "message_id": "m-2", "sender": "a@b.c", "to": ["x@y.z"], "subject": "s", "body": "b"},
+    ]  # fmt: skip
+    mails = [mail_from_entry(json.loads(json.dumps(entry))) for entry in entries]
+    assert [(m.message_id, m.to, m.subject) for m in mails] == [
+        ("m-1", ["zuzana@example.com"], MAIL.subject),
+        ("m-2", ["x@y.z"], "s"),
+    ]
+
+
+def test_outbox_pages_escape_everything() -> None:
+    from chalicelib.mail.outbox import Link, SentMail
+
+    evil = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
+    mail = SentMail(
+        message_id=evil, sender=evil, to=[evil], subject=evil, date=evil, text=evil, html=evil,
+        headers={"From": evil, evil: evil}, links=[Link(href="https://x.example/?" + evil, text=evil, cta=evil)],
+    )  # fmt: skip
+    listing = render(
+        "pages/dev_outbox.html", "en", unavailable=False, mails=[mail], total=1, query=evil, limit=50,
+        first_page=False, next_cursor="7",
+    )  # fmt: skip
+    detail = render("pages/dev_outbox_message.html", "en", mail=mail, headers=list(mail.headers.items()))
+    for output in (listing, detail):
+        assert evil not in output and "<script" not in output and "<img" not in output
+    assert listing.count("&lt;script&gt;") >= 4 and detail.count("&lt;script&gt;") >= 5
 
 
 def test_html_links() -> None:
@@ -157,10 +169,27 @@ def test_every_page_and_mail_renders_escaped_in_every_language(language: str) ->
         "done": "confirmed",
         "other": "decline",
         "other_token": "t",
+        "identity": {
+            "logo_url": "https://salon.example/logo.png?<x>",
+            "brand": "#0b4f9c",
+            "address_lines": [evil],
+            "website": "https://salon.example/?<x>",
+            "contact": evil,
+        },
+        "test": True,
+        "thanks": True,
+        "logo_url": "https://salon.example/logo.png?<x>",
+        "footer": [evil],
+        "kind": "invitation_mail",
+        "url": "https://permesso.test/app/invitation/t",
+        "email": evil,
     }
     for path in sorted(TEMPLATES_DIR.rglob("*")):
         name = str(path.relative_to(TEMPLATES_DIR))
-        if path.suffix not in (".html", ".txt") or name == "pages/base.html":
+        # Console pages need a request (session, CSRF): tests/integration/test_console_pages.py.
+        if path.suffix not in (".html", ".txt") or name == "pages/base.html" or name.startswith("console/"):
+            continue
+        if name.startswith("pages/dev_outbox"):  # their own context: test_outbox_pages_escape_everything
             continue
         output = render(name, language, **context)
         if path.suffix == ".html":

@@ -40,6 +40,18 @@ def test_document_is_valid_openapi(doc: dict[str, Any]) -> None:
     assert doc["openapi"].startswith("3.")
 
 
+def test_the_json_the_lambda_reads_is_the_yaml_document(doc: dict[str, Any]) -> None:
+    """``openapi.json`` (read at run time, no YAML parser in the Lambda) equals the YAML source,
+    byte for byte as ``bench/openapi_build.py --json`` writes it: regenerate it after any edit."""
+    import json
+
+    from bench.openapi_build import json_text
+
+    packaged = DOCUMENT.with_suffix(".json").read_text(encoding="utf-8")
+    assert json.loads(packaged) == doc, "openapi.json is stale: python bench/openapi_build.py --json"
+    assert packaged == json_text(doc)
+
+
 def test_docs_copy_is_the_packaged_document() -> None:
     assert (ROOT / "docs" / "openapi.yaml").read_bytes() == DOCUMENT.read_bytes()
 
@@ -103,10 +115,13 @@ def test_request_schemas_follow_the_models(doc: dict[str, Any]) -> None:
     """A request model changed since the document was written → the document is stale."""
     from chalicelib.domain.account_settings import AccountSettingsPatch
     from chalicelib.domain.client_profile import ClientInput, ClientPatch
-    from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, segmentation
+    from chalicelib.services import accounts, bulk_tags, campaigns, consent, lists, previews, segmentation
     from chalicelib.services.search import SearchRequest
 
     models = [
+        campaigns.CampaignPatch,
+        previews.RenderInput,
+        previews.CampaignTestInput,
         accounts.NewAccount,
         AccountSettingsPatch,
         ClientInput,

@@ -1,0 +1,174 @@
+"""Smoke test: the local stack keeps a real salon's data across restarts.
+
+One stack on free ports imports 10,000 clients through ``POST /v1/clients/import``
+(the documented limit), under a memory watchdog; Ctrl-C stops it promptly with its
+state saved; a second start restores it and every client is found again, the demo
+account kept; a write followed by a crash (SIGKILL, no last snapshot) survives once a
+periodic snapshot has been taken; ``--fresh`` starts empty.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.process import MemoryWatchdog, process_tree
+from tests.smoke.test_local_stack import (
+    READY_BANNER,
+    START_TIMEOUT,
+    STOP_PROMPTLY,
+    STOP_TIMEOUT,
+    alive,
+    free_ports,
+    listening,
+    stack_environment,
+    start_stack,
+    wait_for,
+)
+
+pytestmark = pytest.mark.smoke
+RUN_FIRST = True  # the longest smoke module: under pytest-xdist it starts first (tests/conftest.py)
+
+ROWS = 10_000
+RSS_CEILING = 3 * 2**30  # the watchdog's: far above what the stack needs (see bench/local_stack.py)
+RSS_GOAL = 1.5 * 2**30
+IMPORT_TIMEOUT = 3600.0  # minutes on an idle machine; far more when it is shared and loaded
+
+
+class Run:
+    """One start of ``python -m local.run`` on the same ports and state directory."""
+
+    def __init__(self, ports: tuple[int, int], state: Path, log: Path, *extra: str) -> None:
+        self.api_port, self.moto_port = ports
+        self.log = log
+        self.process = start_stack(self.api_port, self.moto_port, state, log, stack_environment(), *extra)
+        deadline = time.monotonic() + START_TIMEOUT
+        while READY_BANNER not in self.output():
+            if self.process.poll() is not None:
+                pytest.fail(f"local.run exited with {self.process.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready within {START_TIMEOUT:.0f} s:\n{self.output()}")
+            time.sleep(0.2)
+        assert wait_for(lambda: "Ctrl-C stops everything" in self.output(), 10)
+        [self.key] = [
+            line.split()[-1] for line in self.output().splitlines() if line.strip().startswith("API key:")
+        ]
+        self.auth = {"Authorization": f"Bearer {self.key}"}
+        self.api = f"http://127.0.0.1:{self.api_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, signum: signal.Signals = signal.SIGINT) -> float:
+        """Signal the stack; the seconds until every process is gone and both ports are free."""
+        processes = process_tree(self.process.pid)
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        self.process.wait(timeout=STOP_TIMEOUT)
+        assert wait_for(lambda: not any(alive(pid) for pid in processes), STOP_TIMEOUT)
+        assert wait_for(lambda: not listening(self.api_port) and not listening(self.moto_port), 10)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no handler runs (the children follow their parent out)."""
+        processes = process_tree(self.process.pid)
+        self.process.kill()
+        self.process.wait(timeout=STOP_TIMEOUT)
+        assert wait_for(lambda: not any(alive(pid) for pid in processes), STOP_TIMEOUT)
+        assert wait_for(lambda: not listening(self.api_port) and not listening(self.moto_port), 10)
+
+    def clients(self) -> list[dict]:
+        found: list[dict] = []
+        cursor = None
+        while True:
+            query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
+            page = requests.get(f"{self.api}/v1/clients{query}", headers=self.auth, timeout=60).json()
+            found += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[list[Run]]:
+    started: list[Run] = []
+    yield started
+    for run in started:
+        if run.process.poll() is None:
+            for pid in process_tree(run.process.pid):
+                if alive(pid):
+                    subprocess.run(["kill", "-9", str(pid)], check=False)
+
+
+def _manifest(state: Path) -> dict:
+    try:
+        return dict(json.loads((state / "emulator" / "manifest.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def test_ten_thousand_imported_clients_survive_restarts_and_a_crash(tmp_path: Path, runs: list[Run]) -> None:
+    api_port, moto_port = free_ports(2)
+    ports = (api_port, moto_port)
+    state = tmp_path / "state"
+
+    first = Run(ports, state, tmp_path / "first.log")
+    runs.append(first)
+    emails = [f"client{i:05d}@restart.example" for i in range(ROWS)]
+    csv = "email;first_name;last_name;tags\n" + "".join(
+        f"{email};Anna{i};Nováková;vip,import\n" for i, email in enumerate(emails)
+    )
+    with MemoryWatchdog(first.process.pid, RSS_CEILING) as watchdog:
+        imported = requests.post(
+            f"{first.api}/v1/clients/import",
+            data=csv.encode(),
+            headers={**first.auth, "Content-Type": "text/csv"},
+            timeout=IMPORT_TIMEOUT,
+        )
+        watchdog.sample()
+    assert not watchdog.tripped, f"the stack passed {RSS_CEILING >> 20} MB"
+    assert imported.status_code == 200, imported.text[:500]
+    assert imported.json()["created"] == ROWS and imported.json()["errors"] == []
+    assert watchdog.peak < RSS_GOAL, f"{watchdog.peak >> 20} MB"
+
+    assert first.stop(signal.SIGINT) < STOP_PROMPTLY, first.output()[-2000:]
+
+    second = Run(ports, state, tmp_path / "second.log")
+    runs.append(second)
+    assert "Restored the emulator state" in second.output()
+    assert second.key == first.key and "kept from the last run" in second.output()
+    assert sorted(client["email"] for client in second.clients()) == emails
+
+    # A write, a periodic snapshot, then a crash: the write is still there after it.
+    generation = _manifest(state).get("generation", 0)
+    posted = requests.post(
+        f"{second.api}/v1/clients",
+        json={"email": "after-crash@restart.example"},
+        headers=second.auth,
+        timeout=60,
+    )
+    assert posted.status_code == 201, posted.text
+    assert wait_for(lambda: _manifest(state).get("generation", 0) > generation, 30)
+    second.kill()
+
+    third = Run(ports, state, tmp_path / "third.log")
+    runs.append(third)
+    fetched = requests.get(
+        f"{third.api}/v1/clients/{posted.json()['client_id']}", headers=third.auth, timeout=60
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert third.stop(signal.SIGTERM) < STOP_PROMPTLY, third.output()[-2000:]
+
+    fresh = Run(ports, state, tmp_path / "fresh.log", "--fresh")
+    runs.append(fresh)
+    assert fresh.key != first.key and "Starting empty" in fresh.output()
+    assert requests.get(f"{fresh.api}/v1/account", headers=first.auth, timeout=60).status_code == 401
+    assert fresh.clients() == []
+    fresh.stop()
