@@ -26,6 +26,7 @@ from chalicelib.api import (
     lists,
     openapi_docs,
     public,
+    sender_domains,
     targeting,
     users,
 )
@@ -47,6 +48,7 @@ app.register_blueprint(public.api)
 app.register_blueprint(targeting.api)
 app.register_blueprint(lists.api)
 app.register_blueprint(campaigns.api)
+app.register_blueprint(sender_domains.api)
 app.register_blueprint(openapi_docs.api)
 app.register_blueprint(api_keys.api)
 app.register_blueprint(users.api)
@@ -131,11 +133,13 @@ def run_jobs(event: Any) -> dict[str, Any]:
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 
-@app.on_sqs_message(queue=resource_name(STAGE, "send"), batch_size=1)
+@app.on_sqs_message(queue=resource_name(STAGE, "send"), batch_size=10)
 def handle_send(event: Any) -> dict[str, Any]:
-    """Send worker: each message is one batch of a campaign's recipients (partial batch
-    failures reported, so only failed messages come back). One message per invocation:
-    a batch paces its sends over up to ~20 s, which must fit the function's timeout."""
+    """Send worker: each message is one batch of a campaign's recipients; the (up to 10)
+    messages of an invocation are paced side by side, a thread each (partial batch failures
+    reported, so only failed messages come back). A message paces its sends over up to
+    ~20 s, which must fit the function's timeout (``services.sending.MESSAGES_PER_INVOCATION``
+    is this batch size)."""
     from chalicelib.bootstrap import get_deps
     from chalicelib.services.sending import handle_sqs_event
 

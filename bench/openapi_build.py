@@ -28,6 +28,8 @@ import yaml  # noqa: E402
 from chalicelib.domain.account_settings import AccountSettings, AccountSettingsPatch  # noqa: E402
 from chalicelib.domain.campaigns import REPORT_FIELDS  # noqa: E402
 from chalicelib.domain.client_profile import ClientInput, ClientPatch  # noqa: E402
+from chalicelib.domain.limits import AccountLimits  # noqa: E402
+from chalicelib.domain.sender_domains import NewSenderDomain  # noqa: E402
 from chalicelib.services import (  # noqa: E402
     accounts,
     api_keys,
@@ -116,11 +118,59 @@ schemas.update(
                 },
                 "reinstated_at": NTIME,
                 "settings": {"$ref": REF.format(model="AccountSettings")},
+                "limits": ref("Limits"),
                 "reputation": ref("Reputation"),
                 "created_at": NTIME,
                 "updated_at": NTIME,
             },
         ),
+        "SendingInForce": obj(
+            ["send_rate_per_second", "hourly_send_cap", "daily_send_cap", "warmup_daily_cap"],
+            {
+                "send_rate_per_second": {"type": "number"},
+                "hourly_send_cap": INT,
+                "daily_send_cap": INT,
+                "warmup_daily_cap": nullable("integer", minimum=0),
+            },
+            "What the sending engine applies today: the lower of each setting and its limit, and "
+            "the warm-up cap on the daily cap.",
+        ),
+        "Limits": obj(
+            ["send_rate_per_second", "hourly_send_cap", "daily_send_cap", "warmup_daily_cap", "in_force"],
+            {
+                "send_rate_per_second": {"type": "number"},
+                "hourly_send_cap": INT,
+                "daily_send_cap": INT,
+                "warmup_daily_cap": nullable("integer", minimum=0),
+                "in_force": ref("SendingInForce"),
+            },
+            "The operator's ceilings (PUT /v1/accounts/{account_id}/limits); the warm-up cap of a "
+            "new account (null once warmed up); what is in force today.",
+        ),
+        "DnsRecord": obj(
+            ["type", "name", "value"],
+            {
+                "type": {"enum": ["CNAME", "MX", "TXT"]},
+                "name": STR,
+                "value": STR,
+                "purpose": {"enum": ["dkim", "spf", "dmarc"]},
+            },
+        ),
+        "SenderDomain": obj(
+            ["domain", "status", "dns_records"],
+            {
+                "domain": STR,
+                "status": {"enum": ["pending", "verified", "failed"]},
+                "dns_records": {"type": "array", "items": ref("DnsRecord")},
+                "mail_from_domain": NSTR,
+                "mail_from_status": NSTR,
+                "created_at": NTIME,
+                "verified_at": NTIME,
+                "checked_at": NTIME,
+            },
+            "A domain the account sends as: the DNS records to publish, and SES's verification.",
+        ),
+        "SenderDomainPage": page_of("SenderDomain"),
         "CreatedAccount": obj(
             ["account_id", "api_key", "public_slug"],
             {"account_id": STR, "api_key": STR, "public_slug": STR, "account": ref("Account")},
@@ -364,6 +414,7 @@ schemas.update(
                 **{k: INT for k in REPORT_FIELDS},
                 "campaign_id": STR,
                 "status": STR,
+                "paused_reason": NSTR,
                 "segment_list_id": NSTR,
                 "confirmed_after_segment": {
                     **INT,
@@ -529,6 +580,57 @@ OPS = [
         auth="operator",
         errors=(409,),
         operation_id="reinstateAccount",
+    ),
+    op(
+        "PUT",
+        "/v1/accounts/{account_id}/limits",
+        "Set an account's sending limits (its settings may only be lower)",
+        "Operator",
+        json_ok(200, "Account", "The account with its new limits"),
+        body=model(AccountLimits),
+        auth="operator",
+        errors=(409,),
+        operation_id="setAccountLimits",
+    ),
+    op(
+        "POST",
+        "/v1/sender-domains",
+        "Register a sender domain (SES Easy DKIM): the DNS records to publish",
+        "Sender domains",
+        {
+            **json_ok(201, "SenderDomain", "Registered"),
+            **json_ok(200, "SenderDomain", "The account already holds this domain"),
+        },
+        body=model(NewSenderDomain),
+        errors=(409,),
+        operation_id="registerSenderDomain",
+    ),
+    op(
+        "GET",
+        "/v1/sender-domains",
+        "The account's sender domains, with their status (pending ones refreshed from SES)",
+        "Sender domains",
+        json_ok(200, "SenderDomainPage", "A page of domains"),
+        params=[LIMIT, CURSOR],
+        errors=(400,),
+        operation_id="listSenderDomains",
+    ),
+    op(
+        "GET",
+        "/v1/sender-domains/{domain}",
+        "One sender domain, its status refreshed from SES",
+        "Sender domains",
+        json_ok(200, "SenderDomain", "The domain"),
+        operation_id="getSenderDomain",
+    ),
+    op(
+        "DELETE",
+        "/v1/sender-domains/{domain}",
+        "Remove a sender domain (not the one of the account's sender_email)",
+        "Sender domains",
+        json_ok(204, None, "Removed"),
+        errors=(409,),
+        operation_id="deleteSenderDomain",
     ),
     op(
         "GET",
@@ -836,7 +938,7 @@ OPS = [
         "Resume sending",
         "Campaigns",
         json_ok(200, "Campaign", "Resumed"),
-        errors=(409, 423),
+        errors=(400, 409, 423),
         operation_id="resumeCampaign",
     ),
     op(
@@ -964,7 +1066,8 @@ model(AccountSettings)
 # --- links: how a created resource's id feeds the operations on it (stateful fuzzing and readers)
 LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
     # (operationId, status): (response field, path parameter, operations it feeds)
-    ("createAccount", "201"): ("account_id", "account_id", ["reinstateAccount"]),
+    ("createAccount", "201"): ("account_id", "account_id", ["reinstateAccount", "setAccountLimits"]),
+    ("registerSenderDomain", "201"): ("domain", "domain", ["getSenderDomain", "deleteSenderDomain"]),
     ("createClient", "201"): (
         "client_id",
         "client_id",
@@ -1016,6 +1119,8 @@ EXAMPLES: dict[str, Any] = {
         "owner_email": "owner@salon-bella.example",
     },
     "updateSettings": {"consent_only_campaigns": True, "reactivation_wait_days": 7},
+    "setAccountLimits": {"send_rate_per_second": 10, "hourly_send_cap": 5000, "daily_send_cap": 20000},
+    "registerSenderDomain": {"domain": "news.salon-bella.example"},
     "createClient": {
         "email": "anna@example.com",
         "first_name": "Anna",
@@ -1095,6 +1200,7 @@ def build() -> dict[str, Any]:
             for t in [
                 "Operator",
                 "Account",
+                "Sender domains",
                 "API keys",
                 "Users",
                 "Clients",

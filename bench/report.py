@@ -7,6 +7,7 @@ count per item) measured side by side in one run, printed next to its goal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,18 +150,47 @@ def auto_status(data: dict[str, Any]) -> list[Row]:
 
 
 def sending(data: dict[str, Any]) -> list[Row]:
+    """One block of rows per run (account count) of ``bench/results/sending.json``: the median
+    of the repeated runs, with their spread."""
     labels = {
-        "achieved_rate_ratio": "achieved send rate / SES rate R",
-        "max_1s_window_ratio": "largest 1-second window / R",
-        "ses_throttling_errors": "throttling errors from the simulated SES",
-        "dynamodb_items_written_per_recipient": "DynamoDB items written per recipient",
-        "dynamodb_items_read_per_recipient": "DynamoDB items read per recipient",
+        "max_1s_window_ratio": "largest 1-second window of attempted sends / SES rate R",
+        "achieved_rate_ratio": "achieved send rate / R",
+        "ses_throttling_errors": "throttling refusals from the simulated SES",
+        "fair_share_deviation": "largest deviation of an account's share from 1/n",
+        "dynamodb_items_written_per_recipient": "DynamoDB items written per recipient (index entries included)",
+        "dynamodb_items_read_per_recipient": "DynamoDB items read per recipient (Query items scanned)",
         "cost_share_of_ses_price": "AWS cost besides SES / SES price (per 1,000 e-mails)",
     }
-    return [
-        (labels.get(name, name), f"{value}", str(data["goals"].get(name, "—")), data["met"].get(name))
-        for name, value in data["figures"].items()
-    ]
+    rows: list[Row] = []
+    for accounts, run in data.get("runs", {}).items():
+        spread = run.get("spread", {})
+        for name, value in run["figures"].items():
+            if value is None:
+                continue
+            label = f"{accounts} account{'s' if accounts != '1' else ''}: {labels.get(name, name)}"
+            low_high = spread.get(name)
+            shown = f"{value} [{low_high[0]} to {low_high[1]}]" if low_high else f"{value}"
+            rows.append((label, shown, str(run["goals"].get(name, "—")), run["met"].get(name)))
+        details = run.get("details", {})
+        for name in ("dynamodb_write_units_per_recipient", "dynamodb_read_units_per_recipient"):
+            if details.get(name) is not None:
+                rows.append((f"{accounts}: {name.replace('_', ' ')}", f"{details[name]}", "—", None))
+    return rows
+
+
+def sending_title(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "Sending"
+    p, d = data["parameters"], data.get("deployed", {})
+    where = (
+        "the prod stage's settings" if d.get("bench_at_deployed_settings") else "settings other than prod's"
+    )
+    return (
+        f"Sending ({p['recipients']} recipients in all, R = {p['rate']}/s, {p['workers']} workers: {where}; "
+        f"SES {p.get('ses_latency_ms')} ms; median of {p.get('repeat', 1)} runs [spread]; "
+        f"prices {data.get('prices', {}).get('region')} {data.get('prices', {}).get('date')}, "
+        f"{d.get('architecture')})"
+    )
 
 
 def package_size(data: dict[str, Any]) -> list[Row]:
@@ -276,7 +306,7 @@ SECTIONS = (
     ("Cold start", "cold_start", cold_start),
     ("Targeting (20,000 clients)", "targeting", targeting),
     ("Automatic-status job (20,000 clients, 1 % changing)", "auto_status", auto_status),
-    ("Sending (3,000 recipients, R = 50/s, 4 worker processes)", "sending", sending),
+    ("Sending", "sending", sending),
     ("Lambda package size (stage prod)", "package_size", package_size),
     ("Local stack (`make run`) at a salon's size", "local_stack", local_stack),
 )
@@ -343,16 +373,21 @@ def render() -> str:
     earlier = previous_sections(REPORT.read_text()) if REPORT.exists() else {}
     for title, name, rows_of in SECTIONS:
         data = _load(name)
+        if name == "sending":
+            title = sending_title(data)  # the run's parameters
         heading = f"## {title} (`python -m bench.{name}`)"
-        lines += [heading, ""]
         if data is None:
-            # A partial run (make bench BENCHES=…) keeps the other sections' last figures, marked.
+            # A partial run (make bench BENCHES=…) keeps the other sections' last figures, marked,
+            # under their last heading (the sending section's names the parameters it ran with).
+            suffix = f"(`python -m bench.{name}`)"
+            heading = next((line for line in earlier if line.endswith(suffix)), heading)
             table = [line for line in earlier.get(heading, []) if line.startswith("|")]
             if table:
-                lines += [CARRIED, "", *table, ""]
+                lines += [heading, "", CARRIED, "", *table, ""]
                 continue
-            lines += ["Not run: no `bench/results/" + name + ".json`.", ""]
+            lines += [heading, "", "Not run: no `bench/results/" + name + ".json`.", ""]
             continue
+        lines += [heading, ""]
         lines += ["| figure | measured | goal | |", "|---|---|---|---|"]
         lines += [
             f"| {label} | {value} | {goal} | {_mark(met)} |" for label, value, goal, met in rows_of(data)
@@ -363,7 +398,27 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def machine_check() -> tuple[bool, str]:
+    """Whether the figures may be written: the machine was quiet while the sending benchmark
+    ran (its recorded load), and is now (``bench/machine.py``)."""
+    from bench.machine import cores, quiet_enough
+
+    recorded = (_load("sending") or {}).get("machine")
+    if recorded and not recorded.get("quiet", True):
+        return False, f"while the sending benchmark ran, {recorded['why']}"
+    now = os.getloadavg()[0]
+    quiet, why = quiet_enough(cores(), now, [now])
+    return quiet, why if quiet else f"now, {why}"
+
+
 def main() -> int:
+    quiet, why = machine_check()
+    if not quiet:
+        print(
+            f"bench/REPORT.md not written: the machine is too busy for the figures to mean anything ({why})."
+        )
+        print("The figures are in bench/results/; run `make bench` again on a quiet machine.")
+        return 1
     REPORT.write_text(render())
     print(f"written {REPORT.relative_to(ROOT.parent)}")
     return 0

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.consent import ConsentLedgerRepository
     from chalicelib.storage.jobs import JobRepository
     from chalicelib.storage.lists import ListRepository
+    from chalicelib.storage.sender_domains import SenderDomainRepository
     from chalicelib.storage.stats import StatsRepository
     from chalicelib.storage.status_index import StatusIndexRepository
     from chalicelib.storage.suppressions import SuppressionRepository
@@ -140,6 +141,12 @@ class Deps:
         from chalicelib.storage.campaigns import DeliveryRepository
 
         return DeliveryRepository()
+
+    @cached_property
+    def sender_domains(self) -> SenderDomainRepository:
+        from chalicelib.storage.sender_domains import SenderDomainRepository
+
+        return SenderDomainRepository()
 
     @cached_property
     def key_ring(self) -> KeyRing:

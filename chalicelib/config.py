@@ -53,9 +53,22 @@ class Settings(BaseModel):
 
     # Sending limits (the sending engine reads these); local defaults are generous (API.md).
     platform_send_rate_per_second: float = Field(default=14.0, gt=0)
+    # How long a one-shot campaign's deliveries are kept (DynamoDB TTL from the fan-out):
+    # past it the report comes from the campaign's counters (docs/data-model.md, Retention).
+    delivery_retention_days: int = Field(default=400, ge=30, le=3650)
+    # A new account's warm-up: its daily cap starts here and grows with each clean day of
+    # sending, reaching the account's daily limit after ``warmup_days`` clean days
+    # (domain/limits.py); ``warmup_days`` is also the history the volume-spike check needs.
     warmup_daily_cap: int = Field(default=1000, ge=1)
-    # The warm-up cap applies while an account is younger than this.
     warmup_days: int = Field(default=14, ge=0)
+    # The limits a new account gets (the operator changes them per account with
+    # PUT /v1/accounts/{id}/limits; the business may only lower its settings below them).
+    new_account_send_rate_per_second: float = Field(default=5.0, gt=0, le=1000)
+    new_account_hourly_send_cap: int = Field(default=2_000, ge=1, le=10_000_000)
+    new_account_daily_send_cap: int = Field(default=10_000, ge=1, le=10_000_000)
+    # Sender domains get a custom MAIL FROM domain ``<subdomain>.<domain>``, so SPF passes
+    # aligned with the From domain (DMARC), not only DKIM.
+    ses_mail_from_subdomain: str = Field(default="bounce", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
     # The platform bucket runs a little under the SES rate, so no 1-second window exceeds it.
     platform_rate_safety: float = Field(default=0.96, gt=0, le=1)
     # Recipients per send message (one SQS message, one throttle reservation).
@@ -68,6 +81,13 @@ class Settings(BaseModel):
     # A delivery left in ``sending`` (worker died around the SES call) this long is settled.
     send_unconfirmed_after_seconds: int = Field(default=900, ge=1)
     send_max_transient_attempts: int = Field(default=6, ge=1)
+    # Platform slots are booked just in time, one group at a time: about this much of the
+    # account's pace per group, at most ``send_group_max`` e-mails (services/pacing.py).
+    send_group_seconds: float = Field(default=1.0, gt=0, le=10)
+    send_group_max: int = Field(default=25, ge=1, le=100)
+    # A transactional e-mail (double opt-in, invitation, test send) waits at most this long
+    # for its slot in the platform's rate before it is refused as "platform busy".
+    transactional_max_wait_seconds: float = Field(default=10.0, gt=0)
     # Audiences read synchronously by preview / the consent gate of send.
     preview_max_clients: int = Field(default=50_000, ge=1)
     # Anti-spam thresholds (PRODUCT.md §4), set by the operator through the environment.

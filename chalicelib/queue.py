@@ -29,8 +29,13 @@ class SqsQueue:
         if self._client is None:
             import boto3  # lazy: heavy import, only needed by code that enqueues
 
+            from chalicelib.aws import client_config
+
             self._client = boto3.client(
-                "sqs", region_name=self._settings.region, endpoint_url=self._settings.aws_endpoint_url
+                "sqs",
+                region_name=self._settings.region,
+                endpoint_url=self._settings.aws_endpoint_url,
+                config=client_config("sqs"),
             )
         return self._client
 

@@ -46,13 +46,11 @@ def load_secrets(
     if len(fields) > _MAX_NAMES_PER_CALL:  # cannot happen with SECRET_FIELDS; keeps the call valid
         raise SecretsUnavailable(f"at most {_MAX_NAMES_PER_CALL} secrets per function")
     import botocore.session
-    from botocore.config import Config
+
+    from chalicelib.aws import client_config
 
     client = botocore.session.get_session().create_client(
-        "ssm",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10),
+        "ssm", region_name=region, endpoint_url=endpoint_url, config=client_config("ssm")
     )
     by_name = {parameter_name(path, field): field for field in dict.fromkeys(fields)}
     response = client.get_parameters(Names=list(by_name), WithDecryption=True)

@@ -48,6 +48,13 @@ SQS_CONSUME = (
 SQS_SEND = ("sqs:GetQueueUrl", "sqs:SendMessage")
 SNS_PUBLISH = ("sns:Publish",)
 SES_SEND = ("ses:SendEmail", "ses:SendRawEmail")
+# The businesses' sender domains (services/sender_domains.py): SESv2 email identities.
+SES_IDENTITIES = (
+    "ses:CreateEmailIdentity",
+    "ses:DeleteEmailIdentity",
+    "ses:GetEmailIdentity",
+    "ses:PutEmailIdentityMailFromAttributes",
+)
 SSM_READ = ("ssm:GetParameters",)
 LOGS_WRITE = ("logs:CreateLogStream", "logs:PutLogEvents")
 
@@ -62,6 +69,7 @@ class Access:
     send_to: tuple[str, ...] = ()  # queues it sends messages to
     publish_to: tuple[str, ...] = ()  # topics it publishes to
     sends_email: bool = False  # SES SendEmail with the platform's configuration set
+    manages_sender_identities: bool = False  # SESv2 identities of the businesses' sender domains
     secrets: tuple[str, ...] = ()  # SSM parameters it reads at cold start (SECRET_FIELDS)
     erasure: bool = False  # may pseudonymise append-only tables (GDPR erasure)
     timeout_seconds: int | None = None  # instead of the Chalice stage's lambda_timeout
@@ -88,6 +96,8 @@ FUNCTIONS: Mapping[str, Access] = {
         tables=write(EVERY_TABLE),
         send_to=("jobs", "send"),
         sends_email=True,
+        # POST/GET/DELETE /v1/sender-domains and POST /v1/accounts (the sender's domain).
+        manages_sender_identities=True,
         secrets=ALL_SECRETS,
         erasure=True,
     ),
@@ -144,7 +154,7 @@ FUNCTIONS: Mapping[str, Access] = {
     # in infra/config.json.
     "handle_send": Access(
         tables=write("deliveries", "campaigns", "throttle", "account-stats", "accounts")
-        | read("clients", "suppressions"),
+        | read("clients", "suppressions", "sender-domains"),
         send_to=("send",),
         sends_email=True,
         secrets=("token_keys", "email_hash_key"),
@@ -152,8 +162,11 @@ FUNCTIONS: Mapping[str, Access] = {
     # SES notifications (services/ses_events.py): delivery marks and counters; hard bounces and
     # complaints suppress the address with a ledger event (record_consent: client, suppression,
     # ledger append in one transaction); reputation checks may suspend the account.
+    # Transactional mail's events are counted once by a marker item in throttle.
     "handle_ses_events": Access(
-        tables=write("deliveries", "campaigns", "account-stats", "accounts", "clients", "suppressions")
+        tables=write(
+            "deliveries", "campaigns", "account-stats", "accounts", "clients", "suppressions", "throttle"
+        )
         | append("consent-events")
         | read("client-emails"),
         secrets=("email_hash_key",),
@@ -329,6 +342,11 @@ def _statements(
     if access.sends_email:
         resources = [*inventory.ses_identity_arns, inventory.configuration_set_arn]
         statements.append(_statement("SesSend", SES_SEND, resources))
+    if access.manages_sender_identities:
+        # Domains are registered at run time: any identity of this account and region (the
+        # configuration set too: CreateEmailIdentity names it as the identity's default).
+        resources = [Names.arn("ses", "identity/*"), inventory.configuration_set_arn]
+        statements.append(_statement("SesSenderIdentities", SES_IDENTITIES, resources))
     if access.secrets:
         arns = [names.parameter_arn(inventory.secrets_path, secret) for secret in access.secrets]
         statements.append(_statement("SecretsRead", SSM_READ, arns))

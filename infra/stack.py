@@ -18,7 +18,7 @@
 - The edge: stage throttling (tighter on ``/p/``), JSON access logs, Gateway
   Responses in the error contract (``chalicelib/api/edge.py``), optional WAF.
 - Alarms (docs/ARCHITECTURE.md, *Alarms*) to the alarm topic and its
-  subscribers, a dashboard of the business metrics, and gradual deployment of
+  subscribers (sending blocked by SES among them), a dashboard of the business metrics, and gradual deployment of
   the functions of ``deployment.gradual`` through a ``live`` alias, rolled back
   by CodeDeploy when their alarms fire.
 """
@@ -78,6 +78,9 @@ SCHEDULES_DLQ = "schedules" + DLQ_SUFFIX
 # Custom metrics the app emits (namespace Permesso, Powertools' ``service`` dimension).
 SEND_ERRORS_METRIC = "SendErrors"
 ACCOUNTS_SUSPENDED_METRIC = "AccountsSuspended"
+# A campaign paused, or a transactional e-mail refused, because SES (or the sender check)
+# refuses the account's sending as a whole: services/sending.py, services/outbound.py.
+SENDING_BLOCKED_METRIC = "SendingBlocked"
 DOUBLE_OPT_IN_FAILED_METRIC = "DoubleOptInFailed"
 JOBS_FAILED_METRIC = "JobsFailed"
 
@@ -498,8 +501,12 @@ class PermessoStack(cdk.Stack):
         return configuration_set
 
     def _ses_identity_arns(self) -> list[str]:
-        domains = self.config.sender_domains or ("*",)
-        return [Names.arn("ses", f"identity/{domain}") for domain in domains]
+        # The businesses' sender domains are created at run time (POST /v1/sender-domains), so
+        # IAM cannot list them: sending is allowed from any identity of this account and region,
+        # with the platform's configuration set. Which business may send as which domain is the
+        # application's rule (a claim per domain, checked again by the send worker before
+        # every message): docs/ARCHITECTURE.md, "Sender domains".
+        return [Names.arn("ses", "identity/*")]
 
     # --- Lambda (Chalice) -------------------------------------------------------------------
 
@@ -980,6 +987,13 @@ class PermessoStack(cdk.Stack):
                 ACCOUNTS_SUSPENDED_METRIC,
                 1,
                 "An account was suspended by the anti-spam protection: only the operator can reinstate it.",
+            ),
+            (
+                "sending-blocked",
+                SENDING_BLOCKED_METRIC,
+                1,
+                "SES refuses an account's sending as a whole (sender not verified, sending paused, MAIL FROM "
+                "not verified, configuration set missing): its campaign is paused until someone fixes it.",
             ),
             (
                 "double-opt-in-failed",

@@ -84,8 +84,16 @@ with moto's own behaviour (``tests/integration/test_emulator.py``).
    alone. An SQS long poll (``ReceiveMessage`` with a wait) steps out of the
    gate while it waits, so a snapshot never waits for an idle poller.
 
-``install()`` applies 1 to 8 (idempotent); the local stack also serves moto
-through ``EmulatorServer`` (9).
+10. **SES identities as SES answers them** (``emulate_ses_identities``). moto
+    5.2.5 creates SESv2 email identities but gives a domain no Easy DKIM tokens,
+    reports it not ``VerifiedForSendingStatus``, and has no
+    ``PutEmailIdentityMailFromAttributes``. SES returns three DKIM tokens for a
+    domain created with Easy DKIM, and the local stack verifies a domain at
+    once (API.md): the emulator answers as SES does once the DNS records are
+    published, so the application makes the same calls locally as on AWS.
+
+``install()`` applies 1 to 8 and 10 (idempotent); the local stack also serves
+moto through ``EmulatorServer`` (9).
 """
 
 from __future__ import annotations
@@ -714,6 +722,7 @@ def install() -> None:
     item_level_rollback()
     direct_read_responses()
     partitioned_queries()
+    emulate_ses_identities()
 
 
 # --- 9. requests through a gate -------------------------------------------------------------
@@ -862,3 +871,69 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._server = None
+
+
+# --- 10. SES identities as SES answers them -------------------------------------------------
+
+_SES_PATCHED = "_permesso_ses_identities"
+
+
+def _easy_dkim_tokens(domain: str) -> list[str]:
+    """Three stable, SES-shaped (32 lower-case characters) tokens for ``domain``."""
+    import hashlib
+
+    return [hashlib.sha256(f"{domain}#{n}".encode()).hexdigest()[:32] for n in range(3)]
+
+
+def emulate_ses_identities() -> None:
+    """Patch moto's SES identities once per process (idempotent)."""
+    from moto.ses.models import EmailIdentity
+    from moto.sesv2.responses import SESV2Response
+
+    if getattr(EmailIdentity, _SES_PATCHED, False):
+        return
+    original_init = EmailIdentity.__init__
+    original_response = EmailIdentity.get_response_object.fget  # type: ignore[attr-defined]
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.mail_from_attributes = None
+        if self.identity_type == "DOMAIN":
+            self.verified_for_sending_status = True
+            self.dkim_attributes.update(
+                {
+                    "SigningEnabled": True,
+                    "Status": "SUCCESS",
+                    "Tokens": _easy_dkim_tokens(self.email_identity),
+                    "SigningAttributesOrigin": "AWS_SES",
+                }
+            )
+
+    def response_object(self: Any) -> dict[str, Any]:
+        body = dict(original_response(self))
+        if getattr(self, "mail_from_attributes", None):
+            body["MailFromAttributes"] = self.mail_from_attributes
+        return body
+
+    def put_email_identity_mail_from_attributes(self: Any) -> str:
+        import json
+        from urllib.parse import unquote
+
+        name = unquote(self.path.split("/v2/email/identities/", 1)[1].split("/", 1)[0])
+        identity = self.sesv2_backend.get_email_identity(name)
+        params = json.loads(self.body or "{}")
+        identity.mail_from_attributes = {
+            "MailFromDomain": params.get("MailFromDomain"),
+            "MailFromDomainStatus": "SUCCESS",
+            "BehaviorOnMxFailure": params.get("BehaviorOnMxFailure", "USE_DEFAULT_VALUE"),
+        }
+        return "{}"
+
+    from moto.sesv2 import urls
+
+    # The moto *server* routes only the paths it lists (its catch-all regex does not reach this one).
+    urls.url_paths["{0}/v2/email/identities/(?P<EmailIdentity>[^/]+)/mail-from$"] = SESV2Response.dispatch
+    EmailIdentity.__init__ = init  # type: ignore[method-assign]
+    EmailIdentity.get_response_object = property(response_object)  # type: ignore[assignment,method-assign]
+    SESV2Response.put_email_identity_mail_from_attributes = put_email_identity_mail_from_attributes  # type: ignore[attr-defined]
+    setattr(EmailIdentity, _SES_PATCHED, True)

@@ -24,7 +24,7 @@ from types import ModuleType
 
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
-from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
+from chalice.constants import DEFAULT_LAMBDA_ARCHITECTURE, DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
@@ -55,15 +55,18 @@ class FunctionSettings:
 
     timeout_seconds: int = DEFAULT_LAMBDA_TIMEOUT
     memory_mb: int = DEFAULT_LAMBDA_MEMORY_SIZE
+    architecture: str = DEFAULT_LAMBDA_ARCHITECTURE
 
 
 @lru_cache(maxsize=64)
 def function_settings(name: str, stage: str = LOCAL_STAGE) -> FunctionSettings:
-    """Timeout and memory of the function Chalice names ``name`` (its handler's name)."""
+    """Timeout, memory and architecture of the function Chalice names ``name`` (its handler's
+    name), as Chalice packages it (its defaults where config.json says nothing)."""
     scoped = stage_config(stage).scope(stage, name)
     return FunctionSettings(
         timeout_seconds=int(scoped.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT),
         memory_mb=int(scoped.lambda_memory_size or DEFAULT_LAMBDA_MEMORY_SIZE),
+        architecture=str(scoped.lambda_architecture or DEFAULT_LAMBDA_ARCHITECTURE),
     )
 
 

@@ -31,8 +31,8 @@ os.environ.update(
 
 # The emulator patches of the local stack (local/emulator.py), in every test process: DynamoDB's
 # transaction isolation under threads, transactions that undo only their own items (moto copies
-# whole tables), direct JSON read responses. Each is proven against moto's own behaviour in
-# tests/integration/test_emulator.py.
+# whole tables), direct JSON read responses (each proven against moto's own behaviour in
+# tests/integration/test_emulator.py), SES identities with Easy DKIM tokens and MAIL FROM.
 import importlib.util  # noqa: E402
 
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator

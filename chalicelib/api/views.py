@@ -13,13 +13,18 @@ if TYPE_CHECKING:
     from chalicelib.domain.jobs import Job
     from chalicelib.domain.lists import RecipientList
     from chalicelib.domain.records import Account, Client
+    from chalicelib.domain.sender_domains import SenderDomain
 
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else to_iso(moment)
 
 
-def account_view(account: Account, reputation: dict[str, Any]) -> dict[str, Any]:
+def account_view(
+    account: Account, reputation: dict[str, Any], limits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``limits``: the operator's ceilings, the warm-up cap and what is in force
+    (``services.limits.limits_view``)."""
     suspension = None
     if account.suspended:
         suspension = {"reason": account.suspension_reason, "at": iso(account.suspended_at)}
@@ -31,9 +36,25 @@ def account_view(account: Account, reputation: dict[str, Any]) -> dict[str, Any]
         "suspension": suspension,
         "reinstated_at": iso(account.reinstated_at),
         "settings": account.settings.model_dump(mode="json"),
+        "limits": limits,
         "reputation": reputation,
         "created_at": iso(account.created_at),
         "updated_at": iso(account.updated_at),
+    }
+
+
+def sender_domain_view(record: SenderDomain, region: str) -> dict[str, Any]:
+    from chalicelib.domain.sender_domains import dns_records
+
+    return {
+        "domain": record.domain,
+        "status": record.status,
+        "dns_records": dns_records(record.domain, record.dkim_tokens, record.mail_from_domain, region),
+        "mail_from_domain": record.mail_from_domain,
+        "mail_from_status": record.mail_from_status.lower() if record.mail_from_status else None,
+        "created_at": iso(record.created_at),
+        "verified_at": iso(record.verified_at),
+        "checked_at": iso(record.checked_at),
     }
 
 

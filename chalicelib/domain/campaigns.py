@@ -8,7 +8,7 @@ suppression may change while a large campaign is under way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,6 +186,28 @@ def report(deliveries: Iterable[Delivery]) -> dict[str, int]:
         elif delivery.status is DeliveryStatus.SENT and delivery.bounce != "hard":
             counts["no_response"] += 1
     return counts
+
+
+def report_from_counters(counters: Mapping[str, int]) -> dict[str, int]:
+    """The report of a campaign whose deliveries have expired (the retention), from the
+    counters the campaign keeps (atomic ``ADD``s as the recipients were settled and as
+    bounces, complaints, unsubscribes and answers came). ``no_response`` is what is left of
+    ``sent`` after those."""
+    counts = dict.fromkeys((*REPORT_FIELDS, "queued", "sending"), 0)
+    for name in REPORT_FIELDS:
+        counts[name] = int(counters.get(name, 0))
+    counts["recipients"] = sum(counts[k] for k in ("sent", "suppressed", "excluded_no_consent", "failed"))
+    answered = sum(counts[k] for k in ("bounced", "unsubscribed", "confirmed", "declined"))
+    counts["no_response"] = max(0, counts["sent"] - answered)
+    return counts
+
+
+def finished_report(from_deliveries: dict[str, int], counters: Mapping[str, int]) -> dict[str, int]:
+    """A finished campaign's report: from its deliveries while they are kept; from its
+    counters once the retention has removed some of them (fewer recipients found than the
+    counters settled)."""
+    kept = report_from_counters(counters)
+    return kept if from_deliveries["recipients"] < kept["recipients"] else from_deliveries
 
 
 def batches(items: list[str], size: int) -> list[list[str]]:

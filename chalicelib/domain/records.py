@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.account_settings import AccountSettings
+from chalicelib.domain.limits import AccountLimits
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class Account:
     suspended_at: datetime | None = None
     reinstated_at: datetime | None = None
     version: int | None = None
+    # The operator's ceilings; ``None`` for an account stored before limits existed (the
+    # platform's new-account limits then apply: ``services.limits.limits_of``).
+    limits: AccountLimits | None = None
 
     @property
     def suspended(self) -> bool:

@@ -20,7 +20,7 @@ from chalicelib.domain.account_settings import (
     SenderName,
 )
 from chalicelib.domain.records import Account, ApiKey
-from chalicelib.errors import ConcurrentModification
+from chalicelib.errors import ConcurrentModification, InvalidInput
 from chalicelib.observability import logger
 
 FIRST_KEY_NAME = "Initial key"  # the name of the key returned by POST /v1/accounts
@@ -52,18 +52,31 @@ def new_public_slug(name: str) -> str:
 def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
     """Create an account, its first API key and, with ``owner_email``, its first owner (who
     gets an invitation e-mail): all in one transaction. The key is returned once, stored
-    hashed; it is one of the account's manageable keys."""
-    from chalicelib.services import api_keys, users
+    hashed; it is one of the account's manageable keys.
+
+    The domain of ``sender_email`` is claimed for the new account in the same transaction
+    (409 ``domain_taken`` if another account holds it: nothing is created), then registered
+    in SES (``services.sender_domains``); the account's limits start at the platform's
+    new-account limits, and its rate and cap settings at those limits."""
+    from chalicelib.domain.sender_domains import domain_of
+    from chalicelib.services import api_keys, sender_domains, users
+    from chalicelib.services.limits import default_limits
 
     now = deps.clock()
+    domain = domain_of(data.sender_email)
+    sender_domains.refuse_public_domain(domain, "sender_email")
     account_id = f"acc_{ULID()}"
     slug = new_public_slug(data.name)
     while deps.accounts.slug_taken(slug):  # 40 random bits: practically never loops
         slug = new_public_slug(data.name)
+    limits = default_limits(deps.settings)
     settings = AccountSettings(
         sender_email=data.sender_email,
         sender_name=data.sender_name or data.name,
         language=data.language,
+        send_rate_per_second=limits.send_rate_per_second,
+        hourly_send_cap=limits.hourly_send_cap,
+        daily_send_cap=limits.daily_send_cap,
     )
     account = Account(
         account_id=account_id,
@@ -72,26 +85,20 @@ def create_account(deps: Deps, data: NewAccount) -> tuple[Account, str]:
         settings=settings,
         created_at=now,
         updated_at=now,
+        limits=limits,
     )
     key, api_key = api_keys.new_key(account_id, FIRST_KEY_NAME, now, None)
     owner = invitation = secret = None
     if data.owner_email is not None:
         owner_data = users.NewUser(email=data.owner_email, role="owner", language=data.language)
         owner, invitation, secret = users.new_invited_user(account_id, owner_data, now, None)
-    created = deps.accounts.create(account, key, owner, invitation)
+    domain_record = sender_domains.new_record(deps, account_id, domain)
+    created = deps.accounts.create(account, key, domain_record, owner, invitation)
     logger.info("account created", extra={"account_id": account_id})
-    verify_sender_locally(deps, settings.sender_email)
+    sender_domains.provision_quietly(deps, domain_record)
     if owner is not None and secret is not None:
         users.send_link(deps, created, owner, "invitation", secret)
     return created, api_key
-
-
-def verify_sender_locally(deps: Deps, sender_email: str) -> None:
-    """The local stack's emulator, like the SES sandbox, sends only from verified
-    identities: there, every account's sender is verified when set. Deployed stages
-    verify sender domains out of band (infra), never from a request."""
-    if deps.settings.stage == "local":
-        deps.mailer.verify_identity(sender_email)
 
 
 def authenticate(deps: Deps, authorization: str | None, source_ip: str | None) -> tuple[Account, ApiKey]:
@@ -112,8 +119,27 @@ def is_operator(deps: Deps, authorization: str | None) -> bool:
 def update_settings(
     deps: Deps, account_id: str, patch: AccountSettingsPatch, actor: str | None = None
 ) -> Account:
+    """The business's own settings: rate and caps only at or below the account's limits (400
+    ``above_account_limit``), ``sender_email`` only on a verified domain of the account (400
+    ``sender_not_verified``)."""
+    from chalicelib.domain.limits import above_limits
+    from chalicelib.services.limits import limits_of
+    from chalicelib.services.sender_domains import require_verified_sender
+
     for _ in range(_MAX_ATTEMPTS):
         account = deps.accounts.get(account_id)
+        limits = limits_of(deps, account)
+        over = above_limits({name: getattr(patch, name) for name in patch.model_fields_set}, limits)
+        if over:
+            raise InvalidInput(
+                "sending settings may be lowered, never raised above the account's limits "
+                "(the operator sets those)",
+                code="above_account_limit",
+                details=over,
+            )
+        if "sender_email" in patch.model_fields_set and patch.sender_email != account.settings.sender_email:
+            assert patch.sender_email is not None
+            require_verified_sender(deps, account, patch.sender_email)
         updated = replace(account, settings=patch.apply(account.settings), updated_at=deps.clock())
         try:
             saved = deps.accounts.save(updated)
@@ -127,8 +153,6 @@ def update_settings(
             logger.info(
                 "automatic statuses re-evaluation started", extra={"account_id": account_id, "job_id": job_id}
             )
-        if saved.settings.sender_email != account.settings.sender_email:
-            verify_sender_locally(deps, saved.settings.sender_email)
         return saved
     raise ConcurrentModification("the account is being changed concurrently; retry")
 

@@ -32,7 +32,7 @@ from chalicelib.domain.campaign_status import (
     TransitionRefused,
     next_status,
 )
-from chalicelib.domain.campaigns import AudienceCounts, Campaign, report
+from chalicelib.domain.campaigns import AudienceCounts, Campaign, finished_report, is_finished, report
 from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
@@ -497,6 +497,14 @@ def _refuse(exc: TransitionRefused) -> Conflict:
     return Conflict(str(exc), code="invalid_campaign_status")
 
 
+def _require_sender(deps: Deps, account: Account) -> None:
+    """400 ``sender_not_verified`` unless the account's sender is on one of its verified domains
+    (the send worker would only pause the campaign)."""
+    from chalicelib.services.sender_domains import require_verified_sender
+
+    require_verified_sender(deps, account, account.settings.sender_email)
+
+
 def _suspended(account: Account) -> AccountSuspended:
     return AccountSuspended(
         "this account is suspended and cannot send", details={"reason": account.suspension_reason}
@@ -533,6 +541,7 @@ def send_campaign(
     if account.suspended:
         raise _suspended(account)
     campaign = get_campaign(deps, account, campaign_id)
+    _require_sender(deps, account)
     action = CampaignAction.SEND if data.send_at is None else CampaignAction.SCHEDULE
     try:
         target = next_status(campaign.kind, campaign.status, action, None)
@@ -633,6 +642,7 @@ def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
         target = next_status(campaign.kind, campaign.status, CampaignAction.RESUME, campaign.paused_from)
     except TransitionRefused as exc:
         raise _refuse(exc) from None
+    _require_sender(deps, account)
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     requeued = requeue_waiting(deps, replace(campaign, status=target))
@@ -693,10 +703,16 @@ def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str,
             yield delivery
 
     counts: dict[str, Any] = report(deliveries())
+    if is_finished(campaign.status):
+        # Past the retention DynamoDB's TTL has removed the deliveries: the counters remain.
+        counts = finished_report(counts, campaign.counters)
     if campaign.kind is not CampaignKind.REACTIVATION:
         counts["no_response"] = 0
     counts["campaign_id"] = campaign.campaign_id
     counts["status"] = campaign.status.value
+    # Why a paused campaign waits (staff, circuit_breaker, account_suspended, sender_not_verified,
+    # ses_account_paused, ses_sending_paused, mail_from_not_verified, configuration_set_missing).
+    counts["paused_reason"] = campaign.paused_reason if campaign.status is CampaignStatus.PAUSED else None
     if campaign.kind is CampaignKind.REACTIVATION:
         counts["segment_list_id"] = campaign.segment_list_id
         counts["confirmed_after_segment"] = len(late)

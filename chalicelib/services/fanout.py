@@ -15,8 +15,10 @@ preceded by the conditional ``queued → sending``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.campaign_status import CampaignStatus, DeliveryStatus
+from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import NOT_TARGETED, Delivery, batches, classify
 from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.observability import logger
@@ -74,7 +76,11 @@ def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
                 updated_at=now,
             )
         )
-    written = deps.deliveries.put_new(records)
+    # A one-shot campaign's deliveries expire after the retention (its report then comes from
+    # its counters); an automatic campaign's are the memory of its cooldown and stay.
+    keep = timedelta(days=deps.settings.delivery_retention_days)
+    expires_at = None if campaign.kind is CampaignKind.AUTOMATIC else now + keep
+    written = deps.deliveries.put_new(records, expires_at=expires_at)
     groups = list(enumerate(batches(queued, size), start=first_batch))
     enqueue_batches(deps, campaign, groups)
     counters = {"recipients": len(records), "batches": len(groups), "written": len(written)}

@@ -131,9 +131,10 @@ def _existing_or_pending(deps: Deps, account: Account, data: IntakeInput) -> Cli
 def _send_double_opt_in(
     deps: Deps, account: Account, client: Client, data: IntakeInput, now: datetime
 ) -> None:
+    """Through the platform's one door for transactional mail (``services.outbound``): the
+    account's caps and pace, the platform's SES rate, the sender check, the reputation."""
     from chalicelib.mail.messages import double_opt_in_mail
-    from chalicelib.mail.mime import InvalidMail
-    from chalicelib.mail.ses import MailError
+    from chalicelib.services.outbound import send_transactional
 
     ids = {"account_id": account.account_id, "client_id": client.client_id}
     address_hash = email_hash(deps.email_hash_key, client.email)
@@ -156,16 +157,12 @@ def _send_double_opt_in(
     mail = double_opt_in_mail(
         account, client, f"{deps.settings.public_base_url}{CONFIRM_PATH}{token}", language=data.language
     )
-    try:
-        message_id = deps.mailer.send(
-            mail, now=now, tags={"account_id": account.account_id, "kind": "double_opt_in"}
-        )
-    except (MailError, InvalidMail) as exc:
+    outcome = send_transactional(deps, account, mail, kind="double_opt_in", client_id=client.client_id)
+    if outcome.refused is not None:
         # The visitor sees the same page either way; staff see the client without consent.
-        logger.warning("double opt-in not sent", extra={**ids, "code": getattr(exc, "code", "invalid_mail")})
+        logger.warning("double opt-in not sent", extra={**ids, "code": outcome.refused})
         metrics.add_metric(name="DoubleOptInFailed", unit="Count", value=1)
         return
-    logger.info("double opt-in sent", extra={**ids, "ses_message_id": message_id})
     metrics.add_metric(name="DoubleOptInSent", unit="Count", value=1)
 
 

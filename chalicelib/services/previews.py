@@ -9,9 +9,11 @@
   and a ``List-Unsubscribe`` header that records nothing either. Rendered for the
   client who owns the address if there is one, else for the sample client. At most
   ``TEST_SENDS_PER_HOUR`` per account (a key must not become a way to mail anyone at
-  will); it goes out through the same mailer call as the product's other single
-  e-mails (the double opt-in), and is tagged ``kind=campaign_test`` so SES events
-  about it never touch a delivery.
+  will); it goes out through the one door of the product's single e-mails
+  (``outbound.send_transactional``: the sender on a verified domain, the account's
+  caps, its pace and a platform slot), tagged ``kind=campaign_test`` with the account
+  and no campaign, so SES events about it count in the account's reputation and never
+  touch a delivery.
 - ``open_test_link``: what a test link's public page needs (account and campaign).
 """
 
@@ -30,7 +32,7 @@ from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.client_profile import Email
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.test_links import LinkForTest, mint_test_link, read_test_link
-from chalicelib.errors import Conflict, InvalidInput, NotFound, RateLimited
+from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound, RateLimited
 from chalicelib.observability import logger, metrics
 
 TEST_SUBJECT_PREFIX = "[TEST] "
@@ -109,10 +111,14 @@ def _hour_window(deps: Deps, account_id: str) -> tuple[str, Any]:
 
 
 def send_test(deps: Deps, account: Account, campaign_id: str, email: str | None) -> dict[str, Any]:
-    from chalicelib.mail.mime import InvalidMail
-    from chalicelib.mail.ses import MailError, MailThrottled
+    from chalicelib.services import outbound
+    from chalicelib.services.sender_domains import require_verified_sender
 
     campaign = deps.campaigns.get(account.account_id, campaign_id, consistent=True)
+    if account.suspended:
+        raise AccountSuspended(
+            "this account is suspended and cannot send", details={"reason": account.suspension_reason}
+        )
     to = email or account.settings.sender_email
     owner = deps.clients.id_for_email(account.account_id, to)
     client = (
@@ -120,6 +126,7 @@ def send_test(deps: Deps, account: Account, campaign_id: str, email: str | None)
     )
     mail = _compose(deps, account, campaign, replace(client, email=to))
     mail = replace(mail, subject=TEST_SUBJECT_PREFIX + mail.subject)
+    require_verified_sender(deps, account, mail.sender_email)  # 400 sender_not_verified, as a send
     bucket, expires = _hour_window(deps, account.account_id)
     if not deps.throttle.hit_window(bucket, TEST_SENDS_PER_HOUR, expires):
         raise RateLimited(
@@ -127,20 +134,30 @@ def send_test(deps: Deps, account: Account, campaign_id: str, email: str | None)
             details={"retry_after": 3600 - deps.clock().minute * 60},
         )
     ids = {"account_id": account.account_id, "campaign_id": campaign.campaign_id}
-    try:
-        message_id = deps.mailer.send(mail, now=deps.clock(), tags={**ids, "kind": "campaign_test"})
-    except MailThrottled:
-        raise RateLimited(
-            "the mail service is busy; try again in a minute", details={"retry_after": 60}
-        ) from None
-    except (MailError, InvalidMail) as exc:
-        code = getattr(exc, "code", "invalid_mail")
+    # The one door: the account's caps, its pace, a platform slot, tagged with the account (no
+    # campaign, no client) so a bounce or complaint counts in its reputation, never a delivery.
+    outcome = outbound.send_transactional(deps, account, mail, kind="campaign_test")
+    if outcome.refused == outbound.SUSPENDED:
+        raise AccountSuspended(
+            "this account is suspended and cannot send", details={"reason": account.suspension_reason}
+        )
+    if outcome.refused == outbound.PLATFORM_BUSY:
+        raise RateLimited("the mail service is busy; try again in a minute", details={"retry_after": 60})
+    if outcome.refused is not None:
         raise Conflict(
-            f"the test e-mail could not be sent ({code})", code="test_send_failed", details={"reason": code}
-        ) from None
-    logger.info("campaign test sent", extra={**ids, "ses_message_id": message_id})
+            f"the test e-mail could not be sent ({outcome.refused})",
+            code="test_send_failed",
+            details={"reason": outcome.refused},
+        )
+    # ``message_id`` is None when SES's answer was lost (it may have gone out; never sent again).
+    logger.info("campaign test sent", extra={**ids, "ses_message_id": outcome.message_id})
     metrics.add_metric(name="CampaignTestsSent", unit="Count", value=1)
-    return {"campaign_id": campaign.campaign_id, "to": to, "subject": mail.subject, "message_id": message_id}
+    return {
+        "campaign_id": campaign.campaign_id,
+        "to": to,
+        "subject": mail.subject,
+        "message_id": outcome.message_id,
+    }
 
 
 @dataclass(frozen=True)

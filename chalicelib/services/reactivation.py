@@ -113,12 +113,19 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
         legitimate_interest_url=found.campaign.legitimate_interest_url,
     )
     record = record_consent(deps, found.account, found.client.client_id, change)
-    deps.deliveries.mark(
+    before = deps.deliveries.get(found.campaign.campaign_id, found.client.client_id)
+    if deps.deliveries.mark(
         found.campaign.campaign_id,
         found.client.client_id,
         response=action.response,
         responded_at=to_storage(record.event.at),
-    )
+    ):
+        # The campaign's counters follow the latest answer, so the report outlives the
+        # deliveries' retention (services.campaigns.campaign_report).
+        changes = {action.response: 1}
+        if before is not None and before.response in ("confirmed", "declined"):
+            changes[before.response] = -1
+        deps.campaigns.add(found.account.account_id, found.campaign.campaign_id, **changes)
     logger.info(
         "reactivation choice recorded",
         extra={

@@ -3,26 +3,43 @@
 For each message the worker reads the account (suspended → the campaign is
 paused, nothing is sent) and the campaign (cancelled → what is still queued
 is settled as ``failed``/``cancelled``; paused → the message is dropped and
-``resume`` re-enqueues every delivery still waiting). Then, per recipient:
+``resume`` re-enqueues every delivery still waiting), and checks that the
+account's sender address is on one of its verified sender domains (else the
+campaign pauses with ``paused_reason: sender_not_verified``). Then:
 
-1. read the client (fresh consent and suppression) and classify it again;
-2. take the batch from the account's daily and hourly caps (warm-up cap for
-   new accounts) and book send slots in two shared GCRA buckets — the
-   account's rate and the platform's SES rate — with conditional writes, so
-   any number of concurrent workers together stay under both rates;
-3. per recipient, wait for its slot, win the conditional ``queued →
-   sending`` (only one worker can), render, send through SES with the
-   List-Unsubscribe headers and message tags, and record ``sending → sent``
-   with the SES message id.
+1. the message takes its place in the account's queue (``Pacer.admit``): a
+   message whose turn is more than a moment away goes back to the queue with
+   a delay until then, its clients unread; so does one whose send slots are
+   not to be had within a worker's wait (``Pacer.blocked``: the account's or
+   the platform's bucket booked too far ahead — one read of both, before any
+   client is read or delivery claimed);
+2. it reads its clients (fresh consent and suppression), classifies them
+   again, and takes them from the account's daily and hourly caps (the
+   warm-up cap of a young account included: ``services.limits``);
+3. it sends them group by group (``services.pacing``): the account's slots at
+   its fair share of the platform, then — just in time — as many platform
+   slots; each delivery is won with the conditional ``queued → sending``
+   (only one worker can), rendered, sent through SES at its platform slot
+   (or its slot skipped, never sent late) and recorded ``sending → sent``.
 
 A message whose slots are too far ahead, or whose recipients met a cap, SES
 throttling or a transient SES error, is never dropped: what is left goes
 back on the queue as one continuation message with a delay. SES throttling
 puts the delivery back to ``queued`` (SES certainly did not send it) and is
-never counted as a failure. A delivery found in ``sending`` (a worker died
-around the SES call) is never sent again: it waits for the SES event that
-reconciles it, and after ``send_unconfirmed_after_seconds`` is settled as
-``failed``/``unconfirmed`` (see docs/ARCHITECTURE.md, "Exactly once").
+never counted as a failure. An SES refusal that concerns the whole account
+or sender (``MailAccountProblem``: unverified sender, paused sending, MAIL
+FROM not verified, configuration set missing) puts the delivery back to
+``queued`` and pauses the campaign with that reason (metric
+``SendingBlocked``, alarmed): nobody fails, and ``resume`` after the fix
+sends each waiting recipient once. A delivery found in ``sending`` (a worker
+died around the SES call, or SES's answer was lost) is never sent again: it
+waits for the SES event that reconciles it, and after
+``send_unconfirmed_after_seconds`` is settled as ``failed``/``unconfirmed``
+(see docs/ARCHITECTURE.md, "Exactly once").
+
+One invocation handles up to ``MESSAGES_PER_INVOCATION`` messages at once (a
+thread each): a worker mostly waits for its slots, so one Lambda paces the
+messages of several accounts side by side.
 
 When the last message of a batch finishes, the batch is counted done once
 (marker item + counter in one transaction); when all batches of a finished
@@ -48,29 +65,25 @@ from chalicelib.domain.campaign_status import (
     finished_sending,
 )
 from chalicelib.domain.campaigns import NOT_TARGETED, Campaign, Delivery, classify
+from chalicelib.domain.limits import InForce
+from chalicelib.domain.pacing import late_tolerance as _late_tolerance
 from chalicelib.domain.records import Account, Client
-from chalicelib.domain.throttle import Deferred, Reservation
+from chalicelib.domain.throttle import Deferred
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 
 SEND_QUEUE = "send"
 MAX_DELAY = 900  # SQS's longest DelaySeconds
 UNSUBSCRIBE_PATH = "/p/unsubscribe/"
-PLATFORM_BUCKET = "platform#ses"
-SEND_WINDOW_SECONDS = 10.0  # a message books at most this much of its account's rate
+SEND_WINDOW_SECONDS = 10.0  # a message sends at most this much of its account's pace
+ADMIT_AHEAD_SECONDS = 2.0  # a message whose turn is further off waits on the queue instead
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
-SLOT_LEAD_SECONDS = 0.1
-MAX_SLOT_LEAD_SECONDS = 5.0
+MESSAGES_PER_INVOCATION = 10  # handle_send's SQS batch size: messages paced side by side
+UNKNOWN_OUTCOME_RECHECK = 60.0  # seconds before a delivery whose SES answer was lost is looked at
 
 
 def enqueue_batches(
-    deps: Deps,
-    campaign: Campaign,
-    groups: list[tuple[int, list[str]]],
-    *,
-    delay: int = 0,
-    attempt: int = 0,
-    lead: float | None = None,
+    deps: Deps, campaign: Campaign, groups: list[tuple[int, list[str]]], *, delay: int = 0, attempt: int = 0
 ) -> None:
     bodies = [
         {
@@ -79,7 +92,6 @@ def enqueue_batches(
             "batch": batch,
             "client_ids": ids,
             "attempt": attempt,
-            **({"lead": lead} if lead is not None else {}),
         }
         for batch, ids in groups
         if ids
@@ -96,10 +108,7 @@ class BatchRun:
     left: list[str] = field(default_factory=list)
     delay: float = 0.0
     retry: bool = False  # SES refused some sends: the continuation counts an attempt
-    # How far ahead of now the continuation books its first slot. A message that was late for
-    # every slot it booked (its claims took longer than the lead) books further ahead next
-    # time, so slow storage delays a batch instead of starving it.
-    lead: float | None = None
+    stop: str | None = None  # an account-level SES refusal: the campaign pauses with this reason
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -116,25 +125,40 @@ class BatchRun:
 
 
 def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """``handle_send``'s body: one batch per record; failed records are reported back
-    (partial batch response), so only they are redelivered."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    """``handle_send``'s body: its messages processed side by side (a thread each: they mostly
+    wait for their send slots); failed records are reported back (partial batch response),
+    so only they are redelivered."""
+    records = list(event.get("Records") or [])
+    return process_bodies(deps, [(str(r.get("messageId")), str(r.get("body"))) for r in records])
 
-    def record_handler(record: Any) -> str:
-        return process_message(deps, json.loads(record.body))
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+def process_bodies(deps: Deps, messages: list[tuple[str, str]]) -> dict[str, Any]:
+    """Process ``(message_id, body)`` pairs side by side; the partial batch response."""
+
+    def attempt(message: tuple[str, str]) -> bool:
+        try:
+            process_message(deps, json.loads(message[1]))
+        except Exception:  # noqa: BLE001 — reported as a batch item failure; SQS redelivers it
+            logger.exception("send message failed", extra={"message_id": message[0]})
+            return False
+        return True
+
+    if len(messages) <= 1:
+        outcomes = [attempt(message) for message in messages]
+    else:
+        with ThreadPoolExecutor(max_workers=len(messages), thread_name_prefix="send-message") as pool:
+            outcomes = list(pool.map(attempt, messages))
+    # Every failed message is listed (all of them, if all failed): SQS redelivers exactly those.
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": m[0]} for m, ok in zip(messages, outcomes, strict=True) if not ok
+        ]
+    }
 
 
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
-    lead = min(MAX_SLOT_LEAD_SECONDS, max(SLOT_LEAD_SECONDS, float(body.get("lead", SLOT_LEAD_SECONDS))))
     ids = [str(i) for i in body["client_ids"]]
     ids_log = {"account_id": account_id, "campaign_id": campaign_id, "batch": batch}
     try:
@@ -156,13 +180,46 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         return _finish_message(deps, campaign, batch, attempt, run)
     if campaign.status in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
         return "paused"  # resume re-enqueues every delivery still queued
+    from chalicelib.services.limits import limits_in_force
+    from chalicelib.services.pacing import Pacer, queue_bucket
+    from chalicelib.services.sender_domains import sender_problem
+
+    problem = sender_problem(deps, account)
+    if problem is not None:
+        # Defence in depth: settings accept only a verified domain of the account, but a
+        # domain can be removed or lose its verification; nothing goes out as another sender.
+        pause_for_sending_problem(deps, campaign, problem)
+        return "paused"
+    limits = limits_in_force(deps, account, now)
+    pacer = Pacer(deps, account_id, limits.send_rate_per_second)
     run = BatchRun()
-    # A message sends at most one send window of its rate: the rest of a large batch
-    # continues at once, unread (it is read, fresh, by the message that sends it).
-    window = _window(deps, account)
+    pace = pacer.share()
+    # A message sends at most one window of its pace: the rest of a large batch continues
+    # at once, unread (it is read, fresh, by the message that sends it).
+    window = max(1, int(pace * SEND_WINDOW_SECONDS))
+    place = pacer.admit(min(len(ids), window), ADMIT_AHEAD_SECONDS)
+    if isinstance(place, Deferred):
+        # The account's earlier messages fill its next moments: back to the queue until its
+        # turn, nothing read.
+        delay = max(1.0, place.retry_at - deps.clock().timestamp())
+        for client_id in ids:
+            run.keep(client_id, delay)
+        metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
+        return _finish_message(deps, campaign, batch, attempt, run)
     for client_id in ids[window:]:
         run.keep(client_id, 0)
     ids = ids[:window]
+    blocked = pacer.blocked(deps.settings.send_max_wait_seconds)
+    if blocked is not None:
+        # No slots within a worker's wait (other tenants hold the platform, or this account's
+        # pace): back to the queue until then, its clients unread and nothing claimed; its
+        # place in the account's queue is handed back.
+        delay = max(1.0, blocked.retry_at - deps.clock().timestamp())
+        for client_id in ids:
+            run.keep(client_id, delay)
+        deps.throttle.release_rate(queue_bucket(account_id), place.new_tat, place.start)
+        metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
+        return _finish_message(deps, campaign, batch, attempt, run)
     clients = deps.client_index.get_many(account_id, ids)
     sendable: list[Client] = []
     consent_only = account.settings.consent_only_campaigns
@@ -181,24 +238,48 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         else:
             assert isinstance(status, DeliveryStatus)
             _settle(deps, campaign, client_id, status, run)
+    sent_before = run.counts.get("sent", 0)
     if sendable:
-        _send_all(deps, account, campaign, sendable, attempt, run, lead)
+        _send_all(deps, account, campaign, sendable, limits, pacer, attempt, run)
+    unsent = len(ids) - (run.counts.get("sent", 0) - sent_before)
+    if unsent > 0:
+        # The queue's estimate of this message was too long: hand back its end if it is
+        # still the account's last booking, so the next message does not wait for nothing.
+        deps.throttle.release_rate(
+            queue_bucket(account_id), place.new_tat, max(place.start, place.new_tat - unsent * place.interval)
+        )
     return _finish_message(deps, campaign, batch, attempt, run)
+
+
+def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bool:
+    """Pause a campaign that SES (or the sender check) will not send for, whoever the
+    recipient: its deliveries stay ``queued`` for ``resume``. Metric ``SendingBlocked``."""
+    current = deps.campaigns.get(campaign.account_id, campaign.campaign_id, consistent=True)
+    if current.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
+        return False
+    moved = deps.campaigns.move(current, CampaignStatus.PAUSED, deps.clock(), paused_reason=reason)
+    if moved:
+        logger.warning(
+            "campaign paused: the account's sender cannot send",
+            extra={"account_id": campaign.account_id, "campaign_id": campaign.campaign_id, "reason": reason},
+        )
+        metrics.add_metric(name="SendingBlocked", unit="Count", value=1)
+    return moved
 
 
 def _finish_message(deps: Deps, campaign: Campaign, batch: int, attempt: int, run: BatchRun) -> str:
     now = deps.clock()
     if run.counts.get("sent"):
         _count_sent(deps, campaign, run.counts["sent"], now)
+    if run.stop is not None:
+        # SES refuses this sender: the campaign pauses; what is left stays queued for resume.
+        pause_for_sending_problem(deps, campaign, run.stop)
+        deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
+        return "paused"
     if run.left:
         delay = int(run.delay + 0.999)
         enqueue_batches(
-            deps,
-            campaign,
-            [(batch, run.left)],
-            delay=delay,
-            attempt=attempt + 1 if run.retry else attempt,
-            lead=run.lead,
+            deps, campaign, [(batch, run.left)], delay=delay, attempt=attempt + 1 if run.retry else attempt
         )
         deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
         return "continued"
@@ -256,29 +337,37 @@ def _not_queued(deps: Deps, campaign: Campaign, client_id: str, run: BatchRun) -
         )
 
 
-def daily_cap(deps: Deps, account: Account, now: datetime) -> int:
-    cap = account.settings.daily_send_cap
-    if now - account.created_at < timedelta(days=deps.settings.warmup_days):
-        cap = min(cap, deps.settings.warmup_daily_cap)
-    return cap
-
-
-def _cap_buckets(account: Account, now: datetime) -> tuple[str, datetime, str, datetime]:
+def cap_buckets(account_id: str, now: datetime) -> tuple[str, datetime, str, datetime]:
+    """The account's daily and hourly cap windows at ``now``: keys and ends."""
     day_end = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
     hour_end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     return (
-        f"account#{account.account_id}#day#{now:%Y%m%d}",
+        f"account#{account_id}#day#{now:%Y%m%d}",
         day_end,
-        f"account#{account.account_id}#hour#{now:%Y%m%d%H}",
+        f"account#{account_id}#hour#{now:%Y%m%d%H}",
         hour_end,
     )
 
 
-def _window(deps: Deps, account: Account) -> int:
-    """How many sends one message books at most: ``SEND_WINDOW_SECONDS`` of its rate."""
-    settings = deps.settings
-    platform_rate = settings.platform_send_rate_per_second * settings.platform_rate_safety
-    return max(1, int(min(account.settings.send_rate_per_second, platform_rate) * SEND_WINDOW_SECONDS))
+def take_caps(deps: Deps, account_id: str, limits: InForce, wanted: int, now: datetime) -> tuple[int, float]:
+    """Take up to ``wanted`` sends from the account's daily and hourly caps: how many were
+    admitted, and in how many seconds the cap that refused the rest opens again."""
+    day_key, day_end, hour_key, hour_end = cap_buckets(account_id, now)
+    by_day = deps.throttle.take_from_cap(day_key, wanted, limits.daily_send_cap, day_end + timedelta(days=1))
+    admitted = deps.throttle.take_from_cap(
+        hour_key, by_day, limits.hourly_send_cap, hour_end + timedelta(hours=1)
+    )
+    deps.throttle.give_back(day_key, by_day - admitted)
+    reopens = ((day_end if by_day < wanted else hour_end) - now).total_seconds()
+    return admitted, reopens
+
+
+def give_back_caps(deps: Deps, account_id: str, now: datetime, count: int) -> None:
+    """Return cap admissions of sends that did not happen after all."""
+    if count > 0:
+        day_key, _, hour_key, _ = cap_buckets(account_id, now)
+        deps.throttle.give_back(day_key, count)
+        deps.throttle.give_back(hour_key, count)
 
 
 def _send_all(
@@ -286,99 +375,68 @@ def _send_all(
     account: Account,
     campaign: Campaign,
     sendable: list[Client],
+    limits: InForce,
+    pacer: Any,
     attempt: int,
     run: BatchRun,
-    lead: float = SLOT_LEAD_SECONDS,
 ) -> None:
-    settings = deps.settings
     now = deps.clock()
-    day_key, day_end, hour_key, hour_end = _cap_buckets(account, now)
-    account_rate = account.settings.send_rate_per_second
-    platform_rate = settings.platform_send_rate_per_second * settings.platform_rate_safety
-    wanted = min(len(sendable), _window(deps, account))
-    for client in sendable[wanted:]:
-        run.keep(client.client_id, 0)  # the rest of a large batch continues at once
-    by_day = deps.throttle.take_from_cap(
-        day_key, wanted, daily_cap(deps, account, now), day_end + timedelta(days=1)
-    )
-    admitted = deps.throttle.take_from_cap(
-        hour_key, by_day, account.settings.hourly_send_cap, hour_end + timedelta(hours=1)
-    )
-    deps.throttle.give_back(day_key, by_day - admitted)
-    if admitted < wanted:
-        wait = (day_end if by_day < wanted else hour_end) - now
-        for client in sendable[admitted:wanted]:
-            run.keep(client.client_id, wait.total_seconds())
-        metrics.add_metric(name="SendCapped", unit="Count", value=wanted - admitted)
+    admitted, reopens = take_caps(deps, account.account_id, limits, len(sendable), now)
+    if admitted < len(sendable):
+        for client in sendable[admitted:]:
+            run.keep(client.client_id, reopens)
+        metrics.add_metric(name="SendCapped", unit="Count", value=len(sendable) - admitted)
     if admitted == 0:
         return
-    batch = sendable[:admitted]
-    # Book from a moment slightly ahead: the first delivery is claimed and its message built
-    # before its slot, so an idle bucket's first slot is not already past when it is used.
-    epoch = deps.clock().timestamp() + lead
-    wait_limit = settings.send_max_wait_seconds
-    # The account's own bucket matters only when its rate is below the platform's: above
-    # it, the platform bucket already holds every worker of every account to less.
-    mine: Reservation | Deferred | None = None
-    if account_rate < platform_rate:
-        mine = deps.throttle.reserve_rate(
-            f"account#{account.account_id}#rate", admitted, account_rate, epoch, wait_limit
-        )
-    shared = mine
-    if not isinstance(mine, Deferred):
-        shared = deps.throttle.reserve_rate(PLATFORM_BUCKET, admitted, platform_rate, epoch, wait_limit)
-    if not isinstance(shared, Reservation):
-        retry_at = shared.retry_at if isinstance(shared, Deferred) else epoch + 1
-        _give_back(deps, day_key, hour_key, admitted)
-        for client in batch:
-            run.keep(client.client_id, max(1.0, retry_at - epoch))
-        metrics.add_metric(name="SendDeferred", unit="Count", value=admitted)
-        return
-
-    def slot(index: int) -> float:
-        own = mine.slot(index) if isinstance(mine, Reservation) else 0.0
-        return max(own, shared.slot(index))
-
-    unused = _paced_sends(deps, account, campaign, batch, slot, attempt, run, lead)
-    _give_back(deps, day_key, hour_key, unused)
+    unused = _paced_sends(deps, account, campaign, sendable[:admitted], pacer, attempt, run)
+    give_back_caps(deps, account.account_id, now, unused)
 
 
 def late_tolerance(settings: Any) -> float:
-    """How late a send may be for its slot. Slots are ``1/(safety·R)`` apart, so a 1-second
-    window holds at most ``ceil(safety·R·(1 + T))`` sends that are at most ``T`` late:
-    that stays within ``R`` while ``T <= 1/safety - 1`` (0.042 s at 0.96); keep half of it
-    for the jitter between the check and SES receiving the call."""
-    bound = 0.5 * (1.0 / settings.platform_rate_safety - 1.0)
-    return (
-        min(settings.send_late_tolerance_seconds, bound)
-        if bound > 0
-        else settings.send_late_tolerance_seconds
-    )
-
-
-def sent_before_return(run: BatchRun, before: int) -> int:
-    return run.counts.get("sent", 0) - before
+    """How late a send may be for its platform slot (``domain.pacing.late_tolerance``)."""
+    return _late_tolerance(settings.platform_rate_safety, settings.send_late_tolerance_seconds)
 
 
 def _pool() -> ThreadPoolExecutor:
     """Threads that record outcomes (``sending → sent``) and release unsent claims."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="send-io")
-    return _POOL
+    with _POOLS_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="send-io")
+        return _POOL
 
 
 def _claim_pool() -> ThreadPoolExecutor:
     """Threads that only claim and build the next deliveries, so a claim never waits in line
-    behind the recording of earlier sends."""
+    behind the recording of earlier sends (``LOOKAHEAD`` per message of an invocation)."""
     global _CLAIM_POOL
-    if _CLAIM_POOL is None:
-        _CLAIM_POOL = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="send-claim")
-    return _CLAIM_POOL
+    with _POOLS_LOCK:
+        if _CLAIM_POOL is None:
+            _CLAIM_POOL = ThreadPoolExecutor(
+                max_workers=LOOKAHEAD * MESSAGES_PER_INVOCATION, thread_name_prefix="send-claim"
+            )
+        return _CLAIM_POOL
 
 
+def _booking_pool() -> ThreadPoolExecutor:
+    """Threads that book a message's next group while its current one is being sent."""
+    global _BOOKING_POOL
+    with _POOLS_LOCK:
+        if _BOOKING_POOL is None:
+            _BOOKING_POOL = ThreadPoolExecutor(
+                max_workers=MESSAGES_PER_INVOCATION, thread_name_prefix="send-book"
+            )
+        return _BOOKING_POOL
+
+
+def _timed_book(pacer: Any, remaining: int, max_wait: float) -> Any:
+    return pacer.book(remaining, max_wait)
+
+
+_POOLS_LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _CLAIM_POOL: ThreadPoolExecutor | None = None
+_BOOKING_POOL: ThreadPoolExecutor | None = None
 
 
 def _paced_sends(
@@ -386,18 +444,22 @@ def _paced_sends(
     account: Account,
     campaign: Campaign,
     batch: list[Client],
-    slot: Any,
+    pacer: Any,
     attempt: int,
     run: BatchRun,
-    lead: float = SLOT_LEAD_SECONDS,
 ) -> int:
-    """Send ``batch`` at its booked slots; how many of the slots' cap admissions went unused.
+    """Send ``batch`` group by group at platform slots; how many cap admissions went unused.
 
-    DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are
-    claimed (``queued → sending``) and their MIME built while the worker waits for the
-    current slot, and ``sending → sent`` is recorded after the call, so one worker
-    keeps its slots however slow the table is (claims have threads of their own, so they
-    never wait in line behind the recording of earlier sends). At most ``LOOKAHEAD`` deliveries are
+    Each group is booked when the worker is ready for it (``Pacer.book``: the account's
+    slots at its share, then the platform's), and each e-mail goes out at its own platform
+    slot or the slot is skipped: a slot the worker is later for than the tolerance is left
+    unused rather than crowding the next booking's slots. An e-mail whose group ran out of
+    slots waits for the next group.
+
+    DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are claimed
+    (``queued → sending``) and their MIME built while the worker waits for the current
+    slot, and ``sending → sent`` is recorded after the call, so one worker keeps its slots
+    however slow the table is. At most ``LOOKAHEAD`` deliveries (plus the one in hand) are
     claimed ahead of the SES call — the most a crash can leave ``sending`` unsent.
     """
     claim_pool = _claim_pool()
@@ -405,6 +467,7 @@ def _paced_sends(
     claims: dict[int, Future[Prepared | None]] = {}
     records: list[Future[Any]] = []
     tolerance = late_tolerance(deps.settings)
+    max_wait = deps.settings.send_max_wait_seconds
 
     def claim(index: int) -> None:
         if index < len(batch):
@@ -412,52 +475,91 @@ def _paced_sends(
 
     for index in range(LOOKAHEAD):
         claim(index)
-    booked = len(batch)
-    next_slot = 0
-    try:
-        for index in range(len(batch)):
+    index = 0  # the next delivery of the batch to take from the claims
+    in_hand: Prepared | None = None
+
+    def next_ready() -> Prepared | None:
+        """The next delivery won and built (``None`` once the batch is used up)."""
+        nonlocal index
+        while index < len(batch):
             prepared = claims.pop(index).result()
             claim(index + LOOKAHEAD)
-            if prepared is None:
-                continue
-            now = deps.clock().timestamp()
-            # A slot we are already late for by more than the tolerance is skipped (left
-            # unused): sending in it would bunch sends into other workers' slots.
-            while next_slot < booked and now - slot(next_slot) > tolerance:
-                next_slot += 1
-                run.count("slots_skipped")
-            if next_slot == booked:
-                late = [prepared] + [f.result() for f in claims.values()]
-                claims.clear()
-                for item in late:
-                    if item is not None:
-                        deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="late")
-                # Nothing sent at all means this worker is too slow right now: pause a second
-                # rather than book and miss slots again at once.
-                pause = 0.0 if sent_before_return(run, sent_at_start) else 1.0
-                if not sent_before_return(run, sent_at_start):
-                    # Its claims take longer than the lead: book further ahead next time.
-                    run.lead = min(MAX_SLOT_LEAD_SECONDS, 2 * (lead + max(0.0, now - slot(0))))
-                for rest in batch[index:]:
-                    run.keep(rest.client_id, pause)
-                metrics.add_metric(name="SendLate", unit="Count", value=len(batch) - index)
+            index += 1
+            if prepared is not None:
+                return prepared
+        return None
+
+    next_group: Future[Any] | None = None  # the following group, booked while this one is sent
+    booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
+    try:
+        while run.stop is None:
+            # A group is booked only once a delivery is ready to go in its first slot.
+            in_hand = in_hand or next_ready()
+            if in_hand is None:
                 break
-            wait = slot(next_slot) - now
-            if wait > 0:
-                deps.sleep(wait)
+            remaining = len(batch) - index + 1
+            started = deps.clock().timestamp()
+            if next_group is not None:
+                group, next_group = next_group.result(), None
             else:
-                run.count("slots_late")
-            next_slot += 1
-            _send_prepared(deps, prepared, attempt, run, records)
+                group = pacer.book(remaining, max_wait)
+                booking_took = deps.clock().timestamp() - started
+            if isinstance(group, Deferred):
+                delay = max(1.0, group.retry_at - deps.clock().timestamp())
+                _keep_rest(batch, index, in_hand, run, delay)
+                index = len(batch)
+                metrics.add_metric(name="SendDeferred", unit="Count", value=remaining)
+                break
+            sent_in_group = 0
+            slot = 0
+            while slot < len(group.slots) and run.stop is None:
+                in_hand = in_hand or next_ready()
+                if in_hand is None:
+                    break
+                now = deps.clock().timestamp()
+                while slot < len(group.slots) and now - group.slots[slot] > tolerance:
+                    slot += 1
+                    run.count("slots_skipped")
+                if slot == len(group.slots):
+                    break  # every slot left is past: the delivery in hand waits for the next group
+                after = len(batch) - index + 1 - (len(group.slots) - slot)
+                if next_group is None and after > 0 and group.slots[-1] - now <= max(0.3, 2 * booking_took):
+                    # Book the next group now, beside the sends, so its first platform slot follows
+                    # this group's last one (the booking itself takes time).
+                    next_group = _booking_pool().submit(_timed_book, pacer, after, max_wait)
+                wait = group.slots[slot] - now
+                if wait > 0:
+                    deps.sleep(wait)
+                slot += 1
+                prepared, in_hand = in_hand, None
+                if _send_prepared(deps, prepared, attempt, run, records):
+                    sent_in_group += 1
+            if slot < len(group.slots):
+                run.count("slots_unused", len(group.slots) - slot)
+            if sent_in_group == 0 and in_hand is not None:
+                # A whole group missed: this worker is too slow right now. Let the rest wait a
+                # second on the queue rather than book and miss slots again at once.
+                _keep_rest(batch, index, in_hand, run, 1.0)
+                index = len(batch)
+                metrics.add_metric(name="SendLate", unit="Count", value=1)
+                break
     finally:
-        # Deliveries claimed ahead but not sent (the loop ended early, e.g. on an error) go
+        if next_group is not None:
+            try:
+                unused = next_group.result()
+                if not isinstance(unused, Deferred):
+                    run.count("slots_unused", len(unused.slots))  # booked ahead, not needed after all
+            except Exception:  # noqa: BLE001 — a booking that failed books nothing
+                logger.exception("booking the next group failed")
+        # Deliveries claimed but not sent (the loop ended early: deferred, paused, an error) go
         # back to the queue: SES was never called for them.
+        leftovers = [in_hand] if in_hand is not None else []
         for future in claims.values():
             try:
-                item = future.result()
+                leftovers.append(future.result())
             except Exception:  # noqa: BLE001 — the claim itself failed; nothing to undo
                 logger.exception("claiming a delivery failed")
-                continue
+        for item in leftovers:
             if item is not None:
                 deps.deliveries.move(item.sending, DeliveryStatus.QUEUED, deps.clock(), reason="released")
         for future in records:
@@ -465,13 +567,18 @@ def _paced_sends(
                 future.result()
             except Exception:  # noqa: BLE001 — logged; the delivery waits for its SES event
                 logger.exception("recording a send failed")
-    return booked - sent_before_return(run, sent_at_start)
+    return len(batch) - (run.counts.get("sent", 0) - sent_at_start)
 
 
-def _give_back(deps: Deps, day_key: str, hour_key: str, count: int) -> None:
-    if count > 0:
-        deps.throttle.give_back(day_key, count)
-        deps.throttle.give_back(hour_key, count)
+def _keep_rest(
+    batch: list[Client], index: int, in_hand: Prepared | None, run: BatchRun, delay: float
+) -> None:
+    """Everything of ``batch`` not sent yet continues in a later message (the claimed ones are
+    released to ``queued`` by the caller)."""
+    if in_hand is not None:
+        run.keep(in_hand.sending.client_id, delay)
+    for client in batch[index:]:
+        run.keep(client.client_id, delay)
 
 
 @dataclass(frozen=True)
@@ -491,6 +598,8 @@ def _prepare(
     from chalicelib.domain.campaign_content import TemplateProblem
     from chalicelib.mail.mime import InvalidMail, build_mime
 
+    if run.stop is not None:
+        return None  # the campaign is pausing: leave it queued
     queued = Delivery(campaign.campaign_id, client.client_id, campaign.account_id, DeliveryStatus.QUEUED)
     now = deps.clock()
     if not deps.deliveries.move(queued, DeliveryStatus.SENDING, now, count_attempt=True):
@@ -518,7 +627,13 @@ def _send_prepared(
     deps: Deps, prepared: Prepared, attempt: int, run: BatchRun, records: list[Future[Any]] | None = None
 ) -> bool:
     """Call SES; ``True`` if it accepted the e-mail."""
-    from chalicelib.mail.ses import MailRejected, MailThrottled, MailTransient
+    from chalicelib.mail.ses import (
+        MailAccountProblem,
+        MailOutcomeUnknown,
+        MailRejected,
+        MailThrottled,
+        MailTransient,
+    )
 
     sending, ids = prepared.sending, prepared.tags
     try:
@@ -529,6 +644,22 @@ def _send_prepared(
         run.keep(sending.client_id, _backoff(attempt), retry=True)
         run.count("throttled")
         metrics.add_metric(name="SendThrottled", unit="Count", value=1)
+        return False
+    except MailAccountProblem as exc:
+        # SES refuses this sender, whoever the recipient: not sent; the campaign pauses.
+        deps.deliveries.move(sending, DeliveryStatus.QUEUED, deps.clock(), reason=exc.reason)
+        with run.lock:
+            run.stop = run.stop or exc.reason
+        logger.warning(
+            "SES refuses the account's sending", extra={**ids, "code": exc.code, "reason": exc.reason}
+        )
+        return False
+    except MailOutcomeUnknown as exc:
+        # SES may have sent it: never call again. The delivery stays ``sending`` for SES's Send
+        # event (or ``failed``/``unconfirmed`` later); a continuation looks at it again.
+        run.keep(sending.client_id, UNKNOWN_OUTCOME_RECHECK)
+        metrics.add_metric(name="SendOutcomeUnknown", unit="Count", value=1)
+        logger.warning("SES answer lost: delivery left for reconciliation", extra={**ids, "code": exc.code})
         return False
     except MailTransient as exc:
         errors = deps.deliveries.requeue_after_transient(sending, deps.clock())

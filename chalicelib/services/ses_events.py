@@ -31,6 +31,8 @@ from chalicelib.observability import logger, metrics
 
 SOFT_WINDOW = 5
 SOFT_LIMIT = 3
+# How long a transactional e-mail's SES event is remembered as counted (SNS redelivers within hours).
+SES_EVENT_MARK_SECONDS = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def handle_event(deps: Deps, body: str) -> str:
     if event is None:
         logger.warning("SES event not understood")
         return "ignored"
+    if event.account_id and not event.campaign_id:
+        return _transactional(deps, event)
     if not (event.account_id and event.campaign_id and event.client_id):
         logger.info(
             "SES event without campaign tags", extra={"kind": event.kind, "ses_message_id": event.message_id}
@@ -125,6 +129,45 @@ def handle_event(deps: Deps, body: str) -> str:
     return "ignored"
 
 
+def _transactional(deps: Deps, event: SesEvent) -> str:
+    """A bounce or complaint of a transactional e-mail (double opt-in, invitation, test send:
+    tagged with the account, no campaign) counts in the account's reputation like a
+    campaign's — once per SES message (a marker item) — and suppresses the client it was
+    for, if any."""
+    from chalicelib.services.suspension import check_reputation
+
+    assert event.account_id is not None
+    if event.kind not in ("hard_bounce", "complaint", "soft_bounce"):
+        return "noted"
+    ids = {"account_id": event.account_id, "kind": event.kind, "ses_message_id": event.message_id}
+    marker = f"ses#{event.message_id}#{event.kind}"
+    if event.message_id and not deps.throttle.mark_once(marker, deps.clock(), SES_EVENT_MARK_SECONDS):
+        return "duplicate"
+    now = deps.clock()
+    if event.kind == "soft_bounce":
+        deps.stats.add(event.account_id, now.date(), soft_bounces=1)
+        metrics.add_metric(name="SoftBounces", unit="Count", value=1)
+        return "soft"
+    hard = event.kind == "hard_bounce"
+    if event.client_id:
+        try:
+            _record(
+                deps,
+                event.account_id,
+                event.client_id,
+                EventType.BOUNCED if hard else EventType.COMPLAINED,
+                Source.BOUNCE if hard else Source.COMPLAINT,
+                None,
+            )
+        except NotFound:
+            pass  # the account is gone
+    deps.stats.add(event.account_id, now.date(), **({"hard_bounces": 1} if hard else {"complaints": 1}))
+    metrics.add_metric(name="Bounces" if hard else "Complaints", unit="Count", value=1)
+    logger.info("SES event of a transactional e-mail", extra=ids)
+    check_reputation(deps, event.account_id)
+    return "transactional_" + event.kind
+
+
 def _reconcile(deps: Deps, delivery: Any, event: SesEvent) -> str:
     """A worker died after SES accepted the e-mail: SES's own event proves it was sent."""
     if delivery.status is DeliveryStatus.SENDING:
@@ -143,7 +186,7 @@ def _record(
     client_id: str,
     event_type: EventType,
     source: Source,
-    campaign_id: str,
+    campaign_id: str | None,
     note: str | None = None,
 ) -> None:
     from chalicelib.services.consent import ConsentChange, record_consent

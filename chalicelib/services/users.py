@@ -122,24 +122,22 @@ def link_url(deps: Deps, purpose: TokenPurpose, secret: str) -> str:
 
 
 def send_link(deps: Deps, account: Account, user: User, purpose: TokenPurpose, secret: str) -> bool:
-    """E-mail an invitation or reset link; ``False`` if SES refused it (logged, not raised:
-    the owner can send the invitation again, the user can ask for another reset)."""
+    """E-mail an invitation or reset link through the platform's one door for transactional
+    mail (``services.outbound``: the sender check, the account's caps and pace, the platform's
+    SES rate, the reputation); ``False`` if it was not sent (logged, not raised: the owner can
+    send the invitation again, the user can ask for another reset)."""
     from chalicelib.mail.messages import invitation_mail, password_reset_mail
-    from chalicelib.mail.mime import InvalidMail
-    from chalicelib.mail.ses import MailError
+    from chalicelib.services.outbound import send_transactional
 
     build = invitation_mail if purpose == "invitation" else password_reset_mail
     mail = build(account, user, link_url(deps, purpose, secret))
     ids = {"account_id": account.account_id, "user_id": user.user_id, "kind": purpose}
-    try:
-        message_id = deps.mailer.send(
-            mail, now=deps.clock(), tags={"account_id": account.account_id, "kind": purpose}
-        )
-    except (MailError, InvalidMail) as exc:
-        logger.warning("identity mail not sent", extra={**ids, "code": getattr(exc, "code", "invalid_mail")})
+    outcome = send_transactional(deps, account, mail, kind=purpose)
+    if outcome.refused is not None:
+        logger.warning("identity mail not sent", extra={**ids, "code": outcome.refused})
         metrics.add_metric(name="IdentityMailFailed", unit="Count", value=1)
         return False
-    logger.info("identity mail sent", extra={**ids, "ses_message_id": message_id})
+    logger.info("identity mail sent", extra={**ids, "ses_message_id": outcome.message_id})
     return True
 
 

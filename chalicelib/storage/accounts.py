@@ -6,7 +6,9 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.account_settings import AccountSettings
 from chalicelib.domain.identity import ApiKeyRecord, OneTimeToken, User
+from chalicelib.domain.limits import AccountLimits
 from chalicelib.domain.records import Account
+from chalicelib.domain.sender_domains import SenderDomain
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.api_keys import add_new_key
 from chalicelib.storage.conversions import loaded_time, stored_time
@@ -28,6 +30,7 @@ def _to_record(item: AccountModel) -> Account:
         suspended_at=loaded_time(item.suspended_at),
         reinstated_at=loaded_time(item.reinstated_at),
         version=item.version,
+        limits=AccountLimits.model_validate(item.limits.as_dict(), strict=False) if item.limits else None,
     )
 
 
@@ -43,6 +46,7 @@ def _to_item(account: Account) -> AccountModel:
         suspension_reason=account.suspension_reason,
         suspended_at=stored_time(account.suspended_at),
         reinstated_at=stored_time(account.reinstated_at),
+        limits=account.limits.model_dump(mode="json") if account.limits is not None else None,
     )
     if account.version is not None:
         item.version = account.version
@@ -54,19 +58,32 @@ class AccountRepository:
         self,
         account: Account,
         first_key: ApiKeyRecord,
+        sender_domain: SenderDomain | None = None,
         owner: User | None = None,
         invitation: OneTimeToken | None = None,
     ) -> Account:
-        """The account, its first API key and (when given) its first owner with the owner's
-        invitation: all of them or none."""
+        """The account, its first API key, the claim of its sender domain and (when given) its
+        first owner with the owner's invitation: all of them or none (``Conflict``
+        ``domain_taken`` when another account holds the domain)."""
+        from chalicelib.storage.sender_domains import DOMAIN_TAKEN, add_to_transaction
+
         tx = Transaction(AccountModel._get_connection().connection)
         tx.save(_to_item(account), "account", condition=AccountModel.account_id.does_not_exist())
         add_new_key(tx, first_key)
+        if sender_domain is not None:
+            add_to_transaction(tx, sender_domain)
         if owner is not None:
             add_new_user(tx, owner, invitation)
         try:
             tx.commit()
         except TransactionFailed as exc:
+            if "domain_claim" in exc.labels:
+                raise Conflict(
+                    f"the sender domain {sender_domain.domain if sender_domain else ''} is registered "
+                    "by another account",
+                    code=DOMAIN_TAKEN,
+                    details={"domain": sender_domain.domain if sender_domain else None},
+                ) from exc
             if "email" in exc.labels:
                 raise Conflict(
                     "owner_email already belongs to a Permesso user",

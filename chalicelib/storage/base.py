@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.aws import DYNAMODB
 from chalicelib.config import get_settings
 
 
@@ -15,9 +16,8 @@ def table_meta(name: str, **extra: Any) -> type:
         "region": settings.region,
         "host": settings.aws_endpoint_url,
         "billing_mode": "PAY_PER_REQUEST",
-        "max_retry_attempts": 5,
-        "connect_timeout_seconds": 5,
-        "read_timeout_seconds": 10,
+        # Timeouts and retries chosen on purpose (chalicelib/aws.py says why).
+        **DYNAMODB,
     }
     attributes.update(extra)
     return type("Meta", (), attributes)

@@ -444,11 +444,12 @@ class CampaignRepository:
 
 
 class DeliveryRepository:
-    def put_new(self, deliveries: list[Delivery]) -> list[Delivery]:
+    def put_new(self, deliveries: list[Delivery], *, expires_at: datetime | None = None) -> list[Delivery]:
         """Write the deliveries that do not exist yet; returns those written.
 
         Each put is conditional (``attribute_not_exists``): a re-run of the same
-        fan-out chunk writes nothing twice and reports only the new ones.
+        fan-out chunk writes nothing twice and reports only the new ones. ``expires_at``:
+        when DynamoDB's TTL deletes them (``None``: kept).
         """
         from concurrent.futures import ThreadPoolExecutor
 
@@ -462,6 +463,7 @@ class DeliveryRepository:
                 reason=delivery.reason,
                 queued_at=stored_time(delivery.queued_at),
                 updated_at=stored_time(delivery.updated_at),
+                expires_at=expires_at,
             )
             try:
                 item.save(condition=DeliveryModel.client_id.does_not_exist())

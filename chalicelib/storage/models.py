@@ -61,6 +61,8 @@ class AccountModel(Model):
     suspended_at = UnicodeAttribute(null=True)
     reinstated_at = UnicodeAttribute(null=True)
     settings = MapAttribute[str, object]()  # validated by domain.account_settings
+    # Operator-owned ceilings (domain.limits.AccountLimits); absent: the new-account defaults.
+    limits = MapAttribute[str, object](null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
@@ -364,7 +366,39 @@ class ThrottleModel(Model):
     refilled_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     tat = NumberAttribute(null=True)  # GCRA rate buckets: epoch seconds of the next free slot
+    # The platform's registry of accounts sending now (``platform#senders``): JSON
+    # ``{account_id: [rate, until]}`` written compare-and-set on ``rev``.
+    senders = UnicodeAttribute(null=True)
+    rev = NumberAttribute(null=True)
     marked_at = NumberAttribute(null=True)  # once-per-period markers: epoch seconds of the last mark
+
+
+class SenderDomainModel(Model):
+    """A domain an account sends as (``domain.sender_domains``): its SES status and DNS tokens.
+    Written in one transaction with its claim (``SenderDomainClaimModel``)."""
+
+    Meta = table_meta("sender-domains")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    domain = UnicodeAttribute(range_key=True)  # normalised: lower case, ASCII (xn--) form
+    status = UnicodeAttribute()  # pending | verified | failed
+    dkim_tokens = ListAttribute[str](of=UnicodeAttribute, default=list)
+    mail_from_domain = UnicodeAttribute(null=True)
+    mail_from_status = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    checked_at = UnicodeAttribute(null=True)
+    verified_at = UnicodeAttribute(null=True)
+
+
+class SenderDomainClaimModel(Model):
+    """One account per sender domain: the claim is put with ``attribute_not_exists`` in the
+    transaction that registers the domain, so two accounts can never both hold it."""
+
+    Meta = table_meta("sender-domain-claims")
+
+    domain = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
 
 
 class CampaignsBySegmentDueIndex(GlobalSecondaryIndex["CampaignModel"]):
@@ -504,6 +538,11 @@ class DeliveryModel(Model):
     sending_at = UnicodeAttribute(null=True)
     sent_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    # DynamoDB's TTL deletes the delivery after the retention (``delivery_retention_days``
+    # from the fan-out; docs/data-model.md): the campaign's counters keep the report, the
+    # consent ledger the evidence. Automatic campaigns' deliveries (one per client, reused
+    # by the cooldown) have none.
+    expires_at = TTLAttribute(null=True)
 
     by_client = DeliveriesByClientIndex()
 
@@ -634,4 +673,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ListMemberModel,
     CampaignModel,
     DeliveryModel,
+    SenderDomainModel,
+    SenderDomainClaimModel,
 )

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.domain.pacing import Sender, dump_senders, load_senders
 from chalicelib.domain.throttle import Deferred, Reservation, cap_allows, reserve
 from chalicelib.storage.models import ThrottleModel
 
@@ -94,6 +95,17 @@ class ThrottleRepository:
             return outcome
         return Deferred(retry_at=now + 1.0)
 
+    def booked_until(self, buckets: list[str]) -> dict[str, float]:
+        """The ``tat`` of each GCRA bucket that has one (one consistent batch read): how far
+        ahead its slots are booked."""
+        found: dict[str, float] = {}
+        for item in ThrottleModel.batch_get(
+            buckets, consistent_read=True, attributes_to_get=["bucket", "tat"]
+        ):
+            if item.tat is not None:
+                found[item.bucket] = float(item.tat)
+        return found
+
     def take_from_cap(self, bucket: str, count: int, cap: int, expires_at: datetime) -> int:
         """Admit up to ``count`` sends in fixed window ``bucket`` of size ``cap``; how many were.
 
@@ -123,6 +135,45 @@ class ThrottleRepository:
                 raise
             return admitted
         return 0
+
+    def release_rate(self, bucket: str, booked_tat: float, new_tat: float) -> bool:
+        """Hand back the end of a booking (``tat``: ``booked_tat`` → ``new_tat``) if nobody
+        booked after it — conditional on ``tat`` still being ``booked_tat``."""
+        try:
+            ThrottleModel(bucket).update(
+                actions=[ThrottleModel.tat.set(new_tat)], condition=ThrottleModel.tat == booked_tat
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def senders(self, bucket: str) -> tuple[dict[str, Sender], int | None]:
+        """The registry of accounts sending now, and its revision (for ``save_senders``)."""
+        try:
+            item = ThrottleModel.get(bucket, consistent_read=True)
+        except DoesNotExist:
+            return {}, None
+        return load_senders(item.senders), int(item.rev) if item.rev is not None else None
+
+    def save_senders(self, bucket: str, senders: dict[str, Sender], rev: int | None) -> bool:
+        """Write the registry if it is still at revision ``rev`` (compare-and-set); ``False``
+        when someone wrote it meanwhile (re-read and decide again)."""
+        condition = ThrottleModel.rev.does_not_exist() if rev is None else ThrottleModel.rev == rev
+        try:
+            ThrottleModel(bucket).update(
+                actions=[
+                    ThrottleModel.senders.set(dump_senders(senders)),
+                    ThrottleModel.rev.set((rev or 0) + 1),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def give_back(self, bucket: str, count: int) -> None:
         """Return unused cap admissions (sends that did not happen after all)."""

@@ -19,7 +19,13 @@ from chalicelib.resources import DLQ_RETENTION_SECONDS, DLQ_SUFFIX, QUEUES, SES_
 from chalicelib.storage.models import ALL_MODELS
 from infra.access import APPEND_ONLY_TABLES, DYNAMODB_READ, FUNCTIONS, SQS_SEND, Names
 from infra.config import InfraError
-from infra.stack import ACCOUNTS_SUSPENDED_METRIC, ROLE_PLACEHOLDER, SEND_ERRORS_METRIC, hash_first
+from infra.stack import (
+    ACCOUNTS_SUSPENDED_METRIC,
+    ROLE_PLACEHOLDER,
+    SEND_ERRORS_METRIC,
+    SENDING_BLOCKED_METRIC,
+    hash_first,
+)
 from tests.infra.conftest import WORKER_CONCURRENCY, Synth, synthesise, worker_access
 
 NAMES = Names("prod")
@@ -440,21 +446,44 @@ def test_only_the_api_and_the_segment_job_erase(prod: Synth, workers: Synth) -> 
 
 
 def test_sending_is_scoped_to_identities_and_the_configuration_set(prod: Synth, workers: Synth) -> None:
+    """The businesses' sender domains are created at run time, so IAM allows any identity of
+    the account and region, with the platform's configuration set (the application decides
+    which business sends as which domain)."""
     config_set = f"configuration-set/{NAMES.resource(SES_CONFIGURATION_SET)}"
-    prod_ses = next(s for s in prod.stack.plans["api_handler"].statements if s["Sid"] == "SesSend")
-    assert [r.rsplit(":", 1)[-1] for r in prod_ses["Resource"]] == [config_set, "identity/*"]
-    workers_ses = next(s for s in workers.stack.plans["handle_send"].statements if s["Sid"] == "SesSend")
-    assert [r.rsplit(":", 1)[-1] for r in workers_ses["Resource"]] == [
-        config_set,
-        "identity/mail.studio-nova.example",
-    ]
+    for synth, function in ((prod, "api_handler"), (workers, "handle_send")):
+        ses = next(s for s in synth.stack.plans[function].statements if s["Sid"] == "SesSend")
+        assert [r.rsplit(":", 1)[-1] for r in ses["Resource"]] == [config_set, "identity/*"]
+        assert ses["Action"] == ["ses:SendEmail", "ses:SendRawEmail"]
     assert not any(s["Sid"] == "SesSend" for s in workers.stack.plans["handle_ses_events"].statements)
+
+
+def test_only_the_api_manages_sender_identities(prod: Synth) -> None:
+    managers = {
+        name
+        for name, plan in prod.stack.plans.items()
+        if any(s["Sid"] == "SesSenderIdentities" for s in plan.statements)
+    }
+    assert managers == {"api_handler"}
+    (statement,) = [
+        s for s in prod.stack.plans["api_handler"].statements if s["Sid"] == "SesSenderIdentities"
+    ]
+    assert statement["Action"] == [
+        "ses:CreateEmailIdentity",
+        "ses:DeleteEmailIdentity",
+        "ses:GetEmailIdentity",
+        "ses:PutEmailIdentityMailFromAttributes",
+    ]
+    config_set = f"configuration-set/{NAMES.resource(SES_CONFIGURATION_SET)}"
+    assert [r.rsplit(":", 1)[-1] for r in statement["Resource"]] == [config_set, "identity/*"]
 
 
 # --- alarms and outputs -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("metric", "threshold"), [(SEND_ERRORS_METRIC, 10), (ACCOUNTS_SUSPENDED_METRIC, 1)])
+@pytest.mark.parametrize(
+    ("metric", "threshold"),
+    [(SEND_ERRORS_METRIC, 10), (ACCOUNTS_SUSPENDED_METRIC, 1), (SENDING_BLOCKED_METRIC, 1)],
+)
 def test_custom_metric_alarms(prod: Synth, metric: str, threshold: int) -> None:
     prod.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -490,8 +519,8 @@ def test_api_5xx_rate_alarm_watches_this_stages_api(prod: Synth) -> None:
 
 def test_every_alarm_notifies_the_alarm_topic(synth: Synth) -> None:
     alarms = synth.resources("AWS::CloudWatch::Alarm")
-    # DLQs (and the schedules'), queue ages, 3 per function, one per table, SES 2, API 2, app 4.
-    expected = len(QUEUES) + 1 + len(QUEUES) + 3 * len(synth.stack.plans) + len(ALL_MODELS) + 2 + 2 + 4
+    # DLQs (and the schedules'), queue ages, 3 per function, one per table, SES 2, API 2, app 5.
+    expected = len(QUEUES) + 1 + len(QUEUES) + 3 * len(synth.stack.plans) + len(ALL_MODELS) + 2 + 2 + 5
     assert len(alarms) == expected == len(synth.stack.alarms)
     topic = next(
         k

@@ -86,9 +86,12 @@ class SimQueue:
 @contextmanager
 def simulated(deps: Deps | None = None) -> Iterator[tuple[SimTime, SimQueue]]:
     """Run the app's shared ``Deps`` on simulated time and an in-memory queue."""
+    from chalicelib.services.pacing import reset_registry_cache
+
     deps = deps or get_deps()
     time = SimTime()
     queue = SimQueue(time)
+    reset_registry_cache()
     saved = (deps.clock, deps.sleep, deps.__dict__.get("queue"), deps.__dict__.get("mailer"))
     deps.clock, deps.sleep = time.clock, time.sleep
     deps.__dict__["queue"] = queue

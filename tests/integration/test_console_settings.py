@@ -130,6 +130,27 @@ def test_wrong_values_are_explained_and_nothing_is_saved(
     assert http.get("/v1/account")[1]["settings"] == before
 
 
+def test_limits_and_the_sender_domain_hold_on_the_settings_page(
+    api: Any, owner: tuple[Browser, dict[str, Any]]
+) -> None:
+    """The page saves through the API's update: a business lowers its sending settings but
+    never raises them above the limits the operator set, and its sender address must be on
+    one of its verified sender domains."""
+    browser, created = owner
+    http = Http(api, created["api_key"])
+    before = http.get("/v1/account")[1]
+    limits = before["limits"]
+    values = form_of(browser.get("/app/settings").text)
+    answer = browser.post("/app/settings", {**values, "hourly_send_cap": str(limits["hourly_send_cap"] + 1)})
+    assert answer.status == 400 and "Enter a whole number within your account&#39;s limit" in answer.text
+    answer = browser.post("/app/settings", {**values, "sender_email": "hello@not-verified.example"})
+    assert answer.status == 400 and "Enter a sender address on your own verified domain" in answer.text
+    assert http.get("/v1/account")[1]["settings"] == before["settings"]
+    lower = max(1, limits["hourly_send_cap"] // 2)
+    assert browser.post("/app/settings", {**values, "hourly_send_cap": str(lower)}).status == 303
+    assert http.get("/v1/account")[1]["settings"]["hourly_send_cap"] == lower
+
+
 def test_erasing_non_responders_needs_the_confirmation(
     api: Any, owner: tuple[Browser, dict[str, Any]]
 ) -> None:

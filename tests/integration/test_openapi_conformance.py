@@ -52,6 +52,31 @@ def test_account_routes_conform(api: Any) -> None:
     status, body = http.post("/v1/accounts", {"name": "x", "sender_email": "a@b.example"})
     assert status == 403
     conforms("/v1/accounts", "POST", status, body)
+    status, body = Http(api, None).post(
+        "/v1/accounts", {"name": "Copy", "sender_email": "x@salon.example"}, headers=OPERATOR
+    )
+    assert status == 409 and body["error"]["code"] == "domain_taken"
+    conforms("/v1/accounts", "POST", status, body)
+    limits = {"send_rate_per_second": 10, "hourly_send_cap": 5000, "daily_send_cap": 20000}
+    path = f"/v1/accounts/{created['account_id']}/limits"
+    conforms("/v1/accounts/{account_id}/limits", "PUT", *Http(api, None).put(path, limits, headers=OPERATOR))
+    status, body = http.patch("/v1/account/settings", {"send_rate_per_second": 11})
+    assert status == 400 and body["error"]["code"] == "above_account_limit"
+    conforms("/v1/account/settings", "PATCH", status, body)
+
+
+def test_sender_domain_routes_conform(http: Http) -> None:
+    status, body = http.post("/v1/sender-domains", {"domain": "news.salon.example"})
+    assert status == 201
+    conforms("/v1/sender-domains", "POST", status, body)
+    conforms("/v1/sender-domains", "POST", *http.post("/v1/sender-domains", {"domain": "news.salon.example"}))
+    conforms("/v1/sender-domains", "GET", *http.get("/v1/sender-domains"))
+    conforms("/v1/sender-domains/{domain}", "GET", *http.get("/v1/sender-domains/news.salon.example"))
+    conforms("/v1/sender-domains/{domain}", "DELETE", *http.delete("/v1/sender-domains/news.salon.example"))
+    status, body = http.delete("/v1/sender-domains/salon.example")
+    assert status == 409
+    conforms("/v1/sender-domains/{domain}", "DELETE", status, body)
+    conforms("/v1/sender-domains/{domain}", "GET", *http.get("/v1/sender-domains/nope.example"))
 
 
 def test_client_routes_conform(http: Http) -> None:

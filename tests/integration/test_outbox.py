@@ -18,7 +18,7 @@ from chalice.test import Client
 from chalicelib.bootstrap import get_deps
 from chalicelib.mail.mime import OutgoingMail
 from chalicelib.mail.outbox import read_outbox
-from chalicelib.mail.ses import MailRejected, SesMailer
+from chalicelib.mail.ses import MailAccountProblem, SesMailer
 from local.emulator import EmulatorServer
 
 
@@ -57,11 +57,12 @@ def test_sent_mail_appears_in_the_outbox_with_its_links(emulator: str) -> None:
 
 def test_unverified_sender_is_rejected(emulator: str) -> None:
     mailer = SesMailer(get_deps().settings, endpoint_url=emulator)
-    with pytest.raises(MailRejected) as caught:
+    with pytest.raises(MailAccountProblem) as caught:
         mailer.send(
             replace(mail("x@example.com"), sender_email="nobody@unverified.example"), now=datetime.now(UTC)
         )
-    assert caught.value.code == "MessageRejected"
+    # Not about the recipient: every message of this sender would be refused.
+    assert caught.value.code == "MessageRejected" and caught.value.reason == "sender_not_verified"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.bootstrap import get_deps
 from chalicelib.storage.models import DeliveryModel
-from tests.integration.conftest import Http, verify_sender
+from tests.integration.conftest import OPERATOR, Http, verify_sender
 from tests.integration.sending_support import (
     FaultyMailer,
     SimQueue,
@@ -182,12 +182,20 @@ def test_duplicate_messages_send_nothing_twice(http: Http, sim: Any) -> None:
     assert _statuses(campaign_id) == {"sent": n}
 
 
-def test_the_shared_throttle_keeps_the_platform_rate(http: Http, sim: Any) -> None:
+def raise_limits(http: Http, account_id: str, rate: float = 1000) -> None:
+    """The operator lifts the account's limits (a new account's are conservative)."""
+    limits = {"send_rate_per_second": rate, "hourly_send_cap": 1_000_000, "daily_send_cap": 1_000_000}
+    status, body = http.put(f"/v1/accounts/{account_id}/limits", limits, headers=OPERATOR)
+    assert status == 200, body
+    assert body["settings"]["send_rate_per_second"] == rate  # the setting at the ceiling follows it
+
+
+def test_the_shared_throttle_keeps_the_platform_rate(http: Http, account: dict[str, Any], sim: Any) -> None:
     time, queue = sim
     deps = get_deps()
     n = 200
     add_clients(http, n)
-    assert http.patch("/v1/account/settings", {"send_rate_per_second": 1000})[0] == 200
+    raise_limits(http, account["account_id"])
     stamps: list[float] = []
     real = deps.mailer
 

@@ -70,6 +70,7 @@ def victim(api: Any, http: Http, account: dict[str, Any]) -> dict[str, str]:
         "list_id": lst["list_id"],
         "campaign_id": campaign["campaign_id"],
         "job_id": job.job_id,
+        "domain": "salon.example",  # the account's sender domain
         "user_id": user["user_id"],
         "key_id": key["key_id"],
     }
@@ -98,5 +99,7 @@ def test_another_accounts_key_never_reaches_this_accounts_data(
     assert http.get(f"/v1/clients/{victim['client_id']}")[1] == before
     assert http.get(f"/v1/campaigns/{victim['campaign_id']}")[1]["status"] == "draft"
     assert http.get(f"/v1/lists/{victim['list_id']}")[0] == 200
+    assert http.get(f"/v1/sender-domains/{victim['domain']}")[1]["status"] == "verified"
+    assert http.get("/v1/account")[1]["limits"]["send_rate_per_second"] == 5.0
     assert http.get(f"/v1/users/{victim['user_id']}")[1]["role"] == "owner"
     assert http.get("/v1/account")[0] == 200  # the victim's key was not revoked

@@ -124,7 +124,7 @@ def fuzz(local: Stack, key: str, selection: list[str], workdir: Path, name: str,
 def new_account(local: Stack) -> dict[str, Any]:
     response = requests.post(
         f"{local.api}/v1/accounts",
-        json={"name": "Fuzz Clinic", "sender_email": "hello@demo-salon.example"},
+        json={"name": "Fuzz Clinic", "sender_email": "hello@fuzz-clinic.example"},
         headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
         timeout=HTTP_TIMEOUT,
     )

@@ -112,3 +112,24 @@ def test_unsubscribe_tokens_round_trip_and_resist_tampering() -> None:
     assert read_unsubscribe(other, token) is None
     with pytest.raises(ValueError):
         mint_unsubscribe(RING, "acc|x", "cmp_2", "cl_3")
+
+
+def test_the_report_of_expired_deliveries_comes_from_the_counters() -> None:
+    from chalicelib.domain.campaigns import finished_report, report_from_counters
+
+    counters = {
+        "sent": 90,
+        "failed": 3,
+        "suppressed": 5,
+        "excluded_no_consent": 2,
+        "bounced": 4,
+        "unsubscribed": 1,
+    }
+    kept = report_from_counters(counters)
+    assert kept["recipients"] == 100
+    assert kept["no_response"] == 90 - 4 - 1
+    assert kept["queued"] == kept["sending"] == 0
+    present = {**kept, "no_response": 80}
+    # While the deliveries are there, they give the report; once some are gone, the counters do.
+    assert finished_report(present, counters) == present
+    assert finished_report({**kept, "recipients": 0, "sent": 0}, counters) == kept

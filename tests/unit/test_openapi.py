@@ -73,7 +73,11 @@ def test_operator_routes_are_marked_and_use_the_operator_key(doc: dict[str, Any]
         for method, op in item.items()
         if method in METHODS and op.get("x-permesso-operator")
     }
-    assert operator == {("/v1/accounts", "post"), ("/v1/accounts/{account_id}/reinstate", "post")}
+    assert operator == {
+        ("/v1/accounts", "post"),
+        ("/v1/accounts/{account_id}/reinstate", "post"),
+        ("/v1/accounts/{account_id}/limits", "put"),
+    }
     for path, method in operator:
         assert doc["paths"][path][method]["security"] == [{"operatorKey": []}]
     assert doc["components"]["securitySchemes"]["apiKey"] == {
