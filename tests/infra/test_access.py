@@ -171,7 +171,7 @@ def test_no_statement_of_any_entry_has_a_wildcard_action() -> None:
     functions = [API, worker("run_jobs", "jobs"), worker("handle_send", "send")]
     inventory = Inventory(
         tables=(*TABLES, "jobs", "lists", "list-members", "client-emails", "tag-members", "deliveries",
-                "campaigns", "account-stats", "sender-domains"),
+                "campaigns", "account-stats", "sender-domains", "tags"),
         indexed_tables=INVENTORY.indexed_tables,
         queue_visibility=INVENTORY.queue_visibility,
         topics=INVENTORY.topics,
