@@ -107,7 +107,7 @@ class AccountSettings(BaseModel):
     reactivation_wait_days: int = Field(default=7, ge=0, le=30)
     non_responder_action: Literal["none", "tag", "erase"] = "none"
     # Per-account rate; the platform's SES rate caps it further at send time.
-    send_rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    send_rate_per_second: float = Field(default=10.0, ge=0.01, le=1000)
     daily_send_cap: int = Field(default=50_000, ge=1, le=10_000_000)
     hourly_send_cap: int = Field(default=20_000, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds = Field(default_factory=AutoStatusThresholds)
@@ -133,7 +133,7 @@ class AccountSettingsPatch(BaseModel):
     legitimate_interest_url: HttpsUrl | None = None
     reactivation_wait_days: int | None = Field(default=None, ge=0, le=30)
     non_responder_action: Literal["none", "tag", "erase"] | None = None
-    send_rate_per_second: float | None = Field(default=None, gt=0, le=1000)
+    send_rate_per_second: float | None = Field(default=None, ge=0.01, le=1000)
     daily_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     hourly_send_cap: int | None = Field(default=None, ge=1, le=10_000_000)
     auto_status: AutoStatusThresholds | None = None

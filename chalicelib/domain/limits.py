@@ -37,7 +37,7 @@ class AccountLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
-    send_rate_per_second: float = Field(gt=0, le=1000)
+    send_rate_per_second: float = Field(ge=0.01, le=1000)  # DynamoDB stores no smaller magnitude sensibly
     hourly_send_cap: int = Field(ge=1, le=10_000_000)
     daily_send_cap: int = Field(ge=1, le=10_000_000)
 

@@ -83,6 +83,8 @@ def test_limits_are_the_operators(api: Any, http: Http, account: dict[str, Any])
         {"send_rate_per_second": 5, "hourly_send_cap": 1},
         {"send_rate_per_second": 5, "hourly_send_cap": 1, "daily_send_cap": 1, "monthly": 3},
         {"send_rate_per_second": "5", "hourly_send_cap": 1, "daily_send_cap": 1},
+        # found by the API fuzzing: a magnitude DynamoDB cannot store was a 500
+        {"send_rate_per_second": 1e-200, "hourly_send_cap": 1, "daily_send_cap": 1},
     ],
 )
 def test_bad_limits_are_refused(api: Any, account: dict[str, Any], body: dict[str, Any]) -> None:
@@ -96,3 +98,8 @@ def test_limits_are_per_account(api: Any, account: dict[str, Any]) -> None:
     other = create_account(api, "Other", "o@other.example")
     Http(api, None).put(f"/v1/accounts/{account['account_id']}/limits", LIMITS, headers=OPERATOR)
     assert Http(api, other["api_key"]).get("/v1/account")[1]["limits"]["send_rate_per_second"] == 5.0
+
+
+def test_a_settings_rate_too_small_to_store_is_refused(http: Http) -> None:
+    status, answer = http.patch("/v1/account/settings", {"send_rate_per_second": 1e-200})
+    assert status == 400 and answer["error"]["code"] == "invalid_input"
