@@ -113,15 +113,22 @@ def send_scheduled_campaigns(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="resume_stalled_jobs")
 def resume_stalled_jobs(event: Any) -> dict[str, Any]:
     """Background jobs of every kind and account whose chunk message was lost (no chunk attempt
-    for 15 minutes) get it sent again, so no job stays running forever."""
+    for 15 minutes) get it sent again, so no job stays running forever; campaigns whose last
+    send message died before finishing them are finished (``finish_stalled_campaigns``)."""
     from chalicelib.bootstrap import get_deps
     from chalicelib.services.jobs import resume_stalled_jobs as resume_stalled
+    from chalicelib.services.sending import finish_stalled_campaigns
 
     try:
         report = resume_stalled(get_deps())
+        campaigns = finish_stalled_campaigns(get_deps())
     finally:
         flush_metrics()
-    return {"resumed": report.resumed, "complete": report.complete}
+    return {
+        "resumed": report.resumed,
+        "complete": report.complete,
+        "campaigns_finished": campaigns["finished"],
+    }
 
 
 @app.on_sqs_message(queue=resource_name(STAGE, "jobs"), batch_size=1)

@@ -79,6 +79,7 @@ class Delivery:
     sending_at: datetime | None = None
     sent_at: datetime | None = None
     updated_at: datetime | None = None
+    step: str | None = None  # the send message that last moved it (counting exactly once)
 
 
 def classify(
@@ -188,26 +189,22 @@ def report(deliveries: Iterable[Delivery]) -> dict[str, int]:
     return counts
 
 
-def report_from_counters(counters: Mapping[str, int]) -> dict[str, int]:
-    """The report of a campaign whose deliveries have expired (the retention), from the
-    counters the campaign keeps (atomic ``ADD``s as the recipients were settled and as
-    bounces, complaints, unsubscribes and answers came). ``no_response`` is what is left of
-    ``sent`` after those."""
+def report_from_counters(counters: Mapping[str, int], recipients: int | None = None) -> dict[str, int]:
+    """API.md's report from the counters a campaign keeps (atomic ``ADD``s as the recipients
+    were settled and as bounces, complaints, unsubscribes and answers came), whatever the
+    campaign's size and after its deliveries expired. ``recipients``: the fan-out's total
+    once it is known; what is not settled yet is reported ``queued`` (the counters do not
+    tell a delivery being sent from one waiting). ``no_response`` is what is left of
+    ``sent`` after the bounces and answers."""
     counts = dict.fromkeys((*REPORT_FIELDS, "queued", "sending"), 0)
     for name in REPORT_FIELDS:
         counts[name] = int(counters.get(name, 0))
-    counts["recipients"] = sum(counts[k] for k in ("sent", "suppressed", "excluded_no_consent", "failed"))
+    settled = sum(counts[k] for k in ("sent", "suppressed", "excluded_no_consent", "failed"))
+    counts["recipients"] = max(settled, recipients or 0)
+    counts["queued"] = counts["recipients"] - settled
     answered = sum(counts[k] for k in ("bounced", "unsubscribed", "confirmed", "declined"))
     counts["no_response"] = max(0, counts["sent"] - answered)
     return counts
-
-
-def finished_report(from_deliveries: dict[str, int], counters: Mapping[str, int]) -> dict[str, int]:
-    """A finished campaign's report: from its deliveries while they are kept; from its
-    counters once the retention has removed some of them (fewer recipients found than the
-    counters settled)."""
-    kept = report_from_counters(counters)
-    return kept if from_deliveries["recipients"] < kept["recipients"] else from_deliveries
 
 
 def batches(items: list[str], size: int) -> list[list[str]]:

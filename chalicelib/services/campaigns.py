@@ -32,7 +32,7 @@ from chalicelib.domain.campaign_status import (
     TransitionRefused,
     next_status,
 )
-from chalicelib.domain.campaigns import AudienceCounts, Campaign, finished_report, is_finished, report
+from chalicelib.domain.campaigns import AudienceCounts, Campaign, report_from_counters
 from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
@@ -235,7 +235,15 @@ def create_campaign(deps: Deps, account: Account, data: NewCampaign) -> Campaign
 
 
 def get_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
-    return deps.campaigns.get(account.account_id, campaign_id, consistent=True)
+    """The campaign with its report counters (its counter items: a few small items)."""
+    return _counted(deps, deps.campaigns.get(account.account_id, campaign_id, consistent=True))
+
+
+def _counted(deps: Deps, campaign: Campaign) -> Campaign:
+    """A draft or scheduled campaign has counted nothing: its counters are not read."""
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return campaign
+    return deps.campaigns.with_counters(campaign)
 
 
 # --- drafts ---------------------------------------------------------------------------
@@ -687,25 +695,11 @@ def requeue_waiting(deps: Deps, campaign: Campaign) -> int:
 
 
 def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str, Any]:
+    """The report, from the campaign item and its counter items: a fixed number of small
+    reads whatever the campaign's size (no delivery is read)."""
     campaign = get_campaign(deps, account, campaign_id)
-    segmented_at = _segment_made_at(deps, campaign)
-    late: list[str] = []  # confirmed (latest choice) after the segment's list was made
-
-    def deliveries() -> Iterator[Any]:
-        for delivery in deps.deliveries.of_campaign(campaign.campaign_id):
-            if (
-                segmented_at is not None
-                and delivery.response == "confirmed"
-                and delivery.responded_at is not None
-                and delivery.responded_at > segmented_at
-            ):
-                late.append(delivery.client_id)
-            yield delivery
-
-    counts: dict[str, Any] = report(deliveries())
-    if is_finished(campaign.status):
-        # Past the retention DynamoDB's TTL has removed the deliveries: the counters remain.
-        counts = finished_report(counts, campaign.counters)
+    waiting_for = campaign.n_recipients if campaign.fanout_done else None
+    counts: dict[str, Any] = report_from_counters(campaign.counters, recipients=waiting_for)
     if campaign.kind is not CampaignKind.REACTIVATION:
         counts["no_response"] = 0
     counts["campaign_id"] = campaign.campaign_id
@@ -715,8 +709,9 @@ def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str,
     counts["paused_reason"] = campaign.paused_reason if campaign.status is CampaignStatus.PAUSED else None
     if campaign.kind is CampaignKind.REACTIVATION:
         counts["segment_list_id"] = campaign.segment_list_id
-        counts["confirmed_after_segment"] = len(late)
-        counts["refresh_would_add"] = _refresh_would_add(deps, campaign, late) if late else 0
+        late = campaign.counters.get("confirmed_after_segment", 0)
+        counts["confirmed_after_segment"] = late
+        counts["refresh_would_add"] = _refresh_would_add(deps, campaign) if late else 0
     return counts
 
 
@@ -729,11 +724,23 @@ def _segment_made_at(deps: Deps, campaign: Campaign) -> Any:
         return None
 
 
-def _refresh_would_add(deps: Deps, campaign: Campaign, client_ids: list[str]) -> int:
+def _refresh_would_add(deps: Deps, campaign: Campaign) -> int:
     """Of those who confirmed after the list was made, how many are not in it yet and would be
-    added by ``segment`` with ``refresh`` (consent still granted, address not suppressed)."""
+    added by ``segment`` with ``refresh`` (consent still granted, address not suppressed).
+    Read only when the counters say someone confirmed late (a segmented reactivation campaign
+    answered after its list was made): then the campaign's deliveries name them."""
     from chalicelib.domain.reactivation import latest_confirmed
 
+    segmented_at = _segment_made_at(deps, campaign)
+    if segmented_at is None:
+        return 0
+    client_ids = [
+        d.client_id
+        for d in deps.deliveries.of_campaign(campaign.campaign_id)
+        if d.response == "confirmed" and d.responded_at is not None and d.responded_at > segmented_at
+    ]
+    if not client_ids:
+        return 0
     assert campaign.segment_list_id is not None
     members = deps.client_index.members_among(campaign.account_id, campaign.segment_list_id, client_ids)
     outside = [cid for cid in client_ids if cid not in members]
@@ -752,4 +759,5 @@ def list_campaigns(
 
     start = decode_cursor(deps.key_ring, account.account_id, "campaigns", cursor)
     items, next_key = deps.campaigns.page(account.account_id, limit=check_limit(limit), start_key=start)
+    items = [_counted(deps, item) for item in items]
     return items, encode_cursor(deps.key_ring, account.account_id, "campaigns", next_key)

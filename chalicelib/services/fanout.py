@@ -41,6 +41,8 @@ def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
             campaign.campaign_id,
             job.result.get("recipients", 0),
             job.result.get("batches", 0),
+            suppressed=job.result.get("suppressed", 0),
+            excluded_no_consent=job.result.get("excluded_no_consent", 0),
         )
         return ChunkOutcome(cursor=None, done=0, finished=True)
     account = deps.accounts.get(job.account_id)
@@ -83,12 +85,24 @@ def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     written = deps.deliveries.put_new(records, expires_at=expires_at)
     groups = list(enumerate(batches(queued, size), start=first_batch))
     enqueue_batches(deps, campaign, groups)
-    counters = {"recipients": len(records), "batches": len(groups), "written": len(written)}
+    # What the fan-out settled itself, counted with the chunk (the job counts each chunk once)
+    # and put on the campaign's counters, with the total, when the fan-out is done.
+    settled = {
+        name: sum(1 for r in records if r.status.value == name)
+        for name in ("suppressed", "excluded_no_consent")
+    }
+    counters = {"recipients": len(records), "batches": len(groups), "written": len(written), **settled}
     finished = cursor is None
     if finished:
         recipients = job.result.get("recipients", 0) + len(records)
         total_batches = first_batch + len(groups)
-        deps.campaigns.fanout_finished(job.account_id, campaign.campaign_id, recipients, total_batches)
+        deps.campaigns.fanout_finished(
+            job.account_id,
+            campaign.campaign_id,
+            recipients,
+            total_batches,
+            **{name: job.result.get(name, 0) + n for name, n in settled.items()},
+        )
         logger.info(
             "campaign fan-out done",
             extra={"campaign_id": campaign.campaign_id, "recipients": recipients, "batches": total_batches},

@@ -15,10 +15,11 @@ the latest choice (``response``) for the report and the segment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind
-from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.campaigns import Campaign, Delivery
 from chalicelib.domain.consent import EventType, Source
 from chalicelib.domain.reactivation import (
     OPENED_PERIOD_SECONDS,
@@ -122,10 +123,15 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
     ):
         # The campaign's counters follow the latest answer, so the report outlives the
         # deliveries' retention (services.campaigns.campaign_report).
-        changes = {action.response: 1}
-        if before is not None and before.response in ("confirmed", "declined"):
-            changes[before.response] = -1
-        deps.campaigns.add(found.account.account_id, found.campaign.campaign_id, **changes)
+        # Each recipient once: an unsubscribed recipient is counted as such, whatever it answers.
+        if before is None or not before.unsubscribed:
+            changes = {action.response: 1}
+            if before is not None and before.response in ("confirmed", "declined"):
+                changes[before.response] = -1
+            changes.update(
+                _late_confirmations(deps, found.campaign, before, action.response, record.event.at)
+            )
+            deps.campaigns.add(found.account.account_id, found.campaign.campaign_id, **changes)
     logger.info(
         "reactivation choice recorded",
         extra={
@@ -137,3 +143,26 @@ def choose(deps: Deps, token: str, *, source_ip: str | None, user_agent: str | N
     )
     metrics.add_metric(name=f"Reactivation{action.value.capitalize()}", unit="Count", value=1)
     return CtaTarget(account=found.account, campaign=found.campaign, client=record.client, claim=found.claim)
+
+
+def _late_confirmations(
+    deps: Deps, campaign: Campaign, before: Delivery | None, response: str, at: datetime
+) -> dict[str, int]:
+    """The change to ``confirmed_after_segment`` (the report's count of those who confirmed
+    after the segment's list was made): +1 for a confirmation after it, -1 when such a
+    confirmation is replaced by a decline."""
+    if campaign.segment_list_id is None:
+        return {}
+    try:
+        made_at = deps.lists.get(campaign.account_id, campaign.segment_list_id).created_at
+    except NotFound:
+        return {}
+    change = 1 if response == "confirmed" and at > made_at else 0
+    if (
+        before is not None
+        and before.response == "confirmed"
+        and before.responded_at is not None
+        and before.responded_at > made_at
+    ):
+        change -= 1
+    return {"confirmed_after_segment": change} if change else {}

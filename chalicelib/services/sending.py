@@ -41,10 +41,18 @@ One invocation handles up to ``MESSAGES_PER_INVOCATION`` messages at once (a
 thread each): a worker mostly waits for its slots, so one Lambda paces the
 messages of several accounts side by side.
 
-When the last message of a batch finishes, the batch is counted done once
-(marker item + counter in one transaction); when all batches of a finished
-fan-out are done, the campaign becomes ``sent`` (reactivation:
-``awaiting_responses``).
+Counting, exactly once. Every message has a step id of its own (a
+continuation gets a new one). What a message settles (sent, failed,
+suppressed, excluded) is counted in memory, each delivery it moves carrying
+the step id, and added to the campaign's counter items when the message ends:
+the step's marker (``attribute_not_exists``) and one ``ADD`` in one
+transaction (``CampaignRepository.commit_step``), so a redelivered message
+adds nothing; one that died before its count recovers, from the deliveries
+that carry its own step id, what it had settled. Completion comes from the
+counters: once the fan-out's total is in and the settled deliveries reach it,
+the message that finished last (or the fan-out, or the completion sweep when
+that message died: ``finish_stalled_campaigns``) moves the campaign
+``sending → sent`` (reactivation: ``awaiting_responses``), conditionally, once.
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ from chalicelib.domain.records import Account, Client
 from chalicelib.domain.throttle import Deferred
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
+from chalicelib.storage.campaigns import SETTLED, new_step
 
 SEND_QUEUE = "send"
 MAX_DELAY = 900  # SQS's longest DelaySeconds
@@ -80,6 +89,8 @@ ADMIT_AHEAD_SECONDS = 2.0  # a message whose turn is further off waits on the qu
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 MESSAGES_PER_INVOCATION = 10  # handle_send's SQS batch size: messages paced side by side
 UNKNOWN_OUTCOME_RECHECK = 60.0  # seconds before a delivery whose SES answer was lost is looked at
+STALLED_CAMPAIGN = timedelta(minutes=15)  # no step counted this long: the sweep looks at the deliveries
+SES_EVENT_STEP = "ses-event"  # the step id of a delivery SES's own Send event moved to sent (counted there)
 
 
 def enqueue_batches(
@@ -92,6 +103,7 @@ def enqueue_batches(
             "batch": batch,
             "client_ids": ids,
             "attempt": attempt,
+            "step": new_step(),
         }
         for batch, ids in groups
         if ids
@@ -104,6 +116,9 @@ def enqueue_batches(
 class BatchRun:
     """What one message did, and what is left for its continuation."""
 
+    step: str = ""  # the message's step id: the deliveries it moves carry it
+    # ``sent``: e-mails SES accepted (pacing, the account's day); ``recorded``: the ``sending →
+    # sent`` this message won (the campaign's report). The other names are settled statuses.
     counts: dict[str, int] = field(default_factory=dict)
     left: list[str] = field(default_factory=list)
     delay: float = 0.0
@@ -159,6 +174,7 @@ def process_bodies(deps: Deps, messages: list[tuple[str, str]]) -> dict[str, Any
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
+    step = str(body.get("step") or f"batch{batch}")
     ids = [str(i) for i in body["client_ids"]]
     ids_log = {"account_id": account_id, "campaign_id": campaign_id, "batch": batch}
     try:
@@ -174,7 +190,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         logger.info("send stopped: account suspended", extra=ids_log)
         return "suspended"
     if campaign.status is CampaignStatus.CANCELLED:
-        run = BatchRun()
+        run = BatchRun(step=step)
         for client_id in ids:
             _settle(deps, campaign, client_id, DeliveryStatus.FAILED, run, reason="cancelled")
         return _finish_message(deps, campaign, batch, attempt, run)
@@ -192,7 +208,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         return "paused"
     limits = limits_in_force(deps, account, now)
     pacer = Pacer(deps, account_id, limits.send_rate_per_second)
-    run = BatchRun()
+    run = BatchRun(step=step)
     pace = pacer.share()
     # A message sends at most one window of its pace: the rest of a large batch continues
     # at once, unread (it is read, fresh, by the message that sends it).
@@ -220,6 +236,11 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         deps.throttle.release_rate(queue_bucket(account_id), place.new_tat, place.start)
         metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
         return _finish_message(deps, campaign, batch, attempt, run)
+    if deps.campaigns.step_counted(campaign_id, step):
+        # A redelivered message that had counted its work: nothing left to do but the check
+        # its first delivery may have died before.
+        maybe_finish(deps, account_id, campaign_id, campaign=campaign)
+        return "duplicate"
     clients = deps.client_index.get_many(account_id, ids)
     sendable: list[Client] = []
     consent_only = account.settings.consent_only_campaigns
@@ -271,25 +292,36 @@ def _finish_message(deps: Deps, campaign: Campaign, batch: int, attempt: int, ru
     now = deps.clock()
     if run.counts.get("sent"):
         _count_sent(deps, campaign, run.counts["sent"], now)
+    counts = _report_counts(run.counts)
     if run.stop is not None:
         # SES refuses this sender: the campaign pauses; what is left stays queued for resume.
         pause_for_sending_problem(deps, campaign, run.stop)
-        deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
+        _commit(deps, campaign, run, counts, now)
         return "paused"
     if run.left:
         delay = int(run.delay + 0.999)
         enqueue_batches(
             deps, campaign, [(batch, run.left)], delay=delay, attempt=attempt + 1 if run.retry else attempt
         )
-        deps.campaigns.add(campaign.account_id, campaign.campaign_id, **_report_counts(run.counts))
+        _commit(deps, campaign, run, counts, now)
         return "continued"
-    if deps.campaigns.batch_done(campaign, batch, _report_counts(run.counts), now):
-        maybe_finish(deps, campaign.account_id, campaign.campaign_id)
+    deps.campaigns.commit_step(campaign, run.step, counts, now, batch=batch)
+    maybe_finish(deps, campaign.account_id, campaign.campaign_id, campaign=campaign)
     return "done"
 
 
+def _commit(deps: Deps, campaign: Campaign, run: BatchRun, counts: dict[str, int], now: datetime) -> None:
+    """Count what the message settled (nothing to write when it settled nothing: a deferred
+    message only goes back to the queue)."""
+    if any(counts.values()):
+        deps.campaigns.commit_step(campaign, run.step, counts, now)
+
+
 def _report_counts(counts: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in counts.items() if k in ("sent", "failed", "suppressed", "excluded_no_consent")}
+    """The campaign counters of what a message settled (``recorded``: its ``sending → sent``)."""
+    report = {k: v for k, v in counts.items() if k in ("failed", "suppressed", "excluded_no_consent")}
+    report["sent"] = counts.get("recorded", 0)
+    return {k: v for k, v in report.items() if v}
 
 
 def _count_sent(deps: Deps, campaign: Campaign, sent: int, now: datetime) -> None:
@@ -310,7 +342,7 @@ def _settle(
 ) -> None:
     """``queued → to``; when the delivery is not queued, find out where it is."""
     queued = Delivery(campaign.campaign_id, client_id, campaign.account_id, DeliveryStatus.QUEUED)
-    if deps.deliveries.move(queued, to, deps.clock(), reason=reason):
+    if deps.deliveries.move(queued, to, deps.clock(), reason=reason, step=run.step):
         run.count(to.value)
         return
     _not_queued(deps, campaign, client_id, run)
@@ -318,9 +350,14 @@ def _settle(
 
 def _not_queued(deps: Deps, campaign: Campaign, client_id: str, run: BatchRun) -> None:
     """A delivery this message expected ``queued``: already settled (a duplicate message),
-    absent (never fanned out), or stuck in ``sending`` by a worker that died around SES."""
+    absent (never fanned out), or stuck in ``sending`` by a worker that died around SES.
+    Settled by this very step (its first delivery died before counting): counted now."""
     current = deps.deliveries.get(campaign.campaign_id, client_id)
-    if current is None or current.status is not DeliveryStatus.SENDING:
+    if current is None:
+        return
+    if current.status is not DeliveryStatus.SENDING:
+        if current.step == run.step and current.status.value in SETTLED:
+            run.count("recorded" if current.status is DeliveryStatus.SENT else current.status.value)
         return
     now = deps.clock()
     started = current.sending_at or now
@@ -329,7 +366,7 @@ def _not_queued(deps: Deps, campaign: Campaign, client_id: str, run: BatchRun) -
         # Never send again; wait for the SES event that would reconcile it.
         run.keep(client_id, (started + unconfirmed_after - now).total_seconds())
         return
-    if deps.deliveries.move(current, DeliveryStatus.FAILED, now, reason="unconfirmed"):
+    if deps.deliveries.move(current, DeliveryStatus.FAILED, now, reason="unconfirmed", step=run.step):
         run.count("failed")
         logger.warning(
             "delivery outcome unconfirmed",
@@ -602,7 +639,7 @@ def _prepare(
         return None  # the campaign is pausing: leave it queued
     queued = Delivery(campaign.campaign_id, client.client_id, campaign.account_id, DeliveryStatus.QUEUED)
     now = deps.clock()
-    if not deps.deliveries.move(queued, DeliveryStatus.SENDING, now, count_attempt=True):
+    if not deps.deliveries.move(queued, DeliveryStatus.SENDING, now, count_attempt=True, step=run.step):
         _not_queued(deps, campaign, client.client_id, run)
         return None
     sending = replace(queued, status=DeliveryStatus.SENDING)
@@ -615,7 +652,9 @@ def _prepare(
         mail = compose(deps, account, campaign, client)
         raw = build_mime(mail, now)
     except (InvalidMail, TemplateProblem) as exc:
-        deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=type(exc).__name__)
+        deps.deliveries.move(
+            sending, DeliveryStatus.FAILED, deps.clock(), reason=type(exc).__name__, step=run.step
+        )
         run.count("failed")
         metrics.add_metric(name="SendErrors", unit="Count", value=1)
         logger.warning("message could not be built", extra={**tags, "code": type(exc).__name__})
@@ -665,7 +704,9 @@ def _send_prepared(
         errors = deps.deliveries.requeue_after_transient(sending, deps.clock())
         if errors is not None and errors >= deps.settings.send_max_transient_attempts:
             queued = replace(sending, status=DeliveryStatus.QUEUED)
-            deps.deliveries.move(queued, DeliveryStatus.FAILED, deps.clock(), reason=f"ses_{exc.code}"[:64])
+            deps.deliveries.move(
+                queued, DeliveryStatus.FAILED, deps.clock(), reason=f"ses_{exc.code}"[:64], step=run.step
+            )
             run.count("failed")
             metrics.add_metric(name="SendErrors", unit="Count", value=1)
         elif errors is not None:
@@ -673,22 +714,29 @@ def _send_prepared(
         logger.warning("SES transient error", extra={**ids, "code": exc.code})
         return False
     except MailRejected as exc:
-        deps.deliveries.move(sending, DeliveryStatus.FAILED, deps.clock(), reason=str(exc.code)[:64])
+        deps.deliveries.move(
+            sending, DeliveryStatus.FAILED, deps.clock(), reason=str(exc.code)[:64], step=run.step
+        )
         run.count("failed")
         metrics.add_metric(name="SendErrors", unit="Count", value=1)
         logger.warning("send refused by SES", extra={**ids, "code": exc.code})
         return False
     if records is None:
-        deps.deliveries.move(sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id)
+        _record_sent(deps, sending, message_id, run)
     else:
-        records.append(
-            _pool().submit(
-                deps.deliveries.move, sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id
-            )
-        )
+        records.append(_pool().submit(_record_sent, deps, sending, message_id, run))
     run.count("sent")
     metrics.add_metric(name="EmailsSent", unit="Count", value=1)
     return True
+
+
+def _record_sent(deps: Deps, sending: Delivery, message_id: str, run: BatchRun) -> None:
+    """``sending → sent``; counted for the report only when this message won it (SES's Send
+    event may have been first, and counted it)."""
+    if deps.deliveries.move(
+        sending, DeliveryStatus.SENT, deps.clock(), ses_message_id=message_id, step=run.step
+    ):
+        run.count("recorded")
 
 
 def _backoff(attempt: int) -> float:
@@ -789,25 +837,92 @@ def compose(
     )
 
 
-def maybe_finish(deps: Deps, account_id: str, campaign_id: str) -> bool:
-    """``sending → sent`` (or ``awaiting_responses``) once the fan-out is done, every batch
-    counted done, and — checked by a Query of the campaign's partition — no delivery waits."""
-    campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
-    if campaign.status is not CampaignStatus.SENDING or not campaign.fanout_done:
+def maybe_finish(deps: Deps, account_id: str, campaign_id: str, *, campaign: Campaign | None = None) -> bool:
+    """``sending → sent`` (or ``awaiting_responses``) once the fan-out's total is in and the
+    settled deliveries reach it — read from the counter items (one Query of at most
+    ``COUNTER_SHARDS`` small items), never from the deliveries. Conditional and idempotent:
+    whoever calls it last (the message that settled the last delivery, the fan-out, resume,
+    the completion sweep) finishes the campaign, once. ``campaign``: as stored (not
+    ``with_counters``), already read by the caller."""
+    totals = deps.campaigns.counters(campaign_id)
+    if not totals["fanout_done"]:
         return False
-    if campaign.n_batches_done < campaign.n_batches:
+    if campaign is None:
+        campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
+    if not _settled_all(campaign, totals):
         return False
-    for status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
-        if next(deps.deliveries.of_campaign(campaign_id, status=status), None) is not None:
-            logger.info("campaign batches done but deliveries wait", extra={"campaign_id": campaign_id})
-            return False
+    return _finish(deps, campaign)
+
+
+def _settled_all(campaign: Campaign, totals: dict[str, Any]) -> bool:
+    # ``campaign.counters``: what a campaign from before the counter items counted on itself.
+    settled = sum(totals[name] + campaign.counters.get(name, 0) for name in SETTLED)
+    return bool(totals["fanout_done"]) and settled >= totals["fanout_recipients"]
+
+
+def _finish(deps: Deps, campaign: Campaign) -> bool:
     now = deps.clock()
     target = finished_sending(campaign.kind)
     segment_after = (
         now + timedelta(days=campaign.wait_days or 0) if campaign.kind is CampaignKind.REACTIVATION else None
     )
     if deps.campaigns.finish(campaign, target, now, segment_after):
-        logger.info("campaign finished", extra={"campaign_id": campaign_id, "status": target.value})
+        logger.info("campaign finished", extra={"campaign_id": campaign.campaign_id, "status": target.value})
         metrics.add_metric(name="CampaignsFinished", unit="Count", value=1)
         return True
     return False
+
+
+def finish_stalled_campaigns(deps: Deps, *, limit: int = 200) -> dict[str, int]:
+    """The completion sweep (run with the stall sweeper): every campaign now ``sending``
+    (sparse ``by-in-flight`` index) is finished if its counters say it is done — its last
+    message died after its sends, before its check. One whose fan-out is done but whose
+    counters have not moved for ``STALLED_CAMPAIGN`` (a message's count lost with its worker,
+    or a campaign from before the counter items) is checked against its deliveries: a Query
+    of its partition that stops at the first delivery still waiting; when none waits, the
+    counters get what they lack and the campaign finishes."""
+    from chalicelib.storage.conversions import loaded_time
+
+    finished = checked = 0
+    now = deps.clock()
+    for account_id, campaign_id in deps.campaigns.in_flight()[:limit]:
+        try:
+            campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
+        except NotFound:
+            continue
+        if campaign.status is not CampaignStatus.SENDING or not campaign.fanout_done:
+            continue
+        totals = deps.campaigns.counters(campaign_id)
+        if _settled_all(campaign, totals):
+            finished += _finish(deps, campaign)
+            continue
+        moments = [m for m in (loaded_time(totals["updated_at"] or None), campaign.started_at) if m]
+        if moments and now - max(moments) < STALLED_CAMPAIGN:
+            continue  # still moving (or waiting for a cap, a delay): its messages will finish it
+        checked += 1
+        finished += _finish_from_deliveries(deps, campaign, totals)
+    if finished:
+        metrics.add_metric(name="StalledCampaignsFinished", unit="Count", value=finished)
+    return {"finished": finished, "checked": checked}
+
+
+def _finish_from_deliveries(deps: Deps, campaign: Campaign, totals: dict[str, Any]) -> bool:
+    found = dict.fromkeys(SETTLED, 0)
+    for delivery in deps.deliveries.of_campaign(campaign.campaign_id):
+        if delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+            logger.info(
+                "stalled campaign: deliveries still wait", extra={"campaign_id": campaign.campaign_id}
+            )
+            return False
+        if delivery.status.value in found:
+            found[delivery.status.value] += 1
+    legacy = campaign.counters
+    lacking = {name: found[name] - totals[name] - legacy.get(name, 0) for name in SETTLED}
+    lacking = {name: n for name, n in lacking.items() if n > 0}
+    if lacking:
+        deps.campaigns.repair(campaign.campaign_id, lacking, deps.clock())
+        logger.warning(
+            "campaign counters repaired from its deliveries",
+            extra={"campaign_id": campaign.campaign_id, **lacking},
+        )
+    return _finish(deps, campaign)

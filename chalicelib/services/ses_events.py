@@ -171,7 +171,14 @@ def _transactional(deps: Deps, event: SesEvent) -> str:
 def _reconcile(deps: Deps, delivery: Any, event: SesEvent) -> str:
     """A worker died after SES accepted the e-mail: SES's own event proves it was sent."""
     if delivery.status is DeliveryStatus.SENDING:
-        if deps.deliveries.move(delivery, DeliveryStatus.SENT, deps.clock(), ses_message_id=event.message_id):
+        from chalicelib.services.sending import SES_EVENT_STEP
+
+        # Won here, counted here (the step id tells the worker's redelivered message it is not
+        # its own to count).
+        if deps.deliveries.move(
+            delivery, DeliveryStatus.SENT, deps.clock(), ses_message_id=event.message_id, step=SES_EVENT_STEP
+        ):
+            deps.campaigns.add(delivery.account_id, delivery.campaign_id, sent=1)
             logger.info(
                 "delivery reconciled from an SES event",
                 extra={"campaign_id": delivery.campaign_id, "client_id": delivery.client_id},

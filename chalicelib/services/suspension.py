@@ -109,6 +109,7 @@ def check_breaker(deps: Deps, account_id: str, campaign_id: str) -> bool:
     campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
     if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.ACTIVE):
         return False
+    campaign = deps.campaigns.with_counters(campaign)
     sent, bounced = campaign.counters.get("sent", 0), campaign.counters.get("bounced", 0)
     rules = policy(deps.settings)
     # Bounces arrive after the sends; past the sample, a campaign still bouncing at the

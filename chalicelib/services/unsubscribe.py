@@ -50,8 +50,13 @@ def unsubscribe(
         campaign_id=found.claim.campaign_id,
     )
     record = record_consent(deps, found.account, found.client.client_id, change)
-    if deps.deliveries.mark(found.claim.campaign_id, found.client.client_id, unsubscribed=True):
-        deps.campaigns.add(found.account.account_id, found.claim.campaign_id, unsubscribed=1)
+    marked = deps.deliveries.mark(found.claim.campaign_id, found.client.client_id, unsubscribed=True)
+    if marked is not None:
+        # Each recipient once in the report: an unsubscribe outranks an answer given before.
+        changes = {"unsubscribed": 1}
+        if marked.response in ("confirmed", "declined"):
+            changes[marked.response] = -1
+        deps.campaigns.add(found.account.account_id, found.claim.campaign_id, **changes)
     logger.info(
         "unsubscribed",
         extra={

@@ -1,7 +1,9 @@
 """Campaigns and their deliveries.
 
-Campaign status changes are conditional updates on the status read, and
-counters are atomic ``ADD``s, so neither ever loses the other's write.
+Campaign status changes are conditional updates on the status read. The
+report's counters live apart from the campaign item (``CampaignCounterModel``:
+small sharded items, atomic ``ADD``s), so a counter update never pays for the
+campaign's HTML body and never conflicts with a status change.
 Deliveries are written once per (campaign, client) with
 ``attribute_not_exists`` and then moved by conditional updates on their
 current status: of two workers racing for the same delivery, exactly one
@@ -10,8 +12,11 @@ wins each step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+import random
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -21,7 +26,14 @@ from chalicelib.domain.campaigns import Campaign, Delivery
 from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import CampaignModel, DeliveryModel, ThrottleModel
+from chalicelib.storage.models import (
+    COUNTER_SHARDS,
+    CampaignCounterModel,
+    CampaignModel,
+    DeliveryModel,
+    ThrottleModel,
+    shard_of,
+)
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 COUNTERS = (
@@ -35,6 +47,11 @@ COUNTERS = (
     "confirmed",
     "declined",
 )
+# What the counter items hold (``CampaignCounterModel``), besides the fan-out's totals.
+COUNTER_FIELDS = (*COUNTERS, "confirmed_after_segment", "batches_done", "recipients")
+SETTLED = ("sent", "failed", "suppressed", "excluded_no_consent")
+IN_FLIGHT = "sending"
+MARKER_DAYS = 30  # how long a step's or batch's "counted" marker is kept
 SEGMENT_DUE = "due"
 SEND_DUE = "due"
 AUTOMATIC_ACTIVE = "active"
@@ -108,6 +125,7 @@ def _delivery(item: DeliveryModel) -> Delivery:
         response=item.response,
         bounce=item.bounce,
         unsubscribed=bool(item.unsubscribed),
+        step=item.step,
         responded_at=loaded_time(item.responded_at),
         queued_at=loaded_time(item.queued_at),
         sending_at=loaded_time(item.sending_at),
@@ -219,6 +237,10 @@ class CampaignRepository:
             actions.append(CampaignModel.send_due.remove())  # it leaves the schedule's index
         if to is CampaignStatus.SENDING and campaign.started_at is None:
             actions.append(CampaignModel.started_at.set(stored_time(now)))
+        if to is CampaignStatus.SENDING:
+            actions.append(CampaignModel.in_flight.set(IN_FLIGHT))  # the completion sweep sees it
+        elif campaign.status is CampaignStatus.SENDING:
+            actions.append(CampaignModel.in_flight.remove())
         if to is CampaignStatus.ACTIVE:
             actions.append(CampaignModel.automatic_active.set(AUTOMATIC_ACTIVE))
         elif campaign.status is CampaignStatus.ACTIVE or to is CampaignStatus.CANCELLED:
@@ -242,6 +264,7 @@ class CampaignRepository:
             CampaignModel.status.set(to.value),
             CampaignModel.finished_at.set(stored_time(now)),
             CampaignModel.updated_at.set(stored_time(now)),
+            CampaignModel.in_flight.remove(),
         ]
         if segment_after is not None:
             actions += [
@@ -408,7 +431,18 @@ class CampaignRepository:
             raise
         return True
 
-    def fanout_finished(self, account_id: str, campaign_id: str, recipients: int, batches: int) -> None:
+    def fanout_finished(
+        self,
+        account_id: str,
+        campaign_id: str,
+        recipients: int,
+        batches: int,
+        *,
+        suppressed: int = 0,
+        excluded_no_consent: int = 0,
+    ) -> None:
+        """The fan-out is done: its totals on the campaign item and (``SET``, so a re-run
+        changes nothing) on the counters' shard 0, beside what it settled itself."""
         CampaignModel(account_id, campaign_id).update(
             actions=[
                 CampaignModel.fanout_done.set(True),
@@ -416,31 +450,143 @@ class CampaignRepository:
                 CampaignModel.n_batches.set(batches),
             ]
         )
+        CampaignCounterModel(_counts_key(campaign_id), "0").update(
+            actions=[
+                CampaignCounterModel.fanout_recipients.set(recipients),
+                CampaignCounterModel.fanout_suppressed.set(suppressed),
+                CampaignCounterModel.fanout_excluded_no_consent.set(excluded_no_consent),
+            ]
+        )
 
     def add(self, account_id: str, campaign_id: str, **counts: int) -> None:
-        """Atomic ``ADD`` of report counters (``sent=3, failed=1``…)."""
-        actions = [getattr(CampaignModel, f"n_{name}").add(value) for name, value in counts.items() if value]
+        """Atomic ``ADD`` of report counters (``bounced=1``, ``confirmed=1, declined=-1``…) on
+        one shard of the campaign's counter items (a random one: each shard takes a share)."""
+        actions = [
+            getattr(CampaignCounterModel, name).add(value)
+            for name, value in counts.items()
+            if value and name in COUNTER_FIELDS
+        ]
         if actions:
-            CampaignModel(account_id, campaign_id).update(actions=actions)
+            shard = str(random.randrange(COUNTER_SHARDS))  # nosec B311 — load spreading, not security
+            CampaignCounterModel(_counts_key(campaign_id), shard).update(actions=actions)
 
-    def batch_done(self, campaign: Campaign, batch: int, counts: dict[str, int], now: datetime) -> bool:
-        """Count a send batch as finished, exactly once: a marker item (``attribute_not_exists``)
-        and the campaign's ``ADD`` in one transaction, so a redelivered message adds nothing."""
-        marker = ThrottleModel(
-            f"campaign#{campaign.campaign_id}#batch#{batch}",
-            count=1,
-            expires_at=datetime.fromtimestamp(now.timestamp() + 30 * 86400, tz=now.tzinfo),
+    def counters(self, campaign_id: str) -> dict[str, int]:
+        """The campaign's counters summed over their shards: one consistent Query of at most
+        ``COUNTER_SHARDS`` small items, whatever the campaign's size. ``fanout_done`` is 1 once
+        the fan-out's totals are in; ``updated_at`` is the last counted step's time."""
+        totals: dict[str, Any] = dict.fromkeys(COUNTER_FIELDS, 0)
+        fanout = dict.fromkeys(("fanout_recipients", "fanout_suppressed", "fanout_excluded_no_consent"), 0)
+        totals["fanout_done"] = 0
+        latest = ""
+        for item in CampaignCounterModel.query(_counts_key(campaign_id), consistent_read=True):
+            for name in COUNTER_FIELDS:
+                totals[name] += int(getattr(item, name) or 0)
+            if item.fanout_recipients is not None:
+                totals["fanout_done"] = 1
+                for name in fanout:
+                    fanout[name] = int(getattr(item, name) or 0)
+            latest = max(latest, item.updated_at or "")
+        totals["suppressed"] += fanout["fanout_suppressed"]
+        totals["excluded_no_consent"] += fanout["fanout_excluded_no_consent"]
+        totals["fanout_recipients"] = fanout["fanout_recipients"]
+        totals["updated_at"] = latest
+        return totals
+
+    def with_counters(self, campaign: Campaign) -> Campaign:
+        """The campaign with its report counters (the counter items, plus what an older
+        campaign kept on its own item)."""
+        totals = self.counters(campaign.campaign_id)
+        counters = {name: campaign.counters.get(name, 0) + totals[name] for name in COUNTERS}
+        counters["confirmed_after_segment"] = totals["confirmed_after_segment"]
+        recipients = campaign.n_recipients
+        if campaign.kind is CampaignKind.AUTOMATIC:
+            recipients += totals["recipients"]
+        return replace(
+            campaign,
+            counters=counters,
+            n_recipients=recipients,
+            n_batches_done=campaign.n_batches_done + totals["batches_done"],
         )
-        tx = Transaction(CampaignModel._get_connection().connection)
-        tx.save(marker, "marker", condition=ThrottleModel.bucket.does_not_exist())
-        actions = [CampaignModel.n_batches_done.add(1)]
-        actions += [getattr(CampaignModel, f"n_{name}").add(value) for name, value in counts.items() if value]
-        tx.update(CampaignModel(campaign.account_id, campaign.campaign_id), actions, "campaign")
+
+    def step_counted(self, campaign_id: str, step: str) -> bool:
+        """Whether the send message ``step`` has counted its work already (its marker)."""
         try:
-            tx.commit()
-        except TransactionFailed:
+            ThrottleModel.get(_step_marker(campaign_id, step), consistent_read=True)
+        except DoesNotExist:
             return False
         return True
+
+    def commit_step(
+        self,
+        campaign: Campaign,
+        step: str,
+        counts: Mapping[str, int],
+        now: datetime,
+        *,
+        batch: int | None = None,
+    ) -> bool:
+        """Count what one send message (``step``) settled, exactly once: the step's marker
+        (``attribute_not_exists``) and an ``ADD`` on one counter shard in one transaction, so a
+        redelivered message adds nothing. ``batch``: the message finished its batch, which is
+        counted done once (its own marker: of two messages finishing the same batch, the
+        second still counts its deliveries). ``False`` when the step was counted already."""
+        expires = now + timedelta(days=MARKER_DAYS)
+        shard = shard_of(step, COUNTER_SHARDS)
+        for with_batch in (True, False) if batch is not None else (False,):
+            tx = Transaction(CampaignModel._get_connection().connection)
+            tx.save(
+                ThrottleModel(_step_marker(campaign.campaign_id, step), count=1, expires_at=expires),
+                "step",
+                condition=ThrottleModel.bucket.does_not_exist(),
+            )
+            actions: list[Any] = [CampaignCounterModel.updated_at.set(stored_time(now))]
+            actions += [
+                getattr(CampaignCounterModel, name).add(value) for name, value in counts.items() if value
+            ]
+            if with_batch:
+                tx.save(
+                    ThrottleModel(
+                        f"campaign#{campaign.campaign_id}#batch#{batch}", count=1, expires_at=expires
+                    ),
+                    "batch",
+                    condition=ThrottleModel.bucket.does_not_exist(),
+                )
+                actions.append(CampaignCounterModel.batches_done.add(1))
+            tx.update(CampaignCounterModel(_counts_key(campaign.campaign_id), shard), actions, "counters")
+            try:
+                tx.commit()
+            except TransactionFailed as exc:
+                if "step" in exc.labels:
+                    return False
+                if with_batch and "batch" in exc.labels:
+                    continue  # the batch was counted done by another message: count the rest
+                raise
+            return True
+        return False
+
+    def repair(self, campaign_id: str, differences: Mapping[str, int], now: datetime) -> None:
+        """Add what the counters lack (the completion sweep found more settled deliveries
+        than they hold: a message's count was lost with its worker)."""
+        actions: list[Any] = [CampaignCounterModel.updated_at.set(stored_time(now))]
+        actions += [getattr(CampaignCounterModel, n).add(v) for n, v in differences.items() if v]
+        CampaignCounterModel(_counts_key(campaign_id), "0").update(actions=actions)
+
+    def in_flight(self) -> list[tuple[str, str]]:
+        """``(account_id, campaign_id)`` of every campaign now ``sending`` (sparse index)."""
+        return [(item.account_id, item.campaign_id) for item in CampaignModel.by_in_flight.query(IN_FLIGHT)]
+
+
+def new_step() -> str:
+    """A send message's own id: what it counts is counted once under it."""
+    return uuid.uuid4().hex[:16]
+
+
+def _counts_key(campaign_id: str) -> str:
+    return f"counts#{campaign_id}"
+
+
+def _step_marker(campaign_id: str, step: str) -> str:
+    return f"campaign#{campaign_id}#step#{step}"
 
 
 class DeliveryRepository:
@@ -524,8 +670,10 @@ class DeliveryRepository:
         reason: str | None = None,
         ses_message_id: str | None = None,
         count_attempt: bool = False,
+        step: str | None = None,
     ) -> bool:
-        """Conditional ``delivery.status → to``; ``False`` if the delivery was elsewhere."""
+        """Conditional ``delivery.status → to``; ``False`` if the delivery was elsewhere.
+        ``step``: the send message moving it (what it settles, it counts)."""
         actions: list[Any] = [
             DeliveryModel.status.set(to.value),
             DeliveryModel.updated_at.set(stored_time(now)),
@@ -540,6 +688,8 @@ class DeliveryRepository:
             actions.append(DeliveryModel.sent_at.set(stored_time(now)))
         if count_attempt:
             actions.append(DeliveryModel.attempts.add(1))
+        if step is not None:
+            actions.append(DeliveryModel.step.set(step))
         try:
             DeliveryModel(delivery.campaign_id, delivery.client_id).update(
                 actions=actions, condition=DeliveryModel.status == delivery.status.value
@@ -591,20 +741,22 @@ class DeliveryRepository:
             raise
         return int(item.transient_errors or 0)
 
-    def mark(self, campaign_id: str, client_id: str, **values: Any) -> bool:
-        """Set event marks (``bounce``, ``unsubscribed``, ``response``) on an existing delivery;
-        ``False`` when the first mark already had that value (so counters are added once)."""
+    def mark(self, campaign_id: str, client_id: str, **values: Any) -> Delivery | None:
+        """Set event marks (``bounce``, ``unsubscribed``, ``response``) on an existing delivery:
+        the delivery as it now is, or ``None`` when the first mark already had that value (so
+        counters are added once)."""
         actions = [getattr(DeliveryModel, name).set(value) for name, value in values.items()]
         name, value = next(iter(values.items()))
         attribute = getattr(DeliveryModel, name)
         condition = DeliveryModel.client_id.exists() & (attribute.does_not_exist() | (attribute != value))
+        item = DeliveryModel(campaign_id, client_id)
         try:
-            DeliveryModel(campaign_id, client_id).update(actions=actions, condition=condition)
+            item.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if _lost(exc):
-                return False
+                return None
             raise
-        return True
+        return _delivery(item)
 
     def of_client(self, client_id: str) -> list[Delivery]:
         keys = [(item.campaign_id, client_id) for item in DeliveryModel.by_client.query(client_id)]

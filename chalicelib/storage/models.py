@@ -446,6 +446,18 @@ class CampaignsNamingAddressIndex(GlobalSecondaryIndex["CampaignModel"]):
     campaign_id = UnicodeAttribute(range_key=True)
 
 
+class CampaignsInFlightIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: the campaigns now ``sending`` (``in_flight`` is set while they are), for the
+    completion sweep (``services.sending.finish_stalled_campaigns``)."""
+
+    class Meta:
+        index_name = "by-in-flight"
+        projection = KeysOnlyProjection()
+
+    in_flight = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
 class CampaignModel(Model):
     """A campaign. Status changes are conditional updates on the current ``status``;
     no version attribute, so the counters (atomic ``ADD``) never conflict with them."""
@@ -497,11 +509,48 @@ class CampaignModel(Model):
     updated_at = UnicodeAttribute()
 
     names_address = UnicodeAttribute(null=True)  # sparse index key: the account id, see the index
+    in_flight = UnicodeAttribute(null=True)  # sparse index key, present while sending
 
     by_segment_due = CampaignsBySegmentDueIndex()
     by_automatic_active = CampaignsByAutomaticActiveIndex()
     by_send_due = CampaignsBySendDueIndex()
     by_address_filter = CampaignsNamingAddressIndex()
+    by_in_flight = CampaignsInFlightIndex()
+
+
+COUNTER_SHARDS = 4
+
+
+class CampaignCounterModel(Model):
+    """A campaign's report counters, apart from the campaign item (whose HTML body, up to
+    20 KB, would make every ``ADD`` cost its whole size in write units): ``COUNTER_SHARDS``
+    small items in the ``campaigns`` table, in a partition of their own (hash key
+    ``counts#<campaign_id>``, sort key the shard ``0`` … ``3``), so they never show in an
+    account's campaign list and one Query reads them all. Each update is an atomic ``ADD`` on
+    one shard; the report sums the shards. Not in ``ALL_MODELS``: it shares
+    ``CampaignModel``'s table (its key attributes are the same names)."""
+
+    Meta = table_meta("campaigns")
+
+    account_id = UnicodeAttribute(hash_key=True)  # counts#<campaign_id>
+    campaign_id = UnicodeAttribute(range_key=True)  # the shard, "0" … str(COUNTER_SHARDS - 1)
+    sent = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    suppressed = NumberAttribute(null=True)
+    excluded_no_consent = NumberAttribute(null=True)
+    bounced = NumberAttribute(null=True)
+    complained = NumberAttribute(null=True)
+    unsubscribed = NumberAttribute(null=True)
+    confirmed = NumberAttribute(null=True)
+    declined = NumberAttribute(null=True)
+    confirmed_after_segment = NumberAttribute(null=True)
+    batches_done = NumberAttribute(null=True)
+    recipients = NumberAttribute(null=True)  # automatic campaigns: ADDed by each round
+    # Set once (shard 0) when the fan-out is done: the audience and what it settled itself.
+    fanout_recipients = NumberAttribute(null=True)
+    fanout_suppressed = NumberAttribute(null=True)
+    fanout_excluded_no_consent = NumberAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)  # the last counted step (the completion sweep)
 
 
 class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
@@ -538,6 +587,7 @@ class DeliveryModel(Model):
     sending_at = UnicodeAttribute(null=True)
     sent_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    step = UnicodeAttribute(null=True)  # the send message (step id) that last moved it: counted once
     # DynamoDB's TTL deletes the delivery after the retention (``delivery_retention_days``
     # from the fan-out; docs/data-model.md): the campaign's counters keep the report, the
     # consent ledger the evidence. Automatic campaigns' deliveries (one per client, reused
