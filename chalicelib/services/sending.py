@@ -874,7 +874,7 @@ def _finish(deps: Deps, campaign: Campaign) -> bool:
 
 
 def finish_stalled_campaigns(deps: Deps, *, limit: int = 200) -> dict[str, int]:
-    """The completion sweep (run with the stall sweeper): every campaign now ``sending``
+    """The completion sweep (its own schedule, every 15 minutes): every campaign now ``sending``
     (sparse ``by-in-flight`` index) is finished if its counters say it is done — its last
     message died after its sends, before its check. One whose fan-out is done but whose
     counters have not moved for ``STALLED_CAMPAIGN`` (a message's count lost with its worker,

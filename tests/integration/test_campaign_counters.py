@@ -206,3 +206,17 @@ def test_the_sweep_leaves_a_campaign_whose_deliveries_still_wait(http: Http, sim
     assert _status(http, campaign_id) == "sending"
     drain(http.client, queue)
     assert _status(http, campaign_id) == "sent"
+
+
+def test_the_completion_sweep_is_a_schedule_of_its_own(http: Http, sim: Any) -> None:
+    import app as app_module
+    from local.worker import discover
+
+    _, schedules = discover(app_module, "local")
+    (sweep,) = [s for s in schedules if s.name == "finish_stalled_campaigns"]
+    assert sweep.expression == "rate(15 minutes)" and sweep.handler is app_module.finish_stalled_campaigns
+    event = http.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    payload = http.client.lambda_.invoke("finish_stalled_campaigns", event).payload
+    assert payload == {"finished": 0, "checked": 0}

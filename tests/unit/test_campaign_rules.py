@@ -133,3 +133,14 @@ def test_the_report_of_expired_deliveries_comes_from_the_counters() -> None:
     # While the deliveries are there, they give the report; once some are gone, the counters do.
     assert finished_report(present, counters) == present
     assert finished_report({**kept, "recipients": 0, "sent": 0}, counters) == kept
+
+
+def test_a_campaign_still_sending_reports_what_is_not_settled_as_queued() -> None:
+    from chalicelib.domain.campaigns import report_from_counters
+
+    counters = {"sent": 60, "failed": 2, "suppressed": 3, "excluded_no_consent": 1}
+    report = report_from_counters(counters, recipients=100)
+    assert report["recipients"] == 100 and report["queued"] == 34 and report["sending"] == 0
+    # Before the fan-out's total is known, the recipients are those settled so far.
+    early = report_from_counters(counters, recipients=None)
+    assert early["recipients"] == 66 and early["queued"] == 0
