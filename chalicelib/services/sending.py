@@ -174,8 +174,8 @@ def process_bodies(deps: Deps, messages: list[tuple[str, str]]) -> dict[str, Any
 def process_message(deps: Deps, body: dict[str, Any]) -> str:
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
-    step = str(body.get("step") or f"batch{batch}")
     ids = [str(i) for i in body["client_ids"]]
+    step = str(body.get("step") or _legacy_step(batch, attempt, ids))
     ids_log = {"account_id": account_id, "campaign_id": campaign_id, "batch": batch}
     try:
         account = deps.accounts.get(account_id)
@@ -270,6 +270,15 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
             queue_bucket(account_id), place.new_tat, max(place.start, place.new_tat - unsent * place.interval)
         )
     return _finish_message(deps, campaign, batch, attempt, run)
+
+
+def _legacy_step(batch: int, attempt: int, ids: list[str]) -> str:
+    """The step id of a message enqueued before messages carried one: the same for a
+    redelivery of it, another for its continuations (fewer ids)."""
+    import hashlib
+
+    digest = hashlib.sha256("|".join([str(batch), str(attempt), *ids]).encode()).hexdigest()
+    return f"legacy-{digest[:16]}"
 
 
 def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bool:
