@@ -65,6 +65,7 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
             )
         )
     written = deps.deliveries.put_new(candidates)  # at most once per client and campaign…
+    new = len(written)
     if campaign.cooldown_days:  # …or once per cooldown period
         written += _rearmed(deps, campaign, candidates, written, now)
     size = deps.settings.send_batch_size
@@ -72,7 +73,9 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     groups = list(enumerate(batches([d.client_id for d in written], size), start=first))
     enqueue_batches(deps, campaign, groups)
     if written:
-        deps.campaigns.add(job.account_id, campaign.campaign_id, recipients=len(written))
+        # The report counts recipients by their delivery's latest state: a re-armed delivery
+        # is no longer sent (it is counted again when it is).
+        deps.campaigns.add(job.account_id, campaign.campaign_id, recipients=new, sent=new - len(written))
     return ChunkOutcome(
         cursor=cursor,
         done=len(matches),

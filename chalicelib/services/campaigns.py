@@ -698,7 +698,9 @@ def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str,
     """The report, from the campaign item and its counter items: a fixed number of small
     reads whatever the campaign's size (no delivery is read)."""
     campaign = get_campaign(deps, account, campaign_id)
-    waiting_for = campaign.n_recipients if campaign.fanout_done else None
+    # The fan-out's total once it is known (an automatic campaign's grows with each round).
+    known = campaign.fanout_done or campaign.kind is CampaignKind.AUTOMATIC
+    waiting_for = campaign.n_recipients if known else None
     counts: dict[str, Any] = report_from_counters(campaign.counters, recipients=waiting_for)
     if campaign.kind is not CampaignKind.REACTIVATION:
         counts["no_response"] = 0

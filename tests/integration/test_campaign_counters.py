@@ -73,14 +73,16 @@ def _run_losing_failed_messages(api: Any, queue: SimQueue) -> int:
     return lost
 
 
-def test_counters_live_apart_from_the_campaign_item_and_make_the_report(http: Http, sim: Any) -> None:
+def test_counters_live_apart_from_the_campaign_item_and_make_the_report(
+    http: Http, account: dict[str, Any], sim: Any
+) -> None:
     _, queue = sim
     n = 130  # two send batches
     add_clients(http, n)
     campaign_id = _send(http)
     drain(http.client, queue)
     assert _status(http, campaign_id) == "sent"
-    account_id = http.get(f"/v1/campaigns/{campaign_id}")[1]["account_id"]
+    account_id = account["account_id"]
     item = CampaignModel.get(account_id, campaign_id)
     assert item.n_sent == 0 and item.n_batches_done == 0  # the 20 KB item is never counted on
     shards = list(CampaignCounterModel.query(f"counts#{campaign_id}"))
