@@ -84,7 +84,16 @@ class ThrottleRepository:
         reserve(None, now, count, rate, max_wait)  # the arguments' checks
         span = math.ceil(count / rate * 1e6) / 1e6  # whole microseconds: DynamoDB adds them exactly
         expires = ThrottleModel.expires_at.set(_epoch(now + max_wait + span + 86400))
-        busy_first = _LAST_TAT.get(bucket, now - 1.0) >= now
+        hint = _LAST_TAT.get(bucket)
+        if hint is not None and hint - now > max_wait:
+            # Last seen booked beyond the wait (a message that will likely go back to the
+            # queue): one read says so, where two refused writes would cost more.
+            hint = self._read_tat(bucket)
+            if hint is not None:
+                outcome = reserve(hint, now, count, rate, max_wait)
+                if isinstance(outcome, Deferred):
+                    return outcome
+        busy_first = hint is not None and hint >= now
         for _ in range(_CAS_ATTEMPTS):
             for busy in (busy_first, not busy_first):
                 item = ThrottleModel(bucket)
@@ -103,16 +112,24 @@ class ThrottleRepository:
                 new_tat = float(item.tat)
                 _LAST_TAT[bucket] = new_tat
                 return Reservation(start=new_tat - span, interval=1.0 / rate, count=count, new_tat=new_tat)
-            try:
-                tat = ThrottleModel.get(bucket, consistent_read=True).tat
-            except DoesNotExist:
-                tat = None
+            tat = self._read_tat(bucket)
             if tat is not None:
-                _LAST_TAT[bucket] = float(tat)
-                outcome = reserve(float(tat), now, count, rate, max_wait)
+                outcome = reserve(tat, now, count, rate, max_wait)
                 if isinstance(outcome, Deferred):
                     return outcome
+                busy_first = tat >= now
         return Deferred(retry_at=now + 1.0)
+
+    @staticmethod
+    def _read_tat(bucket: str) -> float | None:
+        try:
+            tat = ThrottleModel.get(bucket, consistent_read=True).tat
+        except DoesNotExist:
+            return None
+        if tat is None:
+            return None
+        _LAST_TAT[bucket] = float(tat)
+        return float(tat)
 
     def booked_until(self, buckets: list[str]) -> dict[str, float]:
         """The ``tat`` of each GCRA bucket that has one (one consistent batch read): how far
@@ -123,6 +140,7 @@ class ThrottleRepository:
         ):
             if item.tat is not None:
                 found[item.bucket] = float(item.tat)
+                _LAST_TAT[item.bucket] = found[item.bucket]  # the next booking's first guess
         return found
 
     def take_from_cap(self, bucket: str, count: int, cap: int, expires_at: datetime) -> int:
