@@ -8,7 +8,6 @@ Lambdas; a refused hit is not counted.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -18,8 +17,6 @@ from chalicelib.domain.throttle import Deferred, Reservation, cap_allows, reserv
 from chalicelib.storage.models import ThrottleModel
 
 _CAS_ATTEMPTS = 20
-# The last ``tat`` this process saw per GCRA bucket: which case of ``reserve_rate`` to try first.
-_LAST_TAT: dict[str, float] = {}
 
 
 class ThrottleRepository:
@@ -67,69 +64,36 @@ class ThrottleRepository:
     def reserve_rate(
         self, bucket: str, count: int, rate: float, now: float, max_wait: float
     ) -> Reservation | Deferred:
-        """Book ``count`` send slots in GCRA bucket ``bucket`` (shared by every worker), with
-        no read: DynamoDB does the arithmetic (``domain.throttle.reserve``'s rule) in one
-        conditional ``UpdateItem`` —
+        """Book ``count`` send slots in GCRA bucket ``bucket`` (shared by every worker).
 
-        - busy bucket (``now <= tat <= now + max_wait``): ``SET tat = tat + count/rate``, the
-          booking starts at the old ``tat``;
-        - idle bucket (no ``tat``, or ``tat < now``): ``SET tat = now + count/rate``.
-
-        The case tried first is the one the last booking seen in this process suggests; a
-        refused guess costs one failed conditional write (and the other case is tried). Both
-        refused: the bucket is booked more than ``max_wait`` ahead (one read to say when to
-        come back) or moved between the two tries (tried again). Atomic in DynamoDB, so two
-        workers can never book the same slot and the rate can never be exceeded.
+        Read the bucket's ``tat``, compute the reservation (``domain.throttle.reserve``),
+        and write the new ``tat`` conditional on the old one (compare-and-set), so two
+        workers can never book the same slot; a lost race re-reads and tries again.
         """
-        reserve(None, now, count, rate, max_wait)  # the arguments' checks
-        span = math.ceil(count / rate * 1e6) / 1e6  # whole microseconds: DynamoDB adds them exactly
-        expires = ThrottleModel.expires_at.set(_epoch(now + max_wait + span + 86400))
-        hint = _LAST_TAT.get(bucket)
-        if hint is not None and hint - now > max_wait:
-            # Last seen booked beyond the wait (a message that will likely go back to the
-            # queue): one read says so, where two refused writes would cost more.
-            hint = self._read_tat(bucket)
-            if hint is not None:
-                outcome = reserve(hint, now, count, rate, max_wait)
-                if isinstance(outcome, Deferred):
-                    return outcome
-        busy_first = hint is not None and hint >= now
         for _ in range(_CAS_ATTEMPTS):
-            for busy in (busy_first, not busy_first):
-                item = ThrottleModel(bucket)
-                if busy:
-                    actions = [ThrottleModel.tat.set(ThrottleModel.tat + span), expires]
-                    condition = (ThrottleModel.tat >= now) & (ThrottleModel.tat <= now + max_wait)
-                else:
-                    actions = [ThrottleModel.tat.set(now + span), expires]
-                    condition = ThrottleModel.tat.does_not_exist() | (ThrottleModel.tat < now)
-                try:
-                    item.update(actions=actions, condition=condition)
-                except UpdateError as exc:
-                    if exc.cause_response_code == "ConditionalCheckFailedException":
-                        continue
-                    raise
-                new_tat = float(item.tat)
-                _LAST_TAT[bucket] = new_tat
-                return Reservation(start=new_tat - span, interval=1.0 / rate, count=count, new_tat=new_tat)
-            tat = self._read_tat(bucket)
-            if tat is not None:
-                outcome = reserve(tat, now, count, rate, max_wait)
-                if isinstance(outcome, Deferred):
-                    return outcome
-                busy_first = tat >= now
+            try:
+                item = ThrottleModel.get(bucket, consistent_read=True)
+                old = float(item.tat) if item.tat is not None else None
+            except DoesNotExist:
+                old = None
+            outcome = reserve(old, now, count, rate, max_wait)
+            if isinstance(outcome, Deferred):
+                return outcome
+            condition = ThrottleModel.tat.does_not_exist() if old is None else ThrottleModel.tat == old
+            try:
+                ThrottleModel(bucket).update(
+                    actions=[
+                        ThrottleModel.tat.set(outcome.new_tat),
+                        ThrottleModel.expires_at.set(_epoch(outcome.new_tat + 86400)),
+                    ],
+                    condition=condition,
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return outcome
         return Deferred(retry_at=now + 1.0)
-
-    @staticmethod
-    def _read_tat(bucket: str) -> float | None:
-        try:
-            tat = ThrottleModel.get(bucket, consistent_read=True).tat
-        except DoesNotExist:
-            return None
-        if tat is None:
-            return None
-        _LAST_TAT[bucket] = float(tat)
-        return float(tat)
 
     def booked_until(self, buckets: list[str]) -> dict[str, float]:
         """The ``tat`` of each GCRA bucket that has one (one consistent batch read): how far
@@ -140,7 +104,6 @@ class ThrottleRepository:
         ):
             if item.tat is not None:
                 found[item.bucket] = float(item.tat)
-                _LAST_TAT[item.bucket] = found[item.bucket]  # the next booking's first guess
         return found
 
     def take_from_cap(self, bucket: str, count: int, cap: int, expires_at: datetime) -> int:
@@ -177,11 +140,8 @@ class ThrottleRepository:
         """Hand back the end of a booking (``tat``: ``booked_tat`` → ``new_tat``) if nobody
         booked after it — conditional on ``tat`` still being ``booked_tat``."""
         try:
-            # Within a microsecond: the stored ``tat`` is DynamoDB's decimal sum, the float a
-            # rounding of it.
             ThrottleModel(bucket).update(
-                actions=[ThrottleModel.tat.set(new_tat)],
-                condition=ThrottleModel.tat.between(booked_tat - 1e-6, booked_tat + 1e-6),
+                actions=[ThrottleModel.tat.set(new_tat)], condition=ThrottleModel.tat == booked_tat
             )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
