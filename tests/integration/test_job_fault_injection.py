@@ -39,7 +39,6 @@ from moto import mock_aws
 
 from chalicelib.resources import QUEUES
 from chalicelib.storage.models import (
-    ALL_MODELS,
     CampaignModel,
     ClientModel,
     ConsentEventModel,
@@ -48,7 +47,7 @@ from chalicelib.storage.models import (
     ListModel,
     TagMemberModel,
 )
-from tests.integration.conftest import Http, create_account, create_queues, verify_sender
+from tests.integration.conftest import Http, create_account, create_queues, create_tables, verify_sender
 from tests.integration.sending_support import SimQueue, SimTime, deliver, simulated
 
 VISIBILITY = next(q.visibility_timeout_seconds for q in QUEUES if q.name == "jobs")
@@ -228,8 +227,7 @@ def fresh_world() -> Iterator[World]:
     from app import app
 
     with mock_aws():
-        for model in ALL_MODELS:
-            model.create_table(wait=True)
+        create_tables()
         create_queues()
         with Client(app) as api, simulated() as (time, queue):
             account = create_account(api)
