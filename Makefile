@@ -18,9 +18,11 @@ QUICK_TEST_PATHS := tests/unit tests/integration
 # module its own local stack on free ports. Each test file runs in order on one worker
 # (--dist loadfile: a smoke module's tests share its stack and build on each other; the
 # loadgroup mode does not group under pytest 9, its nodeid suffix is lost). The tests wait on
-# subprocesses and sockets much of the time, so more workers than cores pays off.
+# subprocesses and sockets much of the time, so more workers than cores pays off. Files are
+# handed out in the order tests/conftest.py gives them (the longest first):
+# --no-loadscope-reorder keeps pytest-xdist from reordering them by their number of tests.
 TEST_WORKERS ?= 4
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: help venv run test test-quick lint audit clean distclean infra infra-venv bench browser lock package package-check deploy-check deploy
 

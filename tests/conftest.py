@@ -36,9 +36,16 @@ os.environ.update(
 import importlib.util  # noqa: E402
 
 if importlib.util.find_spec("moto") is not None:  # the infra suite's environment has no emulator
+    from moto.core.config import default_user_config
+
     from local.emulator import install
 
     install()
+    # moto gives boto3 a new default session whenever a mock starts, and every new session
+    # loads botocore's endpoint and service data again (a tenth of a second of CPU for each
+    # test's first client). One session serves them all: the credentials are the fake ones
+    # set above, and moto intercepts every session's requests alike.
+    default_user_config["core"]["reset_boto3_session"] = False
 
 # chalice.test.Client routes as the deployed API does: greedy /p/{proxy+}, and an unknown route
 # answered by the Gateway Response (a JSON 404), as in the local stack (local/api.py).
@@ -62,10 +69,16 @@ else:
     hypothesis_settings.load_profile("permesso")
 
 
+def _run_first(item: pytest.Item) -> float:
+    return float(getattr(getattr(item, "module", None), "RUN_FIRST", 0))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadfile``) each test file runs in order on one worker, so
-    a smoke module's tests share one local stack. Modules that say ``RUN_FIRST = True`` (the
-    longest) are handed out first, so they do not finish last."""
+    a smoke module's tests share one local stack, and the longest file bounds the run. Modules
+    that say ``RUN_FIRST = <seconds>`` (about how long they take alone; the longest files) are
+    handed out first, longest first, so that none of them starts last; the Makefile's
+    ``--no-loadscope-reorder`` keeps that order. The sort is stable: file order stays as is."""
     if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
         return
-    items.sort(key=lambda item: not getattr(getattr(item, "module", None), "RUN_FIRST", False))
+    items.sort(key=lambda item: -_run_first(item))

@@ -24,6 +24,8 @@ from tests.integration.sending_support import (
 )
 from tests.integration.test_campaigns import add_clients, new_campaign
 
+RUN_FIRST = 300  # one of the longest files (seconds on a busy machine): handed out first (tests/conftest.py)
+
 
 @pytest.fixture
 def sim(api: Any, account: dict[str, Any]) -> Iterator[tuple[SimTime, SimQueue]]:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from tests.smoke.test_local_stack import (
 )
 
 pytestmark = pytest.mark.smoke
-RUN_FIRST = True  # the longest smoke module: under pytest-xdist it starts first (tests/conftest.py)
+RUN_FIRST = 400  # the longest file (seconds on a busy machine): handed out first (tests/conftest.py)
 
 ROWS = 10_000
 RSS_CEILING = 3 * 2**30  # the watchdog's: far above what the stack needs (see bench/local_stack.py)
@@ -88,7 +89,7 @@ class Run:
         found: list[dict] = []
         cursor = None
         while True:
-            query = "?limit=100" + (f"&cursor={cursor}" if cursor else "")
+            query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")  # the largest page
             page = requests.get(f"{self.api}/v1/clients{query}", headers=self.auth, timeout=60).json()
             found += page["items"]
             cursor = page.get("next_cursor")
@@ -96,11 +97,37 @@ class Run:
                 return found
 
 
-@pytest.fixture
-def runs(tmp_path: Path) -> Iterator[list[Run]]:
-    started: list[Run] = []
-    yield started
-    for run in started:
+@dataclass
+class Story:
+    """What the steps below share: one stack's ports and state directory, its runs in order."""
+
+    ports: tuple[int, int]
+    state: Path
+    logs: Path
+    runs: list[Run] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+
+    def start(self, name: str, *extra: str) -> Run:
+        run = Run(self.ports, self.state, self.logs / f"{name}.log", *extra)
+        self.runs.append(run)
+        return run
+
+    def last(self, count: int) -> Run:
+        """The last run, once ``count`` runs have started (an earlier step failed otherwise)."""
+        assert len(self.runs) == count, "an earlier step of this module failed"
+        return self.runs[-1]
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """The steps are one story told in file order (as in the other smoke modules): several
+    tests rather than one, so that under pytest-xdist this long module is not handed a second
+    module to run after it before its last, short steps."""
+    workdir = tmp_path_factory.mktemp("restarts")
+    api_port, moto_port = free_ports(2)
+    told = Story((api_port, moto_port), workdir / "state", workdir)
+    yield told
+    for run in told.runs:
         if run.process.poll() is None:
             for pid in process_tree(run.process.pid):
                 if alive(pid):
@@ -114,16 +141,11 @@ def _manifest(state: Path) -> dict:
         return {}
 
 
-def test_ten_thousand_imported_clients_survive_restarts_and_a_crash(tmp_path: Path, runs: list[Run]) -> None:
-    api_port, moto_port = free_ports(2)
-    ports = (api_port, moto_port)
-    state = tmp_path / "state"
-
-    first = Run(ports, state, tmp_path / "first.log")
-    runs.append(first)
-    emails = [f"client{i:05d}@restart.example" for i in range(ROWS)]
+def test_ten_thousand_rows_import_within_the_memory_goal(story: Story) -> None:
+    first = story.start("first")
+    story.emails = [f"client{i:05d}@restart.example" for i in range(ROWS)]
     csv = "email;first_name;last_name;tags\n" + "".join(
-        f"{email};Anna{i};Nováková;vip,import\n" for i, email in enumerate(emails)
+        f"{email};Anna{i};Nováková;vip,import\n" for i, email in enumerate(story.emails)
     )
     with MemoryWatchdog(first.process.pid, RSS_CEILING) as watchdog:
         imported = requests.post(
@@ -138,16 +160,23 @@ def test_ten_thousand_imported_clients_survive_restarts_and_a_crash(tmp_path: Pa
     assert imported.json()["created"] == ROWS and imported.json()["errors"] == []
     assert watchdog.peak < RSS_GOAL, f"{watchdog.peak >> 20} MB"
 
+
+def test_ctrl_c_stops_the_stack_promptly(story: Story) -> None:
+    first = story.last(1)
     assert first.stop(signal.SIGINT) < STOP_PROMPTLY, first.output()[-2000:]
 
-    second = Run(ports, state, tmp_path / "second.log")
-    runs.append(second)
+
+def test_a_restart_finds_every_imported_client_and_the_same_demo_account(story: Story) -> None:
+    first = story.last(1)
+    second = story.start("second")
     assert "Restored the emulator state" in second.output()
     assert second.key == first.key and "kept from the last run" in second.output()
-    assert sorted(client["email"] for client in second.clients()) == emails
+    assert sorted(client["email"] for client in second.clients()) == story.emails
 
-    # A write, a periodic snapshot, then a crash: the write is still there after it.
-    generation = _manifest(state).get("generation", 0)
+
+def test_a_write_survives_a_crash_once_a_periodic_snapshot_is_taken(story: Story) -> None:
+    second = story.last(2)
+    generation = _manifest(story.state).get("generation", 0)
     posted = requests.post(
         f"{second.api}/v1/clients",
         json={"email": "after-crash@restart.example"},
@@ -155,19 +184,21 @@ def test_ten_thousand_imported_clients_survive_restarts_and_a_crash(tmp_path: Pa
         timeout=60,
     )
     assert posted.status_code == 201, posted.text
-    assert wait_for(lambda: _manifest(state).get("generation", 0) > generation, 30)
+    assert wait_for(lambda: _manifest(story.state).get("generation", 0) > generation, 30)
     second.kill()
 
-    third = Run(ports, state, tmp_path / "third.log")
-    runs.append(third)
+    third = story.start("third")
     fetched = requests.get(
         f"{third.api}/v1/clients/{posted.json()['client_id']}", headers=third.auth, timeout=60
     )
     assert fetched.status_code == 200, fetched.text
     assert third.stop(signal.SIGTERM) < STOP_PROMPTLY, third.output()[-2000:]
 
-    fresh = Run(ports, state, tmp_path / "fresh.log", "--fresh")
-    runs.append(fresh)
+
+def test_fresh_starts_empty(story: Story) -> None:
+    first = story.runs[0]
+    story.last(3)
+    fresh = story.start("fresh", "--fresh")
     assert fresh.key != first.key and "Starting empty" in fresh.output()
     assert requests.get(f"{fresh.api}/v1/account", headers=first.auth, timeout=60).status_code == 401
     assert fresh.clients() == []
