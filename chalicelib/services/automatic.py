@@ -16,11 +16,12 @@ campaign that is no longer active stops at its next chunk.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import NOT_TARGETED, Campaign, Delivery, batches, classify
-from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, SweepStep
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
@@ -105,26 +106,44 @@ def _rearmed(
 
 
 def start_rounds(deps: Deps) -> int:
-    """Start a round for each active automatic campaign whose previous round is over."""
-    started = 0
-    for account_id, campaign_id in deps.campaigns.active_automatic():
-        try:
-            campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
-        except NotFound:
-            continue
-        if campaign.kind is not CampaignKind.AUTOMATIC or campaign.status is not CampaignStatus.ACTIVE:
-            continue
-        if campaign.job_id is not None:
-            try:
-                if not deps.jobs.get(account_id, campaign.job_id).finished:
-                    continue  # the previous round is still running
-            except NotFound:
-                pass
-        base = int(deps.clock().timestamp()) * _BATCHES_PER_ROUND
-        job = jobs.start_job(deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base})
-        deps.campaigns.set_job(account_id, campaign_id, job.job_id)
-        started += 1
+    """Start a round for each active automatic campaign whose previous round is over (a whole
+    sweep in this call; the schedule runs ``rounds_step`` within its Lambda's time)."""
+    step = rounds_step(deps, None, Budget.start(2**31, 3600.0))
+    return step.counters["rounds_started"]
+
+
+def rounds_step(deps: Deps, cursor: Any, budget: Budget) -> SweepStep:
+    """The schedule's sweep: from ``cursor`` (a position in the sparse index of active automatic
+    campaigns) until ``budget`` is spent, start each campaign's round unless its previous one
+    still runs; answers the position after the last campaign looked at."""
+    started = seen = 0
+    after = cursor
+    for account_id, campaign_id, position in deps.campaigns.active_automatic(after=cursor):
+        if budget.spent(seen):
+            return SweepStep(cursor=after, done=seen, counters={"rounds_started": started})
+        seen += 1
+        started += _start_round(deps, account_id, campaign_id)
+        after = position
     if started:
         metrics.add_metric(name="AutomaticRounds", unit="Count", value=started)
         logger.info("automatic campaign rounds started", extra={"rounds": started})
-    return started
+    return SweepStep(cursor=None, done=seen, counters={"rounds_started": started})
+
+
+def _start_round(deps: Deps, account_id: str, campaign_id: str) -> int:
+    try:
+        campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
+    except NotFound:
+        return 0
+    if campaign.kind is not CampaignKind.AUTOMATIC or campaign.status is not CampaignStatus.ACTIVE:
+        return 0
+    if campaign.job_id is not None:
+        try:
+            if not deps.jobs.get(account_id, campaign.job_id).finished:
+                return 0  # the previous round is still running
+        except NotFound:
+            pass
+    base = int(deps.clock().timestamp()) * _BATCHES_PER_ROUND
+    job = jobs.start_job(deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base})
+    deps.campaigns.set_job(account_id, campaign_id, job.job_id)
+    return 1

@@ -155,7 +155,7 @@ def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     cursor, handled = job.cursor, 0
     counts: dict[str, int] = {}
     while True:
-        page_budget = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        page_budget = budget.page(min(500, budget.items - handled))
         found = walk(deps, job.account_id, target, cursor, page_budget, need_clients=True)
         clients = [client for _, client in found.matches if client is not None]
         counts = add_counters(
