@@ -25,7 +25,7 @@ from chalicelib.domain.records import Account, Client
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import continuations, jobs
-from chalicelib.services.targets import walk
+from chalicelib.services.targets import counted_first, job_start, walk
 from chalicelib.storage.status_index import DueClient
 
 _BATCH = 100
@@ -176,7 +176,11 @@ def _recompute_one(deps: Deps, account: Account, client: Client | None, now: dat
 RECOMPUTE_ACCOUNT = "auto_status_recompute"
 
 
+_EVERY_CLIENT: dict[str, Any] = {"filter": None}
+
+
 @jobs.register(RECOMPUTE_ACCOUNT)
+@counted_first
 def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Job kind: after an account's thresholds change, recompute every client of it.
 
@@ -199,5 +203,6 @@ def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcom
 
 def start_account_recompute(deps: Deps, account: Account, actor: str | None = None) -> str:
     """Start re-evaluating all of ``account``'s clients (their thresholds changed)."""
-    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {}, actor=actor)
+    total, cursor = job_start(deps, account.account_id, _EVERY_CLIENT)
+    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {}, total, cursor=cursor, actor=actor)
     return job.job_id

@@ -25,13 +25,15 @@ from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, SweepStep
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
-from chalicelib.services.campaigns import job_audience_chunk
+from chalicelib.services.campaigns import audience_job_start, job_audience_chunk
+from chalicelib.services.targets import counted_first
 
 ROUND_KIND = "automatic_round"
 _BATCHES_PER_ROUND = 1_000_000  # batch numbers of a round: base + n (unique across rounds)
 
 
 @jobs.register(ROUND_KIND)
+@counted_first
 def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     from chalicelib.services.sending import enqueue_batches
 
@@ -144,6 +146,9 @@ def _start_round(deps: Deps, account_id: str, campaign_id: str) -> int:
         except NotFound:
             pass
     base = int(deps.clock().timestamp()) * _BATCHES_PER_ROUND
-    job = jobs.start_job(deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base})
+    total, cursor = audience_job_start(deps, account_id, campaign.audience)
+    job = jobs.start_job(
+        deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base}, total, cursor=cursor
+    )
     deps.campaigns.set_job(account_id, campaign_id, job.job_id)
     return 1

@@ -403,6 +403,20 @@ def audience_chunk(
     return found.matches, found.cursor
 
 
+def audience_job_start(deps: Deps, account_id: str, audience: dict[str, Any]) -> tuple[int | None, Any]:
+    """``(total, cursor)`` of a job over a campaign's audience (fan-out, automatic round): a
+    list's size (a list is a snapshot), or the audience counted in the request within
+    ``targets.COUNT_BUDGET`` index items, else by the job's first chunks (``counted_first``)."""
+    from chalicelib.services.targets import job_start
+
+    if "list_id" in audience:
+        try:
+            return deps.lists.get(account_id, audience["list_id"]).size, None
+        except NotFound:
+            return 0, None
+    return job_start(deps, account_id, audience_filter(audience))
+
+
 def job_audience_chunk(
     deps: Deps, job: Any, campaign: Campaign, budget: Any, *, need_clients: bool
 ) -> tuple[list[tuple[str, Client | None]], Any]:
@@ -579,8 +593,15 @@ def _start(
         from chalicelib.services import fanout, jobs
 
         fanout.load()
+        total, cursor = audience_job_start(deps, account.account_id, campaign.audience)
         job = jobs.start_job(
-            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+            deps,
+            account.account_id,
+            FANOUT_KIND,
+            {"campaign_id": campaign.campaign_id},
+            total,
+            cursor=cursor,
+            actor=actor,
         )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)

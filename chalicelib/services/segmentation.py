@@ -131,7 +131,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str, actor: str | None) 
                 campaign.account_id,
                 KIND,
                 {"campaign_id": campaign.campaign_id, "list_id": list_id},
-                campaign.n_recipients or None,
+                campaign.n_recipients,
                 cursor=previous.cursor if previous else None,
                 done=previous.done if previous else 0,
                 result=previous.result if previous else None,
@@ -216,7 +216,7 @@ def _refresh(deps: Deps, account: Account, campaign: Campaign, actor: str | None
         account.account_id,
         KIND,
         {"campaign_id": campaign.campaign_id, "list_id": list_id, "refresh": True},
-        campaign.n_recipients or None,
+        campaign.n_recipients,
         actor=actor,
     )
     _run_inline(deps, account.account_id, job.job_id)
