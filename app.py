@@ -122,8 +122,10 @@ def resume_stalled_jobs(event: Any) -> dict[str, Any]:
 def run_jobs(event: Any) -> dict[str, Any]:
     """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""
     from chalicelib.bootstrap import get_deps
+    from chalicelib.services import job_kinds
     from chalicelib.services.jobs import handle_sqs_event
 
+    job_kinds.load()
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 

@@ -89,7 +89,7 @@ class Settings(BaseModel):
     # for its slot in the platform's rate before it is refused as "platform busy".
     transactional_max_wait_seconds: float = Field(default=10.0, gt=0)
     # Audiences read synchronously by preview / the consent gate of send.
-    preview_max_clients: int = Field(default=50_000, ge=1)
+    preview_max_clients: int = Field(default=5_000, ge=1)
     # Anti-spam thresholds (PRODUCT.md §4), set by the operator through the environment.
     suspend_bounce_rate: float = Field(default=0.05, gt=0, le=1)
     suspend_complaint_rate: float = Field(default=0.001, gt=0, le=1)

@@ -26,8 +26,8 @@ Why it is safe to kill, retry and redeliver:
   sends its current chunk's message again.
 
 Job kinds register themselves by name (``register``) with a function that
-runs one chunk; later features (campaign fan-out, segmentation, status
-recomputation) add their own kinds.
+runs one chunk; this module imports none of them (``services/job_kinds.py``
+is the registry the worker's entry point loads).
 """
 
 from __future__ import annotations
@@ -70,20 +70,6 @@ def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
     return decorate
 
 
-def _load_kinds() -> None:
-    # The modules that define job kinds register them on import.
-    from chalicelib.services import (  # noqa: F401
-        auto_status,
-        automatic,
-        bulk_tags,
-        continuations,
-        fanout,
-        lists,
-        segmentation,
-        tags,
-    )
-
-
 def start_job(
     deps: Deps,
     account_id: str,
@@ -101,9 +87,8 @@ def start_job(
     ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
     makes starting idempotent: a second start of the same id raises ``Conflict``. ``actor``
     is who started it (a user_id or key_id; ``None`` for a schedule)."""
-    _load_kinds()
     if kind not in _KINDS:
-        raise ValueError(f"unknown job kind {kind!r}")
+        raise ValueError(f"unknown job kind {kind!r} (its module registers it when imported)")
     now = deps.clock()
     job = deps.jobs.create(
         Job(
@@ -183,12 +168,12 @@ def _send_next(deps: Deps, job: Job, seq: int) -> None:
 
 
 def handle_message(deps: Deps, body: dict[str, Any], context: Any = None) -> str:
-    """Run the chunk a message asks for; returns what happened (for logs and tests).
+    """Run the chunk a message asks for; returns what happened (for logs and tests). The job's
+    kind must be registered (``services.job_kinds.load``, called by the worker's entry point).
 
     The chunk's time is what the Lambda invocation has left (``context``; the configured
     timeout where there is none) minus the safety margin, and at most ``job_chunk_seconds``;
     what it does not reach is the next chunk's, sent as a message with the saved cursor."""
-    _load_kinds()
     account_id, job_id, seq = str(body["account_id"]), str(body["job_id"]), int(body["seq"])
     try:
         job = deps.jobs.get(account_id, job_id, consistent=True)
