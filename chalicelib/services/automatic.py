@@ -21,15 +21,20 @@ from typing import Any
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, DeliveryStatus
 from chalicelib.domain.campaigns import NOT_TARGETED, Campaign, Delivery, batches, classify
-from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, SweepStep
+from chalicelib.domain.jobs import DONE, Budget, ChunkOutcome, Job, SweepStep
+from chalicelib.domain.records import Client
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.campaigns import audience_job_start, job_audience_chunk
-from chalicelib.services.targets import counted_first
+from chalicelib.services.targets import COUNT_BUDGET, counted_first
 
 ROUND_KIND = "automatic_round"
 _BATCHES_PER_ROUND = 1_000_000  # batch numbers of a round: base + n (unique across rounds)
+_PAGE = 500  # clients an incremental round reads per index page
+# An incremental round also looks at clients who entered the audience this long before the
+# previous round started: the status index is eventually consistent.
+_OVERLAP = timedelta(minutes=5)
 
 
 @jobs.register(ROUND_KIND)
@@ -43,7 +48,10 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     account = deps.accounts.get(job.account_id)
     if account.suspended:
         return ChunkOutcome(cursor=None, done=0, finished=True)
-    matches, cursor = job_audience_chunk(deps, job, campaign, budget, need_clients=True)
+    if job.params.get("since"):
+        matches, cursor = _entered_chunk(deps, job, campaign, budget)
+    else:
+        matches, cursor = job_audience_chunk(deps, job, campaign, budget, need_clients=True)
     now = deps.clock()
     consent_only = account.settings.consent_only_campaigns
     candidates: list[Delivery] = []
@@ -82,6 +90,48 @@ def round_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
         finished=cursor is None,
         counters={"new_recipients": len(written), "batches": len(groups)},
     )
+
+
+def _entered_chunk(
+    deps: Deps, job: Job, campaign: Campaign, budget: Budget
+) -> tuple[list[tuple[str, Client | None]], Any]:
+    """An incremental round's stretch: the clients who entered the audience's automatic status
+    since the previous round (``by-status-since``), each read to check it is still there."""
+    status = campaign.audience["auto_status"]
+    since = datetime.fromisoformat(job.params["since"])
+    ids, cursor = deps.status_index.entered_since(
+        job.account_id, status, since, after=job.cursor, limit=max(1, min(budget.items, _PAGE))
+    )
+    clients = deps.client_index.get_many(job.account_id, ids) if ids else {}
+    matches: list[tuple[str, Client | None]] = [
+        (cid, clients[cid])
+        for cid in ids
+        if cid in clients and clients[cid].auto_status == status and not clients[cid].pending
+    ]
+    return matches, cursor
+
+
+def _round_since(deps: Deps, campaign: Campaign) -> datetime | None:
+    """Where an incremental round starts: the previous round's start, less ``_OVERLAP`` (the
+    status index is eventually consistent). ``None`` — a full round over the audience — for
+    the first round, after a round that failed, for an audience that is not an automatic
+    status, for campaigns with a cooldown (their re-arms need everyone in the audience), and
+    after the account's settings changed."""
+    if "auto_status" not in campaign.audience or campaign.cooldown_days or campaign.job_id is None:
+        return None
+    try:
+        previous = deps.jobs.get(campaign.account_id, campaign.job_id)
+    except NotFound:
+        return None
+    if previous.kind != ROUND_KIND or previous.status != DONE:
+        return None
+    since = previous.created_at - _OVERLAP
+    try:  # the account's settings changed (e.g. consent-only off): who may receive it changed
+        if deps.accounts.get(campaign.account_id).updated_at >= since:
+            return None
+    except NotFound:
+        return None
+    return since
 
 
 def _rearmed(
@@ -146,9 +196,16 @@ def _start_round(deps: Deps, account_id: str, campaign_id: str) -> int:
         except NotFound:
             pass
     base = int(deps.clock().timestamp()) * _BATCHES_PER_ROUND
-    total, cursor = audience_job_start(deps, account_id, campaign.audience)
-    job = jobs.start_job(
-        deps, account_id, ROUND_KIND, {"campaign_id": campaign_id, "batch_base": base}, total, cursor=cursor
-    )
+    params: dict[str, Any] = {"campaign_id": campaign_id, "batch_base": base}
+    since = _round_since(deps, campaign)
+    if since is None:
+        total, cursor = audience_job_start(deps, account_id, campaign.audience)
+    else:
+        params["since"] = since.isoformat()
+        ids, more = deps.status_index.entered_since(
+            account_id, campaign.audience["auto_status"], since, after=None, limit=COUNT_BUDGET
+        )
+        total, cursor = (None if more else len(ids)), None
+    job = jobs.start_job(deps, account_id, ROUND_KIND, params, total, cursor=cursor)
     deps.campaigns.set_job(account_id, campaign_id, job.job_id)
     return 1

@@ -64,6 +64,8 @@ class StatusIndexRepository:
             ClientModel.account_auto_status.set(f"{due.account_id}#{status}"),
             ClientModel.updated_at.set(stored_time(now)),
         ]
+        if status != due.auto_status:
+            actions.append(ClientModel.status_since.set(stored_time(now)))
         if next_at is None:
             actions += [ClientModel.next_status_at.remove(), ClientModel.status_shard.remove()]
         else:
@@ -78,3 +80,20 @@ class StatusIndexRepository:
                 return False
             raise
         return True
+
+    def entered_since(
+        self, account_id: str, status: str, since: datetime, *, after: Position | None, limit: int
+    ) -> tuple[list[str], Position | None]:
+        """The ids of ``account_id``'s clients who entered automatic ``status`` after ``since``
+        (``by-status-since``, keys only), at most ``limit``, from ``after``; and the position
+        the next page starts from (``None``: no more)."""
+        results = ClientModel.by_status_since.query(
+            f"{account_id}#{status}",
+            ClientModel.status_since > stored_time(since),
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=start_after(after),
+        )
+        ids = [item.client_id for item in results]
+        key = results.last_evaluated_key
+        return ids, None if not key else {name: value["S"] for name, value in key.items()}
