@@ -64,8 +64,8 @@ class Budget:
     def for_lambda(
         cls, items: int, context: Any, timeout_seconds: float, *, cap_seconds: float | None = None
     ) -> Budget:
-        """A chunk's budget inside a Lambda: until the invocation has only
-        ``SAFETY_MARGIN_SECONDS`` left, read from ``context.get_remaining_time_in_millis()``
+        """A chunk's budget inside a Lambda: until the invocation has only its safety margin
+        (``safety_margin``: 5 s) left, read from ``context.get_remaining_time_in_millis()``
         whenever the budget is checked (without a context: the configured ``timeout_seconds``
         from now), and never longer than ``cap_seconds``."""
         remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -79,9 +79,9 @@ class Budget:
             return -remaining() / 1000.0
 
         now = clock()
-        deadline = (
-            -SAFETY_MARGIN_SECONDS if cap_seconds is None else min(-SAFETY_MARGIN_SECONDS, now + cap_seconds)
-        )
+        deadline = -safety_margin(-now)
+        if cap_seconds is not None:
+            deadline = min(deadline, now + cap_seconds)
         return cls(items=items, deadline=deadline, clock=clock)
 
     def left(self) -> float:
@@ -98,17 +98,24 @@ class Budget:
 
 # What a chunk leaves unused of its Lambda's time: enough to finish the page of items it is
 # working on (at most a few hundred conditional writes), commit its cursor and send the message
-# of its continuation before Lambda ends the invocation.
+# of its continuation before Lambda ends the invocation. An invocation that starts with less
+# than 25 s left keeps a fifth of it instead, so a short one still gets work done.
 SAFETY_MARGIN_SECONDS = 5.0
+SAFETY_MARGIN_SHARE = 0.2
 
 
-def seconds_left(context: Any, timeout_seconds: float, margin: float = SAFETY_MARGIN_SECONDS) -> float:
+def safety_margin(remaining_seconds: float) -> float:
+    """The margin kept from an invocation that has ``remaining_seconds`` left when it starts."""
+    return min(SAFETY_MARGIN_SECONDS, max(0.0, remaining_seconds) * SAFETY_MARGIN_SHARE)
+
+
+def seconds_left(context: Any, timeout_seconds: float) -> float:
     """Seconds a Lambda invocation may still work: its remaining time (``context``'s
     ``get_remaining_time_in_millis``, or the whole configured ``timeout_seconds`` where there
-    is no context) minus ``margin``; never negative."""
+    is no context) minus the safety margin; never negative."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     seconds = remaining() / 1000.0 if callable(remaining) else float(timeout_seconds)
-    return max(0.0, seconds - margin)
+    return max(0.0, seconds - safety_margin(seconds))
 
 
 def add_counters(current: dict[str, int], more: dict[str, int]) -> dict[str, int]:

@@ -2,7 +2,8 @@
 and hand what is left to a continuation, which picks up exactly where they stopped.
 
 The fake context's remaining time drops by ``tick`` milliseconds each time it is read (a budget
-reads it at every check), so "the time runs out after N checks" is exact, not a race."""
+reads it at every check), so "the time runs out after N checks" is exact, not a race. It starts
+with more than 25 s left, so the margin is the full ``SAFETY_MARGIN_SECONDS``."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.integration.sending_support import SimQueue, SimTime, simulated
 class FakeContext:
     """A Lambda context with ``checks`` budget checks left before only the margin remains."""
 
-    def __init__(self, checks: int, tick_ms: int = 1000) -> None:
+    def __init__(self, checks: int, tick_ms: int = 10_000) -> None:
         self.tick_ms = tick_ms
         # every read costs a tick: the budget's creation reads once, then each check once
         self.remaining_ms = int(SAFETY_MARGIN_SECONDS * 1000) + (checks + 2) * tick_ms
@@ -80,7 +81,7 @@ def test_the_stall_sweeper_continues_after_its_lambda_and_resumes_each_job_once(
 ) -> None:
     time, queue = sim
     deps = get_deps()
-    account_id = account["account"]["account_id"]
+    account_id = account["account_id"]
     quiet = [_quiet_job(account_id, n, time.now) for n in range(7)]
     time.advance(seconds=STALLED.total_seconds() + 60)
     # Resumed jobs stay in the by-stall index (a resume only sends a message): without an exact
@@ -102,7 +103,7 @@ def test_an_uninterrupted_sweep_needs_no_continuation(
     account: dict[str, Any], sim: tuple[SimTime, SimQueue]
 ) -> None:
     time, queue = sim
-    account_id = account["account"]["account_id"]
+    account_id = account["account_id"]
     for n in range(3):
         _quiet_job(account_id, n, time.now)
     time.advance(seconds=STALLED.total_seconds() + 60)
