@@ -217,7 +217,7 @@ def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients
 # read and nothing is written); a selection that is not counted within it is counted by the job's
 # first chunks before any work (``counted_first``).
 COUNT_BUDGET = 5000
-COUNT_SECONDS = 5.0
+COUNT_SECONDS = 10.0  # a guard: the item bound binds first on DynamoDB (keys-only pages)
 
 
 @dataclass(frozen=True)
