@@ -76,7 +76,7 @@ class Budget:
             return cls.start(items, seconds)
 
         def clock() -> float:  # minus the seconds the invocation has left
-            return -remaining() / 1000.0
+            return -float(remaining()) / 1000.0
 
         now = clock()
         deadline = -safety_margin(-now)
