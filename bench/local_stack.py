@@ -118,7 +118,8 @@ class Stack:
     def account(self, name: str) -> dict[str, Any]:
         response = requests.post(
             f"{self.api}/v1/accounts",
-            json={"name": name, "sender_email": "hello@bench.example"},
+            # Each account its own sender domain: a domain belongs to one account.
+            json={"name": name, "sender_email": f"hello@{name.lower().replace(' ', '-')}.bench.example"},
             headers={"Authorization": f"Bearer {OPERATOR}"},
             timeout=60,
         )

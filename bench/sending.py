@@ -408,9 +408,13 @@ def _start_moto(port: int) -> Any:
         "from local.emulator import install; install(); "
         f"from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
     )
-    process = subprocess.Popen(  # nosec B603 — our own interpreter and code
-        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # The emulator's own messages go to bench/results/emulator.log (the last run's), so a run
+    # that loses its emulator says why.
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS.parent / "emulator.log", "wb") as log:
+        process = subprocess.Popen(  # nosec B603 — our own interpreter and code
+            [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
+        )
     deadline = time.time() + 120  # importing moto and patching it takes seconds on a busy machine
     while time.time() < deadline:
         try:

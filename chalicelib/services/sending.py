@@ -52,7 +52,8 @@ from __future__ import annotations
 import json
 import random
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_calls
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,6 +79,7 @@ UNSUBSCRIBE_PATH = "/p/unsubscribe/"
 SEND_WINDOW_SECONDS = 10.0  # a message sends at most this much of its account's pace
 ADMIT_AHEAD_SECONDS = 2.0  # a message whose turn is further off waits on the queue instead
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
+IN_FLIGHT = 4  # SES calls one message may have outstanding at once (see _paced_sends)
 MESSAGES_PER_INVOCATION = 10  # handle_send's SQS batch size: messages paced side by side
 UNKNOWN_OUTCOME_RECHECK = 60.0  # seconds before a delivery whose SES answer was lost is looked at
 
@@ -418,6 +420,18 @@ def _claim_pool() -> ThreadPoolExecutor:
         return _CLAIM_POOL
 
 
+def _ses_pool() -> ThreadPoolExecutor:
+    """Threads that make the SES calls, so a message goes on to its next slot while SES answers
+    (``IN_FLIGHT`` per message of an invocation)."""
+    global _SES_POOL
+    with _POOLS_LOCK:
+        if _SES_POOL is None:
+            _SES_POOL = ThreadPoolExecutor(
+                max_workers=IN_FLIGHT * MESSAGES_PER_INVOCATION, thread_name_prefix="send-ses"
+            )
+        return _SES_POOL
+
+
 def _booking_pool() -> ThreadPoolExecutor:
     """Threads that book a message's next group while its current one is being sent."""
     global _BOOKING_POOL
@@ -437,6 +451,7 @@ _POOLS_LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _CLAIM_POOL: ThreadPoolExecutor | None = None
 _BOOKING_POOL: ThreadPoolExecutor | None = None
+_SES_POOL: ThreadPoolExecutor | None = None
 
 
 def _paced_sends(
@@ -459,8 +474,12 @@ def _paced_sends(
     DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are claimed
     (``queued → sending``) and their MIME built while the worker waits for the current
     slot, and ``sending → sent`` is recorded after the call, so one worker keeps its slots
-    however slow the table is. At most ``LOOKAHEAD`` deliveries (plus the one in hand) are
-    claimed ahead of the SES call — the most a crash can leave ``sending`` unsent.
+    however slow the table is. The SES calls themselves run beside the pacing too (up to
+    ``IN_FLIGHT`` at once): a message waits for SES's answer only until its next slot is
+    due, then starts the next call, so a round trip longer than the gap between two slots
+    (40 ms against 20 ms at 50/s) does not make the message skip every other slot. At most ``LOOKAHEAD``
+    deliveries, the one in hand and the ``IN_FLIGHT`` calls are claimed ahead of SES's
+    answer — the most a crash can leave ``sending`` unsent.
     """
     claim_pool = _claim_pool()
     sent_at_start = run.counts.get("sent", 0)
@@ -491,6 +510,15 @@ def _paced_sends(
 
     next_group: Future[Any] | None = None  # the following group, booked while this one is sent
     booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
+    ses_pool = _ses_pool()
+    calls: list[Future[bool]] = []  # every SES call of this message, in slot order
+
+    def room_for_a_call() -> None:
+        """Wait until fewer than ``IN_FLIGHT`` of this message's calls are outstanding."""
+        pending = [call for call in calls[-IN_FLIGHT:] if not call.done()]  # calls: in slot order
+        if len(pending) >= IN_FLIGHT:
+            wait_for_calls(pending, return_when=FIRST_COMPLETED)
+
     try:
         while run.stop is None:
             # A group is booked only once a delivery is ready to go in its first slot.
@@ -510,12 +538,13 @@ def _paced_sends(
                 index = len(batch)
                 metrics.add_metric(name="SendDeferred", unit="Count", value=remaining)
                 break
-            sent_in_group = 0
+            group_calls: list[Future[bool]] = []
             slot = 0
             while slot < len(group.slots) and run.stop is None:
                 in_hand = in_hand or next_ready()
                 if in_hand is None:
                     break
+                room_for_a_call()
                 now = deps.clock().timestamp()
                 while slot < len(group.slots) and now - group.slots[slot] > tolerance:
                     slot += 1
@@ -532,11 +561,18 @@ def _paced_sends(
                     deps.sleep(wait)
                 slot += 1
                 prepared, in_hand = in_hand, None
-                if _send_prepared(deps, prepared, attempt, run, records):
-                    sent_in_group += 1
+                started = threading.Event()
+                call = ses_pool.submit(_call_ses, started, deps, prepared, attempt, run, records)
+                group_calls.append(call)
+                calls.append(call)
+                # The call has begun at its slot (a free thread always exists: ``_ses_pool``), and
+                # SES's answer is awaited until the next slot is due, and no longer.
+                started.wait()
+                upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance
+                wait_for_calls([call], timeout=max(0.0, upcoming - deps.clock().timestamp()))
             if slot < len(group.slots):
                 run.count("slots_unused", len(group.slots) - slot)
-            if sent_in_group == 0 and in_hand is not None:
+            if in_hand is not None and not _any_accepted(group_calls):
                 # A whole group missed: this worker is too slow right now. Let the rest wait a
                 # second on the queue rather than book and miss slots again at once.
                 _keep_rest(batch, index, in_hand, run, 1.0)
@@ -544,6 +580,10 @@ def _paced_sends(
                 metrics.add_metric(name="SendLate", unit="Count", value=1)
                 break
     finally:
+        # Every SES call of the message is answered before its outcome is reported; a call that
+        # raised fails the message (SQS redelivers it) once the claims are released.
+        wait_for_calls(calls)
+        failure = next((call.exception() for call in calls if call.exception() is not None), None)
         if next_group is not None:
             try:
                 unused = next_group.result()
@@ -567,7 +607,24 @@ def _paced_sends(
                 future.result()
             except Exception:  # noqa: BLE001 — logged; the delivery waits for its SES event
                 logger.exception("recording a send failed")
+        if failure is not None:
+            raise failure
     return len(batch) - (run.counts.get("sent", 0) - sent_at_start)
+
+
+def _call_ses(started: threading.Event, *args: Any) -> bool:
+    started.set()
+    return _send_prepared(*args)
+
+
+def _any_accepted(group_calls: list[Future[bool]]) -> bool:
+    """Whether SES accepted an e-mail of the group (waiting for its calls only when none of the
+    answered ones was accepted). A group without any accepted e-mail — no slot used, or every
+    call refused — means this worker cannot send right now."""
+    if any(call.done() and call.exception() is None and call.result() for call in group_calls):
+        return True
+    wait_for_calls(group_calls)
+    return any(call.exception() is None and call.result() for call in group_calls)
 
 
 def _keep_rest(

@@ -8,6 +8,7 @@ import heapq
 import itertools
 import json
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,17 +26,33 @@ START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 class SimTime:
-    """A clock that only moves when someone sleeps (or the queue jumps to a delayed message)."""
+    """A clock that only moves when someone sleeps (or the queue jumps to a delayed message).
+
+    Only the thread that drives the test (the one that made the clock, which also runs the
+    Lambda entry points) moves the world's time. A background thread that sleeps — a send
+    worker booking its next group beside its sends — waits on its own time line, as threads
+    wait side by side in real time: its clock reads the later of the world's time and the end
+    of its own sleep. (Were its sleep added to the world's, two threads sleeping at once would
+    make time pass twice.)"""
 
     def __init__(self, start: datetime = START) -> None:
         self.now = start
+        self._driver = threading.get_ident()
+        self._own = threading.local()
 
     def clock(self) -> datetime:
-        return self.now
+        if threading.get_ident() == self._driver:
+            return self.now
+        until: datetime | None = getattr(self._own, "until", None)
+        return self.now if until is None or until <= self.now else until
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
+        if seconds <= 0:
+            return
+        if threading.get_ident() == self._driver:
             self.now += timedelta(seconds=seconds)
+        else:
+            self._own.until = self.clock() + timedelta(seconds=seconds)
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
