@@ -75,53 +75,47 @@ def correlate(event: Any, get_response: Any) -> Any:
     return response
 
 
+def _sweep(name: str, event: Any, keep: tuple[str, ...]) -> dict[str, Any]:
+    """Run a schedule's sweep with the time its Lambda has left (``services.continuations``):
+    the payload keeps the ``keep`` counters and names the job that continues, if one does."""
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.services.continuations import run_scheduled
+
+    try:
+        answer = run_scheduled(get_deps(), name, getattr(event, "context", None))
+    finally:
+        flush_metrics()
+    payload = {key: answer.get(key, 0) for key in keep}
+    if "complete" in keep:
+        payload["complete"] = answer["complete"]
+    if "continued_by" in answer:
+        payload["continued_by"] = answer["continued_by"]
+    return payload
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS), name="recompute_auto_status")
 def recompute_auto_status(event: Any) -> dict[str, Any]:
     """Move clients whose automatic status changed with time (new → lost, active → lapsing…)."""
-    from chalicelib.bootstrap import get_deps
-    from chalicelib.services.auto_status import recompute_due_statuses
-
-    report = recompute_due_statuses(get_deps())
-    flush_metrics()
-    return {"visited": report.visited, "changed": report.changed, "complete": report.complete}
+    return _sweep("recompute_auto_status", event, ("visited", "changed", "complete"))
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="segment_due_campaigns")
 def segment_due_campaigns(event: Any) -> dict[str, Any]:
     """Reactivation campaigns whose wait is over: build the list of those who confirmed."""
-    from chalicelib.bootstrap import get_deps
-    from chalicelib.services.segmentation import segment_due_campaigns as segment_due
-
-    try:
-        return segment_due(get_deps())
-    finally:
-        flush_metrics()
+    return _sweep("segment_due_campaigns", event, ("due",))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="send_scheduled_campaigns")
 def send_scheduled_campaigns(event: Any) -> dict[str, Any]:
     """Scheduled campaigns whose time has come start sending (sparse index on campaigns)."""
-    from chalicelib.bootstrap import get_deps
-    from chalicelib.services.campaigns import send_scheduled_campaigns as send_due
-
-    try:
-        return send_due(get_deps())
-    finally:
-        flush_metrics()
+    return _sweep("send_scheduled_campaigns", event, ("started", "returned_to_draft"))
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="resume_stalled_jobs")
 def resume_stalled_jobs(event: Any) -> dict[str, Any]:
     """Background jobs of every kind and account whose chunk message was lost (no chunk attempt
     for 15 minutes) get it sent again, so no job stays running forever."""
-    from chalicelib.bootstrap import get_deps
-    from chalicelib.services.jobs import resume_stalled_jobs as resume_stalled
-
-    try:
-        report = resume_stalled(get_deps())
-    finally:
-        flush_metrics()
-    return {"resumed": report.resumed, "complete": report.complete}
+    return _sweep("resume_stalled_jobs", event, ("resumed", "complete"))
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="finish_stalled_campaigns")
@@ -141,8 +135,10 @@ def finish_stalled_campaigns(event: Any) -> dict[str, Any]:
 def run_jobs(event: Any) -> dict[str, Any]:
     """Worker: run one chunk of a background job per message (bulk tags, list snapshots…)."""
     from chalicelib.bootstrap import get_deps
+    from chalicelib.services import job_kinds
     from chalicelib.services.jobs import handle_sqs_event
 
+    job_kinds.load()
     return handle_sqs_event(get_deps(), event.to_dict(), getattr(event, "context", None))
 
 
@@ -177,9 +173,4 @@ def handle_ses_events(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="run_automatic_campaigns")
 def run_automatic_campaigns(event: Any) -> dict[str, Any]:
     """Start a round of every active automatic campaign: send it to clients who newly match."""
-    from chalicelib.bootstrap import get_deps
-    from chalicelib.services.automatic import start_rounds
-
-    started = start_rounds(get_deps())
-    flush_metrics()
-    return {"rounds_started": started}
+    return _sweep("run_automatic_campaigns", event, ("rounds_started",))

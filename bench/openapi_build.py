@@ -305,7 +305,12 @@ schemas.update(
                 "kind": STR,
                 "status": STR,
                 "done": INT,
-                "total": nullable("integer"),
+                "total": nullable(
+                    "integer",
+                    description="known when the job is created (ids given, a list's size, or the "
+                    "selection counted, 5,000 index items at most); null only while the first "
+                    "chunks of a job over a bigger selection finish counting it",
+                ),
                 "result": {"type": "object"},
                 "error": {},
                 "actor": nullable(

@@ -279,8 +279,10 @@ def drain_jobs(deps: Any) -> int:
     """What the worker Lambda does: take job messages and run their chunks until none is left."""
     import boto3
 
+    from chalicelib.services import job_kinds
     from chalicelib.services.jobs import handle_message
 
+    job_kinds.load()  # as the worker's entry point does
     settings = deps.settings
     sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
     url = sqs.get_queue_url(QueueName=settings.resource_name("jobs"))["QueueUrl"]

@@ -89,7 +89,7 @@ class Settings(BaseModel):
     # for its slot in the platform's rate before it is refused as "platform busy".
     transactional_max_wait_seconds: float = Field(default=10.0, gt=0)
     # Audiences read synchronously by preview / the consent gate of send.
-    preview_max_clients: int = Field(default=50_000, ge=1)
+    preview_max_clients: int = Field(default=5_000, ge=1)
     # Anti-spam thresholds (PRODUCT.md §4), set by the operator through the environment.
     suspend_bounce_rate: float = Field(default=0.05, gt=0, le=1)
     suspend_complaint_rate: float = Field(default=0.001, gt=0, le=1)
@@ -103,6 +103,9 @@ class Settings(BaseModel):
     bulk_sync_limit: int = Field(default=1000, ge=1)
     job_chunk_items: int = Field(default=1000, ge=1)
     job_chunk_seconds: float = Field(default=10.0, gt=0)
+    # The functions' configured timeout (.chalice/config.json's lambda_timeout): the time budget
+    # of a scheduled function or job chunk invoked without a Lambda context.
+    lambda_timeout_seconds: float = Field(default=30.0, gt=0)
     max_import_rows: int = Field(default=10_000, ge=1)
     # Client transactions written in parallel by bulk tagging and import. 1 by default because
     # the embedded emulator (moto) is not safe under concurrent transactions; AWS stages raise it.

@@ -144,14 +144,15 @@ FUNCTIONS: Mapping[str, Access] = {
         tables=write("campaigns", "jobs") | read("accounts"), send_to=("jobs",)
     ),
     # Every 15 minutes: unfinished jobs of any kind with no chunk attempt for 15 minutes (sparse
-    # index on jobs) get their current chunk's message sent again.
-    "resume_stalled_jobs": Access(tables=read("jobs"), send_to=("jobs",)),
+    # index on jobs) get their current chunk's message sent again. Every schedule writes jobs:
+    # what its Lambda's time does not reach is continued by a job (services/continuations.py).
+    "resume_stalled_jobs": Access(tables=write("jobs"), send_to=("jobs",)),
     # Every 15 minutes: campaigns still sending (sparse index on campaigns) whose counters say
     # they are done are finished; one quiet for 15 minutes is checked against its deliveries
     # (its counters repaired). Its markers and counter items are in campaigns and throttle.
     "finish_stalled_campaigns": Access(tables=write("campaigns") | read("deliveries")),
     # Hourly: clients whose automatic status changes by time (sparse index on clients).
-    "recompute_auto_status": Access(tables=write("clients") | read("accounts")),
+    "recompute_auto_status": Access(tables=write("clients", "jobs") | read("accounts"), send_to=("jobs",)),
     # The sending worker (services/sending.py): claims and sends deliveries, paced by the shared
     # throttle buckets; counts into campaigns and account-stats; may pause a campaign or suspend
     # its account (services/suspension.py); re-enqueues late batches. Its reserved concurrency is

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.time import to_iso
+# The client and consent-event shapes are shared with the GDPR export: they live in the domain.
+from chalicelib.domain.documents import client_view, consent_event_view, iso
+
+__all__ = ["client_view", "consent_event_view", "iso"]
 
 if TYPE_CHECKING:
     from chalicelib.domain.consent import ConsentEvent
@@ -14,10 +16,6 @@ if TYPE_CHECKING:
     from chalicelib.domain.lists import RecipientList
     from chalicelib.domain.records import Account, Client
     from chalicelib.domain.sender_domains import SenderDomain
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else to_iso(moment)
 
 
 def account_view(
@@ -55,47 +53,6 @@ def sender_domain_view(record: SenderDomain, region: str) -> dict[str, Any]:
         "created_at": iso(record.created_at),
         "verified_at": iso(record.verified_at),
         "checked_at": iso(record.checked_at),
-    }
-
-
-def client_view(client: Client) -> dict[str, Any]:
-    return {
-        "client_id": client.client_id,
-        "email": client.email,
-        "first_name": client.first_name,
-        "last_name": client.last_name,
-        "phone": client.phone,
-        "language": client.language,
-        "tags": list(client.tags),
-        "status": client.status,
-        "auto_status": client.auto_status,
-        "last_visit_at": iso(client.last_visit_at),
-        "fields": dict(client.fields),
-        "consent": {
-            "state": client.consent_state,
-            "confirmed_at": iso(client.consent_confirmed_at),
-            "source": client.consent_source,
-        },
-        "suppressed": client.suppressed,
-        "pending": client.pending,
-        "created_at": iso(client.created_at),
-        "updated_at": iso(client.updated_at),
-    }
-
-
-def consent_event_view(event: ConsentEvent) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "type": event.type.value,
-        "at": iso(event.at),
-        "source": event.source.value,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "campaign_id": event.campaign_id,
-        "terms_url": event.terms_url,
-        "legitimate_interest_url": event.legitimate_interest_url,
-        "actor": event.actor,
-        "note": event.note,
     }
 
 

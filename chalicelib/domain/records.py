@@ -52,6 +52,9 @@ class Client:
     updated_at: datetime
     auto_status: str
     next_status_at: datetime | None = None
+    # When the client entered its current automatic status (the incremental automatic round's
+    # index); None for a client whose status has not changed since this was first recorded.
+    status_since: datetime | None = None
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None

@@ -13,19 +13,19 @@ and is simply skipped.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.auto_status import StatusAt, Thresholds, compute_auto_status
-from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, SweepStep
 from chalicelib.domain.records import Account, Client
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
-from chalicelib.services import jobs
-from chalicelib.services.targets import walk
+from chalicelib.services import continuations, jobs
+from chalicelib.services.targets import counted_first, job_start, walk
 from chalicelib.storage.status_index import DueClient
 
 _BATCH = 100
@@ -39,16 +39,38 @@ class RecomputeReport:
     complete: bool = True
 
 
-def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) -> RecomputeReport:
-    """Recompute every client whose automatic status is due to change now.
+def recompute_due_statuses(
+    deps: Deps, *, context: Any = None, cursor: Any = None, time_budget_seconds: float | None = None
+) -> RecomputeReport:
+    """One stretch of the recomputation with the time the Lambda ``context`` has left (the
+    configured timeout without one; ``time_budget_seconds`` when given): ``complete`` False
+    when its time ran out first."""
+    if time_budget_seconds is not None:
+        budget = Budget.start(continuations.SCHEDULE_ITEMS, time_budget_seconds)
+    else:
+        budget = Budget.for_lambda(
+            continuations.SCHEDULE_ITEMS, context, deps.settings.lambda_timeout_seconds
+        )
+    step = recompute_step(deps, cursor, budget)
+    return RecomputeReport(
+        visited=step.done,
+        changed=step.counters.get("changed", 0),
+        skipped=step.counters.get("skipped", 0),
+        complete=step.complete,
+    )
 
-    Reads only the sparse index (which carries what the computation needs) and
-    writes one conditional update per due client, ``write_concurrency`` at a
-    time. Stops early when the time budget runs out (``complete`` False); the
-    next scheduled run continues, since the unvisited clients are still due.
+
+def recompute_step(deps: Deps, cursor: Any, budget: Budget) -> SweepStep:
+    """Recompute every client whose automatic status is due to change now (the hourly sweep).
+
+    Reads only the sparse index (which carries what the computation needs), shard by shard
+    from ``cursor`` (``{"shard": i, "after": position}``), and writes one conditional update
+    per due client, ``write_concurrency`` at a time. When ``budget`` is spent it answers the
+    position after the last client written: the continuation starts there, so no client is
+    visited twice by one run (a visited one has left the due range anyway) nor skipped (one
+    whose account is gone stays due, behind the cursor).
     """
     now = deps.clock()
-    deadline = time.monotonic() + time_budget_seconds
     report = RecomputeReport()
     accounts: dict[str, Account | None] = {}
 
@@ -74,25 +96,36 @@ def recompute_due_statuses(deps: Deps, *, time_budget_seconds: float = 240.0) ->
             thresholds(due.account_id)
         _run_batch(deps, batch, apply, report)
 
-    for shard in deps.status_index.shards:
+    start = cursor or {"shard": 0, "after": None}
+    shards = deps.status_index.shards
+    next_cursor = None
+    for index in range(int(start["shard"]), len(shards)):
+        after = start["after"] if index == int(start["shard"]) else None
         batch: list[DueClient] = []
-        for due in deps.status_index.due(shard, now):
-            if time.monotonic() > deadline:
+        for due in deps.status_index.due(shards[index], now, after=after):
+            if budget.spent(report.visited + len(batch)):
                 report.complete = False
                 break
             batch.append(due)
             if len(batch) == _BATCH:
                 flush(batch)
-                batch = []
-        flush(batch)
+                after, batch = batch[-1].position, []
+        if batch:
+            flush(batch)
+            after = batch[-1].position
         if not report.complete:
+            next_cursor = {"shard": index, "after": after}
             break
     metrics.add_metric(name="AutoStatusChanged", unit="Count", value=report.changed)
     logger.info(
         "automatic statuses recomputed",
         extra={"visited": report.visited, "changed": report.changed, "complete": report.complete},
     )
-    return report
+    return SweepStep(
+        cursor=next_cursor,
+        done=report.visited,
+        counters={"visited": report.visited, "changed": report.changed, "skipped": report.skipped},
+    )
 
 
 def _run_batch(
@@ -143,7 +176,11 @@ def _recompute_one(deps: Deps, account: Account, client: Client | None, now: dat
 RECOMPUTE_ACCOUNT = "auto_status_recompute"
 
 
+_EVERY_CLIENT: dict[str, Any] = {"filter": None}
+
+
 @jobs.register(RECOMPUTE_ACCOUNT)
+@counted_first
 def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Job kind: after an account's thresholds change, recompute every client of it.
 
@@ -154,7 +191,7 @@ def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcom
     now = deps.clock()
     cursor, handled, changed = job.cursor, 0, 0
     while True:
-        page = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        page = budget.page(min(500, budget.items - handled))
         found = walk(deps, job.account_id, {"filter": None}, cursor, page, need_clients=True)
         changed += sum(_recompute_one(deps, account, client, now) for _, client in found.matches)
         handled += found.examined
@@ -166,5 +203,6 @@ def recompute_account_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcom
 
 def start_account_recompute(deps: Deps, account: Account, actor: str | None = None) -> str:
     """Start re-evaluating all of ``account``'s clients (their thresholds changed)."""
-    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {}, actor=actor)
+    total, cursor = job_start(deps, account.account_id, _EVERY_CLIENT)
+    job = jobs.start_job(deps, account.account_id, RECOMPUTE_ACCOUNT, {}, total, cursor=cursor, actor=actor)
     return job.job_id

@@ -23,7 +23,14 @@ from chalicelib.domain.tags import label_key, retagged
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
-from chalicelib.services.targets import ClientSelection, resolve, validate_target, walk
+from chalicelib.services.targets import (
+    ClientSelection,
+    counted_first,
+    job_start,
+    resolve,
+    validate_target,
+    walk,
+)
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
@@ -116,46 +123,44 @@ def apply_to_clients(
 def bulk_tags(
     deps: Deps, account: Account, request: BulkTagsRequest, actor: str | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """(200, counts) when applied in the request, or (202, {job_id}) for a background job."""
+    """(200, counts) when applied in the request, or (202, {job_id}) for a background job.
+
+    The request reads at most the bounded first stretch of the selection (``targets.resolve``)
+    and writes clients only when that stretch is the whole, small selection. Otherwise it
+    writes nothing but the job and its first message, with the job's ``total``: the number of
+    ids given, or the selection's matches counted within ``targets.COUNT_BUDGET`` index items;
+    a selection too big to count in the request is counted by the job's first chunks."""
     from chalicelib.services.tags import account_spellings
 
     validate_target(deps, account.account_id, request.selection, "selection")
     target = request.selection.as_json()
     add = account_spellings(deps, account.account_id, request.add)  # registered before any client
     first = resolve(deps, account.account_id, target, need_clients=True)
-    clients = [client for _, client in first.matches if client is not None]
-    counts = apply_to_clients(deps, account.account_id, clients, add, request.remove)
-    metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
-    if not first.complete:
-        # Too many for one request: a job goes on from where the request stopped.
-        params = {"target": target, "add": add, "remove": request.remove}
-        total = len(target["client_ids"]) if "client_ids" in target else None
-        job = jobs.start_job(
-            deps,
-            account.account_id,
-            KIND,
-            params,
-            total=total,
-            cursor=first.cursor,
-            done=len(clients),
-            result=counts if clients else None,
-            actor=actor,
-        )
-        return 202, {"job_id": job.job_id, "status": job.status}
-    logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})
-    return 200, counts
+    if first.complete:
+        clients = [client for _, client in first.matches if client is not None]
+        counts = apply_to_clients(deps, account.account_id, clients, add, request.remove)
+        metrics.add_metric(name="ClientsRetagged", unit="Count", value=counts["updated"])
+        logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})
+        return 200, counts
+    params = {"target": target, "add": add, "remove": request.remove}
+    total, cursor = job_start(deps, account.account_id, target)
+    job = jobs.start_job(deps, account.account_id, KIND, params, total=total, cursor=cursor, actor=actor)
+    return 202, {"job_id": job.job_id, "status": job.status}
 
 
 @jobs.register(KIND)
+@counted_first
 def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
-    """Read a page of the selection, apply it, repeat until the chunk's budget is spent;
-    the saved cursor always points after clients that were applied."""
+    """Read a page of the selection, apply it, repeat until the chunk's budget is spent; the
+    saved cursor always points after clients that were applied. (A selection too big to count
+    in the request is counted first, ``targets.counted_first``.)"""
     params = job.params
     target = params["target"]
-    cursor, handled = job.cursor, 0
+    cursor = job.cursor
+    handled = 0
     counts: dict[str, int] = {}
     while True:
-        page_budget = Budget(items=min(500, budget.items - handled), deadline=budget.deadline)
+        page_budget = budget.page(min(500, budget.items - handled))
         found = walk(deps, job.account_id, target, cursor, page_budget, need_clients=True)
         clients = [client for _, client in found.matches if client is not None]
         counts = add_counters(

@@ -12,7 +12,6 @@ workers means nobody is sent twice either.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -34,6 +33,7 @@ from chalicelib.domain.campaign_status import (
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report_from_counters
 from chalicelib.domain.client_profile import Timestamp
+from chalicelib.domain.jobs import Budget, SweepStep
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
@@ -389,8 +389,6 @@ def audience_chunk(
 ) -> tuple[list[tuple[str, Client | None]], Any]:
     """The next stretch of an audience: ``(client_id, client or None)`` pairs and the cursor
     where the following stretch starts (``None`` at the end)."""
-    from chalicelib.domain.jobs import Budget
-
     if "list_id" in audience:
         page = deps.lists.member_page(audience["list_id"], limit=min(items, 1000), start_key=cursor)
         ids: list[str] = list(page.items)
@@ -413,6 +411,20 @@ def audience_chunk(
     return found.matches, found.cursor
 
 
+def audience_job_start(deps: Deps, account_id: str, audience: dict[str, Any]) -> tuple[int | None, Any]:
+    """``(total, cursor)`` of a job over a campaign's audience (fan-out, automatic round): a
+    list's size (a list is a snapshot), or the audience counted in the request within
+    ``targets.COUNT_BUDGET`` index items, else by the job's first chunks (``counted_first``)."""
+    from chalicelib.services.targets import job_start
+
+    if "list_id" in audience:
+        try:
+            return deps.lists.get(account_id, audience["list_id"]).size, None
+        except NotFound:
+            return 0, None
+    return job_start(deps, account_id, audience_filter(audience))
+
+
 def job_audience_chunk(
     deps: Deps, job: Any, campaign: Campaign, budget: Any, *, need_clients: bool
 ) -> tuple[list[tuple[str, Client | None]], Any]:
@@ -423,7 +435,7 @@ def job_audience_chunk(
         campaign.audience,
         job.cursor,
         budget.items,
-        max(1.0, budget.deadline - time.monotonic()),
+        max(1.0, budget.left()),
         need_clients=need_clients,
     )
 
@@ -589,8 +601,15 @@ def _start(
         from chalicelib.services import fanout, jobs
 
         fanout.load()
+        total, cursor = audience_job_start(deps, account.account_id, campaign.audience)
         job = jobs.start_job(
-            deps, account.account_id, FANOUT_KIND, {"campaign_id": campaign.campaign_id}, actor=actor
+            deps,
+            account.account_id,
+            FANOUT_KIND,
+            {"campaign_id": campaign.campaign_id},
+            total,
+            cursor=cursor,
+            actor=actor,
         )
         deps.campaigns.set_job(account.account_id, campaign.campaign_id, job.job_id)
     metrics.add_metric(name="CampaignsSent", unit="Count", value=1)
@@ -601,14 +620,28 @@ def _start(
 
 
 def send_scheduled_campaigns(deps: Deps) -> dict[str, int]:
-    """The schedule (every minute): start every scheduled campaign whose time has come.
+    """The schedule's work in one call (the schedule runs ``scheduled_step`` within its Lambda's
+    time): start every scheduled campaign whose time has come."""
+    return scheduled_step(deps, None, Budget.start(_DUE_PER_RUN, 3600.0)).counters
+
+
+def scheduled_step(deps: Deps, cursor: Any, budget: Budget) -> SweepStep:
+    """The schedule (every minute): start every scheduled campaign whose time has come, from
+    ``cursor`` (a position in the sparse index of due campaigns) until ``budget`` is spent.
 
     The consent gate is checked again: an acknowledgement given when scheduling holds; without
     one, a campaign that would now reach clients without consent goes back to draft with
     ``schedule_error`` (so does one of a suspended account), never sending unacknowledged."""
     now = deps.clock()
-    started = returned = 0
-    for account_id, campaign_id in deps.campaigns.due_to_send(now, limit=_DUE_PER_RUN):
+    started = returned = seen = 0
+    after = cursor
+    limit = min(budget.items, _DUE_PER_RUN)
+    due = deps.campaigns.due_to_send(now, limit=limit, after=cursor)
+    for account_id, campaign_id, position in due:
+        if budget.spent(seen):
+            break
+        seen += 1
+        after = position
         try:
             account = deps.accounts.get(account_id)
             campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
@@ -627,7 +660,12 @@ def send_scheduled_campaigns(deps: Deps) -> dict[str, int]:
             continue
         target = next_status(campaign.kind, campaign.status, CampaignAction.SEND, None)
         started += _start(deps, account, campaign, target, campaign.scheduled_by)
-    return {"started": started, "returned_to_draft": returned}
+    more = seen < len(due) or len(due) == limit  # stopped early, or a full page: maybe more
+    return SweepStep(
+        cursor=after if more else None,
+        done=seen,
+        counters={"started": started, "returned_to_draft": returned},
+    )
 
 
 def pause_campaign(deps: Deps, account: Account, campaign_id: str, reason: str = "staff") -> Campaign:

@@ -24,6 +24,7 @@ from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.observability import logger
 from chalicelib.services import jobs
 from chalicelib.services.campaigns import FANOUT_KIND, job_audience_chunk
+from chalicelib.services.targets import counted_first
 
 
 def load() -> None:
@@ -31,6 +32,7 @@ def load() -> None:
 
 
 @jobs.register(FANOUT_KIND)
+@counted_first
 def fanout_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     from chalicelib.services.sending import enqueue_batches, maybe_finish
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from chalicelib.api.views import client_view, consent_event_view, iso
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.consent import (
     ConsentEvent,
@@ -36,6 +35,7 @@ from chalicelib.domain.consent import (
     stronger_suppression,
 )
 from chalicelib.domain.contact import email_hash
+from chalicelib.domain.documents import client_view, consent_event_view, iso
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.redaction import redaction_marker
 from chalicelib.errors import ConcurrentModification

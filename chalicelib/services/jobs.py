@@ -26,24 +26,23 @@ Why it is safe to kill, retry and redeliver:
   sends its current chunk's message again.
 
 Job kinds register themselves by name (``register``) with a function that
-runs one chunk; later features (campaign fan-out, segmentation, status
-recomputation) add their own kinds.
+runs one chunk; this module imports none of them (``services/job_kinds.py``
+is the registry the worker's entry point loads).
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.jobs import DONE, RUNNING, Budget, ChunkOutcome, Job, add_counters
+from chalicelib.domain.jobs import DONE, RUNNING, Budget, ChunkOutcome, Job, SweepStep, add_counters
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 
@@ -71,19 +70,6 @@ def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
     return decorate
 
 
-def _load_kinds() -> None:
-    # The modules that define job kinds register them on import.
-    from chalicelib.services import (  # noqa: F401
-        auto_status,
-        automatic,
-        bulk_tags,
-        fanout,
-        lists,
-        segmentation,
-        tags,
-    )
-
-
 def start_job(
     deps: Deps,
     account_id: str,
@@ -101,9 +87,8 @@ def start_job(
     ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
     makes starting idempotent: a second start of the same id raises ``Conflict``. ``actor``
     is who started it (a user_id or key_id; ``None`` for a schedule)."""
-    _load_kinds()
     if kind not in _KINDS:
-        raise ValueError(f"unknown job kind {kind!r}")
+        raise ValueError(f"unknown job kind {kind!r} (its module registers it when imported)")
     now = deps.clock()
     job = deps.jobs.create(
         Job(
@@ -143,36 +128,34 @@ def resume_if_stalled(deps: Deps, job: Job) -> bool:
     return True
 
 
-@dataclass
-class SweepReport:
-    resumed: int = 0
-    complete: bool = True
-
-
-def resume_stalled_jobs(deps: Deps, *, time_budget_seconds: float = 240.0) -> SweepReport:
-    """The stall sweeper: resume every unfinished job, of any account, whose last chunk
-    attempt is ``STALLED`` old or older.
+def stalled_step(deps: Deps, cursor: Any, budget: Budget) -> SweepStep:
+    """The stall sweeper (a schedule, continued by a job when its Lambda's time runs out):
+    resume every unfinished job, of any account, whose last chunk attempt is ``STALLED`` old
+    or older.
 
     Reads only the sparse ``by-stall`` index (unfinished jobs; finished and failed ones
-    are not in it), shard by shard. Each job gets its own current chunk's message, which
-    names its own account, so nothing crosses accounts. Stops early when the time budget
-    runs out (``complete`` False); the jobs left over are still stalled at the next run.
-    """
+    are not in it), shard by shard, from ``cursor`` (``{"shard": i, "after": position}``).
+    Each job gets its own current chunk's message, which names its own account, so nothing
+    crosses accounts. When ``budget`` is spent it answers the position after the last job
+    it looked at, where the continuation starts."""
     now = deps.clock()
-    deadline = time.monotonic() + time_budget_seconds
-    report = SweepReport()
-    for shard in deps.jobs.stall_shards:
-        for job in deps.jobs.quiet_since(shard, now - STALLED):
-            if time.monotonic() > deadline:
-                report.complete = False
-                break
+    start = cursor or {"shard": 0, "after": None}
+    shards = deps.jobs.stall_shards
+    seen = resumed = 0
+    for index in range(int(start["shard"]), len(shards)):
+        after = start["after"] if index == int(start["shard"]) else None
+        for job, position in deps.jobs.quiet_since(shards[index], now - STALLED, after=after):
+            if budget.spent(seen):
+                return SweepStep(
+                    cursor={"shard": index, "after": after}, done=seen, counters={"resumed": resumed}
+                )
             if resume_if_stalled(deps, job):
-                report.resumed += 1
-        if not report.complete:
-            break
-    if report.resumed:
-        metrics.add_metric(name="StalledJobsResumed", unit="Count", value=report.resumed)
-    return report
+                resumed += 1
+            seen += 1
+            after = position
+    if resumed:
+        metrics.add_metric(name="StalledJobsResumed", unit="Count", value=resumed)
+    return SweepStep(cursor=None, done=seen, counters={"resumed": resumed})
 
 
 def _send(deps: Deps, job: Job, seq: int) -> None:
@@ -184,9 +167,13 @@ def _send_next(deps: Deps, job: Job, seq: int) -> None:
     deps.jobs.mark_enqueued(job, seq)
 
 
-def handle_message(deps: Deps, body: dict[str, Any]) -> str:
-    """Run the chunk a message asks for; returns what happened (for logs and tests)."""
-    _load_kinds()
+def handle_message(deps: Deps, body: dict[str, Any], context: Any = None) -> str:
+    """Run the chunk a message asks for; returns what happened (for logs and tests). The job's
+    kind must be registered (``services.job_kinds.load``, called by the worker's entry point).
+
+    The chunk's time is what the Lambda invocation has left (``context``; the configured
+    timeout where there is none) minus the safety margin, and at most ``job_chunk_seconds``;
+    what it does not reach is the next chunk's, sent as a message with the saved cursor."""
     account_id, job_id, seq = str(body["account_id"]), str(body["job_id"]), int(body["seq"])
     try:
         job = deps.jobs.get(account_id, job_id, consistent=True)
@@ -208,7 +195,12 @@ def handle_message(deps: Deps, body: dict[str, Any]) -> str:
     if not deps.jobs.acquire(job, owner, now, now + LEASE):
         return "busy"  # another worker runs this chunk; its message stays until it is done
     settings = deps.settings
-    budget = Budget.start(settings.job_chunk_items, settings.job_chunk_seconds)
+    budget = Budget.for_lambda(
+        settings.job_chunk_items,
+        context,
+        settings.lambda_timeout_seconds,
+        cap_seconds=settings.job_chunk_seconds,
+    )
     try:
         outcome = _KINDS[job.kind](deps, job, budget)
     except Exception as exc:
@@ -245,7 +237,7 @@ def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> 
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     def record_handler(record: Any) -> str:
-        return handle_message(deps, json.loads(record.body))
+        return handle_message(deps, json.loads(record.body), context)
 
     processor = BatchProcessor(event_type=EventType.SQS)
     response = process_partial_response(

@@ -24,7 +24,15 @@ from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import jobs
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
-from chalicelib.services.targets import ClientSelection, one_of, resolve, validate_target, walk
+from chalicelib.services.targets import (
+    ClientSelection,
+    counted_first,
+    job_start,
+    one_of,
+    resolve,
+    validate_target,
+    walk,
+)
 
 BUILD_KIND = "build_list"
 DELETE_KIND = "delete_list_members"
@@ -72,14 +80,15 @@ def create_list(deps: Deps, account: Account, data: NewList, actor: str | None =
     if not first.complete:
         # The list exists (building) before its job can run; the job goes on where the request
         # stopped, and its id is added to the list once known.
-        total = len(source["client_ids"]) if "client_ids" in source else None
+        # Its total is counted in the request (bounded; else by its first chunks).
+        total, cursor = job_start(deps, account.account_id, source, first.cursor)
         job = jobs.start_job(
             deps,
             account.account_id,
             BUILD_KIND,
             {"list_id": list_id, "source": source},
             total,
-            cursor=first.cursor,
+            cursor=cursor,
             done=len(ids),
             result={"members": len(ids)},
             actor=actor,
@@ -125,11 +134,12 @@ def delete_list(deps: Deps, account: Account, list_id: str, actor: str | None = 
         while deps.lists.delete_members(list_id, _DELETE_PAGE):
             pass
     else:
-        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id}, actor=actor)
+        jobs.start_job(deps, account.account_id, DELETE_KIND, {"list_id": list_id}, current.size, actor=actor)
     logger.info("list deleted", extra={"account_id": account.account_id, "list_id": list_id})
 
 
 @jobs.register(BUILD_KIND)
+@counted_first
 def build_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Write the members of the next stretch of the source; the list is ready at the end."""
     list_id, source = job.params["list_id"], job.params["source"]

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus
 from chalicelib.domain.campaigns import Campaign, Delivery
-from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job, SweepStep
 from chalicelib.domain.lists import BUILDING, RecipientList
 from chalicelib.domain.reactivation import is_non_responder, latest_confirmed
 from chalicelib.domain.records import Account
@@ -131,7 +131,7 @@ def _start_job(deps: Deps, campaign: Campaign, list_id: str, actor: str | None) 
                 campaign.account_id,
                 KIND,
                 {"campaign_id": campaign.campaign_id, "list_id": list_id},
-                campaign.n_recipients or None,
+                campaign.n_recipients,
                 cursor=previous.cursor if previous else None,
                 done=previous.done if previous else 0,
                 result=previous.result if previous else None,
@@ -216,7 +216,7 @@ def _refresh(deps: Deps, account: Account, campaign: Campaign, actor: str | None
         account.account_id,
         KIND,
         {"campaign_id": campaign.campaign_id, "list_id": list_id, "refresh": True},
-        campaign.n_recipients or None,
+        campaign.n_recipients,
         actor=actor,
     )
     _run_inline(deps, account.account_id, job.job_id)
@@ -259,10 +259,25 @@ def _run_inline(deps: Deps, account_id: str, job_id: str) -> None:
 
 
 def segment_due_campaigns(deps: Deps) -> dict[str, int]:
-    """The hourly schedule: start the segmentation of every campaign whose wait is over."""
+    """The hourly schedule's work in one call (the schedule runs ``due_step`` within its
+    Lambda's time): start the segmentation of every campaign whose wait is over."""
+    return due_step(deps, None, Budget.start(_DUE_PER_RUN, 3600.0)).counters
+
+
+def due_step(deps: Deps, cursor: Any, budget: Budget) -> SweepStep:
+    """The sweep: from ``cursor`` (a position in the sparse index of campaigns whose wait is
+    over) until ``budget`` is spent, start each one's segmentation (safe to repeat); answers
+    the position after the last campaign looked at."""
     now = deps.clock()
-    started = 0
-    for account_id, campaign_id in deps.campaigns.due_for_segment(now, limit=_DUE_PER_RUN):
+    started = seen = 0
+    after = cursor
+    limit = min(budget.items, _DUE_PER_RUN)
+    due = deps.campaigns.due_for_segment(now, limit=limit, after=cursor)
+    for account_id, campaign_id, position in due:
+        if budget.spent(seen):
+            break
+        seen += 1
+        after = position
         try:
             campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
         except NotFound:
@@ -272,7 +287,8 @@ def segment_due_campaigns(deps: Deps) -> dict[str, int]:
             started += 1
     if started:
         metrics.add_metric(name="SegmentationsStarted", unit="Count", value=started)
-    return {"due": started}
+    more = seen < len(due) or len(due) == limit  # stopped early, or a full page: maybe more
+    return SweepStep(cursor=after if more else None, done=seen, counters={"due": started})
 
 
 # --- the job --------------------------------------------------------------------------------

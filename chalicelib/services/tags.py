@@ -27,6 +27,7 @@ from chalicelib.domain.tags import label_key, spelled, unique_tags
 from chalicelib.errors import ConcurrentModification, NotFound
 from chalicelib.observability import logger
 from chalicelib.services import jobs
+from chalicelib.services.targets import counted_first
 
 MIGRATION_KIND = "normalise_tags"
 _COUNT_THREADS = 8
@@ -66,7 +67,13 @@ def list_tags(
 
 
 def start_migration(deps: Deps, account_id: str) -> Job:
-    return jobs.start_job(deps, account_id, MIGRATION_KIND, {"account_id": account_id})
+    from chalicelib.services.targets import job_start
+
+    total, cursor = job_start(deps, account_id, EVERY_CLIENT)
+    return jobs.start_job(deps, account_id, MIGRATION_KIND, {"account_id": account_id}, total, cursor=cursor)
+
+
+EVERY_CLIENT: dict[str, Any] = {"filter": None}
 
 
 def _normalised(deps: Deps, client: Client, known: dict[str, str], legacy: bool) -> Client | str:
@@ -88,6 +95,7 @@ def _normalised(deps: Deps, client: Client, known: dict[str, str], legacy: bool)
 
 
 @jobs.register(MIGRATION_KIND)
+@counted_first
 def migration_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     cursor: Any = job.cursor
     done = 0

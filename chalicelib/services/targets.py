@@ -19,7 +19,9 @@ handles what it read and a job continues from there (``walk`` in chunks).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,7 +38,7 @@ from pydantic import (
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.client_profile import TAG_PATTERN
 from chalicelib.domain.filters import Node
-from chalicelib.domain.jobs import Budget
+from chalicelib.domain.jobs import Budget, ChunkOutcome, Job
 from chalicelib.domain.records import Client
 from chalicelib.domain.text import Text
 from chalicelib.services.selection import (
@@ -207,3 +209,79 @@ def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients
     found = walk(deps, account_id, target, None, budget, need_clients=need_clients, max_matches=limit)
     complete = found.cursor is None and len(found.matches) <= limit
     return Resolution(found.matches, complete, found.cursor)
+
+
+# --- a job's total, known when the job is created -----------------------------------------------
+
+# Index items a request may read to count a selection for its job's total (no client record is
+# read and nothing is written); a selection that is not counted within it is counted by the job's
+# first chunks before any work (``counted_first``).
+COUNT_BUDGET = 5000
+COUNT_SECONDS = 10.0  # a guard: the item bound binds first on DynamoDB (keys-only pages)
+
+
+@dataclass(frozen=True)
+class Count:
+    """A selection counted from some position: ``found`` so far; ``position`` to go on from
+    (``None``: counted to the end, ``found`` is the total)."""
+
+    found: int
+    position: Any
+
+    @property
+    def total(self) -> int | None:
+        return self.found if self.position is None else None
+
+
+def count_from(
+    deps: Deps, account_id: str, target: dict[str, Any], position: Any, budget: Budget, found: int = 0
+) -> Count:
+    """Count a selection's matches from ``position`` (``None``: the start) within ``budget``;
+    reads index items only (no client record) and writes nothing."""
+    if "client_ids" in target:
+        return Count(len(target["client_ids"]), None)
+    walked = walk(deps, account_id, target, position, budget, need_clients=False)
+    return Count(found + len(walked.matches), walked.cursor)
+
+
+def job_start(
+    deps: Deps, account_id: str, target: dict[str, Any], cursor: Any = None
+) -> tuple[int | None, Any]:
+    """``(total, cursor)`` for a job over ``target`` that starts at ``cursor``: the exact total
+    when the request counted it within ``COUNT_BUDGET`` index items; otherwise ``(None, a
+    counting cursor)`` that makes the job's first chunks finish the count before any work
+    (``counted_first``)."""
+    count = count_from(deps, account_id, target, None, Budget.start(COUNT_BUDGET, COUNT_SECONDS))
+    if count.total is not None:
+        return count.total, cursor
+    counting = {
+        "phase": "count",
+        "target": target,
+        "at": count.position,
+        "found": count.found,
+        "then": cursor,
+    }
+    return None, counting
+
+
+ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]
+
+
+def counted_first(run: ChunkRunner) -> ChunkRunner:
+    """Wrap a job kind's chunk runner: while the job's cursor is a counting cursor
+    (``job_start``), its chunks count the selection it names and, once counted, set the job's
+    ``total`` and hand the kind its own starting cursor; then the kind runs as usual."""
+
+    @wraps(run)
+    def chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
+        cursor = job.cursor
+        if not (isinstance(cursor, dict) and cursor.get("phase") == "count"):
+            return run(deps, job, budget)
+        count = count_from(deps, job.account_id, cursor["target"], cursor["at"], budget, int(cursor["found"]))
+        if count.total is None:
+            return ChunkOutcome(
+                cursor={**cursor, "at": count.position, "found": count.found}, done=0, finished=False
+            )
+        return ChunkOutcome(cursor=cursor.get("then"), done=0, finished=False, total=count.total)
+
+    return chunk

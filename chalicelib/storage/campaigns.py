@@ -25,7 +25,7 @@ from chalicelib.domain.campaign_status import CampaignKind, CampaignStatus, Deli
 from chalicelib.domain.campaigns import Campaign, Delivery
 from chalicelib.domain.redaction import names_an_address, redact_address
 from chalicelib.errors import NotFound
-from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.conversions import Position, loaded_time, position_of, start_after, stored_time
 from chalicelib.storage.models import (
     COUNTER_SHARDS,
     CampaignCounterModel,
@@ -55,6 +55,10 @@ MARKER_DAYS = 30  # how long a step's or batch's "counted" marker is kept
 SEGMENT_DUE = "due"
 SEND_DUE = "due"
 AUTOMATIC_ACTIVE = "active"
+# Key attributes of the sparse indexes' items (index key, then table key): a Query's position.
+_ACTIVE_KEYS = ("automatic_active", "campaign_id", "account_id")
+_SEND_DUE_KEYS = ("send_due", "send_at", "account_id", "campaign_id")
+_SEGMENT_DUE_KEYS = ("segment_due", "segment_after", "account_id", "campaign_id")
 # What a draft's edit may change (PATCH /v1/campaigns/{id}): its content, never its state.
 CONTENT_FIELDS = (
     "name",
@@ -207,12 +211,14 @@ class CampaignRepository:
         items = [_campaign(item) for item in results]
         return items, results.last_evaluated_key
 
-    def active_automatic(self) -> list[tuple[str, str]]:
-        """``(account_id, campaign_id)`` of every active automatic campaign (sparse index)."""
-        return [
-            (item.account_id, item.campaign_id)
-            for item in CampaignModel.by_automatic_active.query(AUTOMATIC_ACTIVE)
-        ]
+    def active_automatic(self, *, after: Position | None = None) -> Iterator[tuple[str, str, Position]]:
+        """``(account_id, campaign_id, position)`` of every active automatic campaign (sparse
+        index), after the ``position`` of an earlier one."""
+        results = CampaignModel.by_automatic_active.query(
+            AUTOMATIC_ACTIVE, page_size=100, last_evaluated_key=start_after(after)
+        )
+        for item in results:
+            yield item.account_id, item.campaign_id, position_of(item, _ACTIVE_KEYS)
 
     def move(
         self,
@@ -374,29 +380,38 @@ class CampaignRepository:
             raise
         return True
 
-    def due_to_send(self, now: datetime, *, limit: int) -> list[tuple[str, str]]:
-        """``(account_id, campaign_id)`` of scheduled campaigns whose time has come: a Query of
-        the sparse ``by-send-due`` index (no scan), earliest first."""
+    def due_to_send(
+        self, now: datetime, *, limit: int, after: Position | None = None
+    ) -> list[tuple[str, str, Position]]:
+        """``(account_id, campaign_id, position)`` of scheduled campaigns whose time has come
+        (after ``after``): a Query of the sparse ``by-send-due`` index (no scan), earliest first."""
         results = CampaignModel.by_send_due.query(
-            SEND_DUE, CampaignModel.send_at <= stored_time(now), limit=limit, page_size=min(limit, 100)
+            SEND_DUE,
+            CampaignModel.send_at <= stored_time(now),
+            limit=limit,
+            page_size=min(limit, 100),
+            last_evaluated_key=start_after(after),
         )
-        return [(item.account_id, item.campaign_id) for item in results]
+        return [(item.account_id, item.campaign_id, position_of(item, _SEND_DUE_KEYS)) for item in results]
 
     def set_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
         CampaignModel(account_id, campaign_id).update(actions=[CampaignModel.job_id.set(job_id)])
 
     # ---------------------------------------------------------------- segmentation (reactivation)
 
-    def due_for_segment(self, now: datetime, *, limit: int) -> list[tuple[str, str]]:
-        """``(account_id, campaign_id)`` of campaigns awaiting responses whose wait is over:
-        a Query of the sparse ``by-segment-due`` index (no scan), oldest first."""
+    def due_for_segment(
+        self, now: datetime, *, limit: int, after: Position | None = None
+    ) -> list[tuple[str, str, Position]]:
+        """``(account_id, campaign_id, position)`` of campaigns awaiting responses whose wait is
+        over (after ``after``): a Query of the sparse ``by-segment-due`` index (no scan), oldest first."""
         results = CampaignModel.by_segment_due.query(
             SEGMENT_DUE,
             CampaignModel.segment_after <= stored_time(now),
             limit=limit,
             page_size=min(limit, 100),
+            last_evaluated_key=start_after(after),
         )
-        return [(item.account_id, item.campaign_id) for item in results]
+        return [(item.account_id, item.campaign_id, position_of(item, _SEGMENT_DUE_KEYS)) for item in results]
 
     def set_segment_list(self, campaign: Campaign, list_id: str, now: datetime) -> bool:
         """Name the segment's list (the same id on every run), only while awaiting responses."""

@@ -62,6 +62,7 @@ def _to_record(item: ClientModel) -> Client:
         status=item.status,
         auto_status=item.auto_status,
         next_status_at=loaded_time(item.next_status_at),
+        status_since=loaded_time(item.status_since),
         last_visit_at=loaded_time(item.last_visit_at),
         fields=item.fields.as_dict() if item.fields is not None else {},
         consent_state=item.consent_state,
@@ -96,6 +97,7 @@ def _to_item(client: Client) -> ClientModel:
         status=client.status,
         auto_status=client.auto_status,
         account_auto_status=None if client.pending else f"{client.account_id}#{client.auto_status}",
+        status_since=None if client.pending else stored_time(client.status_since),
         next_status_at=stored_time(client.next_status_at),
         status_shard=status_shard(client.client_id) if client.next_status_at and not client.pending else None,
         last_visit_at=stored_time(client.last_visit_at),
@@ -129,7 +131,7 @@ def _duplicate_email() -> Conflict:
 
 class ClientRepository:
     def create(self, client: Client) -> Client:
-        item = _to_item(client)
+        item = _to_item(client if client.status_since else replace(client, status_since=client.created_at))
         tx = Transaction(_connection())
         tx.save(
             ClientEmailModel(client.account_id, item.email_key, client_id=client.client_id),
@@ -159,7 +161,9 @@ class ClientRepository:
         Raises ``Conflict(duplicate_email)`` if the new address is taken, and
         ``ConcurrentModification`` if the client changed since ``old`` was read.
         """
-        item = _to_item(replace(new, version=old.version))
+        entered = new.auto_status != old.auto_status or (old.pending and not new.pending)
+        since = new.updated_at if entered else (new.status_since or old.status_since)
+        item = _to_item(replace(new, version=old.version, status_since=since))
         old_key, new_key = email_key(old.email), email_key(new.email)
         tx = Transaction(_connection())
         tx.save(item, "client")  # PynamoDB adds the version condition
@@ -239,7 +243,7 @@ class ClientRepository:
         return _to_record(item)
 
     @staticmethod
-    def stage_activation(tx: Transaction, client: Client) -> list[Any]:
+    def stage_activation(tx: Transaction, client: Client, now: datetime | None = None) -> list[Any]:
         """What ends ``client``'s pending state, for a transaction that updates the client item
         (a consent change): its tag-member items are added to ``tx`` and the returned update
         actions put it into the automatic-status indexes and drop the flag."""
@@ -248,6 +252,7 @@ class ClientRepository:
         actions: list[Any] = [
             ClientModel.pending.remove(),
             ClientModel.account_auto_status.set(f"{client.account_id}#{client.auto_status}"),
+            ClientModel.status_since.set(stored_time(now or client.updated_at)),  # enters its audience
         ]
         if client.next_status_at is not None:
             actions.append(ClientModel.status_shard.set(status_shard(client.client_id)))

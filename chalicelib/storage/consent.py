@@ -129,7 +129,11 @@ class ConsentLedgerRepository:
         changes = {name: value for name, value in (profile or {}).items() if name in PROFILE_FIELDS}
         actions += [getattr(ClientModel, name).set(value) for name, value in changes.items()]
         if activate and client.pending:
-            actions += ClientRepository.stage_activation(tx, client)
+            actions += ClientRepository.stage_activation(tx, client, now)
+        elif not client.pending and status.state.value == "granted" and client.consent_state != "granted":
+            # Newly reachable: an incremental automatic round looks at the client again
+            # (by-status-since), as it would look at one who just entered the status.
+            actions.append(ClientModel.status_since.set(stored_time(now)))
         tx.update(target, actions, "client")  # PynamoDB adds: version == read version, version + 1
         if stage is not None:
             stage(tx)

@@ -25,7 +25,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.domain.jobs import DONE, FAILED, QUEUED, RUNNING, Job
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.conversions import Position, loaded_time, position_of, start_after, stored_time
 from chalicelib.storage.models import STALL_SHARDS, JobModel, shard_names, shard_of
 
 
@@ -70,6 +70,7 @@ def _attempted(job: Job, now: datetime) -> list[Any]:
     ]
 
 
+_STALL_KEYS = ("stall_shard", "last_attempt_at", "account_id", "job_id")  # a by-stall Query's position
 _UNINDEXED = [JobModel.stall_shard.remove(), JobModel.last_attempt_at.remove()]
 
 
@@ -110,15 +111,21 @@ class JobRepository:
         except DoesNotExist:
             raise NotFound("job not found") from None
 
-    def quiet_since(self, shard: str, before: datetime, *, page_size: int = 100) -> Iterator[Job]:
+    def quiet_since(
+        self, shard: str, before: datetime, *, after: Position | None = None, page_size: int = 100
+    ) -> Iterator[tuple[Job, Position]]:
         """Each unfinished job of ``shard`` (every account) whose last chunk attempt was at or
-        before ``before``, oldest first, read from the sparse ``by-stall`` index alone (it
-        projects the whole record). Eventually consistent: a job may have moved on since."""
+        before ``before``, oldest first (after ``after``, the position of an earlier one), with
+        its position, read from the sparse ``by-stall`` index alone (it projects the whole
+        record). Eventually consistent: a job may have moved on since."""
         results = JobModel.by_stall.query(
-            shard, JobModel.last_attempt_at <= stored_time(before), page_size=page_size
+            shard,
+            JobModel.last_attempt_at <= stored_time(before),
+            page_size=page_size,
+            last_evaluated_key=start_after(after),
         )
         for item in results:
-            yield _to_record(item)
+            yield _to_record(item), position_of(item, _STALL_KEYS)
 
     def _update(self, job: Job, actions: list[Any], condition: Any) -> bool:
         try:

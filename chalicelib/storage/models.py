@@ -196,6 +196,19 @@ class ClientsByAutoStatusIndex(GlobalSecondaryIndex["ClientModel"]):
     client_id = UnicodeAttribute(range_key=True)
 
 
+class ClientsByStatusSinceIndex(GlobalSecondaryIndex["ClientModel"]):
+    """Who entered automatic status X of an account since a moment: ``<account>#<status>``,
+    ``status_since``. An automatic round reads only the clients who changed into its audience
+    since the previous round (cost proportional to the change, not the audience)."""
+
+    class Meta:
+        index_name = "by-status-since"
+        projection = KeysOnlyProjection()
+
+    account_auto_status = UnicodeAttribute(hash_key=True)
+    status_since = UnicodeAttribute(range_key=True)
+
+
 class ClientsByConfirmationIndex(GlobalSecondaryIndex["ClientModel"]):
     """Sparse: only clients with a consent confirmation date (seed 003's segment)."""
 
@@ -239,6 +252,7 @@ class ClientModel(Model):
     status = UnicodeAttribute(null=True)
     auto_status = UnicodeAttribute()
     account_auto_status = UnicodeAttribute(null=True)  # absent while pending: in no audience
+    status_since = UnicodeAttribute(null=True)  # entered auto_status then (by-status-since)
     next_status_at = UnicodeAttribute(null=True)
     status_shard = UnicodeAttribute(
         null=True
@@ -259,6 +273,8 @@ class ClientModel(Model):
     pending = BooleanAttribute(null=True)
 
     by_auto_status = ClientsByAutoStatusIndex()
+
+    by_status_since = ClientsByStatusSinceIndex()
     by_consent_confirmed = ClientsByConfirmationIndex()
     by_next_status_change = ClientsByStatusChangeIndex()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.storage.clients import status_shard
-from chalicelib.storage.conversions import loaded_time, stored_time
+from chalicelib.storage.conversions import Position, loaded_time, position_of, start_after, stored_time
 from chalicelib.storage.models import STATUS_SHARDS, ClientModel, shard_names
 
 
@@ -23,18 +23,26 @@ class DueClient:
     last_visit_at: datetime | None
     auto_status: str
     version: int
+    # Where the index Query resumes after this client (a continuation's cursor).
+    position: Position = field(default_factory=dict, compare=False)
+
+
+_KEYS = ("status_shard", "next_status_at", "account_id", "client_id")
 
 
 class StatusIndexRepository:
     shards = shard_names(STATUS_SHARDS)
 
-    def due(self, shard: str, now: datetime, *, page_size: int = 100) -> Iterator[DueClient]:
+    def due(
+        self, shard: str, now: datetime, *, after: Position | None = None, page_size: int = 100
+    ) -> Iterator[DueClient]:
         """Each client in ``shard`` whose ``next_status_at`` is at or before ``now``,
-        oldest change first, read from the index alone."""
+        oldest change first (after the ``position`` of an earlier one), read from the index alone."""
         results = ClientModel.by_next_status_change.query(
             shard,
             ClientModel.next_status_at <= stored_time(now),
             page_size=page_size,
+            last_evaluated_key=start_after(after),
         )
         for item in results:
             yield DueClient(
@@ -44,6 +52,7 @@ class StatusIndexRepository:
                 last_visit_at=loaded_time(item.last_visit_at),
                 auto_status=item.auto_status,
                 version=int(item.version),
+                position=position_of(item, _KEYS),
             )
 
     def set_status(self, due: DueClient, status: str, next_at: datetime | None, now: datetime) -> bool:
@@ -55,6 +64,8 @@ class StatusIndexRepository:
             ClientModel.account_auto_status.set(f"{due.account_id}#{status}"),
             ClientModel.updated_at.set(stored_time(now)),
         ]
+        if status != due.auto_status:
+            actions.append(ClientModel.status_since.set(stored_time(now)))
         if next_at is None:
             actions += [ClientModel.next_status_at.remove(), ClientModel.status_shard.remove()]
         else:
@@ -69,3 +80,20 @@ class StatusIndexRepository:
                 return False
             raise
         return True
+
+    def entered_since(
+        self, account_id: str, status: str, since: datetime, *, after: Position | None, limit: int
+    ) -> tuple[list[str], Position | None]:
+        """The ids of ``account_id``'s clients who entered automatic ``status`` after ``since``
+        (``by-status-since``, keys only), at most ``limit``, from ``after``; and the position
+        the next page starts from (``None``: no more)."""
+        results = ClientModel.by_status_since.query(
+            f"{account_id}#{status}",
+            ClientModel.status_since > stored_time(since),
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=start_after(after),
+        )
+        ids = [item.client_id for item in results]
+        key = results.last_evaluated_key
+        return ids, None if not key else {name: value["S"] for name, value in key.items()}

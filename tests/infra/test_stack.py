@@ -17,7 +17,7 @@ from aws_cdk.assertions import Match
 from chalicelib.observability import NAMESPACE, SERVICE
 from chalicelib.resources import DLQ_RETENTION_SECONDS, DLQ_SUFFIX, QUEUES, SES_CONFIGURATION_SET, TOPICS
 from chalicelib.storage.models import ALL_MODELS
-from infra.access import APPEND_ONLY_TABLES, DYNAMODB_READ, FUNCTIONS, SQS_SEND, Names
+from infra.access import APPEND_ONLY_TABLES, DYNAMODB_READ, DYNAMODB_WRITE, FUNCTIONS, SQS_SEND, Names
 from infra.config import InfraError
 from infra.stack import (
     ACCOUNTS_SUSPENDED_METRIC,
@@ -342,15 +342,17 @@ def test_schedules_come_from_the_app(workers: Synth) -> None:
     ]
 
 
-def test_the_stall_sweeper_reads_jobs_and_sends_to_the_jobs_queue_only(prod: Synth) -> None:
+def test_the_stall_sweeper_uses_jobs_and_the_jobs_queue_only(prod: Synth) -> None:
     plan = prod.stack.plans["resume_stalled_jobs"]
     assert plan.function.schedules == ("rate(15 minutes)",)
     granted = {
         (action, resource) for s in plan.statements for action in s["Action"] for resource in s["Resource"]
     }
     jobs = NAMES.table_arn("jobs")
+    # It reads the by-stall index and writes a job only to continue what its Lambda's time
+    # did not reach.
     assert {(a, r) for a, r in granted if a.startswith("dynamodb:")} == {
-        (a, r) for a in DYNAMODB_READ for r in [jobs]
+        (a, r) for a in DYNAMODB_READ + DYNAMODB_WRITE for r in [jobs]
     } | {("dynamodb:Query", jobs + "/index/*")}
     assert {(a, r) for a, r in granted if a.startswith("sqs:")} == {
         (a, NAMES.queue_arn("jobs")) for a in SQS_SEND

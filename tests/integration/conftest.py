@@ -7,7 +7,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import chalice.test
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
@@ -47,6 +49,21 @@ def aws() -> Iterator[None]:
         create_tables()
         create_queues()
         yield
+
+
+class _ConfiguredContext(LambdaContext):
+    """Chalice's test client gives every function a context with 3 s to run; Lambda gives it the
+    function's configured timeout, which the job runner and the schedules budget their time from
+    (every Chalice test client of the suite, ``fresh_world``'s included, gets this one)."""
+
+    def __init__(self, function_name: str, memory_size: int, max_runtime_ms: int | None = None) -> None:
+        from chalicelib.bootstrap import get_deps
+
+        timeout_ms = int(get_deps().settings.lambda_timeout_seconds * 1000)  # as ``tune`` sets it
+        super().__init__(function_name, memory_size, max_runtime_ms=max_runtime_ms or timeout_ms)
+
+
+chalice.test.LambdaContext = _ConfiguredContext  # type: ignore[misc]
 
 
 @pytest.fixture

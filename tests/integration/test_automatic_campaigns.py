@@ -169,3 +169,53 @@ def test_cooldown_is_validated(http: Http, payload: dict[str, Any], field: str) 
     status, answer = http.post("/v1/campaigns", body)
     assert status == 400, answer
     assert field in [d["field"] for d in answer["error"]["details"]]
+
+
+def test_a_round_reads_only_the_clients_who_entered_the_audience(
+    http: Http, sim: Any, account: dict[str, Any]
+) -> None:
+    """After the first (full) round, a round reads the clients who entered the audience's
+    automatic status since the previous round: its cost follows the change, not the audience."""
+    time, queue = sim
+    deps = get_deps()
+    account_id = account["account_id"]
+
+    def lost_client(email: str) -> str:
+        _, body = http.post("/v1/clients", {"email": email, "last_visit_at": "2020-01-01"})
+        assert body["auto_status"] == "lost"
+        http.put(f"/v1/clients/{body['client_id']}/consent", {"granted": True})
+        return str(body["client_id"])
+
+    def last_round() -> Any:
+        campaign = deps.campaigns.get(account_id, cid, consistent=True)
+        return deps.jobs.get(account_id, campaign.job_id, consistent=True)
+
+    # settings written on the simulated clock (the account was made before it started)
+    assert http.patch("/v1/account/settings", {"consent_only_campaigns": True})[0] == 200
+    for i in range(6):
+        lost_client(f"p{i}@example.com")
+    _, campaign = http.post(
+        "/v1/campaigns",
+        {"name": "Win back", "kind": "automatic", "subject": "Hi", "html": "<p>Hi</p>",
+         "audience": {"auto_status": "lost"}},
+    )  # fmt: skip
+    cid = campaign["campaign_id"]
+    assert http.post(f"/v1/campaigns/{cid}/send")[0] == 202
+    tick(http, time, queue, days=1)
+    first = last_round()
+    assert "since" not in first.params and (first.status, first.done, first.total) == ("done", 6, 6)
+    assert len(recipients_of_sent()) == 6
+
+    newcomers = [lost_client(f"n{i}@example.com") for i in range(2)]
+    tick(http, time, queue, minutes=15)
+    second = last_round()
+    assert second.job_id != first.job_id and second.params["since"]
+    assert (second.status, second.done, second.total) == ("done", 2, 2)  # the two who entered
+    assert second.result["new_recipients"] == 2
+    assert len(deps.client_index.get_many(account_id, newcomers)) == 2
+
+    tick(http, time, queue, minutes=15)
+    third = last_round()
+    assert (third.status, third.done, third.total) == ("done", 0, 0)  # nobody changed
+    sent = recipients_of_sent()
+    assert len(sent) == 8 and set(sent.values()) == {1}

@@ -448,9 +448,10 @@ def build_bulk(world: World) -> None:
 
 @pytest.fixture
 def bulk(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[World], None]]:
-    """Small enough sync part and chunks that the job has several; no time budget, so chunk
-    boundaries depend only on the data (the same in every world)."""
-    tune(bulk_sync_limit=300, job_chunk_items=400, job_chunk_seconds=3600.0)
+    """Small enough sync part and chunks that the job has several; no time budget (neither the
+    chunk's nor the Lambda's), so chunk boundaries depend only on the data (the same in every
+    world)."""
+    tune(bulk_sync_limit=300, job_chunk_items=400, job_chunk_seconds=3600.0, lambda_timeout_seconds=3600.0)
     yield build_bulk
 
 
@@ -560,7 +561,7 @@ def segmentation(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[World]
     from chalicelib.services import segmentation as service
 
     monkeypatch.setattr(service, "_PAGE", 4)
-    tune(job_chunk_items=4, job_chunk_seconds=3600.0)
+    tune(job_chunk_items=4, job_chunk_seconds=3600.0, lambda_timeout_seconds=3600.0)
     return build_segmentation
 
 

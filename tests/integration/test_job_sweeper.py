@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.services import job_kinds
 from chalicelib.services import jobs as job_service
 from chalicelib.storage.conversions import stored_time
 from chalicelib.storage.models import ClientModel, JobModel
@@ -104,7 +105,7 @@ def fail_job(api: Client, queue: SimQueue, monkeypatch: pytest.MonkeyPatch) -> N
     def broken(deps: Any, job: Any, budget: Any) -> Any:
         raise RuntimeError("chunk keeps failing")
 
-    job_service._load_kinds()
+    job_kinds.load()
     with monkeypatch.context() as patch:
         patch.setitem(job_service._KINDS, "bulk_tags", broken)
         (body,) = take(queue)
