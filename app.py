@@ -126,7 +126,7 @@ def finish_stalled_campaigns(event: Any) -> dict[str, Any]:
     from chalicelib.services.sending import finish_stalled_campaigns as finish_stalled
 
     try:
-        return finish_stalled(get_deps())
+        return finish_stalled(get_deps(), context=getattr(event, "context", None))
     finally:
         flush_metrics()
 

@@ -939,19 +939,29 @@ def _finish(deps: Deps, campaign: Campaign) -> bool:
     return False
 
 
-def finish_stalled_campaigns(deps: Deps, *, limit: int = 200) -> dict[str, int]:
+def finish_stalled_campaigns(deps: Deps, *, limit: int = 200, context: Any = None) -> dict[str, int]:
     """The completion sweep (its own schedule, every 15 minutes): every campaign now ``sending``
     (sparse ``by-in-flight`` index) is finished if its counters say it is done — its last
     message died after its sends, before its check. One whose fan-out is done but whose
     counters have not moved for ``STALLED_CAMPAIGN`` (a message's count lost with its worker,
     or a campaign from before the counter items) is checked against its deliveries: a Query
     of its partition that stops at the first delivery still waiting; when none waits, the
-    counters get what they lack and the campaign finishes."""
+    counters get what they lack and the campaign finishes.
+
+    The sweep stops when its Lambda's time runs out (``Budget.for_lambda``: the remaining time
+    less the safety margin); the campaigns it did not reach are still in the index for the
+    next run, fifteen minutes later (``complete`` 0)."""
+    from chalicelib.domain.jobs import Budget
     from chalicelib.storage.conversions import loaded_time
 
+    budget = Budget.for_lambda(limit, context, deps.settings.lambda_timeout_seconds)
     finished = checked = 0
     now = deps.clock()
-    for account_id, campaign_id in deps.campaigns.in_flight()[:limit]:
+    campaigns = deps.campaigns.in_flight()[:limit]
+    for seen, (account_id, campaign_id) in enumerate(campaigns):
+        if budget.spent(seen):
+            logger.info("completion sweep out of time", extra={"left": len(campaigns) - seen})
+            return {"finished": finished, "checked": checked, "complete": 0}
         try:
             campaign = deps.campaigns.get(account_id, campaign_id, consistent=True)
         except NotFound:
@@ -969,7 +979,7 @@ def finish_stalled_campaigns(deps: Deps, *, limit: int = 200) -> dict[str, int]:
         finished += _finish_from_deliveries(deps, campaign, totals)
     if finished:
         metrics.add_metric(name="StalledCampaignsFinished", unit="Count", value=finished)
-    return {"finished": finished, "checked": checked}
+    return {"finished": finished, "checked": checked, "complete": 1}
 
 
 def _finish_from_deliveries(deps: Deps, campaign: Campaign, totals: dict[str, Any]) -> bool:

@@ -160,9 +160,13 @@ def test_the_last_message_killed_after_its_count_is_finished_by_the_sweep(http: 
     finally:
         deps.__dict__.pop("campaigns", None)
     assert _status(http, campaign_id) == "sending"
-    assert finish_stalled_campaigns(deps) == {"finished": 1, "checked": 0}  # from the counters alone
+    assert finish_stalled_campaigns(deps) == {
+        "finished": 1,
+        "checked": 0,
+        "complete": 1,
+    }  # from the counters alone
     assert _status(http, campaign_id) == "sent"
-    assert finish_stalled_campaigns(deps) == {"finished": 0, "checked": 0}  # it left the index
+    assert finish_stalled_campaigns(deps) == {"finished": 0, "checked": 0, "complete": 1}  # it left the index
 
 
 def test_the_last_message_killed_after_its_sends_and_lost_still_ends_sent(http: Http, sim: Any) -> None:
@@ -180,12 +184,40 @@ def test_the_last_message_killed_after_its_sends_and_lost_still_ends_sent(http: 
     assert _status(http, campaign_id) == "sending"
     # Its count died with it: the sweep waits for the campaign to be quiet, then reads its
     # deliveries once, repairs the counters and finishes it.
-    assert finish_stalled_campaigns(deps) == {"finished": 0, "checked": 0}
+    assert finish_stalled_campaigns(deps) == {"finished": 0, "checked": 0, "complete": 1}
     time.advance(seconds=STALLED_CAMPAIGN.total_seconds() + 1)
-    assert finish_stalled_campaigns(deps) == {"finished": 1, "checked": 1}
+    assert finish_stalled_campaigns(deps) == {"finished": 1, "checked": 1, "complete": 1}
     assert _status(http, campaign_id) == "sent"
     report = http.get(f"/v1/campaigns/{campaign_id}/report")[1]
     assert report["sent"] == report["recipients"] == n, report
+
+
+class _NoTimeLeft:
+    """A Lambda context whose invocation has no time left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
+def test_the_sweep_stops_when_its_lambda_has_no_time_left(http: Http, sim: Any) -> None:
+    _, queue = sim
+    add_clients(http, 10)
+    deps = get_deps()
+    deps.__dict__["campaigns"] = _DiesBeforeFinishing(deps.campaigns)
+    try:
+        campaign_id = _send(http)
+        assert _run_losing_failed_messages(http.client, queue) == 1
+    finally:
+        deps.__dict__.pop("campaigns", None)
+    # Out of time: nothing is looked at, and the campaign stays in the index for the next run.
+    assert finish_stalled_campaigns(deps, context=_NoTimeLeft()) == {
+        "finished": 0,
+        "checked": 0,
+        "complete": 0,
+    }
+    assert _status(http, campaign_id) == "sending"
+    assert finish_stalled_campaigns(deps) == {"finished": 1, "checked": 0, "complete": 1}
+    assert _status(http, campaign_id) == "sent"
 
 
 def test_the_sweep_leaves_a_campaign_whose_deliveries_still_wait(http: Http, sim: Any) -> None:
@@ -201,7 +233,7 @@ def test_the_sweep_leaves_a_campaign_whose_deliveries_still_wait(http: Http, sim
         else:
             queue.send(entry.queue, entry.body)
     time.advance(seconds=STALLED_CAMPAIGN.total_seconds() + 1)
-    assert finish_stalled_campaigns(get_deps()) == {"finished": 0, "checked": 1}
+    assert finish_stalled_campaigns(get_deps()) == {"finished": 0, "checked": 1, "complete": 1}
     assert _status(http, campaign_id) == "sending"
     drain(http.client, queue)
     assert _status(http, campaign_id) == "sent"
@@ -218,4 +250,4 @@ def test_the_completion_sweep_is_a_schedule_of_its_own(http: Http, sim: Any) -> 
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
     payload = http.client.lambda_.invoke("finish_stalled_campaigns", event).payload
-    assert payload == {"finished": 0, "checked": 0}
+    assert payload == {"finished": 0, "checked": 0, "complete": 1}
