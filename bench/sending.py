@@ -93,6 +93,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_EMULATOR_PORT: int | None = None
+
+
+def _emulator_port() -> int:
+    """One port for the emulator of every run of this process: the storage models bind their
+    endpoint when first imported (``chalicelib/storage/base.py``), so each run's new emulator
+    must answer where the first one did (the previous run's is stopped by then)."""
+    global _EMULATOR_PORT
+    if _EMULATOR_PORT is None:
+        _EMULATOR_PORT = _free_port()
+    return _EMULATOR_PORT
+
+
 def _environment(moto_port: int, rate: float) -> dict[str, str]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
@@ -449,7 +462,7 @@ def run(
     prices: Prices,
     memory_mb: int,
 ) -> dict[str, Any]:
-    moto_port, ses_port = _free_port(), _free_port()
+    moto_port, ses_port = _emulator_port(), _free_port()
     server = _start_moto(moto_port)
     env = _environment(moto_port, rate)
     ctx = mp.get_context("spawn")
