@@ -60,6 +60,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_calls
 from dataclasses import dataclass, field, replace
@@ -520,10 +521,11 @@ def _paced_sends(
     DynamoDB work runs beside the SES calls: the next ``LOOKAHEAD`` deliveries are claimed
     (``queued → sending``) and their MIME built while the worker waits for the current
     slot, and ``sending → sent`` is recorded after the call, so one worker keeps its slots
-    however slow the table is. The SES calls themselves run beside the pacing too (up to
-    ``IN_FLIGHT`` at once): a message waits for SES's answer only until its next slot is
-    due, then starts the next call, so a round trip longer than the gap between two slots
-    (40 ms against 20 ms at 50/s) does not make the message skip every other slot. At most ``LOOKAHEAD``
+    however slow the table is. While SES answers before the next slot is due (a moving
+    average of its answer times), each call is made on the message's thread at its slot. Once
+    SES is slower than the slots (40 ms against 20 ms at 50/s), the calls run on a pool, up
+    to ``IN_FLIGHT`` at once: the message waits for an answer only until its next slot is
+    due, then starts the next call, so it does not skip every other slot. At most ``LOOKAHEAD``
     deliveries, the one in hand and the ``IN_FLIGHT`` calls are claimed ahead of SES's
     answer — the most a crash can leave ``sending`` unsent.
     """
@@ -558,6 +560,7 @@ def _paced_sends(
     booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
     ses_pool = _ses_pool()
     calls: list[Future[bool]] = []  # every SES call of this message, in slot order
+    round_trip = _RoundTrip()  # how long SES takes to answer, lately (this message's calls)
 
     def room_for_a_call() -> None:
         """Wait until fewer than ``IN_FLIGHT`` of this message's calls are outstanding."""
@@ -607,14 +610,25 @@ def _paced_sends(
                     deps.sleep(wait)
                 slot += 1
                 prepared, in_hand = in_hand, None
+                upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance
+                if round_trip.seconds < upcoming - deps.clock().timestamp():
+                    # SES answers before the next slot is due: the call is made here, at its slot
+                    # to the millisecond, as when every call was made one at a time.
+                    call = Future()
+                    call.set_result(round_trip.timed(_send_prepared, deps, prepared, attempt, run, records))
+                    group_calls.append(call)
+                    calls.append(call)
+                    continue
                 started = threading.Event()
-                call = ses_pool.submit(_call_ses, started, deps, prepared, attempt, run, records)
+                call = ses_pool.submit(
+                    round_trip.timed, _call_ses, started, deps, prepared, attempt, run, records
+                )
                 group_calls.append(call)
                 calls.append(call)
-                # The call has begun at its slot (a free thread always exists: ``_ses_pool``), and
-                # SES's answer is awaited until the next slot is due, and no longer.
+                # SES is slower than the slots: the call has begun at its slot on the pool (a free
+                # thread always exists: ``_ses_pool``), and its answer is awaited until the next
+                # slot is due, and no longer.
                 started.wait()
-                upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance
                 wait_for_calls([call], timeout=max(0.0, upcoming - deps.clock().timestamp()))
             if slot < len(group.slots):
                 run.count("slots_unused", len(group.slots) - slot)
@@ -656,6 +670,27 @@ def _paced_sends(
         if failure is not None:
             raise failure
     return len(batch) - (run.counts.get("sent", 0) - sent_at_start)
+
+
+class _RoundTrip:
+    """A moving average of SES's answer time (wall clock) over one message's calls: a call is
+    made on the message's own thread while SES answers before the next slot, on the pool
+    (overlapping) once it does not."""
+
+    WEIGHT = 0.3
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.lock = threading.Lock()
+
+    def timed(self, function: Any, *args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return function(*args)
+        finally:
+            took = time.monotonic() - started
+            with self.lock:
+                self.seconds += self.WEIGHT * (took - self.seconds)
 
 
 def _call_ses(started: threading.Event, *args: Any) -> bool:
