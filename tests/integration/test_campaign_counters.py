@@ -148,17 +148,25 @@ def test_a_message_killed_before_its_count_recounts_its_own_sends_when_redeliver
     assert _status(http, campaign_id) == "sent"
 
 
-def test_the_last_message_killed_after_its_count_is_finished_by_the_sweep(http: Http, sim: Any) -> None:
-    _, queue = sim
-    n = 30
-    add_clients(http, n)
+def _send_losing_the_last_message(http: Http, queue: Any, dies: type) -> str:
+    """Send a campaign while the campaigns repository is wrapped by ``dies``: the one message
+    that fails is lost for good (never redelivered). The campaign's id."""
     deps = get_deps()
-    deps.__dict__["campaigns"] = _DiesBeforeFinishing(deps.campaigns)
+    deps.__dict__["campaigns"] = dies(deps.campaigns)
     try:
         campaign_id = _send(http)
         assert _run_losing_failed_messages(http.client, queue) == 1
     finally:
         deps.__dict__.pop("campaigns", None)
+    return campaign_id
+
+
+def test_the_last_message_killed_after_its_count_is_finished_by_the_sweep(http: Http, sim: Any) -> None:
+    _, queue = sim
+    n = 30
+    add_clients(http, n)
+    deps = get_deps()
+    campaign_id = _send_losing_the_last_message(http, queue, _DiesBeforeFinishing)
     assert _status(http, campaign_id) == "sending"
     assert finish_stalled_campaigns(deps) == {
         "finished": 1,
@@ -174,12 +182,7 @@ def test_the_last_message_killed_after_its_sends_and_lost_still_ends_sent(http: 
     n = 30
     add_clients(http, n)
     deps = get_deps()
-    deps.__dict__["campaigns"] = _DiesBeforeCounting(deps.campaigns)
-    try:
-        campaign_id = _send(http)
-        assert _run_losing_failed_messages(http.client, queue) == 1
-    finally:
-        deps.__dict__.pop("campaigns", None)
+    campaign_id = _send_losing_the_last_message(http, queue, _DiesBeforeCounting)
     assert {d.status for d in DeliveryModel.query(campaign_id)} == {"sent"}  # every e-mail went out
     assert _status(http, campaign_id) == "sending"
     # Its count died with it: the sweep waits for the campaign to be quiet, then reads its
@@ -203,12 +206,7 @@ def test_the_sweep_stops_when_its_lambda_has_no_time_left(http: Http, sim: Any) 
     _, queue = sim
     add_clients(http, 10)
     deps = get_deps()
-    deps.__dict__["campaigns"] = _DiesBeforeFinishing(deps.campaigns)
-    try:
-        campaign_id = _send(http)
-        assert _run_losing_failed_messages(http.client, queue) == 1
-    finally:
-        deps.__dict__.pop("campaigns", None)
+    campaign_id = _send_losing_the_last_message(http, queue, _DiesBeforeFinishing)
     # Out of time: nothing is looked at, and the campaign stays in the index for the next run.
     assert finish_stalled_campaigns(deps, context=_NoTimeLeft()) == {
         "finished": 0,
