@@ -102,6 +102,9 @@ class Settings(BaseModel):
     # by a background job that works in chunks of at most job_chunk_items / job_chunk_seconds.
     bulk_sync_limit: int = Field(default=1000, ge=1)
     job_chunk_items: int = Field(default=1000, ge=1)
+    # ``resume`` and ``cancel`` re-enqueue a campaign's waiting deliveries in the request when
+    # its deliveries fit in one read of this many (services/requeue.py); beyond, a job does it.
+    requeue_sync_limit: int = Field(default=1000, ge=1)
     job_chunk_seconds: float = Field(default=10.0, gt=0)
     # The functions' configured timeout (.chalice/config.json's lambda_timeout): the time budget
     # of a scheduled function or job chunk invoked without a Lambda context.

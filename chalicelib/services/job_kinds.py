@@ -17,6 +17,7 @@ def load() -> None:
         continuations,
         fanout,
         lists,
+        requeue,
         segmentation,
         tags,
     )
