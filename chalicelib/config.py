@@ -82,8 +82,10 @@ class Settings(BaseModel):
     send_unconfirmed_after_seconds: int = Field(default=900, ge=1)
     send_max_transient_attempts: int = Field(default=6, ge=1)
     # Platform slots are booked just in time, one group at a time: about this much of the
-    # account's pace per group, at most ``send_group_max`` e-mails (services/pacing.py).
+    # account's pace per group, at least ``send_group_min`` and at most ``send_group_max``
+    # e-mails (services/pacing.py, domain/pacing.group_size).
     send_group_seconds: float = Field(default=1.0, gt=0, le=10)
+    send_group_min: int = Field(default=3, ge=1, le=25)
     send_group_max: int = Field(default=25, ge=1, le=100)
     # A transactional e-mail (double opt-in, invitation, test send) waits at most this long
     # for its slot in the platform's rate before it is refused as "platform busy".
