@@ -52,6 +52,7 @@ anything (``bench/machine.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -636,6 +637,31 @@ def fair_share_deviation(accepted: list[tuple[float, str]]) -> tuple[float | Non
     return round(max(abs(c / total * n - 1) for c in counts), 4), round(end - start, 2)
 
 
+def account_timeline(accepted: list[tuple[float, str]]) -> list[dict[str, float]]:
+    """Each account's first and last accepted e-mail (seconds after the run's first) and its
+    count, by first e-mail: where a share deviation comes from (a late start, an early end,
+    a gap)."""
+    if not accepted:
+        return []
+    origin = min(t for t, _ in accepted)
+    by_account: dict[str, list[float]] = {}
+    for moment, account in accepted:
+        by_account.setdefault(account, []).append(moment - origin)
+    rows = []
+    for times in by_account.values():
+        times.sort()
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        rows.append(
+            {
+                "first": round(times[0], 2),
+                "last": round(times[-1], 2),
+                "accepted": len(times),
+                "longest_gap": round(max(gaps, default=0.0), 2),
+            }
+        )
+    return sorted(rows, key=lambda row: row["first"])
+
+
 def _max_window(times: list[float]) -> int:
     times = sorted(times)
     best, j = 0, 0
@@ -760,6 +786,7 @@ def summarise(
         "details": {
             "campaign_status": sorted(set(states)),
             "fair_window_seconds": fair_window,
+            "accounts_timeline": account_timeline(ses["accepted"]),
             "emails_attempted": len(ses["attempted"]),
             "largest_1s_window_of_accepted": _max_window(accepted),
             "emails_accepted": sent,
