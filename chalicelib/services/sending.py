@@ -561,8 +561,9 @@ def _paced_sends(
     # start sending, its share — and its pace — can fall tenfold, which would hold its worker
     # (and every message of the same invocation) for minutes and past the Lambda's timeout,
     # while other accounts' first messages wait on the queue for a free worker. The rest goes
-    # on in a continuation, at once: the account's queue decides when it starts.
-    ends_at = deps.clock().timestamp() + SEND_WINDOW_SECONDS
+    # on in a continuation, at once: the account's queue decides when it starts. The window
+    # opens at the first slot (which may be up to ``send_max_wait_seconds`` away).
+    ends_at = float("inf")
     next_group: Future[Any] | None = None  # the following group, booked while this one is sent
     booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
     ses_pool = _ses_pool()
@@ -599,6 +600,8 @@ def _paced_sends(
                 index = len(batch)
                 metrics.add_metric(name="SendDeferred", unit="Count", value=remaining)
                 break
+            if ends_at == float("inf"):
+                ends_at = group.slots[0] + SEND_WINDOW_SECONDS
             group_calls: list[Future[bool]] = []
             slot = 0
             while slot < len(group.slots) and run.stop is None:
