@@ -42,7 +42,16 @@ from typing import Any
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.jobs import DONE, RUNNING, Budget, ChunkOutcome, Job, SweepStep, add_counters
+from chalicelib.domain.jobs import (
+    DONE,
+    RUNNING,
+    Budget,
+    ChunkOutcome,
+    Job,
+    SweepStep,
+    add_counters,
+    kept_errors,
+)
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 
@@ -80,11 +89,13 @@ def start_job(
     cursor: Any = None,
     done: int = 0,
     result: dict[str, int] | None = None,
+    errors: list[dict[str, Any]] | None = None,
     job_id: str | None = None,
     actor: str | None = None,
 ) -> Job:
     """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
-    ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
+    ``result`` let a request hand over the work it already did (``errors``: the per-row errors
+    it found, for a kind that reports them; at most ``MAX_JOB_ERRORS`` are kept). A caller-chosen ``job_id``
     makes starting idempotent: a second start of the same id raises ``Conflict``. ``actor``
     is who started it (a user_id or key_id; ``None`` for a schedule)."""
     if kind not in _KINDS:
@@ -100,6 +111,7 @@ def start_job(
             cursor=cursor,
             done=done,
             result=dict(result or {}),
+            errors=None if errors is None else kept_errors([], errors),
             actor=actor,
             created_at=now,
             updated_at=now,
@@ -220,6 +232,7 @@ def handle_message(deps: Deps, body: dict[str, Any], context: Any = None) -> str
         done=done,
         total=total,
         result=add_counters(job.result, outcome.counters),
+        errors=kept_errors(job.errors, outcome.errors),
     )
     if not deps.jobs.commit(job, owner, new, deps.clock()):
         logger.warning("job lease lost; the chunk will run again", extra={"job_id": job_id})
