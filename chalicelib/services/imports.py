@@ -490,7 +490,7 @@ def _start_job(
     job_id = f"job_{ULID()}"
     parts = parts_of([row.stored() for row in rows], PART_ROWS, PART_BYTES)
     deps.job_parts.put_parts(account.account_id, job_id, parts, deps.clock() + PARTS_KEPT)
-    errors = sorted(report.errors, key=lambda entry: entry["row"])
+    errors = [_kept(entry) for entry in sorted(report.errors, key=lambda entry: entry["row"])]
     job = jobs.start_job(
         deps,
         account.account_id,
@@ -514,13 +514,23 @@ def _start_job(
     return {"job_id": job.job_id, "status": job.status, "done": job.done, "total": job.total}
 
 
+JOB_MESSAGE_CHARS = 200  # a row error's message as a job keeps it (1,000 of them stay ~250 KB)
+
+
+def _kept(entry: dict[str, Any]) -> dict[str, Any]:
+    message = str(entry["message"])
+    if len(message) > JOB_MESSAGE_CHARS:
+        message = message[: JOB_MESSAGE_CHARS - 1] + "…"
+    return {"row": entry["row"], "code": entry["code"], "message": message}
+
+
 def _counted(rows: list[_Row], outcomes: list[Outcome]) -> tuple[dict[str, int], list[dict[str, Any]]]:
     counts = {"created": 0, "updated": 0, "skipped": 0, "errors": 0}
     errors: list[dict[str, Any]] = []
     for row, (outcome, code, message, _) in zip(rows, outcomes, strict=True):
         if outcome == "error":
             counts["errors"] += 1
-            errors.append({"row": row.number, "code": code, "message": message})
+            errors.append(_kept({"row": row.number, "code": code, "message": message}))
         else:
             counts[outcome] += 1
     return counts, errors

@@ -208,7 +208,8 @@ def _receipt_key(job_id: str, row: int) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    # UTF-8 as is (not \u escapes): a part's size is what ``parts_of`` counted
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 class JobPartRepository:

@@ -79,3 +79,13 @@ def test_a_stored_row_comes_back_as_validated() -> None:
     row = _Row(4, ClientInput.model_validate(profile), claim, profile)
     again = _Row.loaded(json.loads(json.dumps(row.stored())))
     assert again == row and again.data.model_fields_set == row.data.model_fields_set
+
+
+def test_a_job_keeps_row_error_messages_short() -> None:
+    from chalicelib.services.imports import JOB_MESSAGE_CHARS, _kept
+
+    short = {"row": 1, "code": "invalid_row", "message": "email: not valid"}
+    assert _kept(short) == short
+    long = _kept({"row": 2, "code": "invalid_row", "message": "x" * 5000, "extra": 1})
+    assert len(long["message"]) == JOB_MESSAGE_CHARS and long["message"].endswith("…")
+    assert set(long) == {"row", "code", "message"}
