@@ -555,9 +555,10 @@ def _chunk_done(
 @jobs.register(KIND)
 def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Apply the stored rows from the saved position (``{part, row}``) page by page until
-    the chunk's time or items are spent. A part is marked started before its first row is
-    applied; when a chunk runs a started part again (its worker died, its lease was lost),
-    the receipts of the part's rows say which already ran, so none is applied twice."""
+    the chunk's time or items are spent. Before a page is applied, the part's mark is raised
+    past it; rows below the mark as it was when the chunk started may have run in an attempt
+    that never committed (its worker died, its lease was lost), so their receipts are read and
+    a row that has one is not applied again."""
     params = job.params
     account = deps.accounts.get(job.account_id)
     options = _Options(
@@ -572,24 +573,25 @@ def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     handled = 0
     expires = job.created_at + PARTS_KEPT
     while part < int(params["parts"]):
-        stored, started = deps.job_parts.part(job.account_id, job.job_id, part)
-        if not started:
-            deps.job_parts.mark_started(job.account_id, job.job_id, part)
-        rows = [_Row.loaded(entry) for entry in stored]
+        rows = [_Row.loaded(entry) for entry in deps.job_parts.part(job.account_id, job.job_id, part)]
+        # Rows below ``reached`` may have run in an attempt that did not commit: read their receipts.
+        reached = deps.job_parts.reached(job.account_id, job.job_id, part)
+        marked = reached
         while start < len(rows):
             if handled and budget.spent(handled):
                 return _chunk_done(job, {"part": part, "row": start}, handled, counts, errors)
             page = rows[start : start + PAGE_ROWS]
-            prior = (
-                deps.job_parts.receipts(job.account_id, job.job_id, [row.number for row in page])
-                if started
-                else {}
-            )
+            end = start + len(page)
+            if end > marked:
+                deps.job_parts.reach(job.account_id, job.job_id, part, end, expires)
+                marked = end
+            ran = [row.number for row in rows[start : min(end, reached)]]
+            prior = deps.job_parts.receipts(job.account_id, job.job_id, ran) if ran else {}
             receipts = _Receipts(deps, job.account_id, job.job_id, expires, prior)
             page_counts, page_errors = _counted(page, _applied(deps, account, page, options, receipts))
             counts = add_counters(counts, page_counts)
             errors += page_errors
-            start += len(page)
+            start = end
             handled += len(page)
         part, start = part + 1, 0
     return _chunk_done(job, None, handled, counts, errors)

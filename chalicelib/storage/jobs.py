@@ -203,6 +203,10 @@ def _part_key(job_id: str, part: int) -> str:
     return f"{job_id}#part#{part:05d}"
 
 
+def _mark_key(job_id: str, part: int) -> str:
+    return f"{job_id}#mark#{part:05d}"
+
+
 def _receipt_key(job_id: str, row: int) -> str:
     return f"{job_id}#row#{row:05d}"
 
@@ -226,16 +230,33 @@ class JobPartRepository:
                     JobPartModel(account_id, _part_key(job_id, number), rows=_json(rows), expires_at=expires)
                 )
 
-    def part(self, account_id: str, job_id: str, number: int) -> tuple[list[dict[str, Any]], bool]:
-        """Part ``number``'s rows, and whether a chunk has worked on it before."""
+    def part(self, account_id: str, job_id: str, number: int) -> list[dict[str, Any]]:
+        """Part ``number``'s rows."""
         try:
             item = JobPartModel.get(account_id, _part_key(job_id, number), consistent_read=True)
         except DoesNotExist:
             raise NotFound("the job's input has expired or was never written") from None
-        return json.loads(item.rows or "[]"), bool(item.started)
+        return list(json.loads(item.rows or "[]"))
 
-    def mark_started(self, account_id: str, job_id: str, number: int) -> None:
-        JobPartModel(account_id, _part_key(job_id, number)).update(actions=[JobPartModel.started.set(True)])
+    def reached(self, account_id: str, job_id: str, number: int) -> int:
+        """How many rows of part ``number`` some chunk attempt has begun applying (0: none)."""
+        try:
+            item = JobPartModel.get(account_id, _mark_key(job_id, number), consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return int(item.reached or 0)
+
+    def reach(self, account_id: str, job_id: str, number: int, rows: int, expires: datetime) -> None:
+        """Record, before applying them, that the first ``rows`` rows of part ``number`` may
+        run (never lowered: conditional on a smaller value)."""
+        try:
+            JobPartModel(account_id, _mark_key(job_id, number)).update(
+                actions=[JobPartModel.reached.set(rows), JobPartModel.expires_at.set(expires)],
+                condition=JobPartModel.reached.does_not_exist() | (JobPartModel.reached < rows),
+            )
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def receipts(self, account_id: str, job_id: str, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
         """The receipts of ``rows`` that have one (strongly consistent), by row number."""

@@ -675,24 +675,26 @@ class JobPartModel(Model):
     """The input and receipts of a job that carries its own data (a large CSV import), in the
     ``jobs`` table beside the job, which sorts before them (sort key ``<job_id>#…``):
 
-    - a *part* (``<job_id>#part#00000``): up to ``IMPORT_PART_ROWS`` validated rows as JSON
-      (``rows``, well under 400 KB), written in batches by the request that starts the job;
-      ``started`` is set when a chunk first works on it, so a chunk that runs it again knows to
-      read its receipts;
+    - a *part* (``<job_id>#part#00000``): up to 200 validated rows as JSON (``rows``, well
+      under 400 KB), written in batches by the request that starts the job and never updated
+      (an update would cost the whole item's size in write units);
+    - its *mark* (``<job_id>#mark#00000``, a few bytes): ``reached``, how far into the part any
+      chunk attempt has begun applying rows, raised before each page; rows below it may have
+      run already, so a chunk reads their receipts first;
     - a *receipt* (``<job_id>#row#00042``): what a row did (``outcome``: created, updated, or
       skipped with its consent notice, and the client id), written in the same transaction as
       the client or consent-ledger write it records, so a row that ran is never applied twice.
 
-    Both expire (``expires_at``, DynamoDB TTL) a week after the job started. Not in
+    All expire (``expires_at``, DynamoDB TTL) a week after the job started. Not in
     ``ALL_MODELS``: it shares ``JobModel``'s table (the same key attribute names). The stall
     index never sees them (no ``stall_shard``)."""
 
     Meta = table_meta("jobs")
 
     account_id = UnicodeAttribute(hash_key=True)
-    job_id = UnicodeAttribute(range_key=True)  # <job_id>#part#<n> | <job_id>#row#<row number>
+    job_id = UnicodeAttribute(range_key=True)  # <job_id>#part|mark#<n> | <job_id>#row#<row number>
     rows = UnicodeAttribute(null=True)  # a part's rows (JSON list)
-    started = BooleanAttribute(null=True)  # a part some chunk has worked on
+    reached = NumberAttribute(null=True)  # a mark: rows of its part begun by some attempt
     outcome = UnicodeAttribute(null=True)  # a receipt's outcome (JSON object)
     expires_at = TTLAttribute(null=True)
 

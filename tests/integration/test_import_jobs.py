@@ -220,3 +220,32 @@ def _keep_three(current: Any, more: list[Any], limit: int = 3) -> Any:
     from chalicelib.domain.jobs import kept_errors
 
     return kept_errors(current, more, 3)
+
+
+def test_rows_an_uncommitted_attempt_ran_past_a_later_commit_are_not_applied_again(
+    api: Client, tune: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt applies every row and dies before its commit; the next, short of time,
+    commits after a page; the chunks after it start where no commit ever was, yet below the
+    part's mark: they find the rows' receipts and apply nothing twice."""
+    report, state = _inline(api, tune)
+    http, account_id, body = _started(api, tune, "Overrun")
+    monkeypatch.setattr("chalicelib.services.imports.PAGE_ROWS", 4)
+    deps = get_deps()
+    [message] = jobs_queue_messages()
+    real_commit = deps.jobs.commit
+
+    def dies_before_commit(*args: Any, **kwargs: Any) -> bool:
+        raise Killed
+
+    monkeypatch.setattr(deps.jobs, "commit", dies_before_commit)
+    with pytest.raises(Killed):
+        job_service.handle_message(deps, message, None)
+    monkeypatch.setattr(deps.jobs, "commit", real_commit)
+    start = deps.clock()
+    deps.clock = lambda: start + LEASE + timedelta(seconds=1)
+    outcomes = [job_service.handle_message(deps, message, FakeContext(checks=1))]
+    while messages := jobs_queue_messages():
+        outcomes += [job_service.handle_message(deps, m, FakeContext(checks=1)) for m in messages]
+    assert outcomes[0] == "chunk" and outcomes.count("chunk") >= 3 and outcomes[-1] == "done", outcomes
+    _assert_as_inline(http, account_id, body["job_id"], report, state)
