@@ -552,7 +552,13 @@ def _chunk_done(
     return ChunkOutcome(cursor=cursor, done=handled, finished=cursor is None, counters=counts, errors=errors)
 
 
-@jobs.register(KIND)
+def _when_done(deps: Deps, job: Job) -> None:
+    """The rows (names, addresses) are deleted once every one is applied; the receipts, which
+    hold none, expire with their TTL."""
+    deps.job_parts.delete_parts(job.account_id, job.job_id, int(job.params["parts"]))
+
+
+@jobs.register(KIND, when_done=_when_done)
 def run_chunk(deps: Deps, job: Job, budget: Budget) -> ChunkOutcome:
     """Apply the stored rows from the saved position (``{part, row}``) page by page until
     the chunk's time or items are spent. Before a page is applied, the part's mark is raised

@@ -64,16 +64,22 @@ STALLED = timedelta(minutes=15)
 
 ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]
 _KINDS: dict[str, ChunkRunner] = {}
+DoneHook = Callable[[Deps, Job], None]
+_WHEN_DONE: dict[str, DoneHook] = {}
 
 
-def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
+def register(kind: str, *, when_done: DoneHook | None = None) -> Callable[[ChunkRunner], ChunkRunner]:
     """Register the chunk runner of a job kind: ``run(deps, job, budget) -> ChunkOutcome``.
 
     The runner starts at ``job.cursor`` (None: the beginning), does at most what
-    ``budget`` allows, and must make each item's effect idempotent."""
+    ``budget`` allows, and must make each item's effect idempotent. ``when_done(deps, job)``
+    runs once the job is committed ``done`` (best effort: a cleanup that something else, such
+    as a TTL, would also do; its failure is logged and changes nothing)."""
 
     def decorate(run: ChunkRunner) -> ChunkRunner:
         _KINDS[kind] = run
+        if when_done is not None:
+            _WHEN_DONE[kind] = when_done
         return run
 
     return decorate
@@ -239,6 +245,12 @@ def handle_message(deps: Deps, body: dict[str, Any], context: Any = None) -> str
         return "lost_lease"
     if outcome.finished:
         logger.info("job done", extra={"job_id": job_id, "kind": job.kind, "done": done})
+        hook = _WHEN_DONE.get(job.kind)
+        if hook is not None:
+            try:
+                hook(deps, new)
+            except Exception:  # noqa: BLE001 — the job is done; what the hook cleans up expires anyway
+                logger.exception("job done hook failed", extra={"job_id": job_id, "kind": job.kind})
         return "done"
     _send_next(deps, replace(new, seq=job.seq + 1), job.seq + 1)
     return "chunk"

@@ -230,6 +230,14 @@ class JobPartRepository:
                     JobPartModel(account_id, _part_key(job_id, number), rows=_json(rows), expires_at=expires)
                 )
 
+    def delete_parts(self, account_id: str, job_id: str, parts: int) -> None:
+        """Delete the job's parts and their marks (batched, 25 items a call): its input, which
+        holds the rows' personal data, is kept no longer than the job needs it."""
+        with JobPartModel.batch_write() as batch:
+            for number in range(parts):
+                batch.delete(JobPartModel(account_id, _part_key(job_id, number)))
+                batch.delete(JobPartModel(account_id, _mark_key(job_id, number)))
+
     def part(self, account_id: str, job_id: str, number: int) -> list[dict[str, Any]]:
         """Part ``number``'s rows."""
         try:

@@ -136,6 +136,9 @@ def test_a_large_import_is_a_job_that_ends_as_the_inline_import(api: Client, tun
     ]
     assert drain_jobs(api) >= 1
     _assert_as_inline(http, account_id, body["job_id"], report, state)
+    left = list(JobPartModel.query(account_id, JobPartModel.job_id.startswith(f"{body['job_id']}#")))
+    assert left and all("#row#" in item.job_id for item in left)  # the rows' input is deleted when done
+    assert all("@" not in (item.outcome or "") for item in left)  # receipts hold no address
 
 
 def test_a_chunk_out_of_time_continues_and_ends_as_the_uninterrupted_run(
