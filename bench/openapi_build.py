@@ -319,8 +319,9 @@ schemas.update(
                 "done": INT,
                 "total": nullable(
                     "integer",
-                    description="known when the job is created (ids given, a list's size, or the "
-                    "selection counted, 5,000 index items at most); null only while the first "
+                    description="known when the job is created (ids given, a list's size, a "
+                    "campaign's waiting deliveries from its counters, or the selection counted, "
+                    "5,000 index items at most); null only while the first "
                     "chunks of a job over a bigger selection finish counting it",
                 ),
                 "result": {
@@ -501,6 +502,22 @@ schemas.update(
         ),
     }
 )
+
+# The campaign, and the job that re-enqueues what it still waits for (resume / cancel of a
+# campaign whose deliveries do not fit in the request's read: ``requeue_sync_limit``).
+schemas["CampaignWithJob"] = {
+    **schemas["Campaign"],
+    "required": [*schemas["Campaign"]["required"], "job"],
+    "properties": {
+        **schemas["Campaign"]["properties"],
+        "job": {
+            **ref("Job"),
+            "description": "The `campaign_requeue` job (as `GET /v1/jobs/{job_id}`): `total` is how many "
+            "deliveries wait (from the campaign's counters), `done` how many are re-enqueued so far.",
+        },
+    },
+    "description": "The campaign (every field of `Campaign`) and `job`.",
+}
 
 ERRORS = {
     400: "Invalid input; `details` lists the offending fields",
@@ -981,7 +998,15 @@ OPS = [
         "/v1/campaigns/{campaign_id}/resume",
         "Resume sending",
         "Campaigns",
-        json_ok(200, "Campaign", "Resumed"),
+        {
+            **json_ok(200, "Campaign", "Resumed; what still waits is re-enqueued"),
+            **json_ok(
+                202,
+                "CampaignWithJob",
+                "Resumed; the campaign's deliveries are more than one bounded read "
+                "(`PERMESSO_REQUEUE_SYNC_LIMIT`, 1,000), so a job re-enqueues what still waits",
+            ),
+        },
         errors=(400, 409, 423),
         operation_id="resumeCampaign",
     ),
@@ -990,7 +1015,18 @@ OPS = [
         "/v1/campaigns/{campaign_id}/cancel",
         "Cancel",
         "Campaigns",
-        json_ok(200, "Campaign", "Cancelled"),
+        {
+            **json_ok(
+                200, "Campaign", "Cancelled; what still waits is settled `failed` (reason `cancelled`)"
+            ),
+            **json_ok(
+                202,
+                "CampaignWithJob",
+                "Cancelled; the campaign's deliveries are more than one bounded read "
+                "(`PERMESSO_REQUEUE_SYNC_LIMIT`, 1,000), so a job hands what still waits to the "
+                "workers, which settle it `failed` (reason `cancelled`)",
+            ),
+        },
         errors=(409,),
         operation_id="cancelCampaign",
     ),
@@ -1119,6 +1155,8 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
     ),
     ("bulkTags", "202"): ("job_id", "job_id", ["getJob"]),
     ("importClients", "202"): ("job_id", "job_id", ["getJob"]),
+    ("resumeCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
+    ("cancelCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
     ("createApiKey", "201"): ("key_id", "key_id", ["revokeApiKey"]),
     ("inviteUser", "201"): (
         "user_id",

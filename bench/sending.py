@@ -61,9 +61,11 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
+from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.machine import LoadSampler
 from bench.pricing import Prices, deployed, prices_for
@@ -193,11 +195,17 @@ class SimulatedSes:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                received = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 call = json.loads(self.rfile.read(length))
                 trip = ses.round_trip()
-                time.sleep(trip / 2)
-                ok = ses.offer(call["to"], call["account"])
+                # The call reaches SES half a round trip after it reached this server. Its arrival
+                # is that moment, not when this process's thread next gets a core: the server
+                # shares the machine's cores with the workers, and its own scheduling delays are
+                # not the network it simulates (the worker's delays all come before ``received``).
+                arrival = received + trip / 2
+                time.sleep(max(0.0, arrival - time.time()))
+                ok = ses.offer(call["to"], call["account"], arrival)
                 time.sleep(trip / 2)
                 body = json.dumps({"MessageId": f"sim-{time.time_ns()}"} if ok else {"error": "throttled"})
                 self.send_response(200 if ok else 429)
@@ -217,30 +225,42 @@ class SimulatedSes:
 
 class SimSesMailer:
     """The worker's mailer in the benchmark: the SES adapter's interface over HTTP to the
-    simulated SES (MIME is built by the real code before this call)."""
+    simulated SES (MIME is built by the real code before this call). Each thread keeps its
+    connection open between calls, as the SDK's connection pool does."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
         self.calls = 0
         self.lock = threading.Lock()
+        self.local = threading.local()
+
+    def _connection(self) -> HTTPConnection:
+        connection: HTTPConnection | None = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = HTTPConnection(self.host, self.port, timeout=10)
+        return connection
 
     def send_raw(self, raw: bytes, *, sender: str, to: list[str], tags: Any = None) -> str:
-        from urllib.error import HTTPError
-        from urllib.request import Request, urlopen
-
         from chalicelib.mail.ses import MailThrottled
 
         with self.lock:
             self.calls += 1
-        call = {"to": to[0], "account": (tags or {}).get("account_id", "")}
-        request = Request(self.url, data=json.dumps(call).encode(), method="POST")
+        call = json.dumps({"to": to[0], "account": (tags or {}).get("account_id", "")}).encode()
+        connection = self._connection()
         try:
-            with urlopen(request, timeout=10) as response:  # nosec B310 — the local simulated SES
-                return str(json.loads(response.read())["MessageId"])
-        except HTTPError as exc:
-            if exc.code == 429:
-                raise MailThrottled("Throttling", "Maximum sending rate exceeded.") from exc
+            connection.request("POST", self.path, body=call, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, HTTPException):
+            self.local.connection = None
+            connection.close()
             raise
+        if response.status == 429:
+            raise MailThrottled("Throttling", "Maximum sending rate exceeded.")
+        if response.status != 200:
+            raise RuntimeError(f"the simulated SES answered {response.status}")
+        return str(json.loads(body)["MessageId"])
 
 
 # --- operation counting ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ def load() -> None:
         fanout,
         imports,
         lists,
+        requeue,
         segmentation,
         tags,
     )

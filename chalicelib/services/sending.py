@@ -608,6 +608,11 @@ def _paced_sends(
                 wait = group.slots[slot] - now
                 if wait > 0:
                     deps.sleep(wait)
+                    if deps.clock().timestamp() - group.slots[slot] > tolerance:
+                        # The sleep overran (a busy worker wakes late): the slot is past now, so
+                        # it is skipped at the top of the loop and the e-mail in hand takes the
+                        # next one.
+                        continue
                 slot += 1
                 prepared, in_hand = in_hand, None
                 upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance
