@@ -298,6 +298,18 @@ schemas.update(
         ),
         "BulkTagsResult": obj(["matched", "updated"], {"matched": INT, "updated": INT}),
         "JobAccepted": obj(["job_id"], {"job_id": STR, "status": STR}),
+        "ImportAccepted": obj(
+            ["job_id", "status", "done", "total"],
+            {
+                "job_id": STR,
+                "status": STR,
+                "done": {
+                    "type": "integer",
+                    "description": "rows already settled: those the request found invalid",
+                },
+                "total": {"type": "integer", "description": "every data row of the file"},
+            },
+        ),
         "Job": obj(
             ["job_id", "status", "done", "total"],
             {
@@ -312,7 +324,13 @@ schemas.update(
                     "5,000 index items at most); null only while the first "
                     "chunks of a job over a bigger selection finish counting it",
                 ),
-                "result": {"type": "object"},
+                "result": {
+                    "type": "object",
+                    "description": "counters of the job's kind; a CSV import (`kind` "
+                    "`import_clients`) has `rows`, `created`, `updated`, `skipped`, `errors` (the "
+                    "first 1,000 row errors `{row, code, message}`, by row) and `errors_not_shown` "
+                    "(how many more there were)",
+                },
                 "error": {},
                 "actor": nullable(
                     "string", description="user_id or key_id that started it; null: a schedule"
@@ -759,7 +777,28 @@ OPS = [
         "/v1/clients/import",
         "Import clients from CSV (header row)",
         "Targeting",
-        json_ok(200, "ImportResult", "Import summary (row = 1-based data row)"),
+        {
+            **json_ok(200, "ImportResult", "Imported in the request: the summary (row = 1-based data row)"),
+            "202": {
+                "description": (
+                    "More rows to apply than the request handles (`PERMESSO_IMPORT_INLINE_ROWS`, 500): "
+                    "the whole file was read and validated, and a background job imports it; "
+                    "`GET /v1/jobs/{job_id}` shows its progress and, when `done`, the summary in "
+                    "`result`"
+                ),
+                "content": {
+                    "application/json": {
+                        "schema": ref("ImportAccepted"),
+                        "example": {
+                            "job_id": "job_01JD3Z6Q8N5V4K2M7X9T0B1C2D",
+                            "status": "queued",
+                            "done": 12,
+                            "total": 10000,
+                        },
+                    }
+                },
+            },
+        },
         body_content={"text/csv": {"schema": {"type": "string"}}},
         params=[
             {"name": "update_existing", "in": "query", "required": False, "schema": {"type": "boolean"}},
@@ -1115,6 +1154,7 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
         ["getClient", "updateClient", "eraseClient", "exportClient", "getConsent", "putConsent"],
     ),
     ("bulkTags", "202"): ("job_id", "job_id", ["getJob"]),
+    ("importClients", "202"): ("job_id", "job_id", ["getJob"]),
     ("resumeCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
     ("cancelCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
     ("createApiKey", "201"): ("key_id", "key_id", ["revokeApiKey"]),

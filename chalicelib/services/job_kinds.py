@@ -16,6 +16,7 @@ def load() -> None:
         bulk_tags,
         continuations,
         fanout,
+        imports,
         lists,
         requeue,
         segmentation,
