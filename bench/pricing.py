@@ -60,6 +60,7 @@ class Prices:
     sqs_request: float
     sns_publish: float
     ses_per_1000: float
+    cloudwatch_logs_ingested_gb: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +72,8 @@ class Prices:
             f"requests, DynamoDB ${self.dynamodb_write_request_unit * 1e6:.4f}/M write and "
             f"${self.dynamodb_read_request_unit * 1e6:.4f}/M read request units, SQS "
             f"${self.sqs_request * 1e6:.2f}/M requests, SNS ${self.sns_publish * 1e6:.2f}/M publishes, "
-            f"SES ${self.ses_per_1000:.2f}/1,000 e-mails"
+            f"SES ${self.ses_per_1000:.2f}/1,000 e-mails, CloudWatch Logs "
+            f"${self.cloudwatch_logs_ingested_gb:.2f}/GB ingested"
         )
 
 

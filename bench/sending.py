@@ -281,17 +281,46 @@ def install_meter() -> Any:
 # --- workers ----------------------------------------------------------------------------------
 
 
+class LogSink:
+    """The worker process's standard output, as CloudWatch Logs would ingest it: the bytes of
+    every line the function prints (its log lines and the EMF documents of its metrics),
+    counted and dropped."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.bytes += len(text.encode("utf-8"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+# What Lambda itself writes to the function's log group per invocation, besides the
+# function's own lines: its START, END and REPORT lines (about 90, 60 and 250 bytes in the
+# text format; more in the JSON one), counted as 400 bytes.
+LAMBDA_PLATFORM_LOG_BYTES = 400
+
+
 def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     import sys
 
     os.environ.update(env)
-    sys.stdout = open(os.devnull, "w")
+    sink = LogSink()
+    sys.stdout = sink  # type: ignore[assignment]  # before the app's logger takes its stream
     counter: Counter[str] = Counter()
     meter = install_meter()
     import boto3
 
     from chalicelib.bootstrap import Deps
     from chalicelib.config import get_settings
+    from chalicelib.observability import flush_metrics
     from chalicelib.services.sending import MESSAGES_PER_INVOCATION, process_bodies
 
     settings = get_settings()
@@ -337,6 +366,8 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
         except Exception as exc:  # noqa: BLE001 — every message failed: all redelivered
             counter[f"error:{type(exc).__name__}"] += 1
             failed = {m["MessageId"] for m in messages}
+        finally:
+            flush_metrics()  # as ``handle_send`` does at the end of each invocation
         counter["messages"] += len(messages)
         busy += time.perf_counter() - started
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -351,6 +382,7 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     counter.update(meter.snapshot())
+    counter["log_bytes"] = sink.bytes + counter["invocations"] * LAMBDA_PLATFORM_LOG_BYTES
     results.put(
         {"counter": dict(counter), "busy_seconds": busy, "ses_calls": deps.mailer.calls, "max_rss_mb": rss_mb}
     )
@@ -563,6 +595,7 @@ def run(
                             raise
                 fanout_lambda += time.perf_counter() - started
                 counter["invocations"] += 1
+                counter["log_bytes"] += LAMBDA_PLATFORM_LOG_BYTES  # its own few lines not counted
                 sqs.delete_message(QueueUrl=jobs_url, ReceiptHandle=message["ReceiptHandle"])
                 counter["sqs_requests"] += 2  # delete + the chunk's own send
         fanout_seconds = time.perf_counter() - fanout_started
@@ -686,11 +719,15 @@ def cost_per_1000(
         "sqs": total.get("sqs_requests", 0) * prices.sqs_request * per_1000,
         "lambda_requests": total.get("invocations", 0) * prices.lambda_request * per_1000,
         "lambda_compute": gb_seconds * prices.lambda_gb_second * per_1000,
+        # CloudWatch Logs: every byte the send worker printed (log lines, EMF metrics) and
+        # Lambda's own lines per invocation, as ingested.
+        "cloudwatch_logs": total.get("log_bytes", 0) / 1e9 * prices.cloudwatch_logs_ingested_gb * per_1000,
         # SES events: the configuration set publishes the event types of
         # resources.SES_EVENT_TYPES; "send" comes once per e-mail (bounces and complaints are
         # a few per cent more). Each event: one SNS publish, ~0.2 SQS requests (Lambda
         # receives and deletes in batches of 10), 0.1 Lambda invocation of ~20 ms, and one
-        # consistent GetItem of the delivery.
+        # consistent GetItem of the delivery, and Lambda's own log lines of its invocation
+        # (the handler logs nothing for a ``send`` event that finds its delivery sent).
         "ses_events": events_per_email
         * 1000
         * (
@@ -699,6 +736,7 @@ def cost_per_1000(
             + 0.1 * prices.lambda_request
             + 0.02 * memory_gb * prices.lambda_gb_second
             + prices.dynamodb_read_request_unit
+            + 0.1 * LAMBDA_PLATFORM_LOG_BYTES / 1e9 * prices.cloudwatch_logs_ingested_gb
         ),
     }
 
@@ -817,6 +855,7 @@ def summarise(
             else None,
             "sqs_requests_per_1000": round(total["sqs_requests"] * 1000 / sent, 1) if sent else None,
             "lambda_invocations_per_1000": round(total["invocations"] * 1000 / sent, 1) if sent else None,
+            "log_bytes_per_email": round(total.get("log_bytes", 0) / sent, 1) if sent else None,
             "lambda_gb_seconds_per_email": round(gb_seconds / sent, 5) if sent else None,
             "worker_max_rss_mb": round(max(r.get("max_rss_mb", 0.0) for r in worker_results), 1),
             "cost_usd_per_1000_besides_ses": {k: round(v, 6) for k, v in cost.items()}

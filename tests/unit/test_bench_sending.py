@@ -52,13 +52,21 @@ def test_a_region_without_prices_is_refused() -> None:
 
 def test_cost_per_1000_prices_every_counted_unit() -> None:
     prices = prices_for("eu-central-1", "x86_64")
-    counted = {"wru": 3000, "index_wru": 1000, "rru": 2000, "sqs_requests": 50, "invocations": 10}
+    counted = {
+        "wru": 3000,
+        "index_wru": 1000,
+        "rru": 2000,
+        "sqs_requests": 50,
+        "invocations": 10,
+        "log_bytes": 2_000_000,
+    }
     cost = cost_per_1000(counted, 1000, gb_seconds=100.0, prices=prices, memory_gb=0.5, events_per_email=0)
     assert cost["dynamodb_writes"] == pytest.approx(4000 * 0.7625e-6)
     assert cost["dynamodb_reads"] == pytest.approx(2000 * 0.1525e-6)
     assert cost["sqs"] == pytest.approx(50 * 0.4e-6)
     assert cost["lambda_requests"] == pytest.approx(10 * 0.2e-6)
     assert cost["lambda_compute"] == pytest.approx(100 * 1.66667e-5)
+    assert cost["cloudwatch_logs"] == pytest.approx(0.002 * 0.63)  # 2 MB ingested at $0.63/GB
     assert cost["ses_events"] == 0
 
 
@@ -172,3 +180,12 @@ def test_the_mailer_reaches_the_simulated_ses_over_one_kept_connection() -> None
     assert summary["throttled"] == 1 and len(summary["attempted"]) == 4
     # An arrival is half a round trip after the call reached the server.
     assert all(before + 0.0015 <= t <= after for t in summary["attempted"])
+
+
+def test_the_workers_log_lines_are_counted_as_cloudwatch_ingests_them() -> None:
+    from bench.sending import LogSink
+
+    sink = LogSink()
+    print('{"level":"INFO","message":"campaign finished"}', file=sink)  # type: ignore[arg-type]
+    print("é", file=sink)  # type: ignore[arg-type]
+    assert sink.bytes == len('{"level":"INFO","message":"campaign finished"}') + 1 + 2 + 1  # UTF-8 bytes
