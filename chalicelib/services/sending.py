@@ -90,6 +90,9 @@ SEND_WINDOW_SECONDS = 10.0  # a message sends at most this much of its account's
 ADMIT_AHEAD_SECONDS = 2.0  # a message whose turn is further off waits on the queue instead
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 IN_FLIGHT = 4  # SES calls one message may have outstanding at once (see _paced_sends)
+# A call is made on the message's own thread only while this many of SES's answer times (a
+# moving average) fit before the next slot; else on the pool (see _paced_sends).
+INLINE_MARGIN = 2.0
 MESSAGES_PER_INVOCATION = 10  # handle_send's SQS batch size: messages paced side by side
 UNKNOWN_OUTCOME_RECHECK = 60.0  # seconds before a delivery whose SES answer was lost is looked at
 STALLED_CAMPAIGN = timedelta(minutes=15)  # no step counted this long: the sweep looks at the deliveries
@@ -636,24 +639,27 @@ def _paced_sends(
                 slot += 1
                 prepared, in_hand = in_hand, None
                 upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance
-                if round_trip.seconds < upcoming - deps.clock().timestamp():
-                    # SES answers before the next slot is due: the call is made here, at its slot
-                    # to the millisecond, as when every call was made one at a time.
+                if INLINE_MARGIN * round_trip.seconds < upcoming - deps.clock().timestamp():
+                    # SES answers well before the next slot is due: the call is made here, at its
+                    # slot to the millisecond, as when every call was made one at a time.
                     call = Future()
                     call.set_result(round_trip.timed(_send_prepared, deps, prepared, attempt, run, records))
                     group_calls.append(call)
                     calls.append(call)
                     continue
-                started = threading.Event()
-                call = ses_pool.submit(
-                    round_trip.timed, _call_ses, started, deps, prepared, attempt, run, records
-                )
+                start = _Start(latest=group.slots[slot - 1] + tolerance)
+                call = ses_pool.submit(_call_ses, start, round_trip, deps, prepared, attempt, run, records)
+                # SES is not quick enough to wait for here: the call begins at its slot on the pool
+                # (a free thread always exists: ``_ses_pool``) — or not at all, when that thread
+                # got going later than the tolerance (the e-mail then takes the next slot) — and
+                # its answer is awaited until the next slot is due, and no longer.
+                start.event.wait()
+                if start.declined:
+                    in_hand = prepared
+                    run.count("slots_skipped")
+                    continue
                 group_calls.append(call)
                 calls.append(call)
-                # SES is slower than the slots: the call has begun at its slot on the pool (a free
-                # thread always exists: ``_ses_pool``), and its answer is awaited until the next
-                # slot is due, and no longer.
-                started.wait()
                 wait_for_calls([call], timeout=max(0.0, upcoming - deps.clock().timestamp()))
             if slot < len(group.slots):
                 run.count("slots_unused", len(group.slots) - slot)
@@ -718,9 +724,31 @@ class _RoundTrip:
                 self.seconds += self.WEIGHT * (took - self.seconds)
 
 
-def _call_ses(started: threading.Event, *args: Any) -> bool:
-    started.set()
-    return _send_prepared(*args)
+@dataclass
+class _Start:
+    """How a call handed to the SES pool began: at once, or declined because its thread got
+    going after ``latest`` (its slot plus the late tolerance)."""
+
+    latest: float
+    declined: bool = False
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+def _call_ses(
+    start: _Start,
+    round_trip: _RoundTrip,
+    deps: Deps,
+    prepared: Prepared,
+    attempt: int,
+    run: BatchRun,
+    records: list[Future[Any]],
+) -> bool:
+    if deps.clock().timestamp() > start.latest:
+        start.declined = True
+        start.event.set()
+        return False
+    start.event.set()
+    return bool(round_trip.timed(_send_prepared, deps, prepared, attempt, run, records))
 
 
 def _any_accepted(group_calls: list[Future[bool]]) -> bool:

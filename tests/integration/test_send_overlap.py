@@ -180,3 +180,32 @@ def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
     # at 1.344/s) — never the 70 s the rest of its 100 would take at the new pace.
     assert max(durations) <= SEND_WINDOW_SECONDS + 3, durations
     assert len(durations) > 2  # the rest went on in continuations
+
+
+def test_a_pooled_call_whose_thread_starts_late_is_not_made(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SES takes 0.6 s, so the calls run on the pool. Every third pool thread gets going 60 ms
+    # after its slot (later than the tolerance): that call is not made; the e-mail takes the
+    # message's next slot, and every recipient still gets exactly one e-mail.
+    from chalicelib.services import sending
+
+    real_call = sending._call_ses
+    starts = 0
+    declined: list[float] = []
+
+    def late_every_third(start: Any, *args: Any) -> bool:
+        nonlocal starts
+        starts += 1
+        if starts % 3 == 0:
+            start.latest -= 0.060 + sending.late_tolerance(get_deps().settings)
+        outcome = real_call(start, *args)
+        if start.declined:
+            declined.append(start.latest)
+        return outcome
+
+    monkeypatch.setattr(sending, "_call_ses", late_every_third)
+    mailer = _campaign_through(http, account, sim[1], 0.6, IN_FLIGHT + 8)
+    assert declined  # some starts were late, and declined…
+    assert mailer.most_outstanding >= 2  # …on the pool path
+    # …and exactly once per recipient (checked in _campaign_through), the declined ones included.
