@@ -298,6 +298,18 @@ schemas.update(
         ),
         "BulkTagsResult": obj(["matched", "updated"], {"matched": INT, "updated": INT}),
         "JobAccepted": obj(["job_id"], {"job_id": STR, "status": STR}),
+        "ImportAccepted": obj(
+            ["job_id", "status", "done", "total"],
+            {
+                "job_id": STR,
+                "status": STR,
+                "done": {
+                    "type": "integer",
+                    "description": "rows already settled: those the request found invalid",
+                },
+                "total": {"type": "integer", "description": "every data row of the file"},
+            },
+        ),
         "Job": obj(
             ["job_id", "status", "done", "total"],
             {
@@ -307,11 +319,18 @@ schemas.update(
                 "done": INT,
                 "total": nullable(
                     "integer",
-                    description="known when the job is created (ids given, a list's size, or the "
-                    "selection counted, 5,000 index items at most); null only while the first "
+                    description="known when the job is created (ids given, a list's size, a "
+                    "campaign's waiting deliveries from its counters, or the selection counted, "
+                    "5,000 index items at most); null only while the first "
                     "chunks of a job over a bigger selection finish counting it",
                 ),
-                "result": {"type": "object"},
+                "result": {
+                    "type": "object",
+                    "description": "counters of the job's kind; a CSV import (`kind` "
+                    "`import_clients`) has `rows`, `created`, `updated`, `skipped`, `errors` (the "
+                    "first 1,000 row errors `{row, code, message}`, by row) and `errors_not_shown` "
+                    "(how many more there were)",
+                },
                 "error": {},
                 "actor": nullable(
                     "string", description="user_id or key_id that started it; null: a schedule"
@@ -483,6 +502,22 @@ schemas.update(
         ),
     }
 )
+
+# The campaign, and the job that re-enqueues what it still waits for (resume / cancel of a
+# campaign whose deliveries do not fit in the request's read: ``requeue_sync_limit``).
+schemas["CampaignWithJob"] = {
+    **schemas["Campaign"],
+    "required": [*schemas["Campaign"]["required"], "job"],
+    "properties": {
+        **schemas["Campaign"]["properties"],
+        "job": {
+            **ref("Job"),
+            "description": "The `campaign_requeue` job (as `GET /v1/jobs/{job_id}`): `total` is how many "
+            "deliveries wait (from the campaign's counters), `done` how many are re-enqueued so far.",
+        },
+    },
+    "description": "The campaign (every field of `Campaign`) and `job`.",
+}
 
 ERRORS = {
     400: "Invalid input; `details` lists the offending fields",
@@ -742,7 +777,28 @@ OPS = [
         "/v1/clients/import",
         "Import clients from CSV (header row)",
         "Targeting",
-        json_ok(200, "ImportResult", "Import summary (row = 1-based data row)"),
+        {
+            **json_ok(200, "ImportResult", "Imported in the request: the summary (row = 1-based data row)"),
+            "202": {
+                "description": (
+                    "More rows to apply than the request handles (`PERMESSO_IMPORT_INLINE_ROWS`, 500): "
+                    "the whole file was read and validated, and a background job imports it; "
+                    "`GET /v1/jobs/{job_id}` shows its progress and, when `done`, the summary in "
+                    "`result`"
+                ),
+                "content": {
+                    "application/json": {
+                        "schema": ref("ImportAccepted"),
+                        "example": {
+                            "job_id": "job_01JD3Z6Q8N5V4K2M7X9T0B1C2D",
+                            "status": "queued",
+                            "done": 12,
+                            "total": 10000,
+                        },
+                    }
+                },
+            },
+        },
         body_content={"text/csv": {"schema": {"type": "string"}}},
         params=[
             {"name": "update_existing", "in": "query", "required": False, "schema": {"type": "boolean"}},
@@ -942,7 +998,15 @@ OPS = [
         "/v1/campaigns/{campaign_id}/resume",
         "Resume sending",
         "Campaigns",
-        json_ok(200, "Campaign", "Resumed"),
+        {
+            **json_ok(200, "Campaign", "Resumed; what still waits is re-enqueued"),
+            **json_ok(
+                202,
+                "CampaignWithJob",
+                "Resumed; the campaign's deliveries are more than one bounded read "
+                "(`PERMESSO_REQUEUE_SYNC_LIMIT`, 1,000), so a job re-enqueues what still waits",
+            ),
+        },
         errors=(400, 409, 423),
         operation_id="resumeCampaign",
     ),
@@ -951,7 +1015,18 @@ OPS = [
         "/v1/campaigns/{campaign_id}/cancel",
         "Cancel",
         "Campaigns",
-        json_ok(200, "Campaign", "Cancelled"),
+        {
+            **json_ok(
+                200, "Campaign", "Cancelled; what still waits is settled `failed` (reason `cancelled`)"
+            ),
+            **json_ok(
+                202,
+                "CampaignWithJob",
+                "Cancelled; the campaign's deliveries are more than one bounded read "
+                "(`PERMESSO_REQUEUE_SYNC_LIMIT`, 1,000), so a job hands what still waits to the "
+                "workers, which settle it `failed` (reason `cancelled`)",
+            ),
+        },
         errors=(409,),
         operation_id="cancelCampaign",
     ),
@@ -1079,6 +1154,9 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
         ["getClient", "updateClient", "eraseClient", "exportClient", "getConsent", "putConsent"],
     ),
     ("bulkTags", "202"): ("job_id", "job_id", ["getJob"]),
+    ("importClients", "202"): ("job_id", "job_id", ["getJob"]),
+    ("resumeCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
+    ("cancelCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
     ("createApiKey", "201"): ("key_id", "key_id", ["revokeApiKey"]),
     ("inviteUser", "201"): (
         "user_id",

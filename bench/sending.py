@@ -52,6 +52,7 @@ anything (``bench/machine.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -61,9 +62,11 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
+from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.machine import LoadSampler
 from bench.pricing import Prices, deployed, prices_for
@@ -193,11 +196,17 @@ class SimulatedSes:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                received = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 call = json.loads(self.rfile.read(length))
                 trip = ses.round_trip()
-                time.sleep(trip / 2)
-                ok = ses.offer(call["to"], call["account"])
+                # The call reaches SES half a round trip after it reached this server. Its arrival
+                # is that moment, not when this process's thread next gets a core: the server
+                # shares the machine's cores with the workers, and its own scheduling delays are
+                # not the network it simulates (the worker's delays all come before ``received``).
+                arrival = received + trip / 2
+                time.sleep(max(0.0, arrival - time.time()))
+                ok = ses.offer(call["to"], call["account"], arrival)
                 time.sleep(trip / 2)
                 body = json.dumps({"MessageId": f"sim-{time.time_ns()}"} if ok else {"error": "throttled"})
                 self.send_response(200 if ok else 429)
@@ -217,30 +226,42 @@ class SimulatedSes:
 
 class SimSesMailer:
     """The worker's mailer in the benchmark: the SES adapter's interface over HTTP to the
-    simulated SES (MIME is built by the real code before this call)."""
+    simulated SES (MIME is built by the real code before this call). Each thread keeps its
+    connection open between calls, as the SDK's connection pool does."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
         self.calls = 0
         self.lock = threading.Lock()
+        self.local = threading.local()
+
+    def _connection(self) -> HTTPConnection:
+        connection: HTTPConnection | None = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = HTTPConnection(self.host, self.port, timeout=10)
+        return connection
 
     def send_raw(self, raw: bytes, *, sender: str, to: list[str], tags: Any = None) -> str:
-        from urllib.error import HTTPError
-        from urllib.request import Request, urlopen
-
         from chalicelib.mail.ses import MailThrottled
 
         with self.lock:
             self.calls += 1
-        call = {"to": to[0], "account": (tags or {}).get("account_id", "")}
-        request = Request(self.url, data=json.dumps(call).encode(), method="POST")
+        call = json.dumps({"to": to[0], "account": (tags or {}).get("account_id", "")}).encode()
+        connection = self._connection()
         try:
-            with urlopen(request, timeout=10) as response:  # nosec B310 — the local simulated SES
-                return str(json.loads(response.read())["MessageId"])
-        except HTTPError as exc:
-            if exc.code == 429:
-                raise MailThrottled("Throttling", "Maximum sending rate exceeded.") from exc
+            connection.request("POST", self.path, body=call, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, HTTPException):
+            self.local.connection = None
+            connection.close()
             raise
+        if response.status == 429:
+            raise MailThrottled("Throttling", "Maximum sending rate exceeded.")
+        if response.status != 200:
+            raise RuntimeError(f"the simulated SES answered {response.status}")
+        return str(json.loads(body)["MessageId"])
 
 
 # --- operation counting ---------------------------------------------------------------------
@@ -616,6 +637,31 @@ def fair_share_deviation(accepted: list[tuple[float, str]]) -> tuple[float | Non
     return round(max(abs(c / total * n - 1) for c in counts), 4), round(end - start, 2)
 
 
+def account_timeline(accepted: list[tuple[float, str]]) -> list[dict[str, float]]:
+    """Each account's first and last accepted e-mail (seconds after the run's first) and its
+    count, by first e-mail: where a share deviation comes from (a late start, an early end,
+    a gap)."""
+    if not accepted:
+        return []
+    origin = min(t for t, _ in accepted)
+    by_account: dict[str, list[float]] = {}
+    for moment, account in accepted:
+        by_account.setdefault(account, []).append(moment - origin)
+    rows = []
+    for times in by_account.values():
+        times.sort()
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        rows.append(
+            {
+                "first": round(times[0], 2),
+                "last": round(times[-1], 2),
+                "accepted": len(times),
+                "longest_gap": round(max(gaps, default=0.0), 2),
+            }
+        )
+    return sorted(rows, key=lambda row: row["first"])
+
+
 def _max_window(times: list[float]) -> int:
     times = sorted(times)
     best, j = 0, 0
@@ -740,6 +786,7 @@ def summarise(
         "details": {
             "campaign_status": sorted(set(states)),
             "fair_window_seconds": fair_window,
+            "accounts_timeline": account_timeline(ses["accepted"]),
             "emails_attempted": len(ses["attempted"]),
             "largest_1s_window_of_accepted": _max_window(accepted),
             "emails_accepted": sent,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.client_index import ClientIndex
     from chalicelib.storage.clients import ClientRepository
     from chalicelib.storage.consent import ConsentLedgerRepository
-    from chalicelib.storage.jobs import JobRepository
+    from chalicelib.storage.jobs import JobPartRepository, JobRepository
     from chalicelib.storage.lists import ListRepository
     from chalicelib.storage.sender_domains import SenderDomainRepository
     from chalicelib.storage.stats import StatsRepository
@@ -129,6 +129,12 @@ class Deps:
         from chalicelib.storage.jobs import JobRepository
 
         return JobRepository()
+
+    @cached_property
+    def job_parts(self) -> JobPartRepository:
+        from chalicelib.storage.jobs import JobPartRepository
+
+        return JobPartRepository()
 
     @cached_property
     def campaigns(self) -> CampaignRepository:

@@ -82,8 +82,10 @@ class Settings(BaseModel):
     send_unconfirmed_after_seconds: int = Field(default=900, ge=1)
     send_max_transient_attempts: int = Field(default=6, ge=1)
     # Platform slots are booked just in time, one group at a time: about this much of the
-    # account's pace per group, at most ``send_group_max`` e-mails (services/pacing.py).
+    # account's pace per group, at least ``send_group_min`` and at most ``send_group_max``
+    # e-mails (services/pacing.py, domain/pacing.group_size).
     send_group_seconds: float = Field(default=1.0, gt=0, le=10)
+    send_group_min: int = Field(default=3, ge=1, le=25)
     send_group_max: int = Field(default=25, ge=1, le=100)
     # A transactional e-mail (double opt-in, invitation, test send) waits at most this long
     # for its slot in the platform's rate before it is refused as "platform busy".
@@ -102,11 +104,19 @@ class Settings(BaseModel):
     # by a background job that works in chunks of at most job_chunk_items / job_chunk_seconds.
     bulk_sync_limit: int = Field(default=1000, ge=1)
     job_chunk_items: int = Field(default=1000, ge=1)
+    # ``resume`` and ``cancel`` re-enqueue a campaign's waiting deliveries in the request when
+    # its deliveries fit in one read of this many (services/requeue.py); beyond, a job does it.
+    requeue_sync_limit: int = Field(default=1000, ge=1)
     job_chunk_seconds: float = Field(default=10.0, gt=0)
     # The functions' configured timeout (.chalice/config.json's lambda_timeout): the time budget
     # of a scheduled function or job chunk invoked without a Lambda context.
     lambda_timeout_seconds: float = Field(default=30.0, gt=0)
     max_import_rows: int = Field(default=10_000, ge=1)
+    # A CSV import with at most this many rows to apply runs in the request (200 with its
+    # report); a larger one is parsed and validated in the request, then applied by a job (202).
+    # 500 rows stay within the request item budget (docs/ARCHITECTURE.md): about 3 items read
+    # and 5 written a row.
+    import_inline_rows: int = Field(default=500, ge=0)
     # Client transactions written in parallel by bulk tagging and import. 1 by default because
     # the embedded emulator (moto) is not safe under concurrent transactions; AWS stages raise it.
     write_concurrency: int = Field(default=1, ge=1, le=32)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.http import ApiBlueprint, Call
-from chalicelib.api.views import campaign_view
+from chalicelib.api.http import ApiBlueprint, Call, json_response
+from chalicelib.api.views import campaign_view, job_view
 from chalicelib.lazy import lazy_module
 
 service = lazy_module("chalicelib.services.campaigns")
@@ -89,13 +89,21 @@ def pause_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/resume", ["POST"])
-def resume_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_view(service.resume_campaign(call.deps, call.acting_account, campaign_id))
+def resume_campaign(call: Call, campaign_id: str) -> Any:
+    return _with_job(*service.resume_campaign(call.deps, call.acting_account, campaign_id, call.actor))
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/cancel", ["POST"])
-def cancel_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_view(service.cancel_campaign(call.deps, call.acting_account, campaign_id))
+def cancel_campaign(call: Call, campaign_id: str) -> Any:
+    return _with_job(*service.cancel_campaign(call.deps, call.acting_account, campaign_id, call.actor))
+
+
+def _with_job(campaign: Any, job: Any) -> Any:
+    """200 with the campaign when the request did everything; 202 with the campaign and
+    ``job`` (as ``GET /v1/jobs/{id}``) when re-enqueuing what waits goes on in a job."""
+    if job is None:
+        return campaign_view(campaign)
+    return json_response({**campaign_view(campaign), "job": job_view(job)}, 202)
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/report", ["GET"])

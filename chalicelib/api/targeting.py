@@ -49,7 +49,7 @@ def get_job(call: Call, job_id: str) -> dict[str, Any]:
 
 # JSON is routed here too, only to be refused in the API's error format (Chalice's own 415 is not).
 @api.endpoint("/v1/clients/import", ["POST"], content_types=[*CSV_TYPES, "application/json"])
-def import_clients(call: Call) -> dict[str, Any]:
+def import_clients(call: Call) -> Any:
     content_type = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type not in CSV_TYPES:
         raise UnsupportedMediaType(
@@ -61,7 +61,7 @@ def import_clients(call: Call) -> dict[str, Any]:
     raw = call.request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode()
-    return imports.import_clients(
+    status, result = imports.import_clients(
         call.deps,
         call.acting_account,
         raw,
@@ -70,3 +70,4 @@ def import_clients(call: Call) -> dict[str, Any]:
         custom_fields=call.query_bool("custom_fields"),
         actor=call.actor,
     )
+    return json_response(result, status)

@@ -83,13 +83,21 @@ def list_view(lst: RecipientList) -> dict[str, Any]:
 
 
 def job_view(job: Job) -> dict[str, Any]:
+    """A job; the ``result`` of one that reports per-row errors (a large CSV import) holds the
+    first ``MAX_JOB_ERRORS`` of them by row (``errors``) and how many more there were
+    (``errors_not_shown``), where other kinds have only counters."""
+    result: dict[str, Any] = dict(job.result)
+    if job.errors is not None:
+        count = int(result.get("errors", len(job.errors)))
+        result["errors"] = sorted(job.errors, key=lambda entry: int(entry.get("row", 0)))
+        result["errors_not_shown"] = max(0, count - len(job.errors))
     return {
         "job_id": job.job_id,
         "kind": job.kind,
         "status": job.status,
         "done": job.done,
         "total": job.total,
-        "result": dict(job.result),
+        "result": result,
         "error": job.error,
         "actor": job.actor,
         "created_at": iso(job.created_at),

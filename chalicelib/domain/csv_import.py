@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -355,3 +356,22 @@ def consent_of(row: CsvRow, now: datetime) -> ConsentClaim | None:
     if len(source) > MAX_CONSENT_SOURCE:
         raise RowError("invalid_consent", f"consent_source has at most {MAX_CONSENT_SOURCE} characters")
     return ConsentClaim(granted=choice in _GRANTED, at=at, source=source)
+
+
+def parts_of(rows: list[dict[str, Any]], max_rows: int, max_bytes: int) -> list[list[dict[str, Any]]]:
+    """``rows`` (JSON-able) cut, in order, into parts of at most ``max_rows`` rows and, as JSON,
+    about ``max_bytes`` bytes (a part always holds at least one row), so each part is one
+    storage item well under DynamoDB's 400 KB limit (a CSV file is at most 5 MiB)."""
+    parts: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        row_size = len(json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+        if current and (len(current) >= max_rows or size + row_size > max_bytes):
+            parts.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += row_size
+    if current:
+        parts.append(current)
+    return parts

@@ -10,6 +10,10 @@ from typing import Any
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 FINISHED = (DONE, FAILED)
+# A job that reports per-row errors (a large CSV import) keeps this many of them on its record
+# (each about 100 bytes, so the item stays far below DynamoDB's 400 KB); ``result["errors"]``
+# counts them all.
+MAX_JOB_ERRORS = 1000
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class Job:
     seq: int = 0  # chunks committed; a chunk message carries the seq it is for
     enqueued_seq: int = 0  # highest seq whose chunk message was sent
     failures: int = 0  # failed attempts of the current chunk
+    # The first MAX_JOB_ERRORS per-row errors ({row, code, message}) of a kind that reports
+    # them; None for kinds that do not.
+    errors: list[dict[str, Any]] | None = None
 
     @property
     def finished(self) -> bool:
@@ -45,6 +52,18 @@ class ChunkOutcome:
     finished: bool
     counters: dict[str, int] = field(default_factory=dict)
     total: int | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)  # per-row errors of the chunk
+
+
+def kept_errors(
+    current: list[dict[str, Any]] | None, more: list[dict[str, Any]], limit: int = MAX_JOB_ERRORS
+) -> list[dict[str, Any]] | None:
+    """The errors a job keeps after a chunk reported ``more``: the first ``limit`` in the order
+    they came (``None`` stays ``None`` for a kind that reports none)."""
+    if current is None and not more:
+        return None
+    kept = list(current or [])
+    return kept + list(more[: max(0, limit - len(kept))])
 
 
 @dataclass

@@ -111,10 +111,13 @@ def registered(
     return updated
 
 
-def group_size(pace: float, group_seconds: float, group_max: int, remaining: int) -> int:
-    """How many sends one booking covers: about ``group_seconds`` of the account's pace,
-    at least one, at most ``group_max`` and what is left to send."""
-    return max(1, min(group_max, remaining, round(pace * group_seconds)))
+def group_size(pace: float, group_seconds: float, group_max: int, remaining: int, group_min: int = 1) -> int:
+    """How many sends one booking covers: about ``group_seconds`` of the account's pace, at
+    least ``group_min`` (a slow account's group spans more than ``group_seconds``: when ten
+    accounts share 14/s, a group of one would mean a booking — three conditional writes — per
+    e-mail, and one late wake-up would cost a whole group), at most ``group_max`` and what is
+    left to send (and never less than one)."""
+    return max(1, min(group_max, remaining, max(group_min, round(pace * group_seconds))))
 
 
 def late_tolerance(safety: float, configured: float) -> float:

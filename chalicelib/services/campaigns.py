@@ -7,7 +7,9 @@ are conditional status changes; the send workers read the status before each
 message, so they take effect mid-send. ``resume`` (and ``cancel``) re-enqueue
 every delivery still waiting, found by a Query of the campaign's own
 partition, so nobody is skipped; the conditional ``queued → sending`` of the
-workers means nobody is sent twice either.
+workers means nobody is sent twice either. The request reads at most one
+bounded page of that partition; a bigger campaign's requeue is a job
+(``services.requeue``), and the API answers 202 with it.
 """
 
 from __future__ import annotations
@@ -27,13 +29,12 @@ from chalicelib.domain.campaign_status import (
     CampaignAction,
     CampaignKind,
     CampaignStatus,
-    DeliveryStatus,
     TransitionRefused,
     next_status,
 )
 from chalicelib.domain.campaigns import AudienceCounts, Campaign, report_from_counters
 from chalicelib.domain.client_profile import Timestamp
-from chalicelib.domain.jobs import Budget, SweepStep
+from chalicelib.domain.jobs import Budget, Job, SweepStep
 from chalicelib.domain.records import Account, Client
 from chalicelib.domain.text import Text
 from chalicelib.errors import AccountSuspended, Conflict, InvalidInput, NotFound
@@ -680,7 +681,14 @@ def pause_campaign(deps: Deps, account: Account, campaign_id: str, reason: str =
     return get_campaign(deps, account, campaign_id)
 
 
-def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
+def resume_campaign(
+    deps: Deps, account: Account, campaign_id: str, actor: str | None = None
+) -> tuple[Campaign, Job | None]:
+    """Resume a paused campaign and re-enqueue what still waits (``services.requeue``): in the
+    request for a campaign whose deliveries fit in one bounded read, else by a job (returned,
+    the API's 202). ``actor``: who asked (recorded on the job)."""
+    from chalicelib.services import requeue
+
     if account.suspended:
         raise _suspended(account)
     campaign = get_campaign(deps, account, campaign_id)
@@ -691,16 +699,30 @@ def resume_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
     _require_sender(deps, account)
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
-    requeued = requeue_waiting(deps, replace(campaign, status=target))
-    if requeued == 0:
+    done = requeue.requeue(deps, replace(campaign, status=target), actor)
+    if done.job is None and done.requeued == 0:
         from chalicelib.services.sending import maybe_finish
 
         maybe_finish(deps, account.account_id, campaign_id)  # everything was done before the pause
-    logger.info("campaign resumed", extra={"campaign_id": campaign_id, "requeued": requeued})
-    return get_campaign(deps, account, campaign_id)
+    logger.info(
+        "campaign resumed",
+        extra={
+            "campaign_id": campaign_id,
+            "requeued": done.requeued,
+            "job_id": done.job.job_id if done.job else None,
+        },
+    )
+    return get_campaign(deps, account, campaign_id), done.job
 
 
-def cancel_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
+def cancel_campaign(
+    deps: Deps, account: Account, campaign_id: str, actor: str | None = None
+) -> tuple[Campaign, Job | None]:
+    """Cancel: a scheduled campaign goes back to draft; one that is sending (or paused, or
+    active) is cancelled and what still waits is re-enqueued for the workers to settle as
+    ``failed``/``cancelled`` — in the request or by a job (returned), as ``resume``."""
+    from chalicelib.services import requeue
+
     campaign = get_campaign(deps, account, campaign_id)
     try:
         target = next_status(campaign.kind, campaign.status, CampaignAction.CANCEL, None)
@@ -710,26 +732,20 @@ def cancel_campaign(deps: Deps, account: Account, campaign_id: str) -> Campaign:
         if not deps.campaigns.unschedule(campaign, deps.clock()):
             raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
         logger.info("campaign schedule cancelled", extra={"campaign_id": campaign_id})
-        return get_campaign(deps, account, campaign_id)
+        return get_campaign(deps, account, campaign_id), None
     if not deps.campaigns.move(campaign, target, deps.clock()):
         raise Conflict("the campaign changed meanwhile", code="invalid_campaign_status")
     # The workers settle what is still waiting as failed (reason cancelled).
-    requeue_waiting(deps, replace(campaign, status=target))
-    logger.info("campaign cancelled", extra={"campaign_id": campaign_id})
-    return get_campaign(deps, account, campaign_id)
-
-
-def requeue_waiting(deps: Deps, campaign: Campaign) -> int:
-    """Send a message for every delivery still ``queued`` or ``sending``, grouped by its
-    original batch, so each batch can still be counted done exactly once."""
-    from chalicelib.services.sending import enqueue_batches
-
-    by_batch: dict[int, list[str]] = {}
-    for status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
-        for delivery in deps.deliveries.of_campaign(campaign.campaign_id, status=status):
-            by_batch.setdefault(delivery.batch or 0, []).append(delivery.client_id)
-    enqueue_batches(deps, campaign, sorted(by_batch.items()))
-    return sum(len(ids) for ids in by_batch.values())
+    done = requeue.requeue(deps, replace(campaign, status=target), actor)
+    logger.info(
+        "campaign cancelled",
+        extra={
+            "campaign_id": campaign_id,
+            "requeued": done.requeued,
+            "job_id": done.job.job_id if done.job else None,
+        },
+    )
+    return get_campaign(deps, account, campaign_id), done.job
 
 
 def campaign_report(deps: Deps, account: Account, campaign_id: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ulid import ULID
 
@@ -17,6 +18,9 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
 from chalicelib.services.retry import retry_conflicts
 from chalicelib.storage.clients import SuppressionMismatch
+
+if TYPE_CHECKING:
+    from chalicelib.storage.consent import Stage
 
 # A suppressed address takes two attempts (the first finds it on the list); one more for a race.
 _MAX_ATTEMPTS = 4
@@ -36,10 +40,12 @@ def create_client(
     tag_spellings: dict[str, str] | None = None,
     *,
     pending: bool = False,
+    stage: Stage | None = None,
 ) -> Client:
     """A new client; ``pending`` for one the public form created (in no audience until its
     address's owner confirms, see ``services/intake.py``). ``tag_spellings``: the account's
-    tag spellings already looked up (a caller creating many)."""
+    tag spellings already looked up (a caller creating many). ``stage``: items written in the
+    same transaction (an import job's receipt of the row)."""
     from chalicelib.services.tags import account_spellings
 
     now = deps.clock()
@@ -68,7 +74,7 @@ def create_client(
     address_hash = email_hash(deps.email_hash_key, data.email)
     for attempt in range(_MAX_ATTEMPTS):
         try:
-            created = deps.clients.create(client, email_hash=address_hash)
+            created = deps.clients.create(client, stage, email_hash=address_hash)
             break
         except SuppressionMismatch:
             # The list says otherwise (or changed since the last attempt): follow it.
@@ -108,11 +114,14 @@ def update_client(
     client_id: str,
     patch: ClientPatch,
     tag_spellings: dict[str, str] | None = None,
+    *,
+    stage: Stage | None = None,
 ) -> Client:
     """Apply a partial update to the client as it is now. A blind patch has no reason to fail
     when another request changed the client meanwhile: it is read and applied again
     (``retry_conflicts``), and 409 means only that the client stayed too busy to change.
-    Tags take the account's existing spellings (``tag_spellings``: already looked up)."""
+    Tags take the account's existing spellings (``tag_spellings``: already looked up);
+    ``stage``: items written in the same transaction (an import job's receipt of the row)."""
     if patch.tags is not None:
         from chalicelib.services.tags import account_spellings
 
@@ -128,7 +137,7 @@ def update_client(
                 account.account_id, email_hash(deps.email_hash_key, updated.email)
             )
             updated = replace(updated, suppressed=current.suppressed or suppressed)
-        return deps.clients.update(current, updated)
+        return deps.clients.update(current, updated, stage)
 
     return retry_conflicts(attempt, what="the client")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -42,6 +42,9 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services.retry import MAX_ATTEMPTS, pause
 from chalicelib.storage.consent import Stage
 from chalicelib.storage.suppressions import Suppression
+
+if TYPE_CHECKING:
+    from chalicelib.storage.transactions import Transaction
 
 MAX_USER_AGENT = 512
 MAX_NOTE = 1000
@@ -119,6 +122,17 @@ def _clip(text: str | None, limit: int) -> str | None:
     return None if text is None else text[:limit]
 
 
+def _both(first: Stage | None, second: Stage | None) -> Stage | None:
+    if first is None or second is None:
+        return first or second
+
+    def stage(tx: Transaction) -> None:
+        first(tx)
+        second(tx)
+
+    return stage
+
+
 def record_consent(
     deps: Deps,
     account: Account,
@@ -126,8 +140,12 @@ def record_consent(
     change: ConsentChange,
     *,
     profile: dict[str, str] | None = None,
+    stage: Stage | None = None,
 ) -> ConsentRecord:
     """Append ``change`` to the client's ledger and apply it to the client, atomically.
+
+    ``stage``: further items written in the same transaction (an import job's receipt of the
+    row, so a row that ran again never records its claim twice).
 
     ``profile``: details confirmed together with the consent (the double opt-in's), set in
     the same transaction. A granted consent also ends a ``pending`` client's pending state:
@@ -154,7 +172,7 @@ def record_consent(
             note=_clip(change.note, MAX_NOTE),
         )
         address_hash = email_hash(deps.email_hash_key, client.email)
-        stage, suppressed = _suppression_stage(deps, client, change, address_hash, now)
+        suppression, suppressed = _suppression_stage(deps, client, change, address_hash, now)
         try:
             updated = deps.consent.record(
                 client,
@@ -162,7 +180,7 @@ def record_consent(
                 event,
                 suppressed=suppressed,
                 now=now,
-                stage=stage,
+                stage=_both(suppression, stage),
                 profile=profile,
                 activate=status.state is ConsentState.GRANTED,
             )

@@ -16,7 +16,9 @@ def load() -> None:
         bulk_tags,
         continuations,
         fanout,
+        imports,
         lists,
+        requeue,
         segmentation,
         tags,
     )

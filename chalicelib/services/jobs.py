@@ -42,7 +42,16 @@ from typing import Any
 from ulid import ULID
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.jobs import DONE, RUNNING, Budget, ChunkOutcome, Job, SweepStep, add_counters
+from chalicelib.domain.jobs import (
+    DONE,
+    RUNNING,
+    Budget,
+    ChunkOutcome,
+    Job,
+    SweepStep,
+    add_counters,
+    kept_errors,
+)
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 
@@ -55,16 +64,22 @@ STALLED = timedelta(minutes=15)
 
 ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]
 _KINDS: dict[str, ChunkRunner] = {}
+DoneHook = Callable[[Deps, Job], None]
+_WHEN_DONE: dict[str, DoneHook] = {}
 
 
-def register(kind: str) -> Callable[[ChunkRunner], ChunkRunner]:
+def register(kind: str, *, when_done: DoneHook | None = None) -> Callable[[ChunkRunner], ChunkRunner]:
     """Register the chunk runner of a job kind: ``run(deps, job, budget) -> ChunkOutcome``.
 
     The runner starts at ``job.cursor`` (None: the beginning), does at most what
-    ``budget`` allows, and must make each item's effect idempotent."""
+    ``budget`` allows, and must make each item's effect idempotent. ``when_done(deps, job)``
+    runs once the job is committed ``done`` (best effort: a cleanup that something else, such
+    as a TTL, would also do; its failure is logged and changes nothing)."""
 
     def decorate(run: ChunkRunner) -> ChunkRunner:
         _KINDS[kind] = run
+        if when_done is not None:
+            _WHEN_DONE[kind] = when_done
         return run
 
     return decorate
@@ -80,11 +95,13 @@ def start_job(
     cursor: Any = None,
     done: int = 0,
     result: dict[str, int] | None = None,
+    errors: list[dict[str, Any]] | None = None,
     job_id: str | None = None,
     actor: str | None = None,
 ) -> Job:
     """Create a job and send the message for its first chunk; ``cursor``, ``done`` and
-    ``result`` let a request hand over the work it already did. A caller-chosen ``job_id``
+    ``result`` let a request hand over the work it already did (``errors``: the per-row errors
+    it found, for a kind that reports them; at most ``MAX_JOB_ERRORS`` are kept). A caller-chosen ``job_id``
     makes starting idempotent: a second start of the same id raises ``Conflict``. ``actor``
     is who started it (a user_id or key_id; ``None`` for a schedule)."""
     if kind not in _KINDS:
@@ -100,6 +117,7 @@ def start_job(
             cursor=cursor,
             done=done,
             result=dict(result or {}),
+            errors=None if errors is None else kept_errors([], errors),
             actor=actor,
             created_at=now,
             updated_at=now,
@@ -220,12 +238,19 @@ def handle_message(deps: Deps, body: dict[str, Any], context: Any = None) -> str
         done=done,
         total=total,
         result=add_counters(job.result, outcome.counters),
+        errors=kept_errors(job.errors, outcome.errors),
     )
     if not deps.jobs.commit(job, owner, new, deps.clock()):
         logger.warning("job lease lost; the chunk will run again", extra={"job_id": job_id})
         return "lost_lease"
     if outcome.finished:
         logger.info("job done", extra={"job_id": job_id, "kind": job.kind, "done": done})
+        hook = _WHEN_DONE.get(job.kind)
+        if hook is not None:
+            try:
+                hook(deps, new)
+            except Exception:  # noqa: BLE001 — the job is done; what the hook cleans up expires anyway
+                logger.exception("job done hook failed", extra={"job_id": job_id, "kind": job.kind})
         return "done"
     _send_next(deps, replace(new, seq=job.seq + 1), job.seq + 1)
     return "chunk"

@@ -172,7 +172,9 @@ class Pacer:
         settings = self.deps.settings
         now = self._now()
         pace = self.share(now)
-        size = group_size(pace, settings.send_group_seconds, settings.send_group_max, remaining)
+        size = group_size(
+            pace, settings.send_group_seconds, settings.send_group_max, remaining, settings.send_group_min
+        )
         mine = self.deps.throttle.reserve_rate(pace_bucket(self.account_id), size, pace, now, max_wait)
         if isinstance(mine, Deferred):
             return mine

@@ -556,6 +556,14 @@ def _paced_sends(
                 return prepared
         return None
 
+    # A message sends for at most ``SEND_WINDOW_SECONDS`` of wall time, whatever its pace does
+    # meanwhile: its window was counted at the pace when it started, and when more accounts
+    # start sending, its share — and its pace — can fall tenfold, which would hold its worker
+    # (and every message of the same invocation) for minutes and past the Lambda's timeout,
+    # while other accounts' first messages wait on the queue for a free worker. The rest goes
+    # on in a continuation, at once: the account's queue decides when it starts. The window
+    # opens at the first slot (which may be up to ``send_max_wait_seconds`` away).
+    ends_at = float("inf")
     next_group: Future[Any] | None = None  # the following group, booked while this one is sent
     booking_took = 0.0  # how long the last booking took (the next one starts that much earlier)
     ses_pool = _ses_pool()
@@ -576,6 +584,11 @@ def _paced_sends(
                 break
             remaining = len(batch) - index + 1
             started = deps.clock().timestamp()
+            if next_group is None and started >= ends_at:
+                _keep_rest(batch, index, in_hand, run, 0.0)
+                index = len(batch)
+                run.count("message_time_up")
+                break
             if next_group is not None:
                 group, next_group = next_group.result(), None
             else:
@@ -587,6 +600,8 @@ def _paced_sends(
                 index = len(batch)
                 metrics.add_metric(name="SendDeferred", unit="Count", value=remaining)
                 break
+            if ends_at == float("inf"):
+                ends_at = group.slots[0] + SEND_WINDOW_SECONDS
             group_calls: list[Future[bool]] = []
             slot = 0
             while slot < len(group.slots) and run.stop is None:
@@ -601,13 +616,23 @@ def _paced_sends(
                 if slot == len(group.slots):
                     break  # every slot left is past: the delivery in hand waits for the next group
                 after = len(batch) - index + 1 - (len(group.slots) - slot)
-                if next_group is None and after > 0 and group.slots[-1] - now <= max(0.3, 2 * booking_took):
+                if (
+                    next_group is None
+                    and after > 0
+                    and group.slots[-1] < ends_at
+                    and group.slots[-1] - now <= max(0.3, 2 * booking_took)
+                ):
                     # Book the next group now, beside the sends, so its first platform slot follows
                     # this group's last one (the booking itself takes time).
                     next_group = _booking_pool().submit(_timed_book, pacer, after, max_wait)
                 wait = group.slots[slot] - now
                 if wait > 0:
                     deps.sleep(wait)
+                    if deps.clock().timestamp() - group.slots[slot] > tolerance:
+                        # The sleep overran (a busy worker wakes late): the slot is past now, so
+                        # it is skipped at the top of the loop and the e-mail in hand takes the
+                        # next one.
+                        continue
                 slot += 1
                 prepared, in_hand = in_hand, None
                 upcoming = group.slots[slot] if slot < len(group.slots) else group.slots[-1] + tolerance

@@ -16,6 +16,7 @@ Invariants kept by transactions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -141,10 +142,18 @@ class SuppressionMismatch(Exception):
 
 
 class ClientRepository:
-    def create(self, client: Client, *, email_hash: str | None = None) -> Client:
-        """Create ``client``. With ``email_hash`` (its address's keyed hash), only while the
-        suppression list agrees with ``client.suppressed`` (no entry when False, one when True),
-        checked in the same transaction: ``SuppressionMismatch`` otherwise."""
+    def create(
+        self,
+        client: Client,
+        stage: Callable[[Transaction], None] | None = None,
+        *,
+        email_hash: str | None = None,
+    ) -> Client:
+        """Create the client with its e-mail claim and tag memberships; ``stage`` adds further
+        items to the same transaction (an import job's receipt of the row). With ``email_hash``
+        (its address's keyed hash), only while the suppression list agrees with
+        ``client.suppressed`` (no entry when False, one when True), checked in the same
+        transaction: ``SuppressionMismatch`` otherwise."""
         item = _to_item(client if client.status_since else replace(client, status_since=client.created_at))
         tx = Transaction(_connection())
         if email_hash is not None:
@@ -165,6 +174,8 @@ class ClientRepository:
         tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
         for partition in sorted(_partitions(client.account_id, indexed_tags(client))):
             tx.save(TagMemberModel(partition, client.client_id), "tag")
+        if stage is not None:
+            stage(tx)
         try:
             tx.commit()
         except TransactionFailed as exc:
@@ -181,8 +192,9 @@ class ClientRepository:
         except DoesNotExist:
             raise NotFound("client not found") from None
 
-    def update(self, old: Client, new: Client) -> Client:
-        """Replace ``old`` (as read) by ``new``: e-mail claim and tag memberships follow.
+    def update(self, old: Client, new: Client, stage: Callable[[Transaction], None] | None = None) -> Client:
+        """Replace ``old`` (as read) by ``new``: e-mail claim and tag memberships follow;
+        ``stage`` adds further items to the same transaction (an import job's receipt).
 
         Raises ``Conflict(duplicate_email)`` if the new address is taken, and
         ``ConcurrentModification`` if the client changed since ``old`` was read.
@@ -211,6 +223,8 @@ class ClientRepository:
             tx.save(TagMemberModel(partition, new.client_id), "tag")
         for partition in sorted(old_parts - new_parts):
             tx.delete(TagMemberModel(partition, new.client_id), "tag")
+        if stage is not None:
+            stage(tx)
         try:
             tx.commit()
         except TransactionFailed as exc:

@@ -17,7 +17,7 @@ unfinished jobs and the stall sweeper reads nothing else.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.domain.jobs import DONE, FAILED, QUEUED, RUNNING, Job
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage.conversions import Position, loaded_time, position_of, start_after, stored_time
-from chalicelib.storage.models import STALL_SHARDS, JobModel, shard_names, shard_of
+from chalicelib.storage.models import STALL_SHARDS, JobModel, JobPartModel, shard_names, shard_of
+from chalicelib.storage.transactions import Transaction
 
 
 def stall_shard(job_id: str) -> str:
@@ -50,6 +51,7 @@ def _to_record(item: JobModel) -> Job:
         total=None if item.total is None else int(item.total),
         cursor=None if item.cursor is None else json.loads(item.cursor),
         result=json.loads(item.result or "{}"),
+        errors=None if item.errors is None else json.loads(item.errors),
         error=item.error,
         actor=item.actor,
         seq=int(item.seq or 0),
@@ -88,6 +90,7 @@ class JobRepository:
             cursor=None if job.cursor is None else json.dumps(job.cursor, separators=(",", ":")),
             params=json.dumps(job.params, separators=(",", ":")),
             result=json.dumps(job.result, separators=(",", ":")),
+            errors=None if job.errors is None else json.dumps(job.errors, separators=(",", ":")),
             seq=0,
             enqueued_seq=0,
             failures=0,
@@ -170,6 +173,8 @@ class JobRepository:
         ]
         if new.total is not None:
             actions.append(JobModel.total.set(new.total))
+        if new.errors is not None and new.errors != job.errors:
+            actions.append(JobModel.errors.set(json.dumps(new.errors, separators=(",", ":"))))
         actions += _UNINDEXED if new.status in (DONE, FAILED) else _attempted(job, now)
         return self._update(job, actions, condition)
 
@@ -192,3 +197,113 @@ class JobRepository:
     def mark_enqueued(self, job: Job, seq: int) -> bool:
         """Remember that the message for chunk ``seq`` was sent (first sender wins)."""
         return self._update(job, [JobModel.enqueued_seq.set(seq)], JobModel.enqueued_seq < seq)
+
+
+def _part_key(job_id: str, part: int) -> str:
+    return f"{job_id}#part#{part:05d}"
+
+
+def _mark_key(job_id: str, part: int) -> str:
+    return f"{job_id}#mark#{part:05d}"
+
+
+def _receipt_key(job_id: str, row: int) -> str:
+    return f"{job_id}#row#{row:05d}"
+
+
+def _json(value: Any) -> str:
+    # UTF-8 as is (not \u escapes): a part's size is what ``parts_of`` counted
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+class JobPartRepository:
+    """The data a job carries (``JobPartModel``): its input in parts, and per-row receipts
+    written in the same transaction as the row's effect."""
+
+    def put_parts(
+        self, account_id: str, job_id: str, parts: Sequence[list[dict[str, Any]]], expires: datetime
+    ) -> None:
+        """Write the job's input, part ``n`` holding ``parts[n]`` (batched, 25 items a call)."""
+        with JobPartModel.batch_write() as batch:
+            for number, rows in enumerate(parts):
+                batch.save(
+                    JobPartModel(account_id, _part_key(job_id, number), rows=_json(rows), expires_at=expires)
+                )
+
+    def delete_parts(self, account_id: str, job_id: str, parts: int) -> None:
+        """Delete the job's parts and their marks (batched, 25 items a call): its input, which
+        holds the rows' personal data, is kept no longer than the job needs it."""
+        with JobPartModel.batch_write() as batch:
+            for number in range(parts):
+                batch.delete(JobPartModel(account_id, _part_key(job_id, number)))
+                batch.delete(JobPartModel(account_id, _mark_key(job_id, number)))
+
+    def part(self, account_id: str, job_id: str, number: int) -> list[dict[str, Any]]:
+        """Part ``number``'s rows."""
+        try:
+            item = JobPartModel.get(account_id, _part_key(job_id, number), consistent_read=True)
+        except DoesNotExist:
+            raise NotFound("the job's input has expired or was never written") from None
+        return list(json.loads(item.rows or "[]"))
+
+    def reached(self, account_id: str, job_id: str, number: int) -> int:
+        """How many rows of part ``number`` some chunk attempt has begun applying (0: none)."""
+        try:
+            item = JobPartModel.get(account_id, _mark_key(job_id, number), consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return int(item.reached or 0)
+
+    def reach(self, account_id: str, job_id: str, number: int, rows: int, expires: datetime) -> None:
+        """Record, before applying them, that the first ``rows`` rows of part ``number`` may
+        run (never lowered: conditional on a smaller value)."""
+        try:
+            JobPartModel(account_id, _mark_key(job_id, number)).update(
+                actions=[JobPartModel.reached.set(rows), JobPartModel.expires_at.set(expires)],
+                condition=JobPartModel.reached.does_not_exist() | (JobPartModel.reached < rows),
+            )
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def receipts(self, account_id: str, job_id: str, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The receipts of ``rows`` that have one (strongly consistent), by row number."""
+        keys = [(account_id, _receipt_key(job_id, row)) for row in dict.fromkeys(rows)]
+        found: dict[int, dict[str, Any]] = {}
+        for item in JobPartModel.batch_get(keys, consistent_read=True):
+            found[int(item.job_id.rsplit("#", 1)[1])] = json.loads(item.outcome or "{}")
+        return found
+
+    @staticmethod
+    def stage_receipt(
+        tx: Transaction,
+        account_id: str,
+        job_id: str,
+        row: int,
+        outcome: dict[str, Any],
+        expires: datetime,
+    ) -> None:
+        """Add the row's first receipt to ``tx``: the transaction fails if the row has one."""
+        tx.save(
+            JobPartModel(account_id, _receipt_key(job_id, row), outcome=_json(outcome), expires_at=expires),
+            "receipt",
+            condition=JobPartModel.job_id.does_not_exist(),
+        )
+
+    @staticmethod
+    def stage_receipt_change(
+        tx: Transaction,
+        account_id: str,
+        job_id: str,
+        row: int,
+        expected: dict[str, Any],
+        outcome: dict[str, Any],
+    ) -> None:
+        """Add to ``tx`` the move of the row's receipt from ``expected`` to ``outcome``: the
+        transaction fails if the receipt is no longer ``expected``."""
+        tx.update(
+            JobPartModel(account_id, _receipt_key(job_id, row)),
+            [JobPartModel.outcome.set(_json(outcome))],
+            "receipt",
+            condition=JobPartModel.outcome == _json(expected),
+        )

@@ -662,8 +662,41 @@ class JobModel(Model):
     # (or the creation) and the shard chosen by job id.
     stall_shard = UnicodeAttribute(null=True)
     last_attempt_at = UnicodeAttribute(null=True)
+    # JSON list: the first ``domain.jobs.MAX_JOB_ERRORS`` per-row errors of a job that reports
+    # them (a large CSV import); null for the other kinds.
+    errors = UnicodeAttribute(null=True)
+    # Jobs themselves never expire; the table's TTL attribute is for ``JobPartModel``'s items.
+    expires_at = TTLAttribute(null=True)
 
     by_stall = JobsByStallIndex()
+
+
+class JobPartModel(Model):
+    """The input and receipts of a job that carries its own data (a large CSV import), in the
+    ``jobs`` table beside the job, which sorts before them (sort key ``<job_id>#…``):
+
+    - a *part* (``<job_id>#part#00000``): up to 200 validated rows as JSON (``rows``, well
+      under 400 KB), written in batches by the request that starts the job and never updated
+      (an update would cost the whole item's size in write units);
+    - its *mark* (``<job_id>#mark#00000``, a few bytes): ``reached``, how far into the part any
+      chunk attempt has begun applying rows, raised before each page; rows below it may have
+      run already, so a chunk reads their receipts first;
+    - a *receipt* (``<job_id>#row#00042``): what a row did (``outcome``: created, updated, or
+      skipped with its consent notice, and the client id), written in the same transaction as
+      the client or consent-ledger write it records, so a row that ran is never applied twice.
+
+    All expire (``expires_at``, DynamoDB TTL) a week after the job started. Not in
+    ``ALL_MODELS``: it shares ``JobModel``'s table (the same key attribute names). The stall
+    index never sees them (no ``stall_shard``)."""
+
+    Meta = table_meta("jobs")
+
+    account_id = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)  # <job_id>#part|mark#<n> | <job_id>#row#<row number>
+    rows = UnicodeAttribute(null=True)  # a part's rows (JSON list)
+    reached = NumberAttribute(null=True)  # a mark: rows of its part begun by some attempt
+    outcome = UnicodeAttribute(null=True)  # a receipt's outcome (JSON object)
+    expires_at = TTLAttribute(null=True)
 
 
 class ListsNamingAddressIndex(GlobalSecondaryIndex["ListModel"]):

@@ -435,3 +435,43 @@ def test_send_test_goes_to_the_signed_in_user(salon: dict[str, Any]) -> None:
     ]
     assert len(tests) == 1, [str(m["Subject"]) for m in sent_mails()]
     assert salon["http"].get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "draft"
+
+
+def test_resume_and_cancel_of_a_big_campaign_say_the_rest_goes_on_in_the_background(
+    salon: dict[str, Any], api: Any, sim: Any, tune: Any
+) -> None:
+    """Beyond ``requeue_sync_limit`` deliveries the console's resume and cancel still work:
+    the waiting recipients are re-enqueued by a job, and the notice says so."""
+    from tests.integration.sending_support import deliver, drain
+
+    browser, http = salon["browser"], salon["http"]
+    queue = sim[1]
+    campaign_id = new_campaign(browser)
+    browser.get(f"/app/campaigns/{campaign_id}/send")
+    assert browser.post(f"/app/campaigns/{campaign_id}/send", {"acknowledge": "1"}).status == 303
+    while queue.pending("jobs"):  # the fan-out writes the three deliveries
+        entry = queue.pop()
+        assert entry is not None
+        if entry.queue == "jobs":
+            assert deliver(api, "jobs", entry.body)
+        else:
+            queue.send(entry.queue, entry.body)
+    browser.get(f"/app/campaigns/{campaign_id}")
+    assert browser.post(f"/app/campaigns/{campaign_id}/pause", {}).status == 303
+    drain(api, queue)  # dropped while paused
+    tune(requeue_sync_limit=1)
+    assert ">Resume</button>" in browser.get(f"/app/campaigns/{campaign_id}").text
+    answer = browser.post(f"/app/campaigns/{campaign_id}/resume", {})
+    assert answer.status == 303
+    assert answer.location == f"/app/campaigns/{campaign_id}?done=resumed_background"
+    page = browser.get(answer.location)
+    assert "queued again in the background" in page.text
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "sending"
+    browser.get(f"/app/campaigns/{campaign_id}/cancel")
+    answer = browser.post(f"/app/campaigns/{campaign_id}/cancel", {})
+    assert answer.location == f"/app/campaigns/{campaign_id}?done=cancelled_background"
+    assert "settled in the background" in browser.get(answer.location).text
+    drain(api, queue)
+    report = http.get(f"/v1/campaigns/{campaign_id}/report")[1]
+    assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "cancelled"
+    assert (report["failed"], report["sent"], report["recipients"]) == (3, 0, 3)

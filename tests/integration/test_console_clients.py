@@ -647,6 +647,33 @@ def test_import_previews_the_mapping_then_imports_with_a_report(salon: dict[str,
     assert jana["fields"] == {}
 
 
+def test_a_large_import_continues_in_the_background_with_its_progress_and_report(
+    salon: dict[str, Any], api: Any, tune: Any
+) -> None:
+    browser, http = salon["browser"], salon["http"]
+    tune(import_inline_rows=1)  # a "large" file: imported by a job
+    browser.get("/app/clients/import")
+    started = browser.upload("/app/clients/import", [("step", "import"), ("file", CSV.decode())], {})
+    assert started.status == 303 and started.location.startswith("/app/jobs/job_"), started.text
+    running = browser.get(started.location)
+    assert running.status == 200 and "<h1>Importing clients</h1>" in running.text
+    assert "the import continues in the background" in running.text and "data-poll=" in running.text
+    assert 'role="progressbar"' in running.text
+    drain_jobs(api)
+    done = browser.get(started.location)
+    assert "data-poll=" not in done.text and "Done" in done.text
+    assert re.search(r"<dt>Clients added</dt><dd>1</dd>", done.text)
+    assert re.search(r"<dt>Rows skipped</dt><dd>1</dd>", done.text)
+    assert re.search(r"<dt>Rows with errors</dt><dd>1</dd>", done.text)
+    assert re.search(r'<td class="num">2</td><td>Not imported: error</td>', done.text)
+    back = re.search(r'<a href="([^"]+)">Back</a>', done.text).group(1)  # type: ignore[union-attr]
+    assert unescape(back).endswith("/app/clients/import")
+    found = http.post(
+        "/v1/clients/search", {"filter": {"field": "email", "op": "eq", "value": "jana@example.com"}}
+    )[1]
+    assert [c["last_name"] for c in found["items"]] == ["Nováková"]
+
+
 def test_import_keeps_other_columns_as_custom_fields_only_when_asked(salon: dict[str, Any]) -> None:
     browser, http = salon["browser"], salon["http"]
     browser.get("/app/clients/import")

@@ -113,6 +113,23 @@ def test_client_routes_conform(http: Http) -> None:
     conforms("/v1/clients/{client_id}", "DELETE", *http.delete(client_path))
 
 
+def test_a_large_import_and_its_job_conform(api: Any, http: Http, tune: Any) -> None:
+    from tests.integration.conftest import drain_jobs
+
+    tune(import_inline_rows=1)
+    status, body = http.post(
+        "/v1/clients/import",
+        raw=b"email\nbob@example.com\nnot-an-address\neva@example.com\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert status == 202 and body["total"] == 3 and body["done"] == 1, body
+    conforms("/v1/clients/import", "POST", status, body)
+    drain_jobs(api)
+    status, job = http.get(f"/v1/jobs/{body['job_id']}")
+    assert job["status"] == "done" and job["result"]["created"] == 2, job
+    conforms("/v1/jobs/{job_id}", "GET", status, job)
+
+
 def test_list_and_campaign_routes_conform(http: Http) -> None:
     http.post("/v1/clients", {"email": "ada@example.com", "tags": ["vip"]})
     status, lst = http.post("/v1/lists", {"name": "VIP", "source": {"tag": "vip"}})

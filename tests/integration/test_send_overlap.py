@@ -10,6 +10,7 @@ time can never have two outstanding."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from chalicelib.bootstrap import get_deps
 from chalicelib.services.sending import IN_FLIGHT
 from tests.integration.conftest import Http, verify_sender
-from tests.integration.sending_support import SimQueue, SimTime, drain, simulated
+from tests.integration.sending_support import SimQueue, SimTime, deliver, drain, simulated
 from tests.integration.test_campaigns import add_clients
 from tests.integration.test_sending_reliability import _exactly_once, _send, _statuses, raise_limits
 
@@ -83,3 +84,99 @@ def test_a_slow_ses_gets_overlapping_calls_at_most_in_flight(
     # starts each call at its slot without waiting for the previous one — up to IN_FLIGHT.
     mailer = _campaign_through(http, account, sim[1], 0.6, IN_FLIGHT + 8)
     assert mailer.most_outstanding == IN_FLIGHT
+
+
+def test_a_send_whose_sleep_overran_its_slot_waits_for_the_next_slot(
+    http: Http, account: dict[str, Any], sim: Any
+) -> None:
+    # A busy worker wakes late: every third sleep of the message's thread overruns by 60 ms,
+    # more than the late tolerance (21 ms at 14/s). Such a slot is skipped: no two e-mails go
+    # out closer than a slot's spacing less the tolerance, which is what keeps every 1-second
+    # window within the platform's rate.
+    from chalicelib.services.pacing import capacity
+    from chalicelib.services.sending import late_tolerance
+
+    time, queue = sim
+    deps = get_deps()
+    n = 30
+    add_clients(http, n)
+    raise_limits(http, account["account_id"])
+    driver = threading.get_ident()
+    sleeps = 0
+    real_sleep = deps.sleep
+
+    def overrunning(seconds: float) -> None:
+        nonlocal sleeps
+        if threading.get_ident() == driver and seconds > 0:
+            sleeps += 1
+            if sleeps % 3 == 0:
+                seconds += 0.060
+        real_sleep(seconds)
+
+    stamps: list[float] = []
+    real = deps.mailer
+
+    class Stamping:
+        def send_raw(self, raw: bytes, **kw: Any) -> str:
+            stamps.append(time.clock().timestamp())
+            return str(real.send_raw(raw, **kw))
+
+    deps.sleep = overrunning
+    deps.__dict__["mailer"] = Stamping()
+    try:
+        campaign_id = _send(http)
+        drain(http.client, queue)
+    finally:
+        deps.sleep = real_sleep
+    _exactly_once(n)
+    assert _statuses(campaign_id) == {"sent": n}
+    assert sleeps >= n  # the overruns happened
+    spacing = 1.0 / capacity(deps)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
+    assert min(gaps) >= spacing - late_tolerance(deps.settings) - 1e-6, (min(gaps), spacing)
+
+
+def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
+    http: Http, account: dict[str, Any], sim: Any
+) -> None:
+    # The account starts alone, at the whole platform (13.44/s): its first message takes a window
+    # of 100 e-mails. After 5 sends nine other accounts start sending, and its fair share falls
+    # to a tenth: sending the rest at that pace would hold the worker for over a minute (past the
+    # Lambda's 30 s). The message stops at its time window and a continuation carries the rest.
+    from chalicelib.domain.pacing import Sender
+    from chalicelib.services.pacing import SENDERS_BUCKET
+    from chalicelib.services.sending import SEND_WINDOW_SECONDS
+
+    time, queue = sim
+    deps = get_deps()
+    n = 100
+    add_clients(http, n)
+    raise_limits(http, account["account_id"])
+    real = deps.mailer
+    calls = 0
+
+    class Crowding:
+        def send_raw(self, raw: bytes, **kw: Any) -> str:
+            nonlocal calls
+            calls += 1
+            if calls == 5:
+                until = time.clock().timestamp() + 3600
+                others = {f"acc_other{i}": Sender(1000.0, until) for i in range(9)}
+                current, rev = deps.throttle.senders(SENDERS_BUCKET)
+                assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)
+            return str(real.send_raw(raw, **kw))
+
+    deps.__dict__["mailer"] = Crowding()
+    campaign_id = _send(http)
+    durations: list[float] = []
+    while (entry := queue.pop()) is not None:
+        started = time.now
+        assert deliver(http.client, entry.queue, entry.body)
+        if entry.queue == "send":
+            durations.append((time.now - started).total_seconds())
+    _exactly_once(n)
+    assert _statuses(campaign_id) == {"sent": n}
+    # Every message ended within its window plus the wait for one more group (at most 3 e-mails
+    # at 1.344/s) — never the 70 s the rest of its 100 would take at the new pace.
+    assert max(durations) <= SEND_WINDOW_SECONDS + 3, durations
+    assert len(durations) > 2  # the rest went on in continuations

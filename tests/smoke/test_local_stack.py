@@ -311,6 +311,51 @@ def test_an_account_and_a_client_round_trip_over_http(stack: Stack) -> None:
     assert fetched.json()["first_name"] == "Anna" and fetched.json()["tags"] == ["vip"]
 
 
+def test_a_large_import_is_a_job_the_worker_finishes(stack: Stack) -> None:
+    """Beyond ``import_inline_rows`` (500) the import answers 202 and the stack's worker runs
+    the job to the end: every client is there, the summary in the job's result."""
+    created = requests.post(
+        f"{stack.api}/v1/accounts",
+        json={"name": "Import Salon", "sender_email": "hello@import-salon.example"},
+        headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert created.status_code == 201, created.text
+    auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    rows = 700
+    body = "email;first_name\n" + "".join(f"c{i:04d}@import.example;C{i}\n" for i in range(rows))
+    answer = requests.post(
+        f"{stack.api}/v1/clients/import",
+        data=(body + "not-an-address;X\n").encode(),
+        headers={**auth, "Content-Type": "text/csv"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["total"] == rows + 1 and answer.json()["done"] == 1
+    job_id = answer.json()["job_id"]
+
+    def done() -> bool:
+        job = requests.get(f"{stack.api}/v1/jobs/{job_id}", headers=auth, timeout=HTTP_TIMEOUT).json()
+        assert job["status"] != "failed", job
+        return bool(job["status"] == "done")
+
+    assert wait_for(done, 600, interval=0.5)
+    job = requests.get(f"{stack.api}/v1/jobs/{job_id}", headers=auth, timeout=HTTP_TIMEOUT).json()
+    assert job["done"] == job["total"] == rows + 1
+    assert job["result"]["created"] == rows and [e["row"] for e in job["result"]["errors"]] == [rows + 1]
+    emails: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+        page = requests.get(
+            f"{stack.api}/v1/clients", params=params, headers=auth, timeout=HTTP_TIMEOUT
+        ).json()
+        emails += [client["email"] for client in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert sorted(emails) == [f"c{i:04d}@import.example" for i in range(rows)]
+
+
 def test_a_bad_key_gets_401_and_malformed_json_gets_400(stack: Stack) -> None:
     refused = requests.get(
         f"{stack.api}/v1/account", headers={"Authorization": "Bearer pm_not-a-key"}, timeout=HTTP_TIMEOUT

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from bench.local_stack import import_csv
 from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stack, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.smoke
@@ -30,13 +31,8 @@ def _tenant(running: Stack, n: int) -> dict[str, str]:
     assert created.status_code == 201, created.text
     auth = {"Authorization": f"Bearer {created.json()['api_key']}"}
     rows = "\n".join(f"c{i}@t{n}.example,Client {i},all" for i in range(CLIENTS))
-    imported = requests.post(
-        f"{running.api}/v1/clients/import",
-        data=f"email,first_name,tags\n{rows}\n".encode(),
-        headers={**auth, "Content-Type": "text/csv"},
-        timeout=120,
-    )
-    assert imported.status_code == 200 and imported.json()["created"] == CLIENTS, imported.text
+    imported = import_csv(running.api, auth, f"email,first_name,tags\n{rows}\n".encode(), timeout=120)
+    assert imported["created"] == CLIENTS, imported
     campaign = requests.post(
         f"{running.api}/v1/campaigns",
         json={

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,32 @@ def test_a_busy_machine_is_refused_with_the_reason() -> None:
     assert not busy and "4.70 before" in why
     crowded, why = quiet_enough(2, 1.0, [3.5, 4.0, 4.5])
     assert not crowded and "median load average" in why
+
+
+def test_the_mailer_reaches_the_simulated_ses_over_one_kept_connection() -> None:
+    import socket
+
+    from bench.sending import SimSesMailer
+    from chalicelib.mail.ses import MailThrottled
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ses = SimulatedSes(3, latency=0.004)
+    server = ses.serve(port)
+    try:
+        mailer = SimSesMailer(f"http://127.0.0.1:{port}/send")
+        before = time.time()
+        ids = [mailer.send_raw(b"x", sender="a@b.example", to=[f"r{i}@c.example"]) for i in range(3)]
+        connection = mailer._connection()
+        with pytest.raises(MailThrottled):  # the fourth in the same second: SES's own limit
+            mailer.send_raw(b"x", sender="a@b.example", to=["r4@c.example"])
+        assert mailer._connection() is connection  # kept open, as the SDK's pool keeps it
+        after = time.time()
+    finally:
+        server.shutdown()
+    assert len(set(ids)) == 3
+    summary = ses.summary()
+    assert summary["throttled"] == 1 and len(summary["attempted"]) == 4
+    # An arrival is half a round trip after the call reached the server.
+    assert all(before + 0.0015 <= t <= after for t in summary["attempted"])

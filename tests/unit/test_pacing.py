@@ -70,10 +70,19 @@ def test_an_account_counts_itself_among_the_senders() -> None:
     assert share_of("a", 1000.0, senders, 48.0, now=300.0) == pytest.approx(48.0)  # the others expired
 
 
-@given(st.floats(0.01, 1000), st.floats(0.1, 5), st.integers(1, 100), st.integers(1, 500))
-def test_group_size_is_bounded(pace: float, seconds: float, most: int, remaining: int) -> None:
-    size = group_size(pace, seconds, most, remaining)
+@given(st.floats(0.01, 1000), st.floats(0.1, 5), st.integers(1, 100), st.integers(1, 500), st.integers(1, 25))
+def test_group_size_is_bounded(pace: float, seconds: float, most: int, remaining: int, least: int) -> None:
+    size = group_size(pace, seconds, most, remaining, least)
     assert 1 <= size <= max(1, min(most, remaining))
+    assert size >= min(least, most, remaining)
+
+
+def test_a_slow_account_books_at_least_the_minimum_group() -> None:
+    # Ten accounts sharing 13.44/s get 1.344/s each: a group of one per booking without a floor.
+    assert group_size(1.344, 1.0, 25, 140) == 1
+    assert group_size(1.344, 1.0, 25, 140, 3) == 3
+    assert group_size(1.344, 1.0, 25, 2, 3) == 2  # never more than is left
+    assert group_size(13.44, 1.0, 25, 140, 3) == 13  # a fast account's group is its second
 
 
 @pytest.mark.parametrize("rate", [1, 2, 5, 14, 20, 50, 100, 500, 1000])
@@ -136,6 +145,7 @@ def new_scheme(
     seed: int = 1,
     group_seconds: float = 1.0,
     group_max: int = 25,
+    group_min: int = 3,
     horizon: float = 3.0,
 ) -> Simulated:
     """The worker's rules (services/pacing.py): per group, the account's slots at its fair
@@ -161,7 +171,7 @@ def new_scheme(
         wanted = accounts[name][2]
         if kind == "pace":
             share = share_of(name, wanted, senders, capacity, now)
-            size = group_size(share, group_seconds, group_max, left[name])
+            size = group_size(share, group_seconds, group_max, left[name], group_min)
             mine = reserve(own[name], now, size, share, 1e9)
             assert isinstance(mine, Reservation)
             own[name] = mine.new_tat

@@ -50,6 +50,8 @@ NOTICES = {
     "paused": "console.campaigns.notice.paused",
     "resumed": "console.campaigns.notice.resumed",
     "cancelled": "console.campaigns.notice.cancelled",
+    "resumed_background": "console.campaigns.notice.resumed_background",
+    "cancelled_background": "console.campaigns.notice.cancelled_background",
     "segmented": "console.campaigns.notice.segmented",
     "test_sent": "console.campaigns.notice.test_sent",
     "saved": "console.campaigns.notice.saved",
@@ -541,8 +543,10 @@ def pause(page: Page, campaign_id: str) -> Response:
 
 @page("/app/campaigns/{campaign_id}/resume", ["POST"])
 def resume(page: Page, campaign_id: str) -> Response:
-    campaigns.resume_campaign(page.deps, page.account, campaign_id)
-    return page.redirect(f"/app/campaigns/{campaign_id}?done=resumed")
+    _, job = campaigns.resume_campaign(page.deps, page.account, campaign_id, page.actor)
+    # A big campaign's waiting recipients are re-enqueued by a job: the notice says so.
+    done = "resumed" if job is None else "resumed_background"
+    return page.redirect(f"/app/campaigns/{campaign_id}?done={done}")
 
 
 def _confirmation(page: Page, campaign_id: str, action: str) -> Response:
@@ -558,8 +562,9 @@ def cancel_confirmation(page: Page, campaign_id: str) -> Response:
 
 @page("/app/campaigns/{campaign_id}/cancel", ["POST"])
 def cancel(page: Page, campaign_id: str) -> Response:
-    campaigns.cancel_campaign(page.deps, page.account, campaign_id)
-    return page.redirect(f"/app/campaigns/{campaign_id}?done=cancelled")
+    _, job = campaigns.cancel_campaign(page.deps, page.account, campaign_id, page.actor)
+    done = "cancelled" if job is None else "cancelled_background"
+    return page.redirect(f"/app/campaigns/{campaign_id}?done={done}")
 
 
 # --- reactivation: the list of confirmed --------------------------------------------------------

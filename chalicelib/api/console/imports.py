@@ -5,11 +5,14 @@ import itself), then the import and its report row by row.
 The preview reads the file with the import's own parser (``domain.csv_import.parse_csv``), and
 the import is ``services.imports.import_clients``, exactly as ``POST /v1/clients/import`` runs
 it (the same limits: 5 MiB, 10,000 rows). Between the two steps the file travels in the
-preview's form (no server-side copy is kept)."""
+preview's form (no server-side copy is kept). A file with more rows than the request applies
+(``import_inline_rows``) is imported by a job: the import step then leads to the job's progress
+page (``/app/jobs/{id}``), which shows the counts and the rows with errors when it is done."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from chalice import Response
 
@@ -115,9 +118,11 @@ def _run(page: Page, raw: bytes) -> Response:
 
     options = _options(page)
     try:
-        report = imports.import_clients(page.deps, page.account, raw, actor=page.actor, **options)
+        status, report = imports.import_clients(page.deps, page.account, raw, actor=page.actor, **options)
     except (InvalidInput, PayloadTooLarge) as exc:
         return _form(page, status=400, errors={"file": _file_error(exc)})
+    if status == 202:  # a large file: the import continues as a job, its page shows the progress
+        return page.redirect(f"/app/jobs/{report['job_id']}?back=" + quote("/app/clients/import", safe=""))
     problems = sorted(
         [{**entry, "kind": "error"} for entry in report["errors"]]
         + [{**entry, "kind": "skipped"} for entry in report["skipped_rows"]]

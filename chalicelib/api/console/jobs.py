@@ -14,7 +14,8 @@ from chalicelib.lazy import lazy_module
 
 jobs = lazy_module("chalicelib.services.jobs")
 
-KINDS_SHOWN = ("bulk_tags", "build_list", "delete_list_members")
+KINDS_SHOWN = ("bulk_tags", "build_list", "delete_list_members", "import_clients")
+CLIENT_KINDS = ("bulk_tags", "import_clients")  # shown in the clients section
 
 
 def console_path(value: str | None, default: str) -> str:
@@ -54,12 +55,15 @@ def job_page(page: Page, job_id: str) -> Response:
     job = jobs.get_job(page.deps, page.account.account_id, job_id)  # another account's → 404
     back = console_path(page.query("back"), "/app/clients")
     kind = job.kind if job.kind in KINDS_SHOWN else "other"
+    errors = sorted(job.errors or [], key=lambda entry: int(entry.get("row", 0)))
     return page.render(
         "console/job.html",
-        section="clients" if kind == "bulk_tags" else "lists",
+        section="clients" if kind in CLIENT_KINDS else "lists",
         job=job,
         kind=kind,
         progress=job_progress(page, job),
+        row_errors=errors,
+        errors_not_shown=max(0, int(job.result.get("errors", 0)) - len(errors)),
         back=back,
         poll_url=None if job.finished else page.url(f"/app/jobs/{job.job_id}?back=") + _quoted(back),
     )
