@@ -33,9 +33,12 @@ that got a request which may change it. A table is copied whole again when its
 changes since its last whole copy outgrow it (``COMPACT_*``), when it is new,
 or when something other than its items changed. ``Saver`` snapshots every
 ``interval`` seconds when something changed (so a crash loses at most that
-much), and once more at stop: that last snapshot never copies a large table
-whole (a periodic one that is copying when the stop comes gives up), so
-stopping stays prompt whatever the tables' size.
+much; a large table's copy whole does not delay the next snapshots of changes,
+the copies whole are spaced instead), and at stop: one snapshot of the changes
+so far while the other processes of the stack stop, then the last one with what
+they wrote meanwhile. Neither copies a large table whole (a periodic one that
+is copying when the stop comes gives up), so stopping stays prompt whatever the
+tables' size.
 """
 
 from __future__ import annotations
@@ -130,11 +133,24 @@ def _item(hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> Any:
 
 def _wire(value: Any) -> Any:
     """A moto ``DynamoType`` as DynamoDB's wire format (plain dicts, lists and strings)."""
-    if value.type == "L":
+    kind = value.type
+    if kind == "L":
         return {"L": [_wire(member) for member in value.value]}
-    if value.type == "M":
+    if kind == "M":
         return {"M": {name: _wire(member) for name, member in value.value.items()}}
-    return {value.type: value.value}
+    return {kind: value.value}
+
+
+def _wire_attrs(attrs: Any) -> dict[str, Any]:
+    """An item's attributes in the wire format: the bulk of every snapshot, so the scalar
+    values (most of them) are converted inline rather than by a call each."""
+    return {
+        name: _wire(value) if (kind := value.type) in _NESTED else {kind: value.value}
+        for name, value in attrs.items()
+    }
+
+
+_NESTED = frozenset({"L", "M"})
 
 
 def _table_items(table: Any) -> Iterable[Any]:
@@ -177,7 +193,7 @@ def _dump_table(table: Any, cancelled: Callable[[], bool] = _never) -> bytes:
     for number, item in enumerate(_table_items(table)):
         if number % 2000 == 1999 and cancelled():
             raise Cancelled
-        rows.append({name: _wire(value) for name, value in item.attrs.items()})
+        rows.append(_wire_attrs(item.attrs))
     return pickle.dumps(("rows", _shell(table), rows), protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -202,7 +218,7 @@ def _dump_changes(table: Any, keys: Iterable[str]) -> bytes:
     changes = []
     for key in sorted(keys):
         item = _current_item(table, key)
-        attrs = None if item is None else {name: _wire(value) for name, value in item.attrs.items()}
+        attrs = None if item is None else _wire_attrs(item.attrs)
         changes.append((key, attrs))
     return pickle.dumps(("changes", _shell(table), changes), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -375,6 +391,10 @@ class EmulatorState:
         self._whole_rows: dict[str, int] = {}  # table part -> items in its whole copy
         self._generation = 0
         self._cancel = threading.Event()
+        # Copying a large table whole pauses the emulator: the next such copy only once four
+        # times that long has passed (at most a fifth of the time paused for them), while the
+        # snapshots of changes go on at their pace meanwhile.
+        self._compact_not_before = 0.0
 
     # what changed ------------------------------------------------------------------------
 
@@ -430,6 +450,7 @@ class EmulatorState:
                     dirty.add("dynamodb")  # a table was deleted
                 blobs: dict[str, bytes] = {}
                 whole: set[str] = set()
+                whole_rows: dict[str, int] = {}  # counted here: writes resume once the gate opens
                 for key, table in tables.items():
                     part = _table_part(key)
                     keys = written.get(key)
@@ -438,16 +459,19 @@ class EmulatorState:
                     if self._whole_copy_needed(part, table, key, keys, everything, final):
                         blobs[part] = _dump_table(table, cancelled)
                         whole.add(part)
+                        whole_rows[part] = sum(1 for _ in _table_items(table))
+                        if cancelled():
+                            raise Cancelled
                     else:
                         blobs[part] = _dump_changes(table, keys or ())
-                    if cancelled():
-                        raise Cancelled
                 for part in dirty:
                     blobs[part] = _dumps(_service_objects(SERVICE_PARTS[part]), ids)
                 take_written_items()
                 with self._dirty_lock:
                     self._dirty -= dirty
                 report.paused_seconds = time.monotonic() - paused
+                if whole:
+                    self._compact_not_before = time.monotonic() + 4 * report.paused_seconds
             if not blobs and not deleted:
                 report.seconds = time.monotonic() - started
                 return report
@@ -455,7 +479,7 @@ class EmulatorState:
             self._saved_tables = {key: id(table) for key, table in tables.items()}
             for part in blobs:
                 if part in whole:
-                    self._whole_rows[part] = sum(1 for _ in _table_items(tables[_part_key(part)]))
+                    self._whole_rows[part] = whole_rows[part]
                     self._changed_rows[part] = 0
                 elif part.startswith("table/"):
                     self._changed_rows[part] = self._changed_rows.get(part, 0) + len(
@@ -482,7 +506,7 @@ class EmulatorState:
             return True
         if everything or keys is WHOLE or table.stream_shard is not None:
             return True
-        if final:
+        if final or time.monotonic() < self._compact_not_before:
             return False
         changed = self._changed_rows.get(part, 0) + len(keys or ())
         too_many_files = len(self._files[part]) >= COMPACT_FILES
@@ -614,8 +638,11 @@ def _fsync_directory(directory: Path) -> None:
 class Saver:
     """Snapshot every ``interval`` seconds when something changed; ``stop()`` saves once more.
 
-    A snapshot that took long (very large tables) spaces the next ones so that the
-    emulator never spends more than about a fifth of its time paused for them."""
+    The snapshots of changes keep their pace whatever the tables' size (their cost is what
+    changed); copies of large tables whole are spaced (``EmulatorState``) so that the
+    emulator spends at most about a fifth of its time paused for them. At stop,
+    ``begin_stop()`` saves the changes so far while the other processes stop, so the last
+    snapshot has only what they wrote meanwhile."""
 
     def __init__(
         self,
@@ -628,28 +655,52 @@ class Saver:
         self._on_error = on_error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="emulator-snapshots", daemon=True)
+        self._early: threading.Thread | None = None
+        self._early_report: SaveReport | None = None
         self.last: SaveReport | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
-        wait = self._interval
-        while not self._stop.wait(wait):
+        while not self._stop.wait(self._interval):
             try:
                 self.last = self._state.save()
             except Cancelled:
                 return
             except Exception as exc:  # noqa: BLE001 - a failed snapshot is reported; the next one retries
                 self._on_error(exc)
-                continue
-            wait = max(self._interval, 4 * self.last.paused_seconds)
 
-    def stop(self, timeout: float) -> SaveReport | None:
-        """End the periodic snapshots (one copying a table whole gives up) and take the last one."""
+    def begin_stop(self, timeout: float = 1.0) -> None:
+        """The stack is stopping: end the periodic snapshots (one copying a table whole gives
+        up) and save the changes so far in the background, while the other processes stop."""
+        if self._early is not None:
+            return
         self._stop.set()
         self._state.cancel()
-        self._thread.join(timeout)
+
+        def save_early() -> None:
+            if self._thread.is_alive():
+                self._thread.join(timeout)
+            try:
+                self._early_report = self._state.save(final=True)
+            except Exception as exc:  # noqa: BLE001 - reported; the last snapshot saves it all again
+                self._on_error(exc)
+
+        self._early = threading.Thread(target=save_early, name="emulator-snapshot-at-stop", daemon=True)
+        self._early.start()
+
+    def stop(self, timeout: float) -> SaveReport | None:
+        """Take the last snapshot: what changed since ``begin_stop()``'s (called here if it was not)."""
+        self.begin_stop(timeout)
+        assert self._early is not None  # nosec B101 - begin_stop() set it
+        self._early.join()
         report = self._state.save(final=True)
+        early = self._early_report
+        if early is not None:  # one report for both: what was saved at stop, and how long it took
+            report.parts = sorted({*early.parts, *report.parts})
+            report.bytes_written += early.bytes_written
+            report.paused_seconds += early.paused_seconds
+            report.seconds += early.seconds
         self.last = report
         return report

@@ -19,8 +19,9 @@
    with the owner's e-mail and password.
 
 Ctrl-C or SIGTERM stops everything within a few seconds: each child's process group
-gets SIGTERM, then SIGKILL after ``STOP_GRACE_SECONDS``; the last snapshot is
-written; moto's port closes with this process. The children also stop by
+gets SIGTERM, then SIGKILL after ``STOP_GRACE_SECONDS``, while the changes so far
+are saved; then the last snapshot (what the children wrote meanwhile) is written;
+moto's port closes with this process. The children also stop by
 themselves if this process disappears (``local.process``).
 
 Flags: ``--api-port 8000 --moto-port 5000 --host 127.0.0.1 --schedule-seconds 10
@@ -504,6 +505,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
     finally:
         print("Stopping the local stack …", file=sys.stderr, flush=True)
         stopping = time.monotonic()
+        if saver is not None:
+            saver.begin_stop()  # the changes so far are saved while the children stop
         children.stop()
         if saver is not None:
             try:

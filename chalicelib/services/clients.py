@@ -17,11 +17,13 @@ from chalicelib.errors import ConcurrentModification
 from chalicelib.observability import logger, metrics
 from chalicelib.services.pagination import check_limit, decode_cursor, encode_cursor
 from chalicelib.services.retry import retry_conflicts
+from chalicelib.storage.clients import SuppressionMismatch
 
 if TYPE_CHECKING:
     from chalicelib.storage.consent import Stage
 
-_MAX_ATTEMPTS = 3
+# A suppressed address takes two attempts (the first finds it on the list); one more for a race.
+_MAX_ATTEMPTS = 4
 
 
 def _with_auto_status(client: Client, account: Account, now: datetime) -> Client:
@@ -62,17 +64,23 @@ def create_client(
         created_at=now,
         updated_at=now,
         auto_status="new",
-        # An address that was unsubscribed, bounced or erased stays unmailable.
-        suppressed=deps.suppressions.is_suppressed(
-            account.account_id, email_hash(deps.email_hash_key, data.email)
-        ),
+        # An address that was unsubscribed, bounced or erased stays unmailable: the creating
+        # transaction checks the suppression list (most addresses are on none; one that is
+        # is created again, flagged), so no separate read is needed and none can go stale.
+        suppressed=False,
         pending=pending,
     )
     client = _with_auto_status(client, account, now)
+    address_hash = email_hash(deps.email_hash_key, data.email)
     for attempt in range(_MAX_ATTEMPTS):
         try:
-            created = deps.clients.create(client, stage)
+            created = deps.clients.create(client, stage, email_hash=address_hash)
             break
+        except SuppressionMismatch:
+            # The list says otherwise (or changed since the last attempt): follow it.
+            client = replace(client, suppressed=not client.suppressed)
+            if attempt == _MAX_ATTEMPTS - 1:
+                raise ConcurrentModification("the suppression list kept changing; retry") from None
         except ConcurrentModification:
             # Another transaction touched the same claim at the same instant: try
             # again, and the claim's condition then tells a duplicate from a race.

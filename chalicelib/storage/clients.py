@@ -28,7 +28,14 @@ from chalicelib.domain.records import Client, Page
 from chalicelib.domain.tags import label_key
 from chalicelib.errors import ConcurrentModification, Conflict, NotFound
 from chalicelib.storage.conversions import loaded_time, stored_time
-from chalicelib.storage.models import STATUS_SHARDS, ClientEmailModel, ClientModel, TagMemberModel, shard_of
+from chalicelib.storage.models import (
+    STATUS_SHARDS,
+    ClientEmailModel,
+    ClientModel,
+    SuppressionModel,
+    TagMemberModel,
+    shard_of,
+)
 from chalicelib.storage.transactions import Transaction, TransactionFailed
 
 
@@ -130,12 +137,35 @@ def _duplicate_email() -> Conflict:
     )
 
 
+class SuppressionMismatch(Exception):
+    """The client's ``suppressed`` flag disagrees with the suppression list (nothing written)."""
+
+
 class ClientRepository:
-    def create(self, client: Client, stage: Callable[[Transaction], None] | None = None) -> Client:
+    def create(
+        self,
+        client: Client,
+        stage: Callable[[Transaction], None] | None = None,
+        *,
+        email_hash: str | None = None,
+    ) -> Client:
         """Create the client with its e-mail claim and tag memberships; ``stage`` adds further
-        items to the same transaction (an import job's receipt of the row)."""
+        items to the same transaction (an import job's receipt of the row). With ``email_hash``
+        (its address's keyed hash), only while the suppression list agrees with
+        ``client.suppressed`` (no entry when False, one when True), checked in the same
+        transaction: ``SuppressionMismatch`` otherwise."""
         item = _to_item(client if client.status_since else replace(client, status_since=client.created_at))
         tx = Transaction(_connection())
+        if email_hash is not None:
+            tx.check(
+                SuppressionModel,
+                client.account_id,
+                email_hash,
+                SuppressionModel.email_hash.exists()
+                if client.suppressed
+                else SuppressionModel.email_hash.does_not_exist(),
+                "suppression",
+            )
         tx.save(
             ClientEmailModel(client.account_id, item.email_key, client_id=client.client_id),
             "email",
@@ -151,6 +181,8 @@ class ClientRepository:
         except TransactionFailed as exc:
             if "email" in exc.labels:
                 raise _duplicate_email() from exc
+            if "suppression" in exc.labels:
+                raise SuppressionMismatch() from exc
             raise ConcurrentModification("client id collision; retry") from exc
         return _to_record(item)
 

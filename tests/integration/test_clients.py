@@ -252,3 +252,44 @@ def test_framework_refusals_have_the_error_shape(
     got, body = http.call(method.upper(), "/v1/clients", raw=b"x", headers={"Content-Type": content_type})
     assert got == status
     assert body["error"]["code"] == code and body["error"]["message"]
+
+
+def test_a_new_client_follows_the_suppression_list_checked_in_its_own_transaction(
+    http: Http, account: dict
+) -> None:
+    """No separate read of the suppression list: the creating transaction checks it, so a
+    client is flagged exactly when its address is on the list at the moment it is written."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_deps
+    from chalicelib.domain.contact import email_hash
+    from chalicelib.domain.records import Client
+    from chalicelib.storage.clients import SuppressionMismatch
+    from chalicelib.storage.models import ClientModel, SuppressionModel
+
+    deps = get_deps()
+    account_id = account["account_id"]
+    address = "listed@example.com"
+    hashed = email_hash(deps.email_hash_key, address)
+    SuppressionModel(account_id, hashed, reason="unsubscribed", created_at="2026-11-01T00:00:00Z").save()
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    unflagged = Client(
+        account_id=account_id,
+        client_id="cl_raced",
+        email=address,
+        created_at=now,
+        updated_at=now,
+        auto_status="new",
+    )
+    with pytest.raises(SuppressionMismatch):
+        deps.clients.create(unflagged, email_hash=hashed)
+    assert ClientModel.count(account_id) == 0 and ClientEmailModel.count(account_id) == 0  # nothing written
+    other = replace(unflagged, client_id="cl_other", email="free@example.com", suppressed=True)
+    with pytest.raises(SuppressionMismatch):  # flagged, but not on the list
+        deps.clients.create(other, email_hash=email_hash(deps.email_hash_key, "free@example.com"))
+
+    status, created = http.post("/v1/clients", {"email": address})
+    assert status == 201 and created["suppressed"] is True, created
+    status, created = http.post("/v1/clients", {"email": "free@example.com"})
+    assert status == 201 and created["suppressed"] is False, created

@@ -654,3 +654,36 @@ def test_a_query_does_not_sort_the_whole_table(query_client: Any) -> None:
     assert [page["Count"] for page in partition_answers[0]] == [3]
     assert moto_lt > 20_000
     assert partition_lt < 50
+
+
+def test_a_page_of_a_partition_does_not_step_over_the_pages_before_it(query_client: Any) -> None:
+    """Paging a partition (each page starts after the previous page's last key): moto's own
+    Query compares every item of the earlier pages with the start key again on each page;
+    the partition Query starts after it at once, with the same pages, forward and backward."""
+    from moto.dynamodb.models.table import Table
+
+    fill_query_tables([("p", f"{i:04d}", None, None, 0) for i in range(300)])
+    counted = {"calls": 0}
+    original = Table._item_comes_before_dct
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> bool:
+        counted["calls"] += 1
+        return original(self, *args, **kwargs)
+
+    for forward in (True, False):
+        request = {"TableName": "q", "KeyConditionExpression": "pk = :p", "Limit": 50,
+                   "ExpressionAttributeValues": {":p": {"S": "p"}}, "ScanIndexForward": forward}  # fmt: skip
+        calls = []
+        answers = []
+        for own in (False, True):
+            counted["calls"] = 0
+            Table._item_comes_before_dct = counting  # type: ignore[method-assign]
+            try:
+                with moto_own_query() if own else contextlib.nullcontext():
+                    answers.append(every_page(query_client, request))
+            finally:
+                Table._item_comes_before_dct = original  # type: ignore[method-assign]
+            calls.append(counted["calls"])
+        assert answers[0] == answers[1]
+        assert [page["Count"] for page in answers[0]] == [50] * 6
+        assert calls == [0, 50 * (1 + 2 + 3 + 4 + 5) + 5], calls

@@ -340,3 +340,62 @@ def test_a_table_whose_settings_change_is_copied_whole(tmp_path: Path, aws: dict
     assert EmulatorState(tmp_path / "emulator").restore()
     described = aws["dynamodb"].describe_time_to_live(TableName="ranged")["TimeToLiveDescription"]
     assert described["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_a_whole_copy_spaces_the_next_whole_copies_not_the_snapshots_of_changes(
+    tmp_path: Path, aws: dict[str, Any]
+) -> None:
+    """A large table's copy whole pauses the emulator; the next one waits four times that
+    long, but the changes made meanwhile are still saved at the snapshots' pace (as changes),
+    so neither a crash nor the stop has more to catch up with than the last few seconds."""
+    dynamodb = aws["dynamodb"]
+    populate(aws)
+    state = EmulatorState(tmp_path / "emulator")
+    state.save()
+    state._changed_rows = {part: 10**9 for part in state._files}  # every table due for a whole copy
+    dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "p1"}, "sk": {"S": "a"}, "g": {"S": "x"}})
+    report = state.save()
+    assert len(table_files(tmp_path, "ranged")) == 1  # copied whole
+    assert state._compact_not_before > 0  # the next whole copy waits 4x the pause of this one
+    state._compact_not_before = time.monotonic() + 3600  # as after a long copy
+    state._changed_rows = {part: 10**9 for part in state._files}
+    dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "p1"}, "sk": {"S": "b"}, "g": {"S": "x"}})
+    report = state.save()
+    assert report.parts == [f"table/{DEFAULT_ACCOUNT_ID}/{REGION}/ranged"]
+    assert len(table_files(tmp_path, "ranged")) == 2  # its changes, added: not copied whole again
+    before = snapshot_of(aws)
+    assert restored_snapshot(tmp_path, aws) == before
+
+
+def test_the_stop_saves_the_changes_so_far_while_the_other_processes_stop(
+    tmp_path: Path, aws: dict[str, Any]
+) -> None:
+    """``begin_stop()`` saves what changed so far in the background; the last snapshot then
+    has only what was written after it, and the state comes back exactly."""
+    from local.persistence import Saver
+
+    dynamodb = aws["dynamodb"]
+    populate(aws)
+    state = EmulatorState(tmp_path / "emulator")
+    state.save()
+    saver = Saver(state, interval=3600)  # no periodic snapshot within the test
+    saver.start()
+    for i in range(50):
+        dynamodb.put_item(
+            TableName="ranged", Item={"pk": {"S": "p7"}, "sk": {"S": f"early{i}"}, "g": {"S": "x"}}
+        )
+    saver.begin_stop()
+    assert saver._early is not None
+    saver._early.join(30)
+    early = saver._early_report
+    assert early is not None and early.parts == [f"table/{DEFAULT_ACCOUNT_ID}/{REGION}/ranged"]
+    dynamodb.put_item(TableName="plain", Item={"pk": {"S": "late"}, "g": {"S": "y"}})  # a child's last write
+    report = saver.stop(timeout=1.0)
+    assert report is not None
+    assert report.parts == [
+        f"table/{DEFAULT_ACCOUNT_ID}/{REGION}/plain",
+        f"table/{DEFAULT_ACCOUNT_ID}/{REGION}/ranged",
+    ]
+    assert report.bytes_written > early.bytes_written  # both snapshots reported as one
+    before = snapshot_of(aws)
+    assert restored_snapshot(tmp_path, aws) == before
