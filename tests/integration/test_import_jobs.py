@@ -160,6 +160,20 @@ class Killed(BaseException):
     """The worker dies (a Lambda timeout): no handler code runs after it."""
 
 
+def _chunk_dies_before_its_commit(
+    deps: Any, message: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the chunk ``message`` names until the job's commit, where its worker dies."""
+
+    def dies_before_commit(*args: Any, **kwargs: Any) -> bool:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(deps.jobs, "commit", dies_before_commit)
+        with pytest.raises(Killed):
+            job_service.handle_message(deps, message, None)
+
+
 def test_a_worker_killed_mid_row_and_a_redelivered_chunk_apply_nothing_twice(
     api: Client, tune: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,15 +200,7 @@ def test_a_worker_killed_mid_row_and_a_redelivered_chunk_apply_nothing_twice(
     # 2. Redelivered after the lease: the chunk runs again, then dies before its commit.
     start = deps.clock()
     deps.clock = lambda: start + LEASE + timedelta(seconds=1)
-    real_commit = deps.jobs.commit
-
-    def dies_before_commit(*args: Any, **kwargs: Any) -> bool:
-        raise Killed
-
-    monkeypatch.setattr(deps.jobs, "commit", dies_before_commit)
-    with pytest.raises(Killed):
-        job_service.handle_message(deps, message, None)
-    monkeypatch.setattr(deps.jobs, "commit", real_commit)
+    _chunk_dies_before_its_commit(deps, message, monkeypatch)
     assert _state(account_id) == state  # every row applied once, whatever ran twice
     # 3. Delivered once more after that lease: every row has its receipt, nothing is written again.
     deps.clock = lambda: start + 2 * (LEASE + timedelta(seconds=1))
@@ -236,15 +242,7 @@ def test_rows_an_uncommitted_attempt_ran_past_a_later_commit_are_not_applied_aga
     monkeypatch.setattr("chalicelib.services.imports.PAGE_ROWS", 4)
     deps = get_deps()
     [message] = jobs_queue_messages()
-    real_commit = deps.jobs.commit
-
-    def dies_before_commit(*args: Any, **kwargs: Any) -> bool:
-        raise Killed
-
-    monkeypatch.setattr(deps.jobs, "commit", dies_before_commit)
-    with pytest.raises(Killed):
-        job_service.handle_message(deps, message, None)
-    monkeypatch.setattr(deps.jobs, "commit", real_commit)
+    _chunk_dies_before_its_commit(deps, message, monkeypatch)
     start = deps.clock()
     deps.clock = lambda: start + LEASE + timedelta(seconds=1)
     outcomes = [job_service.handle_message(deps, message, FakeContext(checks=1))]
