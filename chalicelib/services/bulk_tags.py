@@ -128,7 +128,8 @@ def bulk_tags(
     The request reads at most the bounded first stretch of the selection (``targets.resolve``)
     and writes clients only when that stretch is the whole, small selection. Otherwise it
     writes nothing but the job and its first message, with the job's ``total``: the number of
-    ids given, or the selection's matches counted within ``targets.COUNT_BUDGET`` index items;
+    ids given, or the selection's matches counted on from that first stretch, within
+    ``targets.COUNT_BUDGET`` candidates read in all;
     a selection too big to count in the request is counted by the job's first chunks."""
     from chalicelib.services.tags import account_spellings
 
@@ -143,7 +144,7 @@ def bulk_tags(
         logger.info("bulk tags applied", extra={"account_id": account.account_id, **counts})
         return 200, counts
     params = {"target": target, "add": add, "remove": request.remove}
-    total, cursor = job_start(deps, account.account_id, target)
+    total, cursor = job_start(deps, account.account_id, target, first=first)
     job = jobs.start_job(deps, account.account_id, KIND, params, total=total, cursor=cursor, actor=actor)
     return 202, {"job_id": job.job_id, "status": job.status}
 

@@ -81,7 +81,7 @@ def create_list(deps: Deps, account: Account, data: NewList, actor: str | None =
         # The list exists (building) before its job can run; the job goes on where the request
         # stopped, and its id is added to the list once known.
         # Its total is counted in the request (bounded; else by its first chunks).
-        total, cursor = job_start(deps, account.account_id, source, first.cursor)
+        total, cursor = job_start(deps, account.account_id, source, first.cursor, first=first)
         job = jobs.start_job(
             deps,
             account.account_id,

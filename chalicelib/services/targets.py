@@ -199,6 +199,7 @@ class Resolution:
     matches: list[tuple[str, Client | None]]
     complete: bool
     cursor: Any
+    examined: int = 0  # candidates read (index items or records), for the count that follows
 
 
 def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients: bool) -> Resolution:
@@ -208,7 +209,7 @@ def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients
     budget = Budget.start(max(SYNC_READ_BUDGET, limit), 8.0)
     found = walk(deps, account_id, target, None, budget, need_clients=need_clients, max_matches=limit)
     complete = found.cursor is None and len(found.matches) <= limit
-    return Resolution(found.matches, complete, found.cursor)
+    return Resolution(found.matches, complete, found.cursor, found.examined)
 
 
 # --- a job's total, known when the job is created -----------------------------------------------
@@ -245,13 +246,28 @@ def count_from(
 
 
 def job_start(
-    deps: Deps, account_id: str, target: dict[str, Any], cursor: Any = None
+    deps: Deps,
+    account_id: str,
+    target: dict[str, Any],
+    cursor: Any = None,
+    *,
+    first: Resolution | None = None,
 ) -> tuple[int | None, Any]:
     """``(total, cursor)`` for a job over ``target`` that starts at ``cursor``: the exact total
     when the request counted it within ``COUNT_BUDGET`` index items; otherwise ``(None, a
     counting cursor)`` that makes the job's first chunks finish the count before any work
-    (``counted_first``)."""
-    count = count_from(deps, account_id, target, None, Budget.start(COUNT_BUDGET, COUNT_SECONDS))
+    (``counted_first``). ``first``: the stretch the request already read (``resolve``): the
+    count goes on after it, and what it read counts against the budget (the request reads at
+    most ``COUNT_BUDGET`` candidates of the selection in all, none of them twice)."""
+    if first is not None and "client_ids" not in target:
+        found = len(first.matches)
+        if first.cursor is None:
+            count = Count(found, None)
+        else:
+            budget = Budget.start(max(1, COUNT_BUDGET - first.examined), COUNT_SECONDS)
+            count = count_from(deps, account_id, target, first.cursor, budget, found)
+    else:
+        count = count_from(deps, account_id, target, None, Budget.start(COUNT_BUDGET, COUNT_SECONDS))
     if count.total is not None:
         return count.total, cursor
     counting = {

@@ -146,6 +146,48 @@ def test_large_selection_runs_as_a_job(api: Any, http: Http, account: dict, tune
     assert all("spring" not in tags_of(http, cid) for cid in ids)
 
 
+def test_a_large_selection_is_read_once_in_the_request(
+    api: Any, http: Http, tune: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's count for the job's total goes on after the first stretch it read, and
+    that stretch counts against the count's budget: no candidate is read twice, and the
+    request reads at most ``COUNT_BUDGET`` of the selection whatever the account's size."""
+    from chalicelib.services import targets
+
+    tune(bulk_sync_limit=3)
+    monkeypatch.setattr(targets, "COUNT_BUDGET", 8)
+    for i in range(7):
+        add(http, f"c{i}@example.com")
+    examined: list[int] = []
+    real_walk = targets.walk
+
+    def walk(*args: Any, **kwargs: Any) -> Any:
+        found = real_walk(*args, **kwargs)
+        examined.append(found.examined)
+        return found
+
+    monkeypatch.setattr(targets, "walk", walk)
+    status, body = http.post("/v1/clients/bulk-tags", {"selection": {"filter": {}}, "add": ["spring"]})
+    assert status == 202, body
+    assert sum(examined) == 7  # the first stretch (4: one past the limit), then the other 3
+    assert http.get(f"/v1/jobs/{body['job_id']}")[1]["total"] == 7
+    drain_jobs(api)
+    assert http.get(f"/v1/jobs/{body['job_id']}")[1]["done"] == 7
+
+    # More clients than the budget: the request stops at 8 candidates read and the job's
+    # first chunk finishes the count before any work.
+    add(http, "c7@example.com")
+    add(http, "c8@example.com")
+    examined.clear()
+    status, body = http.post("/v1/clients/bulk-tags", {"selection": {"filter": {}}, "add": ["summer"]})
+    assert status == 202, body
+    assert sum(examined) == 8
+    assert http.get(f"/v1/jobs/{body['job_id']}")[1]["total"] is None
+    drain_jobs(api)
+    _, job = http.get(f"/v1/jobs/{body['job_id']}")
+    assert job["status"] == "done" and job["done"] == job["total"] == 9
+
+
 def test_jobs_are_private_to_their_account(api: Any, http: Http, tune: Any) -> None:
     tune(bulk_sync_limit=1)
     ids = [add(http, f"c{i}@example.com") for i in range(2)]
