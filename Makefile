@@ -105,7 +105,7 @@ audit: venv
 	$(PY) -m tools.audit
 
 # Benchmarks print ratios measured side by side in one run; figures land in bench/results/.
-BENCHES ?= cold_start targeting auto_status sending package_size local_stack
+BENCHES ?= cold_start targeting auto_status sending package_size scale local_stack
 bench: venv
 	for name in $(BENCHES); do $(PY) -m bench.$$name; done
 	$(PY) -m bench.report

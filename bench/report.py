@@ -302,6 +302,82 @@ def local_stack(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+SCALE_LABELS = {
+    "report": "`GET /v1/campaigns/{id}/report`",
+    "preview": "`POST /v1/campaigns/{id}/preview` (audience: every client)",
+    "resume": "`POST /v1/campaigns/{id}/resume` (80 % of the recipients waiting)",
+    "cancel": "`POST /v1/campaigns/{id}/cancel` (80 % waiting)",
+    "import": "`POST /v1/clients/import` (10,000 rows)",
+    "bulk_tag": "`POST /v1/clients/bulk-tags` (every client)",
+    "automatic_round": "automatic round, 1 % of the clients changed (the schedule's invocation)",
+}
+
+
+def scale(data: dict[str, Any]) -> list[Row]:
+    """Per operation: the items touched inside the request at each account size, their ratio
+    (largest / smallest) and the fixed budget; then what the job it started did per unit."""
+    sizes = [str(size) for size in data["sizes"]]
+    goals = data["goals"]
+    shown = " / ".join(f"{int(size):,}" for size in sizes)
+    rows: list[Row] = []
+    for name, op in data["operations"].items():
+        label = SCALE_LABELS.get(name, name)
+        items = " / ".join(f"{op['request_items'][size]:,}" for size in sizes)
+        rows.append(
+            (
+                f"{label}: DynamoDB items touched in the request at {shown} clients",
+                f"{items} (max {max(op['request_items'].values()):,})",
+                f"each <= {goals['request_item_budget']:,}",
+                op["within_budget"],
+            )
+        )
+        if op.get("per_changed_client"):
+            per = " / ".join(f"{op['per_changed_client'][size]}" for size in sizes)
+            rows.append(
+                (
+                    f"{label}: items per changed client (schedule and round), ratio largest / smallest ({per})",
+                    f"{op['ratio']}",
+                    f"<= {goals['ratio_largest_to_smallest']}",
+                    op["flat"],
+                )
+            )
+        else:
+            rows.append(
+                (
+                    f"{label}: request items, largest / smallest account",
+                    f"{op['ratio']}",
+                    f"<= {goals['ratio_largest_to_smallest']}",
+                    op["flat"],
+                )
+            )
+        if any(op["job_items_per_unit"][size] is not None for size in sizes):
+            per_unit = " / ".join(str(op["job_items_per_unit"][size] or "—") for size in sizes)
+            capped = [
+                size for size in sizes if op["job_items_per_unit"][size] and not op["job_finished"][size]
+            ]
+            note = (
+                f" (first {data['job_units_cap']:,} units at {', '.join(f'{int(s):,}' for s in capped)})"
+                if capped
+                else ""
+            )
+            counting = op.get("job_count_items") or {}
+            if any(counting.get(size) for size in sizes):
+                spent = " / ".join(f"{counting.get(size) or 0:,}" for size in sizes)
+                note += f"; before them, the job's first chunks counted the selection: {spent} items"
+            rows.append(
+                (f"{label}: the job's items per unit done{note}", per_unit, "(in the job: no limit)", None)
+            )
+    rows.append(
+        (
+            "peak resident memory of the benchmark (GB)",
+            f"{data.get('peak_rss_gb')}",
+            "—",
+            None,
+        )
+    )
+    return rows
+
+
 SECTIONS = (
     ("Cold start", "cold_start", cold_start),
     ("Targeting (20,000 clients)", "targeting", targeting),
@@ -309,6 +385,7 @@ SECTIONS = (
     ("Sending", "sending", sending),
     ("Lambda package size (stage prod)", "package_size", package_size),
     ("Local stack (`make run`) at a salon's size", "local_stack", local_stack),
+    ("Request work by account size (1,000 / 10,000 / 100,000 clients)", "scale", scale),
 )
 
 
