@@ -14,7 +14,7 @@ bounded page of that partition; a bigger campaign's requeue is a job
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -441,10 +441,15 @@ def job_audience_chunk(
     )
 
 
-def _audience_clients(deps: Deps, account_id: str, audience: dict[str, Any]) -> Iterator[Client]:
+def _audience_clients(
+    deps: Deps, account_id: str, audience: dict[str, Any], wanted: Callable[[], int] = lambda: _PAGE
+) -> Iterator[Client]:
+    """The audience's clients, read in stretches of at most ``wanted()`` candidates (asked
+    before each stretch, so a caller that needs only so many more reads no page past them)."""
     cursor: Any = None
     while True:
-        matches, cursor = audience_chunk(deps, account_id, audience, cursor, _PAGE, 10.0, need_clients=True)
+        items = max(1, min(_PAGE, wanted()))
+        matches, cursor = audience_chunk(deps, account_id, audience, cursor, items, 10.0, need_clients=True)
         for client_id, client in matches:
             if client is None:  # the selection did not need the record: fetch it
                 found = deps.client_index.get_many(account_id, [client_id])
@@ -456,17 +461,25 @@ def _audience_clients(deps: Deps, account_id: str, audience: dict[str, Any]) -> 
 
 
 def count_audience(deps: Deps, account: Account, campaign: Campaign) -> AudienceCounts:
+    """The audience counted in the request: at most ``preview_max_clients`` + 1 recipients' records
+    read (each stretch asks for no more than the count still needs to pass the limit), then
+    409 ``audience_too_large``."""
     counts = AudienceCounts()
     consent_only = account.settings.consent_only_campaigns
-    for client in _audience_clients(deps, account.account_id, campaign.audience):
+    limit = deps.settings.preview_max_clients
+
+    def wanted() -> int:
+        return limit + 1 - counts.recipients
+
+    for client in _audience_clients(deps, account.account_id, campaign.audience, wanted):
         counts.add(
             campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
         )
-        if counts.recipients > deps.settings.preview_max_clients:
+        if counts.recipients > limit:
             raise Conflict(
                 "the audience is too large to count in one request",
                 code="audience_too_large",
-                details={"limit": deps.settings.preview_max_clients},
+                details={"limit": limit},
             )
     return counts
 

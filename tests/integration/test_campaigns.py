@@ -476,3 +476,32 @@ def test_no_volume_spike_at_the_usual_volume(http: Http, account: dict[str, Any]
         deps.stats.add(aid, (today - timedelta(days=days_ago)).date(), sent=100)
     after_sends(deps, aid, 400, 400, today)  # 400 < 10 x 100
     assert http.get("/v1/account")[1]["status"] == "active"
+
+
+def test_a_preview_reads_no_page_past_its_limit(
+    http: Http, tune: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview counts the audience in the request up to ``preview_max_clients`` and answers
+    409 beyond: it reads at most one record past the limit, not a page past it."""
+    from chalicelib.services import campaigns as campaign_service
+
+    tune(preview_max_clients=5)
+    add_clients(http, 5)
+    cid = new_campaign(http)["campaign_id"]
+    status, preview = http.post(f"/v1/campaigns/{cid}/preview")
+    assert status == 200 and preview["recipients"] == 5, preview
+
+    add_clients(http, 7, prefix="more")
+    read: list[int] = []
+    real_chunk = campaign_service.audience_chunk
+
+    def audience_chunk(*args: Any, **kwargs: Any) -> Any:
+        matches, cursor = real_chunk(*args, **kwargs)
+        read.append(len(matches))
+        return matches, cursor
+
+    monkeypatch.setattr(campaign_service, "audience_chunk", audience_chunk)
+    status, body = http.post(f"/v1/campaigns/{cid}/preview")
+    assert status == 409 and body["error"]["code"] == "audience_too_large", body
+    assert body["error"]["details"] == {"limit": 5}
+    assert sum(read) == 6  # the limit and one more: enough to know it is passed
