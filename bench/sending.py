@@ -695,6 +695,17 @@ def account_timeline(accepted: list[tuple[float, str]]) -> list[dict[str, float]
     return sorted(rows, key=lambda row: row["first"])
 
 
+def accepted_per_window(accepted: list[float], width: float) -> list[int]:
+    """E-mails accepted in each ``width``-second window from the run's first (sorted times):
+    where in the run the rate was lost (the start, the tail, or throughout)."""
+    if not accepted:
+        return []
+    counts = [0] * (int((accepted[-1] - accepted[0]) // width) + 1)
+    for moment in accepted:
+        counts[int((moment - accepted[0]) // width)] += 1
+    return counts
+
+
 def _max_window(times: list[float]) -> int:
     times = sorted(times)
     best, j = 0, 0
@@ -825,6 +836,7 @@ def summarise(
             "campaign_status": sorted(set(states)),
             "fair_window_seconds": fair_window,
             "accounts_timeline": account_timeline(ses["accepted"]),
+            "accepted_per_10s": accepted_per_window(accepted, 10.0),
             "emails_attempted": len(ses["attempted"]),
             "largest_1s_window_of_accepted": _max_window(accepted),
             "emails_accepted": sent,

@@ -97,6 +97,25 @@ def share_of(account: str, rate: float, senders: Mapping[str, Sender], capacity:
     return fair_shares(capacity, demands)[account]
 
 
+def may_borrow(rate: float, capacity: float, paced_until: float, ready: float) -> bool:
+    """Whether an account may ask for platform slots beyond its fair share: only while its own
+    slots are booked past the moment ``ready`` its next group could go (it waits for its pace,
+    not for work), and only if its own ``rate`` is not below the platform's ``capacity`` (an
+    account limited below the platform's rate is always held to its own bucket, which is what
+    enforces its limit).
+
+    Shares are for a saturated platform. Between two of an account's messages (a worker
+    receives the next one and reads its clients: about a second) its share goes unused, and
+    at exactly their shares the others cannot take it: it is lost to everybody. So a group
+    whose account is ahead of its pace first asks for the platform's slots right after its own
+    last ones (``services.pacing.Pacer.book``). They are free only when nobody has booked after
+    this account — every sender books just in time, when its own slot is due — and the group
+    then goes at once, outside the account's bucket. Otherwise (another account is waiting in
+    the platform's line) the request is refused, one read and no write, and the shares hold:
+    a borrowed group can never lengthen the line by more than itself."""
+    return rate >= capacity and paced_until > ready
+
+
 def registered(
     senders: Mapping[str, Sender], account: str, rate: float, until: float, now: float, refresh: float
 ) -> dict[str, Sender] | None:

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.pacing import Sender, group_size, registered, share_of
+from chalicelib.domain.pacing import Sender, group_size, may_borrow, registered, share_of
 from chalicelib.domain.throttle import Deferred, Reservation
 from chalicelib.observability import logger
 
@@ -34,6 +34,9 @@ REGISTRY_TTL = 0.5  # seconds a worker process reuses its read of the registry
 SENDING_HORIZON = 3.0  # an account counts as sending until this long after its last booked slot
 REFRESH = 1.5  # the registry is rewritten when an account's entry would end this much too soon
 PLATFORM_LEAD = 0.05  # the platform is booked this long before the account's slot
+# An account ahead of its pace takes platform slots nobody has booked when the platform's next
+# free slot is at most this far off (``Pacer.book``: unused capacity is not lost).
+BORROW_SLACK = 0.1
 BOOKING_MARGIN = 0.02  # a platform slot is never booked closer than this to "now"…
 BOOKING_MARGIN_FACTOR = 1.5  # …nor closer than this many times what a booking takes lately
 _CAS_ATTEMPTS = 5
@@ -127,6 +130,9 @@ class Pacer:
         self.deps = deps
         self.account_id = account_id
         self.rate = rate
+        # The end of the account slots, and of the platform slots, this pacer last booked.
+        self.paced_until = float("-inf")
+        self.sent_until = float("-inf")
 
     def _now(self) -> float:
         return self.deps.clock().timestamp()
@@ -175,9 +181,15 @@ class Pacer:
         size = group_size(
             pace, settings.send_group_seconds, settings.send_group_max, remaining, settings.send_group_min
         )
+        ready = max(now + _LATENCY.margin(), self.sent_until)  # when this group could go first
+        if may_borrow(self.rate, capacity(self.deps), self.paced_until, ready):
+            borrowed = self._borrow(size, pace, ready)
+            if borrowed is not None:
+                return borrowed
         mine = self.deps.throttle.reserve_rate(pace_bucket(self.account_id), size, pace, now, max_wait)
         if isinstance(mine, Deferred):
             return mine
+        self.paced_until = mine.new_tat
         try:
             _REGISTRY.register(self.deps, self.account_id, self.rate, mine.new_tat + SENDING_HORIZON, now)
         except Exception:  # noqa: BLE001 — shares are fairness, not safety: the platform bucket holds
@@ -192,4 +204,19 @@ class Pacer:
         if isinstance(shared, Deferred):
             # The account's slots stay unused: a gap in this account's own pace, never the platform's.
             return shared
+        self.sent_until = shared.new_tat
+        return Group(slots=tuple(shared.slot(i) for i in range(size)), pace=pace)
+
+    def _borrow(self, size: int, pace: float, ready: float) -> Group | None:
+        """The platform's next slots from ``ready`` on, outside the account's bucket, if nobody
+        has booked them — or ``None`` when its next free slot is more than ``BORROW_SLACK``
+        later (one read, nothing written)."""
+        before = self._now()
+        shared = self.deps.throttle.reserve_rate(
+            PLATFORM_BUCKET, size, capacity(self.deps), max(ready, before + _LATENCY.margin()), BORROW_SLACK
+        )
+        _LATENCY.observe(self._now() - before)
+        if isinstance(shared, Deferred):
+            return None
+        self.sent_until = shared.new_tat
         return Group(slots=tuple(shared.slot(i) for i in range(size)), pace=pace)

@@ -87,7 +87,12 @@ SEND_QUEUE = "send"
 MAX_DELAY = 900  # SQS's longest DelaySeconds
 UNSUBSCRIBE_PATH = "/p/unsubscribe/"
 SEND_WINDOW_SECONDS = 10.0  # a message sends at most this much of its account's pace
-ADMIT_AHEAD_SECONDS = 2.0  # a message whose turn is further off waits on the queue instead
+# A message whose turn is further off waits on the queue instead; one within it waits in its
+# worker, so an account's next message is in hand when the current one ends (see process_message).
+ADMIT_AHEAD_SECONDS = 6.0
+# A message stops booking this long after its worker got it, whatever its window says: its wait
+# for its turn, its window and the last answers fit in the Lambda's 30 s.
+MESSAGE_LIFETIME_SECONDS = 22.0
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 IN_FLIGHT = 4  # SES calls one message may have outstanding at once (see _paced_sends)
 # A call is made on the message's own thread only while this many of SES's answer times (a
@@ -130,6 +135,7 @@ class BatchRun:
     delay: float = 0.0
     retry: bool = False  # SES refused some sends: the continuation counts an attempt
     stop: str | None = None  # an account-level SES refusal: the campaign pauses with this reason
+    deadline: float = float("inf")  # no group is booked after this (epoch seconds)
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -214,7 +220,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         return "paused"
     limits = limits_in_force(deps, account, now)
     pacer = Pacer(deps, account_id, limits.send_rate_per_second)
-    run = BatchRun(step=step)
+    run = BatchRun(step=step, deadline=now.timestamp() + MESSAGE_LIFETIME_SECONDS)
     pace = pacer.share()
     # A message sends at most one window of its pace: the rest of a large batch continues
     # at once, unread (it is read, fresh, by the message that sends it).
@@ -228,16 +234,20 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
             run.keep(client_id, delay)
         metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
         return _finish_message(deps, campaign, batch, attempt, run)
-    for client_id in ids[window:]:
-        run.keep(client_id, 0)
-    ids = ids[:window]
+    wait = place.start - deps.clock().timestamp()
+    if wait > 0:
+        # Its turn is near: the message waits for it here, in hand, instead of going back to the
+        # queue — a worker is free only when its whole invocation ends, so a message sent back
+        # would start whenever one happens to be, its account idle until then.
+        deps.sleep(wait)
+    rest, ids = ids[window:], ids[:window]
     blocked = pacer.blocked(deps.settings.send_max_wait_seconds)
     if blocked is not None:
         # No slots within a worker's wait (other tenants hold the platform, or this account's
         # pace): back to the queue until then, its clients unread and nothing claimed; its
         # place in the account's queue is handed back.
         delay = max(1.0, blocked.retry_at - deps.clock().timestamp())
-        for client_id in ids:
+        for client_id in ids + rest:
             run.keep(client_id, delay)
         deps.throttle.release_rate(queue_bucket(account_id), place.new_tat, place.start)
         metrics.add_metric(name="SendDeferred", unit="Count", value=len(ids))
@@ -247,6 +257,14 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         # its first delivery may have died before.
         maybe_finish(deps, account_id, campaign_id, campaign=campaign)
         return "duplicate"
+    if rest:
+        # What does not fit in this message's window goes on now, not when the message ends: it
+        # comes back from the queue in time to wait for its turn in a worker (this message's
+        # estimated end), so the account's sending has no gap between the two. (Should this
+        # message die and be redelivered, the rest is enqueued twice: the ``queued → sending``
+        # claim still sends each e-mail once.)
+        back_in = place.new_tat - ADMIT_AHEAD_SECONDS - deps.clock().timestamp()
+        enqueue_batches(deps, campaign, [(batch, rest)], delay=max(0, int(back_in)), attempt=attempt)
     clients = deps.client_index.get_many(account_id, ids)
     sendable: list[Client] = []
     consent_only = account.settings.consent_only_campaigns
@@ -604,7 +622,7 @@ def _paced_sends(
                 metrics.add_metric(name="SendDeferred", unit="Count", value=remaining)
                 break
             if ends_at == float("inf"):
-                ends_at = group.slots[0] + SEND_WINDOW_SECONDS
+                ends_at = min(group.slots[0] + SEND_WINDOW_SECONDS, run.deadline)
             group_calls: list[Future[bool]] = []
             slot = 0
             while slot < len(group.slots) and run.stop is None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import get_deps
+from chalicelib.services.pacing import capacity
 from chalicelib.services.sending import IN_FLIGHT
 from tests.integration.conftest import Http, verify_sender
 from tests.integration.sending_support import SimQueue, SimTime, deliver, drain, simulated
@@ -137,7 +138,7 @@ def test_a_send_whose_sleep_overran_its_slot_waits_for_the_next_slot(
 
 
 def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
-    http: Http, account: dict[str, Any], sim: Any
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The account starts alone, at the whole platform (13.44/s): its first message takes a window
     # of 100 e-mails. After 5 sends nine other accounts start sending, and its fair share falls
@@ -149,6 +150,10 @@ def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
 
     time, queue = sim
     deps = get_deps()
+    # The nine newcomers below are only registered: they never book the platform, whose idle
+    # slots the account would then take (``may_borrow``; tests/integration/test_send_borrowing.py).
+    # Here they stand for accounts that fill it.
+    monkeypatch.setattr("chalicelib.services.pacing.may_borrow", lambda *args: False)
     n = 100
     add_clients(http, n)
     raise_limits(http, account["account_id"])
@@ -209,3 +214,61 @@ def test_a_pooled_call_whose_thread_starts_late_is_not_made(
     assert declined  # some starts were late, and declined…
     assert mailer.most_outstanding >= 2  # …on the pool path
     # …and exactly once per recipient (checked in _campaign_through), the declined ones included.
+
+
+def test_the_rest_beyond_a_window_goes_on_at_the_start_timed_to_be_in_hand_at_its_turn(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nine other accounts hold the platform (borrowing off: they stand for accounts that fill it),
+    # so this account's pace is a tenth of it and its message of 40 takes a window of 13. The
+    # other 27 are enqueued before the first e-mail goes out, with a delay that brings them back
+    # ``ADMIT_AHEAD_SECONDS`` before the window's estimated end: a worker then holds them when
+    # it is their turn, instead of picking them up whenever one happens to be free.
+    from chalicelib.domain.pacing import Sender
+    from chalicelib.services.pacing import SENDERS_BUCKET
+    from chalicelib.services.sending import ADMIT_AHEAD_SECONDS, SEND_WINDOW_SECONDS
+
+    time, queue = sim
+    deps = get_deps()
+    monkeypatch.setattr("chalicelib.services.pacing.may_borrow", lambda *args: False)
+    n = 40
+    add_clients(http, n)
+    raise_limits(http, account["account_id"])
+    until = time.clock().timestamp() + 3600
+    current, rev = deps.throttle.senders(SENDERS_BUCKET)
+    others = {f"acc_other{i}": Sender(1000.0, until) for i in range(9)}
+    assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)
+    events: list[tuple[float, str, Any]] = []
+    real_mailer, real_send_many = deps.mailer, queue.send_many
+
+    class Stamping:
+        def send_raw(self, raw: bytes, **kw: Any) -> str:
+            events.append((time.now.timestamp(), "ses", kw["to"][0]))
+            return str(real_mailer.send_raw(raw, **kw))
+
+    def recording_send_many(name: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        if name == "send":
+            events.append((time.now.timestamp(), "enqueue", (bodies, delay_seconds)))
+        real_send_many(name, bodies, delay_seconds)
+
+    deps.__dict__["mailer"] = Stamping()
+    monkeypatch.setattr(queue, "send_many", recording_send_many)
+    campaign_id = _send(http)
+    while (entry := queue.pop()) is not None and entry.queue != "send":
+        assert deliver(http.client, entry.queue, entry.body)
+    assert entry is not None and len(entry.body["client_ids"]) == n
+    events.clear()
+    started = time.now.timestamp()
+    assert deliver(http.client, entry.queue, entry.body)
+    kinds = [kind for _, kind, _ in events]
+    assert "enqueue" in kinds and kinds.index("enqueue") < kinds.index("ses")  # the rest went first
+    (bodies, delay) = next(detail for _, kind, detail in events if kind == "enqueue")
+    rest = bodies[0]["client_ids"]
+    window = len(entry.body["client_ids"]) - len(rest)
+    assert 0 < window < n and set(rest) <= set(entry.body["client_ids"])
+    estimated_end = started + window / (capacity(deps) / 10)
+    assert delay == int(estimated_end - ADMIT_AHEAD_SECONDS - started)
+    assert 0 < delay <= SEND_WINDOW_SECONDS - ADMIT_AHEAD_SECONDS
+    drain(http.client, queue)
+    _exactly_once(n)
+    assert _statuses(campaign_id) == {"sent": n}

@@ -20,11 +20,13 @@ from chalicelib.domain.pacing import (
     live,
     load_senders,
     max_in_window,
+    may_borrow,
     registered,
     share_of,
     window_bound,
 )
 from chalicelib.domain.throttle import Reservation, reserve
+from chalicelib.services.pacing import BORROW_SLACK
 
 demands = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3), st.floats(0.01, 500), max_size=12)
 
@@ -110,6 +112,7 @@ def test_max_in_window() -> None:
 @dataclass
 class Simulated:
     sends: list[tuple[float, str]] = field(default_factory=list)
+    borrowed: int = 0  # sends in platform slots taken beyond the account's share
 
     def times(self, account: str | None = None) -> list[float]:
         return [t for t, a in self.sends if account is None or a == account]
@@ -147,10 +150,18 @@ def new_scheme(
     group_max: int = 25,
     group_min: int = 3,
     horizon: float = 3.0,
+    borrow: bool = True,
+    window: float = float("inf"),
+    gap: float = 0.0,
 ) -> Simulated:
     """The worker's rules (services/pacing.py): per group, the account's slots at its fair
     share among the registered senders, then — when they are due — the platform's slots,
-    each e-mail sent at its platform slot plus a random lateness within the tolerance."""
+    each e-mail sent at its platform slot plus a random lateness within the tolerance. With
+    ``borrow``, an account ahead of its pace first asks for the platform's slots right after
+    its own (``may_borrow``, ``BORROW_SLACK``). With a finite ``window``, an account's sending
+    comes in messages: once a message has sent for ``window`` seconds, the account books
+    nothing for a random pause of ``gap`` seconds on average (its continuation being received
+    and read)."""
     capacity = 0.96 * rate
     tolerance = late_tolerance(0.96, 0.05)
     rng = random.Random(seed)
@@ -158,6 +169,8 @@ def new_scheme(
     own: dict[str, float | None] = dict.fromkeys(accounts)
     left = {name: count for name, (_, count, _) in accounts.items()}
     senders: dict[str, Sender] = {}
+    message_start: dict[str, float] = {}  # when each account's current message began sending
+    sent_until: dict[str, float] = {}  # the end of each account's last platform slots
     # (time, order, kind, account, size): "pace" books the account's slots, "platform" the SES's.
     events: list[tuple[float, int, str, str, int]] = []
     order = 0
@@ -170,8 +183,26 @@ def new_scheme(
         now, _, kind, name, size = heapq.heappop(events)
         wanted = accounts[name][2]
         if kind == "pace":
+            opened = message_start.setdefault(name, now)
+            if now >= opened + window:  # the message's time is up: its continuation starts later
+                del message_start[name]
+                heapq.heappush(events, (now + rng.uniform(0, 2 * gap), order, "pace", name, 0))
+                order += 1
+                continue
             share = share_of(name, wanted, senders, capacity, now)
             size = group_size(share, group_seconds, group_max, left[name], group_min)
+            ready = max(now + 0.02, sent_until.get(name, now))
+            if borrow and may_borrow(wanted, capacity, own[name] or float("-inf"), ready):
+                lent = reserve(platform, ready, size, capacity, BORROW_SLACK)
+                if isinstance(lent, Reservation):
+                    platform = sent_until[name] = lent.new_tat
+                    out.sends += [(lent.slot(i) + rng.uniform(0, tolerance), name) for i in range(size)]
+                    out.borrowed += size
+                    left[name] -= size
+                    if left[name] > 0:
+                        heapq.heappush(events, (lent.slot(size - 1), order, "pace", name, 0))
+                    order += 1
+                    continue
             mine = reserve(own[name], now, size, share, 1e9)
             assert isinstance(mine, Reservation)
             own[name] = mine.new_tat
@@ -181,7 +212,7 @@ def new_scheme(
         else:
             shared = reserve(platform, now + 0.02, size, capacity, 1e9)
             assert isinstance(shared, Reservation)
-            platform = shared.new_tat
+            platform = sent_until[name] = shared.new_tat
             times = [shared.slot(i) + rng.uniform(0, tolerance) for i in range(size)]
             out.sends += [(t, name) for t in times]
             if left[name] > 0:  # the worker books its next group once this one is sent
@@ -250,3 +281,39 @@ def test_no_arrival_pattern_exceeds_the_rate(
         own = run.times(name)
         # An account never sends more than its own rate over its groups (a group may burst).
         assert max_in_window(own, width=10.0) <= own_rate * 10 + 25 + 1
+
+
+@pytest.mark.parametrize("n_accounts", [3, 10])
+def test_what_one_account_leaves_unused_between_messages_goes_to_the_others(n_accounts: int) -> None:
+    """Each account's sending comes in messages of 10 s with a pause of about 2 s between them
+    (its continuation received and read). At exactly their shares the others cannot use that
+    pause; borrowing the platform's free slots (``may_borrow``) gives them most of it, while
+    no second holds more than the rate and the shares stay fair."""
+    rate = 14.0
+    accounts = {f"acc{i}": (0.05 * i, 1400 // n_accounts, 1000.0) for i in range(n_accounts)}
+
+    def achieved(run: Simulated) -> float:
+        times = sorted(run.times())
+        return (len(times) - 1) / (times[-1] - times[0]) / rate
+
+    for seed in (1, 2, 3):
+        held = new_scheme(rate, accounts, seed=seed, borrow=False, window=10.0, gap=2.0)
+        lent = new_scheme(rate, accounts, seed=seed, borrow=True, window=10.0, gap=2.0)
+        assert held.borrowed == 0 and lent.borrowed > 0
+        assert max_in_window(lent.times()) <= rate
+        assert achieved(lent) >= achieved(held) + 0.03, (achieved(held), achieved(lent))
+        assert achieved(lent) >= 0.92
+        shares = fair_window_shares(lent, list(accounts))
+        assert all(abs(share * n_accounts - 1) <= 0.15 for share in shares.values()), shares
+
+
+def test_an_account_limited_below_the_platform_rate_never_borrows() -> None:
+    """The account's own bucket is what holds it to its own rate: an account whose rate is below
+    the platform's is never lent platform slots, however idle the platform is."""
+    assert not may_borrow(5.0, 13.44, paced_until=100.0, ready=50.0)
+    assert may_borrow(1000.0, 13.44, paced_until=100.0, ready=50.0)
+    assert not may_borrow(1000.0, 13.44, paced_until=50.0, ready=50.0)  # not ahead of its pace
+    rate = 14.0
+    run = new_scheme(rate, {"slow": (0.0, 60, 2.0), "big": (0.0, 300, 1000.0)}, window=10.0, gap=1.0)
+    slow = run.times("slow")
+    assert (len(slow) - 1) / (max(slow) - min(slow)) <= 2.0 * 1.05
