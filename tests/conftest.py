@@ -76,9 +76,9 @@ def _run_first(item: pytest.Item) -> float:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadfile``) each test file runs in order on one worker, so
     a smoke module's tests share one local stack, and the longest file bounds the run. Modules
-    that say ``RUN_FIRST = <seconds>`` (about how long they take alone; the longest files) are
-    handed out first, longest first, so that none of them starts last; the Makefile's
-    ``--no-loadscope-reorder`` keeps that order. The sort is stable: file order stays as is."""
+    that say ``RUN_FIRST = <seconds>`` (their tests' seconds summed in a whole parallel run on a
+    busy machine; the longest files) are handed out first, longest first, so that none of them
+    starts last; the Makefile's ``--no-loadscope-reorder`` keeps that order. The sort is stable: file order stays as is."""
     if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
         return
     items.sort(key=lambda item: -_run_first(item))

@@ -100,13 +100,23 @@ class SimQueue:
         return [e.body for e in self._heap if e.queue == queue]
 
 
+def after_real_time() -> datetime:
+    """A minute after the real clock, for a test that simulates time after it sent mail on the
+    real clock (an invitation, a double opt-in): those sends booked the send buckets up to
+    ``send_max_wait_seconds`` ahead of the real clock. Begun at ``START``, days earlier, the
+    simulated sends would find the buckets booked days ahead and wait those days out in the
+    queue's longest delays: hundreds of deferred deliveries, more for each day since ``START``.
+    (Not later than a minute: the console's sessions, signed in on the real clock, stay open.)"""
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+
+
 @contextmanager
-def simulated(deps: Deps | None = None) -> Iterator[tuple[SimTime, SimQueue]]:
-    """Run the app's shared ``Deps`` on simulated time and an in-memory queue."""
+def simulated(deps: Deps | None = None, start: datetime = START) -> Iterator[tuple[SimTime, SimQueue]]:
+    """Run the app's shared ``Deps`` on simulated time (from ``start``) and an in-memory queue."""
     from chalicelib.services.pacing import reset_registry_cache
 
     deps = deps or get_deps()
-    time = SimTime()
+    time = SimTime(start)
     queue = SimQueue(time)
     reset_registry_cache()
     saved = (deps.clock, deps.sleep, deps.__dict__.get("queue"), deps.__dict__.get("mailer"))

@@ -258,9 +258,9 @@ def test_cancel_asks_first_then_cancels(salon: dict[str, Any]) -> None:
 
 @pytest.fixture
 def sim(salon: dict[str, Any]) -> Iterator[Any]:
-    from tests.integration.sending_support import simulated
+    from tests.integration.sending_support import after_real_time, simulated
 
-    with simulated() as pair:
+    with simulated(start=after_real_time()) as pair:  # the invitation went out on the real clock
         yield pair
 
 

@@ -238,7 +238,7 @@ OWN_CHART = re.compile(
 
 
 def test_hostile_text_is_escaped_on_every_campaign_and_settings_page(api: Any) -> None:
-    from tests.integration.sending_support import drain, simulated
+    from tests.integration.sending_support import after_real_time, drain, simulated
     from tests.integration.test_html_injection import HOSTILE_INTEREST_URL, HOSTILE_NAME, HOSTILE_URL
 
     browser, created = signed_in_owner(api)
@@ -304,7 +304,7 @@ def test_hostile_text_is_escaped_on_every_campaign_and_settings_page(api: Any) -
     assert "script-src" not in document.headers["Content-Security-Policy"]
     assert "default-src 'none'" in document.headers["Content-Security-Policy"]
     # A sent campaign's report page: the chart and the table of figures, nothing of the payload live.
-    with simulated() as (_, queue):
+    with simulated(start=after_real_time()) as (_, queue):  # the invitation went out on the real clock
         browser.get(f"/app/campaigns/{ids[0]}/send")
         assert browser.post(f"/app/campaigns/{ids[0]}/send", {"acknowledge": "1"}).status == 303
         drain(api, queue)
