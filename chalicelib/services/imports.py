@@ -151,6 +151,10 @@ class _Receipts:
             expires=self.expires,
         )
 
+    def read(self, row: int) -> dict[str, Any] | None:
+        """The row's receipt, if another attempt of the chunk wrote one (one consistent read)."""
+        return self.deps.job_parts.receipts(self.account_id, self.job_id, [row]).get(row)
+
     def change(self, row: int, expected: dict[str, Any], outcome: dict[str, Any]) -> Stage:
         return partial(
             self.deps.job_parts.stage_receipt_change,
@@ -404,6 +408,13 @@ def _applied(
         if receipts is not None and row.number in receipts.prior:
             return again(row, receipts.prior[row.number], receipts)
         outcome, code, message, client_id = apply(row)
+        if receipts is not None and outcome not in ("created", "updated"):
+            # Two attempts of a chunk can run at once (the first still working when its lease ran
+            # out): a row the other one applied meanwhile is found existing or unchanged here, but
+            # it is that attempt's outcome, which its receipt holds.
+            earlier = receipts.read(row.number)
+            if earlier is not None:
+                return again(row, earlier, receipts)
         notice = None
         if row.claim is not None and client_id is not None:
             notice = (

@@ -250,3 +250,33 @@ def test_rows_an_uncommitted_attempt_ran_past_a_later_commit_are_not_applied_aga
         outcomes += [job_service.handle_message(deps, m, FakeContext(checks=1)) for m in messages]
     assert outcomes[0] == "chunk" and outcomes.count("chunk") >= 3 and outcomes[-1] == "done", outcomes
     _assert_as_inline(http, account_id, body["job_id"], report, state)
+
+
+def test_rows_a_concurrent_attempt_applied_keep_that_attempts_outcome(
+    api: Client, tune: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two attempts of one chunk run at once: the first, still working when its lease ran out,
+    applies the rows after the second has read their receipts (none yet). The second finds the
+    clients created and updated already; each row still counts as the attempt that applied it
+    did (a 10,000-row import under load once reported 9,999 created and 1 skipped)."""
+    report, state = _inline(api, tune)
+    http, account_id, body = _started(api, tune, "Concurrent")
+    deps = get_deps()
+    [message] = jobs_queue_messages()
+    _chunk_dies_before_its_commit(deps, message, monkeypatch)  # stands for the first attempt's writes
+    start = deps.clock()
+    deps.clock = lambda: start + LEASE + timedelta(seconds=1)
+    real_receipts = deps.job_parts.receipts
+    page_reads = {"n": 0}
+
+    def read_before_the_other_wrote(account: str, job: str, rows: Any) -> dict[int, dict[str, Any]]:
+        rows = list(rows)
+        if len(rows) > 1:  # the page's read, made before the other attempt wrote its receipts
+            page_reads["n"] += 1
+            return {}
+        return real_receipts(account, job, rows)
+
+    monkeypatch.setattr(deps.job_parts, "receipts", read_before_the_other_wrote)
+    assert job_service.handle_message(deps, message, None) == "done"
+    assert page_reads["n"] >= 1
+    _assert_as_inline(http, account_id, body["job_id"], report, state)
