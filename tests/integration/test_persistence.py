@@ -299,6 +299,7 @@ def test_a_periodic_snapshot_gives_up_for_the_last_one(tmp_path: Path, aws: dict
     files = table_files(tmp_path, "ranged")
     state.cancel()
     state._changed_rows = {part: 10**9 for part in state._files}  # every table due for a whole copy
+    state._compact_not_before = 0.0  # however long the first save paused the emulator
     with pytest.raises(Cancelled):
         state.save()
     assert table_files(tmp_path, "ranged") == files  # nothing written
