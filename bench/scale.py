@@ -392,6 +392,11 @@ class Measured:
     # not count within its budget (``targets.counted_first``), before any unit of work.
     job_count_items: int = 0
 
+    def take_job(self, ran: Measured) -> None:
+        """The work of the job the request started (``run_job``'s figures)."""
+        self.job, self.job_units, self.job_total = ran.job, ran.job_units, ran.job_total
+        self.job_finished, self.job_count_items = ran.job_finished, ran.job_count_items
+
     def figures(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -530,13 +535,7 @@ def measure_size(
         job_id = job_of(answer) if status == 202 else None
         if job_id:
             ran = run_job(client, meter, account.account_id, job_id, job_units)
-            found.job, found.job_units, found.job_total, found.job_finished = (
-                ran.job,
-                ran.job_units,
-                ran.job_total,
-                ran.job_finished,
-            )
-            found.job_count_items = ran.job_count_items
+            found.take_job(ran)
         else:
             drop_messages()
         out[name] = found.figures()
@@ -570,13 +569,7 @@ def measure_size(
         with meter.uncounted():
             round_job = deps.jobs.get(account.account_id, campaign.job_id, consistent=True)
         assert round_job.params.get("since"), "the round was not incremental"
-        found.job, found.job_units, found.job_total, found.job_finished = (
-            ran.job,
-            ran.job_units,
-            ran.job_total,
-            ran.job_finished,
-        )
-        found.job_count_items = ran.job_count_items
+        found.take_job(ran)
         out["automatic_round"] = found.figures()
         log(f"    automatic_round: {touched(counts)} items in the schedule ({time.monotonic() - t:.1f} s)")
     finally:

@@ -235,3 +235,15 @@ class FaultyMailer:
             self.crashes_left -= 1
             raise RuntimeError("worker killed after SES accepted the message")
         return message_id
+
+
+def crowd(deps: Deps, time: SimTime, n: int = 9) -> None:
+    """``n`` other accounts registered as sending for the next hour: every account's share of
+    the platform falls to 1/(n+1). They never book the platform themselves."""
+    from chalicelib.domain.pacing import Sender
+    from chalicelib.services.pacing import SENDERS_BUCKET
+
+    until = time.clock().timestamp() + 3600
+    current, rev = deps.throttle.senders(SENDERS_BUCKET)
+    others = {f"acc_other{i}": Sender(1000.0, until) for i in range(n)}
+    assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)

@@ -5,31 +5,19 @@ emulated throttle table, on simulated time."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from chalicelib.bootstrap import get_deps
-from chalicelib.domain.pacing import Sender
 from chalicelib.services.pacing import (
     PLATFORM_BUCKET,
-    SENDERS_BUCKET,
     Group,
     Pacer,
     capacity,
     pace_bucket,
 )
-from tests.integration.sending_support import SimTime, simulated
+from tests.integration.sending_support import crowd, simulated
 
 pytestmark = pytest.mark.usefixtures("aws")
-
-
-def _crowd(deps: Any, time: SimTime, n: int = 9) -> None:
-    """``n`` other accounts registered as sending for the next hour: the share falls to 1/(n+1)."""
-    until = time.clock().timestamp() + 3600
-    current, rev = deps.throttle.senders(SENDERS_BUCKET)
-    others = {f"acc_other{i}": Sender(1000.0, until) for i in range(n)}
-    assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)
 
 
 def _book(pacer: Pacer, remaining: int = 100) -> Group:
@@ -41,7 +29,7 @@ def _book(pacer: Pacer, remaining: int = 100) -> Group:
 def test_an_account_ahead_of_its_share_takes_the_idle_platforms_next_slots() -> None:
     with simulated() as (time, _):
         deps = get_deps()
-        _crowd(deps, time)
+        crowd(deps, time)
         pacer = Pacer(deps, "acc_a", 1000.0)
         spacing = 1.0 / capacity(deps)
         first = _book(pacer)
@@ -60,7 +48,7 @@ def test_an_account_ahead_of_its_share_takes_the_idle_platforms_next_slots() -> 
 def test_an_account_is_held_to_its_share_once_another_waits_for_the_platform() -> None:
     with simulated() as (time, _):
         deps = get_deps()
-        _crowd(deps, time)
+        crowd(deps, time)
         pacer = Pacer(deps, "acc_a", 1000.0)
         first = _book(pacer)
         paced_until = deps.throttle.booked_until([pace_bucket("acc_a")])[pace_bucket("acc_a")]
@@ -75,7 +63,7 @@ def test_an_account_is_held_to_its_share_once_another_waits_for_the_platform() -
 def test_an_account_limited_below_the_platforms_rate_never_borrows() -> None:
     with simulated() as (time, _):
         deps = get_deps()
-        _crowd(deps, time)
+        crowd(deps, time)
         own_rate = capacity(deps) / 2  # its own limit, below the platform's rate
         pacer = Pacer(deps, "acc_a", own_rate)
         first = _book(pacer)

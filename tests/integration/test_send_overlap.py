@@ -22,7 +22,7 @@ from chalicelib.bootstrap import get_deps
 from chalicelib.services.pacing import capacity
 from chalicelib.services.sending import IN_FLIGHT
 from tests.integration.conftest import Http, verify_sender
-from tests.integration.sending_support import SimQueue, SimTime, deliver, drain, simulated
+from tests.integration.sending_support import SimQueue, SimTime, crowd, deliver, drain, simulated
 from tests.integration.test_campaigns import add_clients
 from tests.integration.test_sending_reliability import _exactly_once, _send, _statuses, raise_limits
 
@@ -144,8 +144,6 @@ def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
     # of 100 e-mails. After 5 sends nine other accounts start sending, and its fair share falls
     # to a tenth: sending the rest at that pace would hold the worker for over a minute (past the
     # Lambda's 30 s). The message stops at its time window and a continuation carries the rest.
-    from chalicelib.domain.pacing import Sender
-    from chalicelib.services.pacing import SENDERS_BUCKET
     from chalicelib.services.sending import SEND_WINDOW_SECONDS
 
     time, queue = sim
@@ -165,10 +163,7 @@ def test_a_message_whose_pace_falls_hands_its_rest_on_within_its_window(
             nonlocal calls
             calls += 1
             if calls == 5:
-                until = time.clock().timestamp() + 3600
-                others = {f"acc_other{i}": Sender(1000.0, until) for i in range(9)}
-                current, rev = deps.throttle.senders(SENDERS_BUCKET)
-                assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)
+                crowd(deps, time)
             return str(real.send_raw(raw, **kw))
 
     deps.__dict__["mailer"] = Crowding()
@@ -224,8 +219,6 @@ def test_the_rest_beyond_a_window_goes_on_at_the_start_timed_to_be_in_hand_at_it
     # other 27 are enqueued before the first e-mail goes out, with a delay that brings them back
     # ``ADMIT_AHEAD_SECONDS`` before the window's estimated end: a worker then holds them when
     # it is their turn, instead of picking them up whenever one happens to be free.
-    from chalicelib.domain.pacing import Sender
-    from chalicelib.services.pacing import SENDERS_BUCKET
     from chalicelib.services.sending import ADMIT_AHEAD_SECONDS, SEND_WINDOW_SECONDS
 
     time, queue = sim
@@ -234,10 +227,7 @@ def test_the_rest_beyond_a_window_goes_on_at_the_start_timed_to_be_in_hand_at_it
     n = 40
     add_clients(http, n)
     raise_limits(http, account["account_id"])
-    until = time.clock().timestamp() + 3600
-    current, rev = deps.throttle.senders(SENDERS_BUCKET)
-    others = {f"acc_other{i}": Sender(1000.0, until) for i in range(9)}
-    assert deps.throttle.save_senders(SENDERS_BUCKET, current | others, rev)
+    crowd(deps, time)
     events: list[tuple[float, str, Any]] = []
     real_mailer, real_send_many = deps.mailer, queue.send_many
 
