@@ -971,7 +971,17 @@ OPS = [
         "/v1/campaigns/{campaign_id}/preview",
         "Audience counts and warnings",
         "Campaigns",
-        json_ok(200, "CampaignPreview", "Preview"),
+        {
+            **json_ok(200, "CampaignPreview", "The audience counted in the request"),
+            **json_ok(
+                202,
+                "Job",
+                "The audience has more recipients than one request counts (`PERMESSO_PREVIEW_MAX_CLIENTS`, "
+                "1,000): an `audience_count` job counts the rest; once `done`, its `result` holds "
+                "`recipients`, `consented`, `not_consented`, `suppressed` and `will_send`, and for an "
+                "hour the consent gate of `send` decides on them",
+            ),
+        },
         operation_id="previewCampaign",
     ),
     op(
@@ -1156,6 +1166,7 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
     ("bulkTags", "202"): ("job_id", "job_id", ["getJob"]),
     ("importClients", "202"): ("job_id", "job_id", ["getJob"]),
     ("resumeCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
+    ("previewCampaign", "202"): ("job_id", "job_id", ["getJob"]),
     ("cancelCampaign", "202"): ("job/job_id", "job_id", ["getJob"]),
     ("createApiKey", "201"): ("key_id", "key_id", ["revokeApiKey"]),
     ("inviteUser", "201"): (

@@ -90,8 +90,9 @@ class Settings(BaseModel):
     # A transactional e-mail (double opt-in, invitation, test send) waits at most this long
     # for its slot in the platform's rate before it is refused as "platform busy".
     transactional_max_wait_seconds: float = Field(default=10.0, gt=0)
-    # Audiences read synchronously by preview / the consent gate of send.
-    preview_max_clients: int = Field(default=5_000, ge=1)
+    # Recipients a request counts (preview, the consent gate of send, the console's counts);
+    # a larger audience is counted by an ``audience_count`` job (services/audience_counts.py).
+    preview_max_clients: int = Field(default=1_000, ge=1)
     # Anti-spam thresholds (PRODUCT.md §4), set by the operator through the environment.
     suspend_bounce_rate: float = Field(default=0.05, gt=0, le=1)
     suspend_complaint_rate: float = Field(default=0.001, gt=0, le=1)

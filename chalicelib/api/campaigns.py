@@ -70,8 +70,13 @@ def send_test_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
 
 
 @api.endpoint("/v1/campaigns/{campaign_id}/preview", ["POST"])
-def preview_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return service.preview(call.deps, call.acting_account, campaign_id)
+def preview_campaign(call: Call, campaign_id: str) -> Any:
+    """200 with the counts when the request counted the whole audience; 202 with the job
+    (as ``GET /v1/jobs/{id}``) that counts a larger one, its ``result`` the counts."""
+    counts, job = service.preview(call.deps, call.acting_account, campaign_id, call.actor)
+    if job is None:
+        return counts
+    return json_response(job_view(job), 202)
 
 
 @api.endpoint(

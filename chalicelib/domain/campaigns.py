@@ -48,6 +48,7 @@ class Campaign:
     paused_from: CampaignStatus | None = None
     paused_reason: str | None = None
     job_id: str | None = None
+    count_job_id: str | None = None  # the latest count of its audience (services/audience_counts)
     fanout_done: bool = False
     n_recipients: int = 0
     n_batches: int = 0

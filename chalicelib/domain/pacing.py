@@ -130,6 +130,17 @@ def registered(
     return updated
 
 
+def without(senders: Mapping[str, Sender], account: str, now: float) -> dict[str, Sender] | None:
+    """The registry once ``account`` has stopped sending (its campaign finished): its entry
+    gone now rather than when it would have expired, so the others' shares grow at once — or
+    ``None`` when it holds no entry (no write needed). Expired entries are dropped too."""
+    if account not in senders:
+        return None
+    updated = live(senders, now)
+    updated.pop(account, None)
+    return updated
+
+
 def group_size(pace: float, group_seconds: float, group_max: int, remaining: int, group_min: int = 1) -> int:
     """How many sends one booking covers: about ``group_seconds`` of the account's pace, at
     least ``group_min`` (a slow account's group spans more than ``group_seconds``: when ten

@@ -14,7 +14,6 @@ bounded page of that partition; a bigger campaign's requeue is a job
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -32,7 +31,7 @@ from chalicelib.domain.campaign_status import (
     TransitionRefused,
     next_status,
 )
-from chalicelib.domain.campaigns import AudienceCounts, Campaign, report_from_counters
+from chalicelib.domain.campaigns import Campaign, report_from_counters
 from chalicelib.domain.client_profile import Timestamp
 from chalicelib.domain.jobs import Budget, Job, SweepStep
 from chalicelib.domain.records import Account, Client
@@ -44,7 +43,6 @@ from chalicelib.services.targets import ClientSelection, one_of
 FANOUT_KIND = "campaign_fanout"
 _DUE_PER_RUN = 200
 AUTO_STATUSES = ("new", "active", "lapsing", "lost")
-_PAGE = 500
 
 Name = Annotated[str, Text(200, min_length=1, name=True)]
 Subject = Annotated[str, Text(998, min_length=1)]  # one header line
@@ -441,87 +439,24 @@ def job_audience_chunk(
     )
 
 
-def _audience_clients(
-    deps: Deps, account_id: str, audience: dict[str, Any], wanted: Callable[[], int] = lambda: _PAGE
-) -> Iterator[Client]:
-    """The audience's clients, read in stretches of at most ``wanted()`` candidates (asked
-    before each stretch, so a caller that needs only so many more reads no page past them)."""
-    cursor: Any = None
-    while True:
-        items = max(1, min(_PAGE, wanted()))
-        matches, cursor = audience_chunk(deps, account_id, audience, cursor, items, 10.0, need_clients=True)
-        for client_id, client in matches:
-            if client is None:  # the selection did not need the record: fetch it
-                found = deps.client_index.get_many(account_id, [client_id])
-                client = found.get(client_id)
-            if client is not None:
-                yield client
-        if cursor is None:
-            return
+def preview(
+    deps: Deps, account: Account, campaign_id: str, actor: str | None = None
+) -> tuple[dict[str, Any] | None, Job | None]:
+    """The preview's counts when the request counted the whole audience (at most
+    ``preview_max_clients`` recipients), else the job that counts the rest
+    (``services.audience_counts``)."""
+    from chalicelib.services import audience_counts
+
+    return audience_counts.preview(deps, account, get_campaign(deps, account, campaign_id), actor)
 
 
-def count_audience(deps: Deps, account: Account, campaign: Campaign) -> AudienceCounts:
-    """The audience counted in the request: at most ``preview_max_clients`` + 1 recipients' records
-    read (each stretch asks for no more than the count still needs to pass the limit), then
-    409 ``audience_too_large``."""
-    counts = AudienceCounts()
-    consent_only = account.settings.consent_only_campaigns
-    limit = deps.settings.preview_max_clients
+def preview_counts(deps: Deps, account: Account, campaign: Campaign) -> dict[str, Any]:
+    """The preview's counts without starting a job (a console page's GET): counted in the
+    request, or a fresh count job's; else 409 ``audience_too_large``."""
+    from chalicelib.services import audience_counts
 
-    def wanted() -> int:
-        return limit + 1 - counts.recipients
-
-    for client in _audience_clients(deps, account.account_id, campaign.audience, wanted):
-        counts.add(
-            campaign.kind, client.consent_state, client.suppressed, consent_only, pending=client.pending
-        )
-        if counts.recipients > limit:
-            raise Conflict(
-                "the audience is too large to count in one request",
-                code="audience_too_large",
-                details={"limit": limit},
-            )
-    return counts
-
-
-def preview(deps: Deps, account: Account, campaign_id: str) -> dict[str, Any]:
-    campaign = get_campaign(deps, account, campaign_id)
-    counts = count_audience(deps, account, campaign)
-    consent_only = account.settings.consent_only_campaigns
-    warnings = []
-    if counts.needs_acknowledgement(campaign.kind, consent_only):
-        warnings.append(
-            {
-                "code": "non_consented_recipients",
-                "count": counts.not_consented,
-                "message": f"{counts.not_consented} recipient(s) have not granted consent; "
-                "sending needs acknowledge_non_consented",
-            }
-        )
-    elif consent_only and counts.not_consented and campaign.kind is not CampaignKind.REACTIVATION:
-        warnings.append(
-            {
-                "code": "excluded_no_consent",
-                "count": counts.not_consented,
-                "message": f"{counts.not_consented} recipient(s) without consent will be excluded",
-            }
-        )
-    if counts.suppressed:
-        warnings.append(
-            {
-                "code": "suppressed_recipients",
-                "count": counts.suppressed,
-                "message": f"{counts.suppressed} suppressed or declined recipient(s) will not be reached",
-            }
-        )
-    return {
-        "recipients": counts.recipients,
-        "consented": counts.consented,
-        "not_consented": counts.not_consented,
-        "suppressed": counts.suppressed,
-        "will_send": counts.will_send,
-        "warnings": warnings,
-    }
+    counts = audience_counts.for_gate(deps, account, campaign)
+    return audience_counts.view(counts, campaign.kind, account.settings.consent_only_campaigns)
 
 
 # --- lifecycle --------------------------------------------------------------------------
@@ -551,7 +486,9 @@ def _unacknowledged(deps: Deps, account: Account, campaign: Campaign) -> int:
     consent_only = account.settings.consent_only_campaigns
     if campaign.kind is CampaignKind.REACTIVATION or consent_only:
         return 0
-    counts = count_audience(deps, account, campaign)
+    from chalicelib.services import audience_counts
+
+    counts = audience_counts.for_gate(deps, account, campaign)
     return counts.not_consented if counts.needs_acknowledgement(campaign.kind, consent_only) else 0
 
 

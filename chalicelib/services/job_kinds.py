@@ -11,6 +11,7 @@ from __future__ import annotations
 def load() -> None:
     """Register every job kind (idempotent: Python imports each module once)."""
     from chalicelib.services import (  # noqa: F401
+        audience_counts,
         auto_status,
         automatic,
         bulk_tags,

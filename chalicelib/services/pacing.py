@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 
 from chalicelib.bootstrap import Deps
-from chalicelib.domain.pacing import Sender, group_size, may_borrow, registered, share_of
+from chalicelib.domain.pacing import Sender, group_size, may_borrow, registered, share_of, without
 from chalicelib.domain.throttle import Deferred, Reservation
 from chalicelib.observability import logger
 
@@ -85,8 +85,32 @@ class _Registry:
                 self.senders, self.rev = deps.throttle.senders(SENDERS_BUCKET)
                 self.read_at = now
 
+    def leave(self, deps: Deps, account_id: str, now: float) -> None:
+        """Take ``account_id`` out of the registry (read afresh, compare-and-set)."""
+        with self.lock:
+            for _ in range(_CAS_ATTEMPTS):
+                self.senders, self.rev = deps.throttle.senders(SENDERS_BUCKET)
+                self.read_at = now
+                update = without(self.senders, account_id, now)
+                if update is None:
+                    return
+                if deps.throttle.save_senders(SENDERS_BUCKET, update, self.rev):
+                    self.senders, self.rev = update, (self.rev or 0) + 1
+                    return
+
 
 _REGISTRY = _Registry()
+
+
+def leave(deps: Deps, account_id: str) -> None:
+    """The account has finished sending (its campaign is done): it stops counting in the
+    others' shares now instead of ``SENDING_HORIZON`` after its last slot — the seconds in
+    which its share went unused by everybody at the end of each campaign. Best effort: if the
+    account still sends something else, its next booking registers it again."""
+    try:
+        _REGISTRY.leave(deps, account_id, deps.clock().timestamp())
+    except Exception:  # noqa: BLE001 — shares are fairness, not safety: the entry expires anyway
+        logger.exception("the registry of senders could not be written")
 
 
 class _Latency:

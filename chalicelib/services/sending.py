@@ -1041,6 +1041,9 @@ def _finish(deps: Deps, campaign: Campaign) -> bool:
     if deps.campaigns.finish(campaign, target, now, segment_after):
         logger.info("campaign finished", extra={"campaign_id": campaign.campaign_id, "status": target.value})
         metrics.add_metric(name="CampaignsFinished", unit="Count", value=1)
+        from chalicelib.services import pacing
+
+        pacing.leave(deps, campaign.account_id)
         return True
     return False
 

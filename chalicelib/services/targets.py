@@ -217,7 +217,7 @@ def resolve(deps: Deps, account_id: str, target: dict[str, Any], *, need_clients
 # Index items a request may read to count a selection for its job's total (no client record is
 # read and nothing is written); a selection that is not counted within it is counted by the job's
 # first chunks before any work (``counted_first``).
-COUNT_BUDGET = 5000
+COUNT_BUDGET = 2000
 COUNT_SECONDS = 10.0  # a guard: the item bound binds first on DynamoDB (keys-only pages)
 
 
@@ -270,14 +270,14 @@ def job_start(
         count = count_from(deps, account_id, target, None, Budget.start(COUNT_BUDGET, COUNT_SECONDS))
     if count.total is not None:
         return count.total, cursor
-    counting = {
-        "phase": "count",
-        "target": target,
-        "at": count.position,
-        "found": count.found,
-        "then": cursor,
-    }
-    return None, counting
+    return None, count_later(target, cursor, at=count.position, found=count.found)
+
+
+def count_later(target: dict[str, Any], then: Any, *, at: Any = None, found: int = 0) -> dict[str, Any]:
+    """A counting cursor: the job's first chunks count ``target``'s matches from ``at`` (``None``:
+    the start; ``found`` counted before it), set the job's ``total``, then hand the kind ``then``
+    (``counted_first``)."""
+    return {"phase": "count", "target": target, "at": at, "found": found, "then": then}
 
 
 ChunkRunner = Callable[[Deps, Job, Budget], ChunkOutcome]

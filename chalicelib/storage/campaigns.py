@@ -100,6 +100,7 @@ def _campaign(item: CampaignModel) -> Campaign:
         paused_from=CampaignStatus(item.paused_from) if item.paused_from else None,
         paused_reason=item.paused_reason,
         job_id=item.job_id,
+        count_job_id=item.count_job_id,
         fanout_done=bool(item.fanout_done),
         n_recipients=int(item.n_recipients or 0),
         n_batches=int(item.n_batches or 0),
@@ -396,6 +397,17 @@ class CampaignRepository:
 
     def set_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
         CampaignModel(account_id, campaign_id).update(actions=[CampaignModel.job_id.set(job_id)])
+
+    def set_count_job(self, account_id: str, campaign_id: str, job_id: str) -> None:
+        """Name the campaign's latest audience count (only while the campaign exists)."""
+        try:
+            CampaignModel(account_id, campaign_id).update(
+                actions=[CampaignModel.count_job_id.set(job_id)],
+                condition=CampaignModel.campaign_id.exists(),
+            )
+        except UpdateError as exc:
+            if not _lost(exc):
+                raise
 
     # ---------------------------------------------------------------- segmentation (reactivation)
 

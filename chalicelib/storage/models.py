@@ -506,6 +506,7 @@ class CampaignModel(Model):
     schedule_error = UnicodeAttribute(null=True)  # why a scheduled send did not start
     scheduled_by = UnicodeAttribute(null=True)  # the actor who scheduled it (its fan-out job's actor)
     job_id = UnicodeAttribute(null=True)
+    count_job_id = UnicodeAttribute(null=True)  # the latest audience count job (a preview's)
     fanout_done = BooleanAttribute(default=False)
     n_recipients = NumberAttribute(default=0)
     n_batches = NumberAttribute(default=0)

@@ -478,30 +478,31 @@ def test_no_volume_spike_at_the_usual_volume(http: Http, account: dict[str, Any]
     assert http.get("/v1/account")[1]["status"] == "active"
 
 
-def test_a_preview_reads_no_page_past_its_limit(
-    http: Http, tune: Any, monkeypatch: pytest.MonkeyPatch
+def test_a_finished_campaign_takes_its_account_out_of_the_senders_at_once(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The preview counts the audience in the request up to ``preview_max_clients`` and answers
-    409 beyond: it reads at most one record past the limit, not a page past it."""
-    from chalicelib.services import campaigns as campaign_service
+    """The others' shares grow when a campaign ends, not ``SENDING_HORIZON`` after its last
+    slot: the seconds in which its share went unused by everybody."""
+    from chalicelib.services import pacing
+    from tests.integration.sending_support import crowd, deliver
 
-    tune(preview_max_clients=5)
-    add_clients(http, 5)
+    time, queue = sim
+    deps = get_deps()
+    crowd(deps, time, n=2)
+    grant(http, add_clients(http, 3))
     cid = new_campaign(http)["campaign_id"]
-    status, preview = http.post(f"/v1/campaigns/{cid}/preview")
-    assert status == 200 and preview["recipients"] == 5, preview
+    when_done: list[set[str]] = []
+    real_leave = pacing.leave
 
-    add_clients(http, 7, prefix="more")
-    read: list[int] = []
-    real_chunk = campaign_service.audience_chunk
+    def leave(deps: Any, account_id: str) -> None:
+        when_done.append(set(deps.throttle.senders(pacing.SENDERS_BUCKET)[0]))
+        real_leave(deps, account_id)
 
-    def audience_chunk(*args: Any, **kwargs: Any) -> Any:
-        matches, cursor = real_chunk(*args, **kwargs)
-        read.append(len(matches))
-        return matches, cursor
-
-    monkeypatch.setattr(campaign_service, "audience_chunk", audience_chunk)
-    status, body = http.post(f"/v1/campaigns/{cid}/preview")
-    assert status == 409 and body["error"]["code"] == "audience_too_large", body
-    assert body["error"]["details"] == {"limit": 5}
-    assert sum(read) == 6  # the limit and one more: enough to know it is passed
+    monkeypatch.setattr(pacing, "leave", leave)
+    assert http.post(f"/v1/campaigns/{cid}/send")[0] == 202
+    while (entry := queue.pop()) is not None:
+        assert deliver(http.client, entry.queue, entry.body)
+    assert http.get(f"/v1/campaigns/{cid}")[1]["status"] == "sent"
+    others = {"acc_other0", "acc_other1"}
+    assert when_done == [others | {account["account_id"]}]  # it was sending when it finished…
+    assert set(deps.throttle.senders(pacing.SENDERS_BUCKET)[0]) == others  # …and left then

@@ -475,3 +475,44 @@ def test_resume_and_cancel_of_a_big_campaign_say_the_rest_goes_on_in_the_backgro
     report = http.get(f"/v1/campaigns/{campaign_id}/report")[1]
     assert http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "cancelled"
     assert (report["failed"], report["sent"], report["recipients"]) == (3, 0, 3)
+
+
+def test_an_audience_too_big_to_count_on_the_page_is_counted_in_the_background_then_sent(
+    salon: dict[str, Any], api: Any, tune: Any
+) -> None:
+    """Beyond ``preview_max_clients`` the pages do not count (nor start a count on a GET): they
+    offer the background count, whose page shows the numbers, and then "Send" decides on them
+    with the seed's warning."""
+    from chalicelib.bootstrap import get_deps
+
+    browser, http = salon["browser"], salon["http"]
+    campaign_id = new_campaign(browser)
+    tune(preview_max_clients=2)
+    page = browser.get(f"/app/campaigns/{campaign_id}?count=1")
+    assert "The audience has more than 2 recipients" in page.text
+    assert ">Count in the background</button>" in page.text
+    confirmation = browser.get(f"/app/campaigns/{campaign_id}/send")
+    assert ">Count in the background</button>" in confirmation.text
+    assert "Send anyway" not in confirmation.text and ">Send</button>" not in confirmation.text
+    account_id = http.get("/v1/account")[1]["account_id"]
+    assert get_deps().campaigns.get(account_id, campaign_id).count_job_id is None  # a GET started nothing
+
+    answer = browser.post(f"/app/campaigns/{campaign_id}/count", {"then": "send"})
+    assert answer.status == 303, answer.text
+    found = re.fullmatch(
+        r"/app/jobs/(job_[A-Za-z0-9]+)\?back=%2Fapp%2Fcampaigns%2F(cmp_[A-Za-z0-9]+)%2Fsend",
+        answer.location or "",
+    )
+    assert found and found.group(2) == campaign_id, answer.location
+    counting = browser.get(answer.location)
+    assert "<h1>Counting the audience</h1>" in counting.text
+    assert "counted in the background" in counting.text
+    drain_jobs(api)
+    counted = browser.get(answer.location)
+    assert re.search(r"<dt>In the audience</dt><dd>3</dd>", counted.text), counted.text
+    assert re.search(r"<dt>Without consent</dt><dd>2</dd>", counted.text)
+
+    confirmation = browser.get(f"/app/campaigns/{campaign_id}/send")
+    assert "2 of the 3 recipients have not given their consent" in confirmation.text
+    answer = browser.post(f"/app/campaigns/{campaign_id}/send", {"acknowledge": "1"})
+    assert answer.status == 303 and http.get(f"/v1/campaigns/{campaign_id}")[1]["status"] == "sending"

@@ -24,6 +24,7 @@ from chalicelib.domain.pacing import (
     registered,
     share_of,
     window_bound,
+    without,
 )
 from chalicelib.domain.throttle import Reservation, reserve
 from chalicelib.services.pacing import BORROW_SLACK
@@ -63,6 +64,13 @@ def test_the_registry_is_written_only_when_it_must_be() -> None:
     assert registered({}, "b", 3.0, 104.0, now=100.0, refresh=1.5) == {"b": Sender(3.0, 104.0)}
     assert load_senders(dump_senders(senders)) == senders
     assert live(senders, 100.0) == {"a": Sender(10.0, 105.0)}
+
+
+def test_an_account_that_stops_sending_leaves_the_registry_at_once() -> None:
+    senders = {"a": Sender(10.0, 105.0), "b": Sender(10.0, 104.0), "old": Sender(10.0, 99.0)}
+    assert without(senders, "a", now=100.0) == {"b": Sender(10.0, 104.0)}  # and the expired dropped
+    assert without(senders, "c", now=100.0) is None  # not in it: nothing to write
+    assert share_of("b", 1000.0, without(senders, "a", now=100.0) or {}, 14.0, now=100.0) == 14.0
 
 
 def test_an_account_counts_itself_among_the_senders() -> None:

@@ -348,15 +348,29 @@ def _preview_choices(page: Page, campaign: Any) -> list[tuple[str, str]]:
 
 
 def _counts(page: Page, campaign: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The API's preview (the counts), or why it could not be counted here."""
+    """The API's preview (the counts: counted here, or a background count's from the last hour),
+    or why it could not be counted here (``too_large``: the page offers the background count)."""
     try:
-        return campaigns.preview(page.deps, page.account, campaign.campaign_id), None
+        return campaigns.preview_counts(page.deps, page.account, campaign), None
     except Conflict as exc:
         if exc.code != "audience_too_large":
             raise
         return None, "console.campaigns.counts.too_large"
     except NotFound:
         return None, "console.campaigns.counts.no_list"
+
+
+@page("/app/campaigns/{campaign_id}/count", ["POST"])
+def count(page: Page, campaign_id: str) -> Response:
+    """Count the audience: here when it is small, else in the background (the API's preview
+    job), whose page shows its progress and then the counts; "back" leads to ``back``."""
+    from urllib.parse import quote
+
+    back = f"/app/campaigns/{campaign_id}" + ("/send" if page.field("then") == "send" else "")
+    _, job = campaigns.preview(page.deps, page.account, campaign_id, page.actor)
+    if job is None:
+        return page.redirect(back + ("?count=1#counts" if page.field("then") != "send" else ""))
+    return page.redirect(f"/app/jobs/{job.job_id}?back=" + quote(back, safe=""))
 
 
 REACTIVATION_ONLY = ("confirmed", "declined", "no_response")
@@ -462,6 +476,7 @@ def _campaign_view(
         chart=chart(figures) if figures else None,
         counts=counts,
         counts_problem=counts_problem,
+        count_limit=page.deps.settings.preview_max_clients,
         choices=choices,
         chosen=chosen,
         notice=NOTICES.get(page.query("done") or ""),
@@ -518,6 +533,7 @@ def send_confirmation(page: Page, campaign_id: str) -> Response:
         campaign=campaign,
         counts=counts,
         counts_problem=problem,
+        count_limit=page.deps.settings.preview_max_clients,
         warning=warning,
     )
 

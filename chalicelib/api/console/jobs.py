@@ -14,8 +14,9 @@ from chalicelib.lazy import lazy_module
 
 jobs = lazy_module("chalicelib.services.jobs")
 
-KINDS_SHOWN = ("bulk_tags", "build_list", "delete_list_members", "import_clients")
+KINDS_SHOWN = ("bulk_tags", "build_list", "delete_list_members", "import_clients", "audience_count")
 CLIENT_KINDS = ("bulk_tags", "import_clients")  # shown in the clients section
+CAMPAIGN_KINDS = ("audience_count",)  # shown in the campaigns section
 
 
 def console_path(value: str | None, default: str) -> str:
@@ -58,7 +59,7 @@ def job_page(page: Page, job_id: str) -> Response:
     errors = sorted(job.errors or [], key=lambda entry: int(entry.get("row", 0)))
     return page.render(
         "console/job.html",
-        section="clients" if kind in CLIENT_KINDS else "lists",
+        section="clients" if kind in CLIENT_KINDS else "campaigns" if kind in CAMPAIGN_KINDS else "lists",
         job=job,
         kind=kind,
         progress=job_progress(page, job),
