@@ -81,11 +81,14 @@ RUN_FIGURES = {
     "achieved_rate_ratio": (">=", 0.95),
     "ses_throttling_errors": ("<=", 0),
     "fair_share_deviation": ("<=", 0.10),
-    "dynamodb_items_written_per_recipient": ("<=", 3.5),
-    "dynamodb_items_read_per_recipient": ("<=", 1.5),
+    # Issue "Work that grows with an account…", item 4: at most 1.0 item read and 2.5 items
+    # written per recipient sent, and AWS cost besides SES at most 2 % of SES's price (the
+    # goals of an earlier round, 1.5 / 3.5 / 3 %, are met by none of the runs either).
+    "dynamodb_items_written_per_recipient": ("<=", 2.5),
+    "dynamodb_items_read_per_recipient": ("<=", 1.0),
     "dynamodb_write_units_per_recipient": ("<=", 4.0),
     "dynamodb_read_units_per_recipient": ("<=", 1.0),
-    "cost_share_of_ses_price": ("<=", 0.03),
+    "cost_share_of_ses_price": ("<=", 0.02),
 }
 GOALS = RUN_FIGURES
 
