@@ -93,6 +93,9 @@ ADMIT_AHEAD_SECONDS = 6.0
 # A message stops booking this long after its worker got it, whatever its window says: its wait
 # for its turn, its window and the last answers fit in the Lambda's 30 s.
 MESSAGE_LIFETIME_SECONDS = 22.0
+# A message that ends this much before its estimate in the account's queue hands the rest back
+# (one conditional write); less is not worth the write.
+QUEUE_RELEASE_MIN_SECONDS = 0.5
 LOOKAHEAD = 3  # deliveries claimed ahead of the SES call (see _paced_sends)
 IN_FLIGHT = 4  # SES calls one message may have outstanding at once (see _paced_sends)
 # A call is made on the message's own thread only while this many of SES's answer times (a
@@ -287,12 +290,15 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
     if sendable:
         _send_all(deps, account, campaign, sendable, limits, pacer, attempt, run)
     unsent = len(ids) - (run.counts.get("sent", 0) - sent_before)
-    if unsent > 0:
-        # The queue's estimate of this message was too long: hand back its end if it is
-        # still the account's last booking, so the next message does not wait for nothing.
-        deps.throttle.release_rate(
-            queue_bucket(account_id), place.new_tat, max(place.start, place.new_tat - unsent * place.interval)
-        )
+    # The account's queue expected this message to end at ``place.new_tat`` (its window at the
+    # pace it was admitted at). It ended now, or left ``unsent`` recipients to a continuation:
+    # hand back the rest of the estimate if it is still the account's last booking, so the
+    # next message does not wait for nothing — also when the account's pace rose meanwhile
+    # (the accounts it shared the platform with finished, and its groups went at their
+    # rate): the next message then starts now, not when this one was expected to end.
+    end = max(place.start, min(deps.clock().timestamp(), place.new_tat - unsent * place.interval))
+    if place.new_tat - end > QUEUE_RELEASE_MIN_SECONDS:
+        deps.throttle.release_rate(queue_bucket(account_id), place.new_tat, end)
     return _finish_message(deps, campaign, batch, attempt, run)
 
 

@@ -262,3 +262,42 @@ def test_the_rest_beyond_a_window_goes_on_at_the_start_timed_to_be_in_hand_at_it
     drain(http.client, queue)
     _exactly_once(n)
     assert _statuses(campaign_id) == {"sent": n}
+
+
+def test_a_message_whose_pace_rises_hands_the_rest_of_its_estimate_back_to_the_queue(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Admitted at a tenth of the platform (nine others sending), the message's window of 13 is
+    # estimated at ~10 s in the account's queue; then the others finish and its groups go at
+    # the platform's whole rate. When it ends, the queue says so: the account's next message
+    # starts now, not when this one was expected to end (the tail of a multi-account send).
+    from chalicelib.services import pacing
+    from chalicelib.services.pacing import queue_bucket
+
+    time, queue = sim
+    deps = get_deps()
+    monkeypatch.setattr("chalicelib.services.pacing.may_borrow", lambda *args: False)
+    add_clients(http, 40)
+    raise_limits(http, account["account_id"])
+    crowd(deps, time)
+    real_book = pacing.Pacer.book
+
+    def book(self: Any, remaining: int, max_wait: float) -> Any:
+        for i in range(9):  # the others' campaigns are done
+            pacing.leave(deps, f"acc_other{i}")
+        return real_book(self, remaining, max_wait)
+
+    monkeypatch.setattr(pacing.Pacer, "book", book)
+    _send(http)
+    while (entry := queue.pop()) is not None and entry.queue != "send":
+        assert deliver(http.client, entry.queue, entry.body)
+    assert entry is not None
+    started = time.now.timestamp()
+    assert deliver(http.client, entry.queue, entry.body)
+    ended = time.now.timestamp()
+    estimated_end = started + 13 / (capacity(deps) / 10)
+    assert ended < estimated_end - 5  # it went faster than it was admitted at
+    queue_end = deps.throttle.booked_until([queue_bucket(account["account_id"])])[
+        queue_bucket(account["account_id"])
+    ]
+    assert queue_end <= ended + 0.01, (queue_end - started, ended - started)
