@@ -40,6 +40,7 @@ class Deployed:
     memory_mb: int
     send_workers: int
     platform_rate: float
+    jobs_workers: int = 2  # copies of the jobs consumer (the fan-outs run side by side up to this)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,4 +118,5 @@ def deployed(stage: str = "prod") -> Deployed:
         memory_mb=function.memory_mb,
         send_workers=workers,
         platform_rate=float(environment["PERMESSO_PLATFORM_SEND_RATE_PER_SECOND"]),
+        jobs_workers=infra.poller_concurrency("jobs"),
     )

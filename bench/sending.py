@@ -576,9 +576,11 @@ def run(
             return all(deps.campaigns.get(a.account_id, c, consistent=True).fanout_done for a, c in campaigns)
 
         # The fan-out jobs, in this process: each job message on a thread of its own, as each is
-        # its own Lambda invocation in the cloud (the jobs queue's batch size is 1), so the
-        # campaigns start sending together rather than one fan-out after the other.
+        # its own Lambda invocation in the cloud (the jobs queue's batch size is 1), as many at
+        # once as the stage runs copies of the jobs consumer (its MaximumConcurrency).
         from concurrent.futures import ThreadPoolExecutor
+
+        from bench.pricing import deployed
 
         tally = threading.Lock()
 
@@ -603,10 +605,11 @@ def run(
                 counter["log_bytes"] += LAMBDA_PLATFORM_LOG_BYTES  # its own few lines not counted
                 counter["sqs_requests"] += 2  # delete + the chunk's own send
 
-        with ThreadPoolExecutor(max_workers=min(10, len(campaigns))) as pool:
+        copies = deployed(STAGE).jobs_workers
+        with ThreadPoolExecutor(max_workers=copies) as pool:
             while True:
                 messages = sqs.receive_message(
-                    QueueUrl=jobs_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    QueueUrl=jobs_url, MaxNumberOfMessages=copies, WaitTimeSeconds=1
                 ).get("Messages", [])
                 with tally:
                     counter["sqs_requests"] += 1
