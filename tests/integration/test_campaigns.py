@@ -13,7 +13,7 @@ from chalicelib.bootstrap import get_deps
 from chalicelib.domain.consent import EventType, Source
 from chalicelib.services.consent import ConsentChange, record_consent
 from chalicelib.storage.models import AccountDayStatsModel, ConsentEventModel, DeliveryModel
-from tests.integration.conftest import Http, create_account
+from tests.integration.conftest import Http, create_account, create_clients
 from tests.integration.sending_support import (
     SimQueue,
     SimTime,
@@ -39,14 +39,10 @@ def sim(api: Any, account: dict[str, Any]) -> Iterator[tuple[SimTime, SimQueue]]
 
 
 def add_clients(http: Http, n: int, *, tag: str = "vip", prefix: str = "c") -> list[str]:
-    ids = []
-    for i in range(n):
-        status, body = http.post(
-            "/v1/clients", {"email": f"{prefix}{i}@example.com", "first_name": f"N{i}", "tags": [tag]}
-        )
-        assert status == 201, body
-        ids.append(body["client_id"])
-    return ids
+    """``n`` clients as ``POST /v1/clients`` creates them (in process: see create_clients)."""
+    return create_clients(
+        http, [{"email": f"{prefix}{i}@example.com", "first_name": f"N{i}", "tags": [tag]} for i in range(n)]
+    )
 
 
 def grant(http: Http, client_ids: list[str], granted: bool = True) -> None:

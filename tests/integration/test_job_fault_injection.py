@@ -22,8 +22,11 @@ Faults:
 from __future__ import annotations
 
 import difflib
+import fcntl
 import functools
 import json
+import os
+import pickle
 import pprint
 import random
 import types
@@ -31,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -367,21 +371,53 @@ def assert_same(expected: dict[str, Any], actual: dict[str, Any]) -> None:
             raise AssertionError(f"{part} differ:\n" + "\n".join(lines))
 
 
-_REFERENCE: dict[str, tuple[dict[str, Any], dict[tuple[int, int], list[str]]]] = {}
+Reference = tuple[dict[str, Any], dict[tuple[int, int], list[str]]]
+_REFERENCE: dict[str, Reference] = {}
+# Under pytest-xdist: the folder all workers of this run share (the parent of each worker's
+# base temporary folder), where a reference run by one worker is left for the others.
+_SHARED: list[Path] = []
 
 
-def reference(
-    name: str, build: Callable[[World], None], monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, Any], dict[tuple[int, int], list[str]]]:
+def share_references(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Let the workers of one pytest-xdist run share the reference runs (the file's bulk and
+    segmentation scenarios, and test_job_fault_injection_throttling.py's, are the same code and
+    settings): a reference is pure data, and the bulk one alone is a fifth of each file's time."""
+    if not _SHARED and os.environ.get("PYTEST_XDIST_WORKER"):
+        _SHARED.append(tmp_path_factory.getbasetemp().parent / "fault-injection-references")
+
+
+def _run_reference(build: Callable[[World], None], monkeypatch: pytest.MonkeyPatch) -> Reference:
+    with fresh_world() as world:
+        build(world)
+        with injected(Faults(), monkeypatch) as observer:
+            outcome = run_worker(world, observer)
+        assert set(outcome) == {"ok"}, outcome
+        return snapshot(world.account_id), dict(observer.log)
+
+
+def reference(name: str, build: Callable[[World], None], monkeypatch: pytest.MonkeyPatch) -> Reference:
     """The scenario run once without faults, in its own world: its final state, and the
-    writes each chunk made (to aim kills at the first, middle and last of them)."""
-    if name not in _REFERENCE:
-        with fresh_world() as world:
-            build(world)
-            with injected(Faults(), monkeypatch) as observer:
-                outcome = run_worker(world, observer)
-            assert set(outcome) == {"ok"}, outcome
-            _REFERENCE[name] = (snapshot(world.account_id), dict(observer.log))
+    writes each chunk made (to aim kills at the first, middle and last of them). Once per
+    test run: a worker that finds another's result (see ``share_references``) reads it; one
+    that finds it under way waits for it (a lock on the file)."""
+    if name in _REFERENCE:
+        return _REFERENCE[name]
+    if not _SHARED:
+        _REFERENCE[name] = _run_reference(build, monkeypatch)
+        return _REFERENCE[name]
+    folder = _SHARED[0]
+    folder.mkdir(exist_ok=True)
+    stored = folder / f"{name}.pickle"
+    with (folder / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on a failure
+        if stored.exists():
+            # Written by a worker of this same run, below (plain data: dicts, lists, tuples).
+            _REFERENCE[name] = pickle.loads(stored.read_bytes())
+        else:
+            _REFERENCE[name] = _run_reference(build, monkeypatch)
+            partial = stored.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(_REFERENCE[name]))
+            partial.rename(stored)
     return _REFERENCE[name]
 
 
@@ -447,7 +483,9 @@ def build_bulk(world: World) -> None:
 
 
 @pytest.fixture
-def bulk(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[World], None]]:
+def bulk(
+    tune: Any, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[World], None]]:
     """Small enough sync part and chunks that the job has several; no time budget (neither the
     chunk's nor the Lambda's), so chunk boundaries depend only on the data (the same in every
     world)."""
@@ -461,6 +499,7 @@ def bulk(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[World
     # And the whole selection counted in the request (its 2,600 clients exceed the count
     # budget), so that every chunk of the job applies clients: the kill points are set on them.
     monkeypatch.setattr(targets, "COUNT_BUDGET", 5000)
+    share_references(tmp_path_factory)
     yield build_bulk
 
 
@@ -566,11 +605,14 @@ def build_segmentation(world: World) -> None:
 
 
 @pytest.fixture
-def segmentation(tune: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[World], None]:
+def segmentation(
+    tune: Any, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[World], None]:
     from chalicelib.services import segmentation as service
 
     monkeypatch.setattr(service, "_PAGE", 4)
     tune(job_chunk_items=4, job_chunk_seconds=3600.0, lambda_timeout_seconds=3600.0)
+    share_references(tmp_path_factory)
     return build_segmentation
 
 

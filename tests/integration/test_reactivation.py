@@ -14,7 +14,7 @@ from chalice.local import LambdaEventConverter
 
 from chalicelib.bootstrap import get_deps
 from chalicelib.storage.models import ConsentEventModel, ListMemberModel
-from tests.integration.conftest import Http, create_account
+from tests.integration.conftest import Http, create_account, create_clients
 from tests.integration.sending_support import SimQueue, SimTime, drain, parsed, sent_messages, simulated
 
 SENDER = "hello@salon.example"
@@ -40,7 +40,8 @@ def sim(
 def add_clients(
     http: Http, names: list[str], *, tag: str = "old", language: str | None = None
 ) -> dict[str, str]:
-    ids = {}
+    """Clients as ``POST /v1/clients`` creates them (in process: see create_clients), by name."""
+    bodies: list[dict[str, Any]] = []
     for name in names:
         body: dict[str, Any] = {
             "email": f"{name}@example.com",
@@ -49,10 +50,8 @@ def add_clients(
         }
         if language:
             body["language"] = language
-        status, created = http.post("/v1/clients", body)
-        assert status == 201, created
-        ids[name] = created["client_id"]
-    return ids
+        bodies.append(body)
+    return dict(zip(names, create_clients(http, bodies), strict=True))
 
 
 def new_reactivation(http: Http, **extra: Any) -> tuple[int, dict[str, Any]]:

@@ -12,8 +12,9 @@ that operation. Account operations run with a fresh account's key, operator oper
 the operator key. Zero failures are allowed, and the API's own log must hold no unhandled
 error either (that also covers requests the checks cannot see, e.g. the workers').
 
-Bounded: ``PERMESSO_FUZZ_EXAMPLES`` cases per operation (default 25) and a fixed seed
-(``PERMESSO_FUZZ_SEED``), so a run is repeatable; a failure prints the reproducing curl.
+Bounded: ``PERMESSO_FUZZ_EXAMPLES`` cases per operation and phase (default 25 for the
+documented examples, 12 for the fuzzing phase) and a fixed seed (``PERMESSO_FUZZ_SEED``), so
+a run is repeatable; a failure prints the reproducing curl.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stac
 
 pytestmark = pytest.mark.smoke
 
-RUN_FIRST = 345  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 220  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 EXAMPLES = int(os.environ.get("PERMESSO_FUZZ_EXAMPLES", "25"))
+# The fuzzing phase's budget per operation was 25 too. The account run, this seed, measured
+# side by side (2026-12): 12, 25 and 50 cases per operation generated 897, 1,231 and 2,201 cases
+# in all and found nothing at any budget (every check passed; the same warnings), while the
+# fuzzing phase took about 26, 58 and 111 s. The larger budgets found nothing more, so this
+# phase runs 12; PERMESSO_FUZZ_EXAMPLES still widens a local run (both phases).
+FUZZING_EXAMPLES = int(os.environ.get("PERMESSO_FUZZ_EXAMPLES", "12"))
 SCENARIOS = int(os.environ.get("PERMESSO_FUZZ_SCENARIOS", "150"))
 STEPS = 10
 SEED = os.environ.get("PERMESSO_FUZZ_SEED", "20261124")
@@ -65,7 +72,7 @@ def config(workdir: Path, scenarios: int) -> Path:
 max-examples = {EXAMPLES}
 
 [phases.fuzzing.generation]
-max-examples = {EXAMPLES}
+max-examples = {FUZZING_EXAMPLES}
 
 [phases.stateful]
 max-steps = {STEPS}
