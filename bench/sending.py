@@ -62,6 +62,7 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import replace
 from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -311,6 +312,16 @@ class LogSink:
 LAMBDA_PLATFORM_LOG_BYTES = 400
 
 
+class Invocation:
+    """The part of Lambda's ``context`` the send worker reads: the time it has left."""
+
+    def __init__(self, timeout: float, started: float) -> None:
+        self._deadline = started + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.perf_counter()) * 1000))
+
+
 def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     import sys
 
@@ -324,7 +335,9 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     from chalicelib.bootstrap import Deps
     from chalicelib.config import get_settings
     from chalicelib.observability import flush_metrics
-    from chalicelib.services.sending import MESSAGES_PER_INVOCATION, process_bodies
+    from chalicelib.queue import Received
+    from chalicelib.services.sending import MESSAGES_PER_INVOCATION, Feed, process_bodies
+    from local.stage import function_settings
 
     settings = get_settings()
     deps = Deps(settings=settings)
@@ -349,6 +362,23 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
         original_count(self, name, n)
 
     sending.BatchRun.count = counted_run  # type: ignore[method-assign]
+    # The send function's timeout in the stage: an invocation takes more messages itself while
+    # it has time (``services.sending.Feed``), through this process's counted SQS client.
+    timeout = function_settings("handle_send", STAGE).timeout_seconds
+
+    def take(n: int) -> list[Any]:
+        counter["sqs_requests"] += 1
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=n).get("Messages", [])
+        counter["messages"] += len(got)
+        counter["messages_taken"] += len(got)
+        return [Received(m["MessageId"], m["Body"], m["ReceiptHandle"]) for m in got]
+
+    def forget(handles: list[str]) -> None:
+        counter["sqs_requests"] += 1
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+        )
+
     busy = 0.0
     while not stop.is_set():
         counter["sqs_requests"] += 1
@@ -359,10 +389,13 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
             continue
         counter["invocations"] += 1
         started = time.perf_counter()
+        feed = Feed.for_lambda(deps, Invocation(timeout, started))
+        if feed is not None:
+            feed = replace(feed, receive=take, delete=forget)
         try:  # one Lambda invocation: its messages side by side, failures reported per message
             failed = {
                 f["itemIdentifier"]
-                for f in process_bodies(deps, [(m["MessageId"], m["Body"]) for m in messages])[
+                for f in process_bodies(deps, [(m["MessageId"], m["Body"]) for m in messages], feed)[
                     "batchItemFailures"
                 ]
             }
@@ -416,7 +449,10 @@ def setup(accounts: int, recipients: int) -> tuple[Any, list[tuple[str, str]]]:
         model.create_table(wait=True)
     sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
     for spec in QUEUES:
-        sqs.create_queue(QueueName=settings.resource_name(spec.name), Attributes={"VisibilityTimeout": "60"})
+        sqs.create_queue(
+            QueueName=settings.resource_name(spec.name),
+            Attributes={"VisibilityTimeout": str(spec.visibility_timeout_seconds)},  # as the stack creates it
+        )
     deps = Deps(settings=settings)  # its mailer registers the sender domains in the emulator's SES
     out = []
     each = recipients // accounts

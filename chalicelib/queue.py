@@ -8,15 +8,29 @@ are logical (``chalicelib.resources.QUEUES``) and resolved to URLs once.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.config import Settings
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message a worker took from a queue itself (not one Lambda's event brought)."""
+
+    message_id: str
+    body: str
+    receipt_handle: str  # what deletes it once handled; until then it comes back after its visibility timeout
 
 
 class MessageQueue(Protocol):
     def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None: ...
 
     def send_many(self, queue: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None: ...
+
+    def receive(self, queue: str, max_messages: int) -> list[Received]: ...
+
+    def delete(self, queue: str, receipt_handles: list[str]) -> None: ...
 
 
 class SqsQueue:
@@ -51,6 +65,27 @@ class SqsQueue:
             MessageBody=json.dumps(body, separators=(",", ":")),
             DelaySeconds=delay_seconds,
         )
+
+    def receive(self, queue: str, max_messages: int) -> list[Received]:
+        """One ``ReceiveMessage`` without waiting (up to 10 messages): for a worker that takes
+        more messages itself while it has time (``services.sending.Feed``)."""
+        messages = (
+            self._sqs()
+            .receive_message(QueueUrl=self.url(queue), MaxNumberOfMessages=max(1, min(10, max_messages)))
+            .get("Messages", [])
+        )
+        return [Received(m["MessageId"], m["Body"], m["ReceiptHandle"]) for m in messages]
+
+    def delete(self, queue: str, receipt_handles: list[str]) -> None:
+        """``DeleteMessageBatch`` of messages this worker received and handled (10 a request); one
+        SQS could not delete comes back after its visibility timeout, which every consumer
+        tolerates (they are idempotent)."""
+        url = self.url(queue)
+        for start in range(0, len(receipt_handles), 10):
+            chunk = receipt_handles[start : start + 10]
+            self._sqs().delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+            )
 
     def send_many(self, queue: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
         """``SendMessageBatch``, 10 messages per request; entries SQS did not take are resent."""

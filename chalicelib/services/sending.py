@@ -61,6 +61,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_calls
 from dataclasses import dataclass, field, replace
@@ -81,6 +82,7 @@ from chalicelib.domain.records import Account, Client
 from chalicelib.domain.throttle import Deferred
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
+from chalicelib.queue import Received
 from chalicelib.storage.campaigns import SETTLED, new_step
 
 SEND_QUEUE = "send"
@@ -93,6 +95,10 @@ ADMIT_AHEAD_SECONDS = 6.0
 # A message stops booking this long after its worker got it, whatever its window says: its wait
 # for its turn, its window and the last answers fit in the Lambda's 30 s.
 MESSAGE_LIFETIME_SECONDS = 22.0
+# A message waiting in hand for its turn looks at its account's share this often; a rise of more
+# than this share brings its turn nearer (``_wait_for_turn``).
+TURN_CHECK_SECONDS = 0.5
+TURN_PACE_CHANGE = 0.05
 # A message that ends this much before its estimate in the account's queue hands the rest back
 # (one conditional write); less is not worth the write.
 QUEUE_RELEASE_MIN_SECONDS = 0.5
@@ -102,6 +108,17 @@ IN_FLIGHT = 4  # SES calls one message may have outstanding at once (see _paced_
 # moving average) fit before the next slot; else on the pool (see _paced_sends).
 INLINE_MARGIN = 2.0
 MESSAGES_PER_INVOCATION = 10  # handle_send's SQS batch size: messages paced side by side
+# An invocation that takes more messages itself (``Feed``) ends by a share of its timeout drawn
+# between these two (under the duration alarm's 80 %)…
+FEED_TIMEOUT_SHARE = 0.75
+FEED_END_SPREAD = 0.7
+FEED_FINISH_SECONDS = 5.0  # …its messages booking nothing in the last seconds (last answers, counts)
+# A message is taken only while it can run its whole lifetime before ``send_until``: the messages
+# of an invocation end one by one, as they began (each one's successor is taken by an invocation
+# still taking), not all at once at its end — which stopped a worker's sending for seconds.
+FEED_LAST_TAKE_SECONDS = MESSAGE_LIFETIME_SECONDS
+# How often free slots look at the queue while messages run (also each time one ends).
+FEED_POLL_SECONDS = 2.0
 UNKNOWN_OUTCOME_RECHECK = 60.0  # seconds before a delivery whose SES answer was lost is looked at
 STALLED_CAMPAIGN = timedelta(minutes=15)  # no step counted this long: the sweep looks at the deliveries
 SES_EVENT_STEP = "ses-event"  # the step id of a delivery SES's own Send event moved to sent (counted there)
@@ -154,39 +171,143 @@ class BatchRun:
             self.retry = self.retry or retry
 
 
+@dataclass(frozen=True)
+class Feed:
+    """How an invocation takes more messages from the send queue itself, while it has time.
+
+    A worker is free only when its whole invocation ends; with messages that each run up to
+    ``MESSAGE_LIFETIME_SECONDS``, an account's next message often sat on the queue while every
+    worker's invocation still had a long message running. So an invocation whose function has
+    the time (the prod stage's send function: 120 s) keeps its slots full: when one of its
+    messages ends, it takes the next ones itself until ``take_until``, early enough for a
+    message taken then to run its whole lifetime before ``send_until`` (which every message of
+    the invocation is also given as its deadline: nothing books after it). Its messages then end
+    one by one, as they began, their successors taken by invocations still taking. The end is
+    drawn at random between ``FEED_END_SPREAD`` and 1 of ``FEED_TIMEOUT_SHARE`` of the timeout,
+    so the workers' invocations, started together, do not all stop taking at the same moment.
+    What it took it deletes once handled; one that failed stays on the queue and comes back
+    after its visibility timeout, as a batch item failure does (and counts toward the
+    dead-letter queue's ``maxReceiveCount`` the same way)."""
+
+    receive: Callable[[int], list[Received]]
+    delete: Callable[[list[str]], None]  # receipt handles, up to 10
+    send_until: float  # on ``clock``: no message of the invocation books a group after this
+    take_until: float  # on ``clock``: nothing is taken from the queue after this
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def for_lambda(
+        cls, deps: Deps, context: Any, draw: Callable[[float, float], float] = random.uniform
+    ) -> Feed | None:
+        """The feed of a Lambda invocation from its ``context``; ``None`` when the function's
+        timeout is not longer than what one message may take (the 30 s of the other stages'
+        functions): its messages then run ``MESSAGE_LIFETIME_SECONDS`` each, as before."""
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if remaining is None:
+            return None
+        budget = remaining() / 1000.0
+        if budget * FEED_TIMEOUT_SHARE * FEED_END_SPREAD - FEED_FINISH_SECONDS <= FEED_LAST_TAKE_SECONDS:
+            return None
+        now = time.monotonic()
+        send_until = now + budget * FEED_TIMEOUT_SHARE * draw(FEED_END_SPREAD, 1.0) - FEED_FINISH_SECONDS
+        queue = deps.queue
+        return cls(
+            receive=lambda n: queue.receive(SEND_QUEUE, n),
+            delete=lambda handles: queue.delete(SEND_QUEUE, handles),
+            send_until=send_until,
+            take_until=send_until - FEED_LAST_TAKE_SECONDS,
+        )
+
+    def deadline(self, now: float) -> float:
+        """``send_until`` on the epoch clock whose ``now`` is given."""
+        return now + (self.send_until - self.clock())
+
+
 def handle_sqs_event(deps: Deps, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """``handle_send``'s body: its messages processed side by side (a thread each: they mostly
-    wait for their send slots); failed records are reported back (partial batch response),
-    so only they are redelivered."""
+    wait for their send slots), more taken from the queue while the invocation has time
+    (``Feed``); failed records of the event are reported back (partial batch response), so only
+    they are redelivered."""
     records = list(event.get("Records") or [])
-    return process_bodies(deps, [(str(r.get("messageId")), str(r.get("body"))) for r in records])
+    messages = [(str(r.get("messageId")), str(r.get("body"))) for r in records]
+    return process_bodies(deps, messages, Feed.for_lambda(deps, context))
 
 
-def process_bodies(deps: Deps, messages: list[tuple[str, str]]) -> dict[str, Any]:
-    """Process ``(message_id, body)`` pairs side by side; the partial batch response."""
+def process_bodies(deps: Deps, messages: list[tuple[str, str]], feed: Feed | None = None) -> dict[str, Any]:
+    """Process ``(message_id, body)`` pairs side by side; the partial batch response. With a
+    ``feed``, each slot a message frees is filled from the queue while ``feed.take_until`` allows
+    and another message still runs (an invocation with nothing left running ends: Lambda's poller
+    starts the next one when there is work)."""
 
     def attempt(message: tuple[str, str]) -> bool:
         try:
-            process_message(deps, json.loads(message[1]))
+            deadline = None if feed is None else feed.deadline(deps.clock().timestamp())
+            process_message(deps, json.loads(message[1]), deadline)
         except Exception:  # noqa: BLE001 — reported as a batch item failure; SQS redelivers it
             logger.exception("send message failed", extra={"message_id": message[0]})
             return False
         return True
 
-    if len(messages) <= 1:
-        outcomes = [attempt(message) for message in messages]
-    else:
+    if feed is None and len(messages) <= 1:
+        outcomes = {m[0]: attempt(m) for m in messages}
+    elif feed is None:
         with ThreadPoolExecutor(max_workers=len(messages), thread_name_prefix="send-message") as pool:
-            outcomes = list(pool.map(attempt, messages))
+            outcomes = {m[0]: ok for m, ok in zip(messages, pool.map(attempt, messages), strict=True)}
+    else:
+        outcomes = _fed(messages, feed, attempt)
     # Every failed message is listed (all of them, if all failed): SQS redelivers exactly those.
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": m[0]} for m, ok in zip(messages, outcomes, strict=True) if not ok
-        ]
-    }
+    return {"batchItemFailures": [{"itemIdentifier": m[0]} for m in messages if not outcomes[m[0]]]}
 
 
-def process_message(deps: Deps, body: dict[str, Any]) -> str:
+def _fed(
+    messages: list[tuple[str, str]], feed: Feed, attempt: Callable[[tuple[str, str]], bool]
+) -> dict[str, bool]:
+    """The event's messages and those ``feed`` brings, ``MESSAGES_PER_INVOCATION`` at a time;
+    the event's outcomes (the fed ones are deleted here when they succeed)."""
+    outcomes: dict[str, bool] = {}
+    taken = 0
+    with ThreadPoolExecutor(max_workers=MESSAGES_PER_INVOCATION, thread_name_prefix="send-message") as pool:
+        running: dict[Future[bool], tuple[str, str | None]] = {
+            pool.submit(attempt, m): (m[0], None) for m in messages
+        }
+        while running:
+            ended, _ = wait_for_calls(list(running), timeout=FEED_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            handled: list[str] = []
+            for future in ended:
+                message_id, handle = running.pop(future)
+                ok = future.result()
+                if handle is None:
+                    outcomes[message_id] = ok
+                elif ok:
+                    handled.append(handle)
+            if handled:
+                try:
+                    feed.delete(handled)
+                except Exception:  # noqa: BLE001 — they come back later: duplicate steps, harmless
+                    logger.exception("could not delete handled send messages")
+            free = MESSAGES_PER_INVOCATION - len(running)
+            if not running or free <= 0 or feed.clock() >= feed.take_until:
+                continue
+            try:
+                received = feed.receive(free)
+            except Exception:  # noqa: BLE001 — the queue is unwell: finish what runs, take nothing more
+                logger.exception("could not take more send messages")
+                feed = replace(feed, take_until=float("-inf"))
+                continue
+            for message in received:
+                running[pool.submit(attempt, (message.message_id, message.body))] = (
+                    message.message_id,
+                    message.receipt_handle,
+                )
+            taken += len(received)
+    if taken:
+        metrics.add_metric(name="SendMessagesTaken", unit="Count", value=taken)
+    return outcomes
+
+
+def process_message(deps: Deps, body: dict[str, Any], deadline: float | None = None) -> str:
+    """Send one message's recipients (see the module's docstring); ``deadline`` (epoch seconds):
+    its invocation's ``send_until`` — it books nothing after it, nor after its own lifetime."""
     account_id, campaign_id = str(body["account_id"]), str(body["campaign_id"])
     batch, attempt = int(body["batch"]), int(body.get("attempt", 0))
     ids = [str(i) for i in body["client_ids"]]
@@ -223,7 +344,9 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         return "paused"
     limits = limits_in_force(deps, account, now)
     pacer = Pacer(deps, account_id, limits.send_rate_per_second)
-    run = BatchRun(step=step, deadline=now.timestamp() + MESSAGE_LIFETIME_SECONDS)
+    # It books nothing after its lifetime, nor after its invocation's ``send_until`` (``Feed``).
+    lifetime = now.timestamp() + MESSAGE_LIFETIME_SECONDS
+    run = BatchRun(step=step, deadline=lifetime if deadline is None else min(lifetime, deadline))
     pace = pacer.share()
     # A message sends at most one window of its pace: the rest of a large batch continues
     # at once, unread (it is read, fresh, by the message that sends it).
@@ -242,7 +365,7 @@ def process_message(deps: Deps, body: dict[str, Any]) -> str:
         # Its turn is near: the message waits for it here, in hand, instead of going back to the
         # queue — a worker is free only when its whole invocation ends, so a message sent back
         # would start whenever one happens to be, its account idle until then.
-        deps.sleep(wait)
+        _wait_for_turn(deps, pacer, place.start, pace)
     rest, ids = ids[window:], ids[:window]
     blocked = pacer.blocked(deps.settings.send_max_wait_seconds)
     if blocked is not None:
@@ -325,6 +448,27 @@ def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bo
         )
         metrics.add_metric(name="SendingBlocked", unit="Count", value=1)
     return moved
+
+
+def _wait_for_turn(deps: Deps, pacer: Any, start: float, pace: float) -> None:
+    """Sleep until ``start``, the account's turn as its queue estimated it at ``pace``.
+
+    The messages ahead of this one send at the account's share of the platform; when it rises
+    meanwhile (other accounts finished: at the end of a busy moment every remaining account's
+    share grows several times over), they end sooner by the same factor, and so does the wait —
+    else the account would sit idle until the old estimate, alone on the platform, while its
+    next message slept in hand (seen as the last seconds of a 10-account run going at a third
+    of the rate). The share comes from this process's copy of the registry (``Pacer.share``):
+    looking costs nothing more than the sends already pay for."""
+    left = start - deps.clock().timestamp()
+    while left > 0:  # counted by what was slept, whatever the clock does meanwhile
+        step = min(left, TURN_CHECK_SECONDS)
+        deps.sleep(step)
+        left -= step
+        current = pacer.share(deps.clock().timestamp())
+        if left > 0 and current > pace * (1 + TURN_PACE_CHANGE):
+            left *= pace / current
+            pace = current
 
 
 def _finish_message(deps: Deps, campaign: Campaign, batch: int, attempt: int, run: BatchRun) -> str:
@@ -611,7 +755,7 @@ def _paced_sends(
                 break
             remaining = len(batch) - index + 1
             started = deps.clock().timestamp()
-            if next_group is None and started >= ends_at:
+            if next_group is None and started >= min(ends_at, run.deadline):
                 _keep_rest(batch, index, in_hand, run, 0.0)
                 index = len(batch)
                 run.count("message_time_up")

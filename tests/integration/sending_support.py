@@ -85,6 +85,13 @@ class SimQueue:
             heapq.heappush(self._heap, _Entry(due, next(self._seq), queue, body))
             self.sent[queue] += 1
 
+    def receive(self, queue: str, max_messages: int) -> list[Any]:
+        """Nothing: the simulated tests hand every message to a worker themselves (``drain``)."""
+        return []
+
+    def delete(self, queue: str, receipt_handles: list[str]) -> None:
+        raise AssertionError("nothing was received from a simulated queue")
+
     def pop(self) -> _Entry | None:
         if not self._heap:
             return None
