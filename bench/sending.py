@@ -62,7 +62,6 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import replace
 from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -335,7 +334,6 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
     from chalicelib.bootstrap import Deps
     from chalicelib.config import get_settings
     from chalicelib.observability import flush_metrics
-    from chalicelib.queue import Received
     from chalicelib.services.sending import MESSAGES_PER_INVOCATION, Feed, process_bodies
     from local.stage import function_settings
 
@@ -363,21 +361,23 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
 
     sending.BatchRun.count = counted_run  # type: ignore[method-assign]
     # The send function's timeout in the stage: an invocation takes more messages itself while
-    # it has time (``services.sending.Feed``), through this process's counted SQS client.
+    # it has time (``services.sending.Feed``), through the app's queue adapter, counted.
     timeout = function_settings("handle_send", STAGE).timeout_seconds
+    original_receive, original_delete = queue.receive, queue.delete
 
-    def take(n: int) -> list[Any]:
+    def counted_receive(name: str, n: int) -> list[Any]:
         counter["sqs_requests"] += 1
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=n).get("Messages", [])
+        got = original_receive(name, n)
         counter["messages"] += len(got)
         counter["messages_taken"] += len(got)
-        return [Received(m["MessageId"], m["Body"], m["ReceiptHandle"]) for m in got]
+        return got
 
-    def forget(handles: list[str]) -> None:
-        counter["sqs_requests"] += 1
-        sqs.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
-        )
+    def counted_delete(name: str, handles: list[str]) -> None:
+        counter["sqs_requests"] += -(-len(handles) // 10)
+        original_delete(name, handles)
+
+    queue.receive = counted_receive  # type: ignore[method-assign]
+    queue.delete = counted_delete  # type: ignore[method-assign]
 
     busy = 0.0
     while not stop.is_set():
@@ -390,8 +390,6 @@ def worker(env: dict[str, str], ses_url: str, stop: Any, results: Any) -> None:
         counter["invocations"] += 1
         started = time.perf_counter()
         feed = Feed.for_lambda(deps, Invocation(timeout, started))
-        if feed is not None:
-            feed = replace(feed, receive=take, delete=forget)
         try:  # one Lambda invocation: its messages side by side, failures reported per message
             failed = {
                 f["itemIdentifier"]

@@ -249,21 +249,18 @@ def process_bodies(deps: Deps, messages: list[tuple[str, str]], feed: Feed | Non
         return True
 
     if feed is None and len(messages) <= 1:
-        outcomes = {m[0]: attempt(m) for m in messages}
-    elif feed is None:
-        with ThreadPoolExecutor(max_workers=len(messages), thread_name_prefix="send-message") as pool:
-            outcomes = {m[0]: ok for m, ok in zip(messages, pool.map(attempt, messages), strict=True)}
+        outcomes = {m[0]: attempt(m) for m in messages}  # on this thread: nothing to pace beside it
     else:
-        outcomes = _fed(messages, feed, attempt)
+        outcomes = _side_by_side(messages, feed, attempt)
     # Every failed message is listed (all of them, if all failed): SQS redelivers exactly those.
     return {"batchItemFailures": [{"itemIdentifier": m[0]} for m in messages if not outcomes[m[0]]]}
 
 
-def _fed(
-    messages: list[tuple[str, str]], feed: Feed, attempt: Callable[[tuple[str, str]], bool]
+def _side_by_side(
+    messages: list[tuple[str, str]], feed: Feed | None, attempt: Callable[[tuple[str, str]], bool]
 ) -> dict[str, bool]:
-    """The event's messages and those ``feed`` brings, ``MESSAGES_PER_INVOCATION`` at a time;
-    the event's outcomes (the fed ones are deleted here when they succeed)."""
+    """The event's messages and those ``feed`` brings (if any), ``MESSAGES_PER_INVOCATION`` at a
+    time; the event's outcomes (the fed ones are deleted here when they succeed)."""
     outcomes: dict[str, bool] = {}
     taken = 0
     with ThreadPoolExecutor(max_workers=MESSAGES_PER_INVOCATION, thread_name_prefix="send-message") as pool:
@@ -280,13 +277,13 @@ def _fed(
                     outcomes[message_id] = ok
                 elif ok:
                     handled.append(handle)
-            if handled:
+            if handled and feed is not None:
                 try:
                     feed.delete(handled)
                 except Exception:  # noqa: BLE001 — they come back later: duplicate steps, harmless
                     logger.exception("could not delete handled send messages")
             free = MESSAGES_PER_INVOCATION - len(running)
-            if not running or free <= 0 or feed.clock() >= feed.take_until:
+            if feed is None or not running or free <= 0 or feed.clock() >= feed.take_until:
                 continue
             try:
                 received = feed.receive(free)
