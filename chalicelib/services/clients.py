@@ -33,19 +33,13 @@ def _with_auto_status(client: Client, account: Account, now: datetime) -> Client
     return replace(client, auto_status=result.status.value, next_status_at=result.next_change_at)
 
 
-def create_client(
+def _new_client(
     deps: Deps,
     account: Account,
     data: ClientInput,
-    tag_spellings: dict[str, str] | None = None,
-    *,
-    pending: bool = False,
-    stage: Stage | None = None,
+    tag_spellings: dict[str, str] | None,
+    pending: bool,
 ) -> Client:
-    """A new client; ``pending`` for one the public form created (in no audience until its
-    address's owner confirms, see ``services/intake.py``). ``tag_spellings``: the account's
-    tag spellings already looked up (a caller creating many). ``stage``: items written in the
-    same transaction (an import job's receipt of the row)."""
     from chalicelib.services.tags import account_spellings
 
     now = deps.clock()
@@ -70,7 +64,23 @@ def create_client(
         suppressed=False,
         pending=pending,
     )
-    client = _with_auto_status(client, account, now)
+    return _with_auto_status(client, account, now)
+
+
+def create_client(
+    deps: Deps,
+    account: Account,
+    data: ClientInput,
+    tag_spellings: dict[str, str] | None = None,
+    *,
+    pending: bool = False,
+    stage: Stage | None = None,
+) -> Client:
+    """A new client; ``pending`` for one the public form created (in no audience until its
+    address's owner confirms, see ``services/intake.py``). ``tag_spellings``: the account's
+    tag spellings already looked up (a caller creating many). ``stage``: items written in the
+    same transaction (an import job's receipt of the row)."""
+    client = _new_client(deps, account, data, tag_spellings, pending)
     address_hash = email_hash(deps.email_hash_key, data.email)
     for attempt in range(_MAX_ATTEMPTS):
         try:
@@ -88,6 +98,34 @@ def create_client(
                 raise
     logger.info("client created", extra={"account_id": account.account_id, "client_id": created.client_id})
     metrics.add_metric(name="ClientsCreated", unit="Count", value=1)
+    return created
+
+
+def create_clients(
+    deps: Deps,
+    account: Account,
+    entries: list[tuple[ClientInput, Stage | None]],
+    tag_spellings: dict[str, str],
+) -> list[Client | None]:
+    """New clients for an import's rows (``(input, stage)`` each), several to a transaction
+    (``ClientRepository.create_many``). For each entry, in order: the client created, or None
+    when it was not — the caller then creates it alone (``create_client``), which follows the
+    suppression list, tells a duplicate address, or retries a collision, as for one client."""
+    from chalicelib.storage.clients import NewClient
+
+    new = [
+        NewClient(
+            _new_client(deps, account, data, tag_spellings, pending=False),
+            stage,
+            email_hash(deps.email_hash_key, data.email),
+        )
+        for data, stage in entries
+    ]
+    created = deps.clients.create_many(new)
+    count = sum(client is not None for client in created)
+    if count:
+        logger.info("clients created", extra={"account_id": account.account_id, "clients": count})
+        metrics.add_metric(name="ClientsCreated", unit="Count", value=count)
     return created
 
 

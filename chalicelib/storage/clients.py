@@ -17,7 +17,7 @@ Invariants kept by transactions:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -141,6 +141,79 @@ class SuppressionMismatch(Exception):
     """The client's ``suppressed`` flag disagrees with the suppression list (nothing written)."""
 
 
+@dataclass(frozen=True)
+class NewClient:
+    """One client of ``ClientRepository.create_many``: what ``create`` takes."""
+
+    client: Client
+    stage: Callable[[Transaction], None] | None = None  # at most one item (a receipt)
+    email_hash: str | None = None
+
+
+# DynamoDB takes at most 100 items and 4 MB in one transaction. A row is at most 4 + MAX_TAGS
+# (40) items (suppression check, e-mail claim, client, tag members, a receipt), and a client
+# item at most about 200 KB (50 custom fields of 1,000 characters): 16 rows stay under both.
+TRANSACTION_ROWS = 16
+TRANSACTION_ITEMS = 100
+
+
+def _new_item(client: Client) -> ClientModel:
+    return _to_item(client if client.status_since else replace(client, status_since=client.created_at))
+
+
+def _stage_new(
+    tx: Transaction,
+    client: Client,
+    item: ClientModel,
+    stage: Callable[[Transaction], None] | None,
+    email_hash: str | None,
+) -> None:
+    """The items of a new client (see ``ClientRepository.create``) added to ``tx``."""
+    if email_hash is not None:
+        tx.check(
+            SuppressionModel,
+            client.account_id,
+            email_hash,
+            SuppressionModel.email_hash.exists()
+            if client.suppressed
+            else SuppressionModel.email_hash.does_not_exist(),
+            "suppression",
+        )
+    tx.save(
+        ClientEmailModel(client.account_id, item.email_key, client_id=client.client_id),
+        "email",
+        condition=ClientEmailModel.email_key.does_not_exist(),
+    )
+    tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
+    for partition in sorted(_partitions(client.account_id, indexed_tags(client))):
+        tx.save(TagMemberModel(partition, client.client_id), "tag")
+    if stage is not None:
+        stage(tx)
+
+
+def _groups(entries: list[NewClient], items: list[ClientModel]) -> list[list[int]]:
+    """The entries' indexes in transactions that DynamoDB takes: at most ``TRANSACTION_ROWS``
+    rows and ``TRANSACTION_ITEMS`` items each, and no item twice in one (two addresses of one
+    suppression hash or e-mail claim go to different transactions)."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    count = 0
+    keys: set[tuple[str, str]] = set()
+    for index, entry in enumerate(entries):
+        client = entry.client
+        size = 3 + len(_partitions(client.account_id, indexed_tags(client))) + (entry.stage is not None)
+        own = {("email", str(items[index].email_key)), ("suppression", str(entry.email_hash))}
+        if group and (len(group) == TRANSACTION_ROWS or count + size > TRANSACTION_ITEMS or own & keys):
+            groups.append(group)
+            group, count, keys = [], 0, set()
+        group.append(index)
+        count += size
+        keys |= own
+    if group:
+        groups.append(group)
+    return groups
+
+
 class ClientRepository:
     def create(
         self,
@@ -154,28 +227,9 @@ class ClientRepository:
         (its address's keyed hash), only while the suppression list agrees with
         ``client.suppressed`` (no entry when False, one when True), checked in the same
         transaction: ``SuppressionMismatch`` otherwise."""
-        item = _to_item(client if client.status_since else replace(client, status_since=client.created_at))
+        item = _new_item(client)
         tx = Transaction(_connection())
-        if email_hash is not None:
-            tx.check(
-                SuppressionModel,
-                client.account_id,
-                email_hash,
-                SuppressionModel.email_hash.exists()
-                if client.suppressed
-                else SuppressionModel.email_hash.does_not_exist(),
-                "suppression",
-            )
-        tx.save(
-            ClientEmailModel(client.account_id, item.email_key, client_id=client.client_id),
-            "email",
-            condition=ClientEmailModel.email_key.does_not_exist(),
-        )
-        tx.save(item, "client", condition=ClientModel.client_id.does_not_exist())
-        for partition in sorted(_partitions(client.account_id, indexed_tags(client))):
-            tx.save(TagMemberModel(partition, client.client_id), "tag")
-        if stage is not None:
-            stage(tx)
+        _stage_new(tx, client, item, stage, email_hash)
         try:
             tx.commit()
         except TransactionFailed as exc:
@@ -185,6 +239,40 @@ class ClientRepository:
                 raise SuppressionMismatch() from exc
             raise ConcurrentModification("client id collision; retry") from exc
         return _to_record(item)
+
+    def create_many(self, entries: list[NewClient]) -> list[Client | None]:
+        """Create several clients as ``create`` does, several to a transaction (an import's
+        rows: one call for up to ``TRANSACTION_ROWS`` of them instead of one each). For each
+        entry, in order: the client created, or None when its own items refused (its address
+        claimed meanwhile, the suppression list changed, its receipt written by another
+        attempt) or its transaction collided with another — nothing of it was written, and
+        ``create`` tells why. A refusal cancels the whole transaction, so it is sent again
+        without the refused entries."""
+        items = [_new_item(entry.client) for entry in entries]
+        created: list[Client | None] = [None] * len(entries)
+        for group in _groups(entries, items):
+            pending = list(group)
+            while pending:
+                tx = Transaction(_connection())
+                for index in pending:
+                    entry = entries[index]
+                    _stage_new(
+                        tx.labelled(f"{index}:"), entry.client, items[index], entry.stage, entry.email_hash
+                    )
+                if len(tx) > TRANSACTION_ITEMS:
+                    raise ValueError("a NewClient's stage adds at most one item")
+                try:
+                    tx.commit()
+                except TransactionFailed as exc:
+                    refused = {int(label.split(":", 1)[0]) for label in exc.labels}
+                    if not refused:  # a collision with another transaction: each alone, later
+                        break
+                    pending = [index for index in pending if index not in refused]
+                    continue
+                for index in pending:
+                    created[index] = _to_record(items[index])
+                break
+        return created
 
     def get(self, account_id: str, client_id: str, *, consistent: bool = False) -> Client:
         try:

@@ -8,6 +8,7 @@ positions or error text.
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from typing import Any
@@ -33,26 +34,34 @@ class Transaction:
     def __init__(self, connection: Any) -> None:
         self._tx = TransactWrite(connection=connection)
         self._labels: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
+        self._prefix = ""
+
+    def labelled(self, prefix: str) -> Transaction:
+        """A view of this transaction whose items' labels start with ``prefix``: several units
+        (an import's rows) share one transaction, and a failed condition names its unit."""
+        view = copy.copy(self)  # the same TransactWrite and labels, another prefix
+        view._prefix = self._prefix + prefix
+        return view
 
     def check(
         self, model_cls: type[Model], hash_key: Any, range_key: Any, condition: Condition, label: str
     ) -> None:
         self._tx.condition_check(model_cls, hash_key, range_key, condition=condition)
-        self._labels["check"].append(label)
+        self._labels["check"].append(self._prefix + label)
 
     def delete(self, model: Model, label: str, condition: Condition | None = None) -> None:
         self._tx.delete(model, condition=condition)
-        self._labels["delete"].append(label)
+        self._labels["delete"].append(self._prefix + label)
 
     def save(self, model: Model, label: str, condition: Condition | None = None) -> None:
         self._tx.save(model, condition=condition)
-        self._labels["put"].append(label)
+        self._labels["put"].append(self._prefix + label)
 
     def update(
         self, model: Model, actions: list[Any], label: str, condition: Condition | None = None
     ) -> None:
         self._tx.update(model, actions, condition=condition)
-        self._labels["update"].append(label)
+        self._labels["update"].append(self._prefix + label)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._labels.values())

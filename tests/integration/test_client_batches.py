@@ -1,0 +1,133 @@
+"""New clients several to a transaction (an import's rows): the same items and conditions as
+one client at a time, in fewer calls; a row its own items refuse is left to be created alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from chalicelib.bootstrap import get_deps
+from chalicelib.domain.contact import email_hash
+from chalicelib.domain.records import Client
+from chalicelib.storage import clients as client_storage
+from chalicelib.storage.clients import TRANSACTION_ITEMS, TRANSACTION_ROWS, NewClient
+from chalicelib.storage.models import ClientEmailModel, ClientModel, SuppressionModel, TagMemberModel
+from tests.integration.conftest import Http
+from tests.integration.test_import import CSV, client_by_email, suppress
+
+ACCOUNT = "acc_batches"
+NOW = "2026-05-01T10:00:00.000000Z"
+
+
+def new(i: int, tags: list[str] | None = None, email: str | None = None) -> NewClient:
+    from chalicelib.domain.time import parse_timestamp
+
+    address = email or f"row{i:03d}@batch.example"
+    client = Client(
+        account_id=ACCOUNT,
+        client_id=f"cl_batch{i:04d}",
+        email=address,
+        tags=["vip", "hair"] if tags is None else tags,
+        created_at=parse_timestamp(NOW),
+        updated_at=parse_timestamp(NOW),
+        auto_status="new",
+    )
+    return NewClient(client, None, email_hash(get_deps().email_hash_key, address))
+
+
+@pytest.fixture
+def commits(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The item count of every transaction sent."""
+    sent: list[int] = []
+    commit = client_storage.Transaction.commit
+
+    def counted(self: Any) -> None:
+        sent.append(len(self))
+        commit(self)
+
+    monkeypatch.setattr(client_storage.Transaction, "commit", counted)
+    return sent
+
+
+def stored(client_id: str) -> bool:
+    return ClientModel.count(ACCOUNT, ClientModel.client_id == client_id) == 1
+
+
+def test_forty_clients_are_three_transactions_with_every_item(commits: list[int]) -> None:
+    entries = [new(i) for i in range(40)]
+    created = get_deps().clients.create_many(entries)
+    assert [client.client_id for client in created if client] == [e.client.client_id for e in entries]
+    assert commits == [16 * 5, 16 * 5, 8 * 5]  # suppression check, claim, client, two tag members
+    assert ClientModel.count(ACCOUNT) == 40
+    assert ClientEmailModel.count(ACCOUNT) == 40
+    assert TagMemberModel.count(f"{ACCOUNT}#vip") == 40 and TagMemberModel.count(f"{ACCOUNT}#hair") == 40
+
+
+def test_a_row_its_own_items_refuse_is_left_out_and_the_others_are_written(commits: list[int]) -> None:
+    deps = get_deps()
+    taken = new(900, email="taken@batch.example")
+    assert deps.clients.create_many([taken]) == [deps.clients.get(ACCOUNT, "cl_batch0900")]
+    suppress(ACCOUNT, "gone@batch.example")
+    commits.clear()
+    entries = [new(i) for i in range(6)]
+    entries[2] = new(2, email="Taken@batch.example")  # claimed meanwhile (another client)
+    entries[4] = new(4, email="gone@batch.example")  # unsubscribed meanwhile
+    created = deps.clients.create_many(entries)
+    assert [client is not None for client in created] == [True, True, False, True, False, True]
+    # The first transaction was cancelled by the two refusals; the second wrote the four others.
+    assert commits == [6 * 5, 4 * 5]
+    assert not stored("cl_batch0002") and not stored("cl_batch0004")
+    assert TagMemberModel.count(f"{ACCOUNT}#vip", TagMemberModel.client_id == "cl_batch0002") == 0
+    assert ClientEmailModel.get(ACCOUNT, "taken@batch.example").client_id == "cl_batch0900"
+    assert all(stored(f"cl_batch{i:04d}") for i in (0, 1, 3, 5))
+    # Alone, each is told apart as one client is: a duplicate, and a suppressed address.
+    from chalicelib.errors import Conflict
+    from chalicelib.storage.clients import SuppressionMismatch
+
+    with pytest.raises(Conflict):
+        deps.clients.create(entries[2].client, email_hash=entries[2].email_hash)
+    with pytest.raises(SuppressionMismatch):
+        deps.clients.create(entries[4].client, email_hash=entries[4].email_hash)
+    assert SuppressionModel.count(ACCOUNT) == 1
+
+
+def test_transactions_stay_within_dynamodb_limits_and_hold_no_item_twice(aws: None) -> None:
+    many_tags = [f"t{n}" for n in range(40)]
+    entries = [new(i, tags=many_tags) for i in range(5)] + [new(5), new(6)]
+    entries[6] = replace(entries[6], email_hash=entries[5].email_hash)  # one suppression item twice
+    items = [client_storage._new_item(entry.client) for entry in entries]
+    groups = client_storage._groups(entries, items)
+    assert groups == [[0, 1], [2, 3], [4, 5], [6]]
+    sizes = [sum(3 + len(entries[i].client.tags) for i in group) for group in groups]
+    assert max(sizes) <= TRANSACTION_ITEMS and all(len(group) <= TRANSACTION_ROWS for group in groups)
+    created = get_deps().clients.create_many(entries)
+    assert all(client is not None for client in created)
+    assert TagMemberModel.count(f"{ACCOUNT}#t39") == 5
+
+
+def test_an_import_whose_address_is_claimed_after_the_lookup_skips_that_row(
+    http: Http, account: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup before the batch found the address free; another request claimed it before
+    the transaction: the batch leaves the row out, and alone it is found to exist."""
+    status, body = http.post("/v1/clients", {"email": "raced@example.com", "first_name": "First"})
+    assert status == 201, body
+    deps = get_deps()
+    lookup = deps.client_index.client_ids_for_email_keys
+    monkeypatch.setattr(
+        deps.client_index,
+        "client_ids_for_email_keys",
+        lambda account_id, keys: {
+            k: v for k, v in lookup(account_id, keys).items() if k != "raced@example.com"
+        },
+    )
+    rows = "".join(f"new{i}@example.com;New {i}\n" for i in range(20))
+    status, body = http.post(
+        "/v1/clients/import", raw=f"email;first_name\n{rows}raced@example.com;Second\n".encode(), headers=CSV
+    )
+    assert status == 200, body
+    assert body["created"] == 20 and [(s["row"], s["code"]) for s in body["skipped_rows"]] == [(21, "exists")]
+    assert client_by_email(http, "raced@example.com")["first_name"] == "First"
+    assert client_by_email(http, "new19@example.com")["first_name"] == "New 19"
