@@ -1,8 +1,10 @@
 """Add or remove tags on many clients at once (the seed's *Select > All*).
 
-Each client's change is one transaction — the client item (conditional on
-its version) plus the tag-member items added or removed — so tag membership
-never disagrees with the client.  Applying is idempotent per client: a client
+Each client's change is written in one transaction — the client item
+(conditional on its version) plus the tag-member items added or removed — so
+tag membership never disagrees with the client; several clients share a
+transaction (up to 16: one call instead of one each), and a client that
+changed since it was read is taken out of it and changed alone.  Applying is idempotent per client: a client
 that already has every added tag and none of the removed ones is not written.
 Small selections are applied in the request (200 ``{matched, updated}``);
 larger ones by a ``bulk_tags`` job (202 ``{job_id}``).
@@ -31,6 +33,7 @@ from chalicelib.services.targets import (
     validate_target,
     walk,
 )
+from chalicelib.storage.clients import TRANSACTION_ROWS
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
@@ -103,17 +106,42 @@ def apply_to_clients(
     }
     if not clients:
         return counts
+    # The clients to change are written several to a transaction first (one call for up to
+    # TRANSACTION_ROWS); one that was not (it changed since it was read) goes the way of one
+    # client, which reads it again.
+    now = deps.clock()
+    changes = [
+        (
+            client,
+            replace(client, tags=retagged(client.tags, add, remove), updated_at=now, tagged_by_job=job_id),
+        )
+        for client in clients
+    ]
+    wanted = [
+        change for change in changes if change[1].tags != change[0].tags and len(change[1].tags) <= MAX_TAGS
+    ]
+    groups = [wanted[at : at + TRANSACTION_ROWS] for at in range(0, len(wanted), TRANSACTION_ROWS)]
     threads = min(deps.settings.write_concurrency, len(clients))
 
+    def write(group: list[tuple[Client, Client]]) -> list[Client | None]:
+        return deps.clients.update_many(group)
+
     def apply(client: Client) -> str:
+        if written.get(client.client_id) is not None:
+            return "updated"
         return apply_to_client(deps, account_id, client, add, remove, job_id)
 
+    written: dict[str, Client | None] = {}
     if threads == 1:
+        for group in groups:
+            written.update(zip((old.client_id for old, _ in group), write(group), strict=True))
         outcomes = [apply(client) for client in clients]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
+            for group, made in zip(groups, pool.map(write, groups), strict=True):
+                written.update(zip((old.client_id for old, _ in group), made, strict=True))
             outcomes = list(pool.map(apply, clients))
     for outcome in outcomes:
         counts[outcome] += 1

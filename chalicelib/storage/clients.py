@@ -191,27 +191,72 @@ def _stage_new(
         stage(tx)
 
 
-def _groups(entries: list[NewClient], items: list[ClientModel]) -> list[list[int]]:
-    """The entries' indexes in transactions that DynamoDB takes: at most ``TRANSACTION_ROWS``
-    rows and ``TRANSACTION_ITEMS`` items each, and no item twice in one (two addresses of one
-    suppression hash or e-mail claim go to different transactions)."""
+def _stage_update(tx: Transaction, old: Client, new: Client) -> ClientModel:
+    """The writes of ``ClientRepository.update`` added to ``tx``; the client's item."""
+    entered = new.auto_status != old.auto_status or (old.pending and not new.pending)
+    since = new.updated_at if entered else (new.status_since or old.status_since)
+    item = _to_item(replace(new, version=old.version, status_since=since))
+    old_key, new_key = email_key(old.email), email_key(new.email)
+    tx.save(item, "client")  # PynamoDB adds the version condition
+    if new_key != old_key:
+        tx.save(
+            ClientEmailModel(new.account_id, new_key, client_id=new.client_id),
+            "email",
+            condition=ClientEmailModel.email_key.does_not_exist(),
+        )
+        tx.delete(
+            ClientEmailModel(old.account_id, old_key),
+            "old_email",
+            condition=ClientEmailModel.client_id == old.client_id,
+        )
+    # By partition (the tag's key), so a change of spelling alone writes no membership.
+    old_parts = _partitions(old.account_id, indexed_tags(old))
+    new_parts = _partitions(new.account_id, indexed_tags(new))
+    for partition in sorted(new_parts - old_parts):
+        tx.save(TagMemberModel(partition, new.client_id), "tag")
+    for partition in sorted(old_parts - new_parts):
+        tx.delete(TagMemberModel(partition, new.client_id), "tag")
+    return item
+
+
+def _update_size(old: Client, new: Client) -> int:
+    old_parts = _partitions(old.account_id, indexed_tags(old))
+    new_parts = _partitions(new.account_id, indexed_tags(new))
+    return 1 + 2 * (email_key(old.email) != email_key(new.email)) + len(old_parts ^ new_parts)
+
+
+def _grouped(sizes: list[int], keys: list[set[tuple[str, str]]]) -> list[list[int]]:
+    """Indexes of units (``sizes``: items each; ``keys``: the items only it may write) in
+    transactions that DynamoDB takes: at most ``TRANSACTION_ROWS`` units and
+    ``TRANSACTION_ITEMS`` items each, and no item twice in one (two units sharing a key go to
+    different transactions), in order."""
     groups: list[list[int]] = []
     group: list[int] = []
     count = 0
-    keys: set[tuple[str, str]] = set()
-    for index, entry in enumerate(entries):
-        client = entry.client
-        size = 3 + len(_partitions(client.account_id, indexed_tags(client))) + (entry.stage is not None)
-        own = {("email", str(items[index].email_key)), ("suppression", str(entry.email_hash))}
-        if group and (len(group) == TRANSACTION_ROWS or count + size > TRANSACTION_ITEMS or own & keys):
+    taken: set[tuple[str, str]] = set()
+    for index, (size, own) in enumerate(zip(sizes, keys, strict=True)):
+        if group and (len(group) == TRANSACTION_ROWS or count + size > TRANSACTION_ITEMS or own & taken):
             groups.append(group)
-            group, count, keys = [], 0, set()
+            group, count, taken = [], 0, set()
         group.append(index)
         count += size
-        keys |= own
+        taken |= own
     if group:
         groups.append(group)
     return groups
+
+
+def _commit_all(tx: Transaction) -> set[int] | None:
+    """Commit a transaction of labelled units (``Transaction.labelled(f"{index}:")``): None
+    when it was written; otherwise the units whose own conditions failed (empty: it collided
+    with another transaction)."""
+    if len(tx) > TRANSACTION_ITEMS:
+        raise ValueError(f"a transaction of {len(tx)} items (DynamoDB takes {TRANSACTION_ITEMS})")
+    try:
+        tx.commit()
+    except TransactionFailed as exc:
+        return {int(label.split(":", 1)[0]) for label in exc.labels}
+    return None
 
 
 class ClientRepository:
@@ -249,8 +294,18 @@ class ClientRepository:
         ``create`` tells why. A refusal cancels the whole transaction, so it is sent again
         without the refused entries."""
         items = [_new_item(entry.client) for entry in entries]
+        sizes = [
+            3
+            + len(_partitions(entry.client.account_id, indexed_tags(entry.client)))
+            + (entry.stage is not None)
+            for entry in entries
+        ]
+        keys = [
+            {("email", str(items[index].email_key)), ("suppression", str(entry.email_hash))}
+            for index, entry in enumerate(entries)
+        ]
         created: list[Client | None] = [None] * len(entries)
-        for group in _groups(entries, items):
+        for group in _grouped(sizes, keys):
             pending = list(group)
             while pending:
                 tx = Transaction(_connection())
@@ -259,19 +314,14 @@ class ClientRepository:
                     _stage_new(
                         tx.labelled(f"{index}:"), entry.client, items[index], entry.stage, entry.email_hash
                     )
-                if len(tx) > TRANSACTION_ITEMS:
-                    raise ValueError("a NewClient's stage adds at most one item")
-                try:
-                    tx.commit()
-                except TransactionFailed as exc:
-                    refused = {int(label.split(":", 1)[0]) for label in exc.labels}
-                    if not refused:  # a collision with another transaction: each alone, later
-                        break
-                    pending = [index for index in pending if index not in refused]
-                    continue
-                for index in pending:
-                    created[index] = _to_record(items[index])
-                break
+                refused = _commit_all(tx)
+                if refused is None:
+                    for index in pending:
+                        created[index] = _to_record(items[index])
+                    break
+                if not refused:  # a collision with another transaction: each alone, later
+                    break
+                pending = [index for index in pending if index not in refused]
         return created
 
     def get(self, account_id: str, client_id: str, *, consistent: bool = False) -> Client:
@@ -287,30 +337,8 @@ class ClientRepository:
         Raises ``Conflict(duplicate_email)`` if the new address is taken, and
         ``ConcurrentModification`` if the client changed since ``old`` was read.
         """
-        entered = new.auto_status != old.auto_status or (old.pending and not new.pending)
-        since = new.updated_at if entered else (new.status_since or old.status_since)
-        item = _to_item(replace(new, version=old.version, status_since=since))
-        old_key, new_key = email_key(old.email), email_key(new.email)
         tx = Transaction(_connection())
-        tx.save(item, "client")  # PynamoDB adds the version condition
-        if new_key != old_key:
-            tx.save(
-                ClientEmailModel(new.account_id, new_key, client_id=new.client_id),
-                "email",
-                condition=ClientEmailModel.email_key.does_not_exist(),
-            )
-            tx.delete(
-                ClientEmailModel(old.account_id, old_key),
-                "old_email",
-                condition=ClientEmailModel.client_id == old.client_id,
-            )
-        # By partition (the tag's key), so a change of spelling alone writes no membership.
-        old_parts = _partitions(old.account_id, indexed_tags(old))
-        new_parts = _partitions(new.account_id, indexed_tags(new))
-        for partition in sorted(new_parts - old_parts):
-            tx.save(TagMemberModel(partition, new.client_id), "tag")
-        for partition in sorted(old_parts - new_parts):
-            tx.delete(TagMemberModel(partition, new.client_id), "tag")
+        item = _stage_update(tx, old, new)
         if stage is not None:
             stage(tx)
         try:
@@ -320,6 +348,29 @@ class ClientRepository:
                 raise _duplicate_email() from exc
             raise ConcurrentModification("the client changed meanwhile; retry") from exc
         return _to_record(item)
+
+    def update_many(self, changes: list[tuple[Client, Client]]) -> list[Client | None]:
+        """Replace each ``old`` by its ``new`` as ``update`` does, several to a transaction (bulk
+        tagging: one call for up to ``TRANSACTION_ROWS`` clients). For each change, in order:
+        the client as written, or None when it was not (it changed since it was read, its new
+        address is taken, or its transaction collided with another) — ``update`` tells why."""
+        sizes = [_update_size(old, new) for old, new in changes]
+        keys = [{("client", old.client_id)} for old, _ in changes]
+        written: list[Client | None] = [None] * len(changes)
+        for group in _grouped(sizes, keys):
+            pending = list(group)
+            while pending:
+                tx = Transaction(_connection())
+                items = {index: _stage_update(tx.labelled(f"{index}:"), *changes[index]) for index in pending}
+                refused = _commit_all(tx)
+                if refused is None:
+                    for index, item in items.items():
+                        written[index] = _to_record(item)
+                    break
+                if not refused:  # a collision with another transaction: each alone, later
+                    break
+                pending = [index for index in pending if index not in refused]
+        return written
 
     def page(self, account_id: str, *, limit: int, start_key: dict[str, Any] | None) -> Page:
         results = ClientModel.query(account_id, limit=limit, last_evaluated_key=start_key)

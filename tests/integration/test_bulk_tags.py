@@ -236,19 +236,16 @@ def test_a_killed_run_resumes_from_the_saved_cursor(
     class Killed(BaseException):
         """The Lambda is killed (timeout, OOM): no handler code runs after it."""
 
-    real_update = deps.clients.update
-    calls = {"n": 0}
+    real_update_many = deps.clients.update_many
 
-    def dying_update(old: Any, new: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise Killed
-        return real_update(old, new)
+    def dying_update_many(changes: Any) -> Any:
+        real_update_many(changes)
+        raise Killed
 
-    monkeypatch.setattr(deps.clients, "update", dying_update)
+    monkeypatch.setattr(deps.clients, "update_many", dying_update_many)
     with pytest.raises(Killed):
-        job_service.handle_message(deps, second)  # tags one client of chunk 2, then dies
-    monkeypatch.setattr(deps.clients, "update", real_update)
+        job_service.handle_message(deps, second)  # tags chunk 2's clients, then dies
+    monkeypatch.setattr(deps.clients, "update_many", real_update_many)
     job = deps.jobs.get(account["account_id"], job_id, consistent=True)
     assert job.seq == 1 and job.done == 2 and job.status == "running"
     # redelivered while the dead worker's lease still looks alive: skipped
@@ -287,7 +284,8 @@ def test_a_chunk_that_keeps_failing_fails_the_job(
 ) -> None:
     job_id, _, first = _start_job(http, tune)
     deps = get_deps()
-    monkeypatch.setattr(deps.clients, "update", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    for write in ("update", "update_many"):
+        monkeypatch.setattr(deps.clients, write, lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     for _ in range(job_service.MAX_ATTEMPTS - 1):

@@ -93,17 +93,15 @@ def test_a_row_its_own_items_refuse_is_left_out_and_the_others_are_written(commi
     assert SuppressionModel.count(ACCOUNT) == 1
 
 
-def test_transactions_stay_within_dynamodb_limits_and_hold_no_item_twice(aws: None) -> None:
+def test_transactions_stay_within_dynamodb_limits_and_hold_no_item_twice(commits: list[int]) -> None:
     many_tags = [f"t{n}" for n in range(40)]
     entries = [new(i, tags=many_tags) for i in range(5)] + [new(5), new(6)]
     entries[6] = replace(entries[6], email_hash=entries[5].email_hash)  # one suppression item twice
-    items = [client_storage._new_item(entry.client) for entry in entries]
-    groups = client_storage._groups(entries, items)
-    assert groups == [[0, 1], [2, 3], [4, 5], [6]]
-    sizes = [sum(3 + len(entries[i].client.tags) for i in group) for group in groups]
-    assert max(sizes) <= TRANSACTION_ITEMS and all(len(group) <= TRANSACTION_ROWS for group in groups)
     created = get_deps().clients.create_many(entries)
     assert all(client is not None for client in created)
+    # 43 items a row of 40 tags: two to a transaction; the shared suppression item: apart.
+    assert commits == [86, 86, 48, 5]
+    assert max(commits) <= TRANSACTION_ITEMS and len(commits) >= len(entries) / TRANSACTION_ROWS
     assert TagMemberModel.count(f"{ACCOUNT}#t39") == 5
 
 
@@ -131,3 +129,21 @@ def test_an_import_whose_address_is_claimed_after_the_lookup_skips_that_row(
     assert body["created"] == 20 and [(s["row"], s["code"]) for s in body["skipped_rows"]] == [(21, "exists")]
     assert client_by_email(http, "raced@example.com")["first_name"] == "First"
     assert client_by_email(http, "new19@example.com")["first_name"] == "New 19"
+
+
+def test_changes_several_to_a_transaction_and_a_stale_one_left_out(commits: list[int]) -> None:
+    deps = get_deps()
+    deps.clients.create_many([new(i) for i in range(20)])
+    read = [deps.clients.get(ACCOUNT, f"cl_batch{i:04d}") for i in range(20)]
+    deps.clients.update(read[7], replace(read[7], first_name="Changed meanwhile"))
+    commits.clear()
+    changes = [(client, replace(client, tags=["hair", "spring"])) for client in read]
+    written = deps.clients.update_many(changes)
+    assert [client is None for client in written] == [i == 7 for i in range(20)]
+    # client, one member added, one removed: 16 to the first transaction (cancelled by the stale
+    # one, then sent again without it), the last four to the second
+    assert commits == [16 * 3, 15 * 3, 4 * 3]
+    assert TagMemberModel.count(f"{ACCOUNT}#spring") == 19 and TagMemberModel.count(f"{ACCOUNT}#vip") == 1
+    kept = deps.clients.get(ACCOUNT, "cl_batch0007")
+    assert kept.first_name == "Changed meanwhile" and kept.tags == ["vip", "hair"]
+    assert deps.clients.get(ACCOUNT, "cl_batch0008").version == read[8].version + 1

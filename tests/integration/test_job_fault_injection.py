@@ -509,7 +509,8 @@ def test_bulk_reference_is_a_real_multi_chunk_job(bulk: Any, monkeypatch: pytest
     assert job["status"] == "done" and job["seq"] >= 5 and len(log) == job["seq"], (job, list(log))
     result = job["result"]
     assert result["updated"] > 1000 and result["unchanged"] > 400 and result["too_many_tags"] == 11, result
-    assert all(log[(seq, 1)].count("item:TransactWriteItems") > 100 for seq in range(job["seq"] - 1)), (
+    # Clients are written up to 16 to a transaction: a chunk's 400 clients are dozens of them.
+    assert all(log[(seq, 1)].count("item:TransactWriteItems") > 10 for seq in range(job["seq"] - 1)), (
         log.keys()
     )
 
@@ -517,7 +518,7 @@ def test_bulk_reference_is_a_real_multi_chunk_job(bulk: Any, monkeypatch: pytest
 def _bulk_kills(log: dict[tuple[int, int], list[str]]) -> dict[tuple[int, int], Kill]:
     items = {seq: sum(1 for w in roles if w.startswith("item")) for (seq, _), roles in log.items()}
     last = max(items)
-    assert last >= 5 and min(items.values()) > 100, items
+    assert last >= 5 and min(items.values()) > 5, items
     return {
         (0, 1): Kill(1),  # right after taking the lease
         (0, 2): Kill(1, "item"),  # the redelivery dies after the chunk's first client write
@@ -630,23 +631,24 @@ def test_segmentation_reference_is_a_real_multi_chunk_job(
         who for who, c in state["clients"].items() if any(t.startswith("no-response-") for t in c["tags"])
     ]
     assert len(tagged) == 8 and all(int(who[1:3]) % 8 in (6, 7) for who in tagged), tagged
-    assert [log[(seq, 1)].count("item:TransactWriteItems") for seq in range(8)] == [0, 2] * 4, log
+    # The two silent clients of an odd chunk are tagged in one transaction.
+    assert [log[(seq, 1)].count("item:TransactWriteItems") for seq in range(8)] == [0, 1] * 4, log
 
 
 def _segmentation_kills(log: dict[tuple[int, int], list[str]]) -> dict[tuple[int, int], Kill]:
     # Chunks of four deliveries in client order: each odd chunk tags its two silent clients.
     last = max(seq for seq, _ in log)
-    assert log[(1, 1)].count("item:TransactWriteItems") == 2 and last == 7, log
+    assert log[(1, 1)].count("item:TransactWriteItems") == 1 and last == 7, log
     return {
         (0, 1): Kill(1),  # right after taking the lease
         (0, 2): Kill(1, "item:BatchWriteItem"),  # the list members written, then died
-        # tagged a silent client, then died before recording progress: tagged again, counted once
+        # tagged the silent clients, then died before recording progress: counted once
         (1, 1): Kill(1, "item:TransactWriteItems"),
         (1, 2): Kill(1, "commit", applied=False),  # after the chunk's last write
         (2, 1): Kill(1, "item:UpdateItem"),  # the list's size saved, then died
         (3, 1): Kill(1, "commit"),  # progress saved, the next message never sent
         (4, 1): Kill(1, "enqueued", applied=False),  # the next message sent, not marked as sent
-        (5, 1): Kill(2, "item:TransactWriteItems"),  # the chunk's last tag
+        (5, 1): Kill(1, "item:TransactWriteItems", applied=False),  # dies as it sends the chunk's tags
         (last, 1): Kill(2, "item:UpdateItem"),  # the campaign marked segmented, then died
         (last, 2): Kill(1, "commit"),  # the job done, its message not acknowledged
     }

@@ -25,10 +25,12 @@ def test_bulk_job_under_dynamodb_throttling_ends_as_an_uninterrupted_run(
     bulk: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected, _ = reference("bulk", bulk, monkeypatch)
-    faults = Faults(transient=0.05, transient_other=0.3, seed=3)
+    # Clients are written up to 16 to a transaction: about a hundred transactions in all, so
+    # each attempt is refused more often than a single client's was (0.05) to refuse dozens.
+    faults = Faults(transient=0.3, transient_other=0.3, seed=3)
     actual, outcome = faulted(bulk, faults, monkeypatch)
     # the faults really happened, on every kind of call, and each chunk still got through
-    assert faults.injected["TransactionCanceledException"] > 50, faults.injected
+    assert faults.injected["TransactionCanceledException"] > 25, faults.injected
     assert faults.injected["ProvisionedThroughputExceededException"] >= 3, faults.injected
     assert faults.injected["ThrottlingException"] >= 3, faults.injected
     assert set(outcome) <= {"ok", "failed"}, outcome
