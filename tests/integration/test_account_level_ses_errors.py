@@ -17,7 +17,7 @@ from tests.integration.conftest import Http
 from tests.integration.sending_support import SimQueue, SimTime, drain, recipients_of_sent, simulated
 from tests.integration.test_campaigns import add_clients, new_campaign
 
-RUN_FIRST = 125  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 35  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 
 class FaultySes:

@@ -59,7 +59,7 @@ WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
 # One of the longest files (seconds on a busy machine; tests/conftest.py hands it out first).
 # The jobs under throttling and with lost messages are in test_job_fault_injection_throttling.py,
 # so that under pytest-xdist two workers share the scenarios.
-RUN_FIRST = 290
+RUN_FIRST = 145
 
 
 class Killed(BaseException):

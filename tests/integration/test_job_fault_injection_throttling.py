@@ -14,7 +14,7 @@ from chalicelib.storage.models import JobModel
 from tests.integration import test_job_fault_injection as scenarios
 from tests.integration.test_job_fault_injection import Faults, World, assert_same, faulted, reference
 
-RUN_FIRST = 140  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 105  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 # The same fixtures: 2,600 clients for the bulk job; 32 recipients, four a chunk, for segmentation.
 bulk = scenarios.bulk

@@ -24,7 +24,7 @@ from tests.integration.sending_support import (
 )
 from tests.integration.test_campaigns import add_clients, new_campaign
 
-RUN_FIRST = 250  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 175  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 
 @pytest.fixture

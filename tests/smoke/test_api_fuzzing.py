@@ -33,7 +33,7 @@ from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stac
 
 pytestmark = pytest.mark.smoke
 
-RUN_FIRST = 220  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 155  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 EXAMPLES = int(os.environ.get("PERMESSO_FUZZ_EXAMPLES", "25"))
 # The fuzzing phase's budget per operation was 25 too. The account run, this seed, measured

@@ -45,7 +45,7 @@ from tests.smoke.test_reactivation_browser import (  # noqa: F401 — pytest fix
 )
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
-RUN_FIRST = 230  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 145  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 PASSWORD = "a long and private passphrase"
 WIDTHS = (390, 1280)

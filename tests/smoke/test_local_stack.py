@@ -29,7 +29,7 @@ import requests
 from local.run import local_secrets
 
 pytestmark = pytest.mark.smoke
-RUN_FIRST = 125  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 60  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 OPERATOR_KEY = "smoke-operator-key"

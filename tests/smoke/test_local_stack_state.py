@@ -37,7 +37,7 @@ from tests.smoke.test_local_stack import (
 )
 
 pytestmark = pytest.mark.smoke
-RUN_FIRST = 340  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 170  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 ROWS = 10_000
 RSS_CEILING = 3 * 2**30  # the watchdog's: far above what the stack needs (see bench/local_stack.py)

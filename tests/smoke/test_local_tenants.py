@@ -15,7 +15,7 @@ from bench.local_stack import import_csv
 from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stack, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.smoke
-RUN_FIRST = 125  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
+RUN_FIRST = 50  # its seconds in a parallel run, busy machine: the order (tests/conftest.py)
 
 TENANTS = 3
 CLIENTS = 120
