@@ -147,3 +147,45 @@ def test_changes_several_to_a_transaction_and_a_stale_one_left_out(commits: list
     kept = deps.clients.get(ACCOUNT, "cl_batch0007")
     assert kept.first_name == "Changed meanwhile" and kept.tags == ["vip", "hair"]
     assert deps.clients.get(ACCOUNT, "cl_batch0008").version == read[8].version + 1
+
+
+def test_concurrent_writers_as_on_aws_create_and_retag_every_client_once(
+    http: Http, account: dict, tune: Any
+) -> None:
+    """The AWS stages write PERMESSO_WRITE_CONCURRENCY (8) transactions at a time: the batches of
+    an import and of a bulk tag go through the thread pool, each result to its own rows."""
+    from tests.integration.test_bulk_tags import assert_membership_consistent
+
+    tune(write_concurrency=8)
+    emails = [f"pool{i:03d}@example.com" for i in range(150)]
+    taken = "pool007@example.com"
+    status, body = http.post("/v1/clients", {"email": taken, "tags": ["old"]})
+    assert status == 201, body
+    rows = "".join(f"{email};Pool {i};{'vip' if i % 2 else 'hair'}\n" for i, email in enumerate(emails))
+    status, body = http.post("/v1/clients/import", raw=f"email;first_name;tags\n{rows}".encode(), headers=CSV)
+    assert status == 200, body
+    assert body["created"] == 149 and [(s["row"], s["code"]) for s in body["skipped_rows"]] == [(8, "exists")]
+    assert ClientModel.count(account["account_id"]) == 150
+    assert ClientEmailModel.count(account["account_id"]) == 150
+    status, body = http.post(
+        "/v1/clients/bulk-tags", {"selection": {"filter": None}, "add": ["spring"], "remove": ["vip"]}
+    )
+    assert status == 200, body
+    assert body == {"matched": 150, "updated": 150, "unchanged": 0, "too_many_tags": 0, "gone": 0}
+    assert_membership_consistent(account["account_id"])
+    assert TagMemberModel.count(f"{account['account_id']}#spring") == 150
+    assert TagMemberModel.count(f"{account['account_id']}#vip") == 0
+
+
+def test_a_collision_with_another_transaction_leaves_every_row_to_be_written_alone(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.storage.transactions import TransactionFailed
+
+    def collided(self: Any) -> None:
+        raise TransactionFailed(set(), conflicted=True)
+
+    monkeypatch.setattr(client_storage.Transaction, "commit", collided)
+    assert get_deps().clients.create_many([new(i) for i in range(3)]) == [None, None, None]
+    monkeypatch.undo()
+    assert ClientModel.count(ACCOUNT) == 0
