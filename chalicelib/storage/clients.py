@@ -246,17 +246,33 @@ def _grouped(sizes: list[int], keys: list[set[tuple[str, str]]]) -> list[list[in
     return groups
 
 
-def _commit_all(tx: Transaction) -> set[int] | None:
-    """Commit a transaction of labelled units (``Transaction.labelled(f"{index}:")``): None
-    when it was written; otherwise the units whose own conditions failed (empty: it collided
-    with another transaction)."""
-    if len(tx) > TRANSACTION_ITEMS:
-        raise ValueError(f"a transaction of {len(tx)} items (DynamoDB takes {TRANSACTION_ITEMS})")
-    try:
-        tx.commit()
-    except TransactionFailed as exc:
-        return {int(label.split(":", 1)[0]) for label in exc.labels}
-    return None
+def _write_grouped(
+    groups: list[list[int]], stage: Callable[[Transaction, int], ClientModel]
+) -> dict[int, ClientModel]:
+    """Write each group of units in one transaction, ``stage(tx, index)`` adding a unit's items
+    (under its own label prefix) and answering its client item: the items written, by index.
+    A unit whose own condition fails cancels its transaction, which is sent again without it;
+    a collision with another transaction (no condition named) leaves the group's units
+    unwritten. Every unit missing from the answer was not written at all."""
+    written: dict[int, ClientModel] = {}
+    for group in groups:
+        pending = list(group)
+        while pending:
+            tx = Transaction(_connection())
+            staged = {index: stage(tx.labelled(f"{index}:"), index) for index in pending}
+            if len(tx) > TRANSACTION_ITEMS:
+                raise ValueError(f"a transaction of {len(tx)} items (DynamoDB takes {TRANSACTION_ITEMS})")
+            try:
+                tx.commit()
+            except TransactionFailed as exc:
+                refused = {int(label.split(":", 1)[0]) for label in exc.labels}
+                if not refused:  # a collision with another transaction: each alone, later
+                    break
+                pending = [index for index in pending if index not in refused]
+                continue
+            written.update(staged)
+            break
+    return written
 
 
 class ClientRepository:
@@ -304,25 +320,14 @@ class ClientRepository:
             {("email", str(items[index].email_key)), ("suppression", str(entry.email_hash))}
             for index, entry in enumerate(entries)
         ]
-        created: list[Client | None] = [None] * len(entries)
-        for group in _grouped(sizes, keys):
-            pending = list(group)
-            while pending:
-                tx = Transaction(_connection())
-                for index in pending:
-                    entry = entries[index]
-                    _stage_new(
-                        tx.labelled(f"{index}:"), entry.client, items[index], entry.stage, entry.email_hash
-                    )
-                refused = _commit_all(tx)
-                if refused is None:
-                    for index in pending:
-                        created[index] = _to_record(items[index])
-                    break
-                if not refused:  # a collision with another transaction: each alone, later
-                    break
-                pending = [index for index in pending if index not in refused]
-        return created
+
+        def stage(tx: Transaction, index: int) -> ClientModel:
+            entry = entries[index]
+            _stage_new(tx, entry.client, items[index], entry.stage, entry.email_hash)
+            return items[index]
+
+        written = _write_grouped(_grouped(sizes, keys), stage)
+        return [_to_record(written[index]) if index in written else None for index in range(len(entries))]
 
     def get(self, account_id: str, client_id: str, *, consistent: bool = False) -> Client:
         try:
@@ -356,21 +361,8 @@ class ClientRepository:
         address is taken, or its transaction collided with another) — ``update`` tells why."""
         sizes = [_update_size(old, new) for old, new in changes]
         keys = [{("client", old.client_id)} for old, _ in changes]
-        written: list[Client | None] = [None] * len(changes)
-        for group in _grouped(sizes, keys):
-            pending = list(group)
-            while pending:
-                tx = Transaction(_connection())
-                items = {index: _stage_update(tx.labelled(f"{index}:"), *changes[index]) for index in pending}
-                refused = _commit_all(tx)
-                if refused is None:
-                    for index, item in items.items():
-                        written[index] = _to_record(item)
-                    break
-                if not refused:  # a collision with another transaction: each alone, later
-                    break
-                pending = [index for index in pending if index not in refused]
-        return written
+        written = _write_grouped(_grouped(sizes, keys), lambda tx, index: _stage_update(tx, *changes[index]))
+        return [_to_record(written[index]) if index in written else None for index in range(len(changes))]
 
     def page(self, account_id: str, *, limit: int, start_key: dict[str, Any] | None) -> Page:
         results = ClientModel.query(account_id, limit=limit, last_evaluated_key=start_key)
