@@ -26,6 +26,7 @@ from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import continuations, jobs
 from chalicelib.services.targets import counted_first, job_start, walk
+from chalicelib.services.writers import concurrently
 from chalicelib.storage.status_index import DueClient
 
 _BATCH = 100
@@ -133,14 +134,7 @@ def _run_batch(
 ) -> None:
     if not batch:
         return
-    workers = max(1, min(deps.settings.write_concurrency, len(batch)))
-    if workers == 1:
-        outcomes = [apply(due) for due in batch]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(apply, batch))
+    outcomes = concurrently(deps, apply, batch)
     report.visited += len(batch)
     report.changed += sum(outcomes)
     report.skipped += len(batch) - sum(outcomes)

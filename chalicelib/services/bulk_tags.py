@@ -33,7 +33,7 @@ from chalicelib.services.targets import (
     validate_target,
     walk,
 )
-from chalicelib.storage.clients import TRANSACTION_ROWS
+from chalicelib.services.writers import concurrently, in_batches
 
 KIND = "bulk_tags"
 _ATTEMPTS = 3
@@ -107,7 +107,7 @@ def apply_to_clients(
     if not clients:
         return counts
     # The clients to change are written several to a transaction first (one call for up to
-    # TRANSACTION_ROWS); one that was not (it changed since it was read) goes the way of one
+    # TRANSACTION_ROWS, 16); one that was not (it changed since it was read) goes the way of one
     # client, which reads it again.
     now = deps.clock()
     changes = [
@@ -120,29 +120,15 @@ def apply_to_clients(
     wanted = [
         change for change in changes if change[1].tags != change[0].tags and len(change[1].tags) <= MAX_TAGS
     ]
-    groups = [wanted[at : at + TRANSACTION_ROWS] for at in range(0, len(wanted), TRANSACTION_ROWS)]
-    threads = min(deps.settings.write_concurrency, len(clients))
-
-    def write(group: list[tuple[Client, Client]]) -> list[Client | None]:
-        return deps.clients.update_many(group)
+    made = in_batches(deps, wanted, deps.clients.update_many)
+    written = {old.client_id for (old, _), client in zip(wanted, made, strict=True) if client is not None}
 
     def apply(client: Client) -> str:
-        if written.get(client.client_id) is not None:
+        if client.client_id in written:
             return "updated"
         return apply_to_client(deps, account_id, client, add, remove, job_id)
 
-    written: dict[str, Client | None] = {}
-    if threads == 1:
-        for group in groups:
-            written.update(zip((old.client_id for old, _ in group), write(group), strict=True))
-        outcomes = [apply(client) for client in clients]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for group, made in zip(groups, pool.map(write, groups), strict=True):
-                written.update(zip((old.client_id for old, _ in group), made, strict=True))
-            outcomes = list(pool.map(apply, clients))
+    outcomes = concurrently(deps, apply, clients)
     for outcome in outcomes:
         counts[outcome] += 1
     return counts

@@ -51,7 +51,7 @@ from chalicelib.errors import ConcurrentModification, Conflict, InvalidInput, No
 from chalicelib.observability import logger, metrics
 from chalicelib.services import clients as client_service
 from chalicelib.services import jobs
-from chalicelib.storage.clients import TRANSACTION_ROWS
+from chalicelib.services.writers import concurrently, in_batches
 
 if TYPE_CHECKING:
     from chalicelib.storage.consent import Stage
@@ -438,7 +438,7 @@ def _applied(
 
     # The rows that create a client (an earlier attempt did not run them; their address is
     # neither suppressed nor claimed) are created first, several to a transaction: one call
-    # for up to TRANSACTION_ROWS of them. A row that was not (its address claimed or
+    # for up to TRANSACTION_ROWS (16) of them. A row that was not (its address claimed or
     # suppressed meanwhile, a collision) is created alone below, which says why.
     candidates = [
         row
@@ -447,19 +447,9 @@ def _applied(
         and hashes[row.number] not in suppressed
         and email_key(row.data.email) not in owners
     ]
-    groups = [candidates[at : at + TRANSACTION_ROWS] for at in range(0, len(candidates), TRANSACTION_ROWS)]
-    fresh: dict[int, Client | None] = {}
-    threads = min(deps.settings.write_concurrency, max(1, len(rows)))
-    if threads == 1:
-        for group in groups:
-            fresh.update(zip((row.number for row in group), create(group), strict=True))
-        return [apply_with_consent(row) for row in rows]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for group, made in zip(groups, pool.map(create, groups), strict=True):
-            fresh.update(zip((row.number for row in group), made, strict=True))
-        return list(pool.map(apply_with_consent, rows))
+    made = in_batches(deps, candidates, create)
+    fresh = {row.number: client for row, client in zip(candidates, made, strict=True)}
+    return concurrently(deps, apply_with_consent, rows)
 
 
 def import_clients(

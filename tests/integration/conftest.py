@@ -151,20 +151,20 @@ def create_clients(http: Http, bodies: list[dict[str, Any]]) -> list[str]:
     from chalicelib.services.clients import create_client
     from chalicelib.services.clients import create_clients as create_many
     from chalicelib.services.tags import account_spellings
+    from chalicelib.services.writers import in_batches
 
     deps = get_deps()
     account, _key = authenticate(deps, http.headers.get("Authorization"), None)
     inputs = [ClientInput.model_validate_json(json.dumps(body)) for body in bodies]
     spellings: dict[str, str] = {}
     account_spellings(deps, account.account_id, [tag for data in inputs for tag in data.tags], spellings)
-    ids = []
-    for at in range(0, len(inputs), 16):
-        batch = inputs[at : at + 16]
-        made = create_many(deps, account, [(data, None) for data in batch], spellings)
-        ids += [
-            (client or create_client(deps, account, data, spellings)).client_id
-            for data, client in zip(batch, made, strict=True)
-        ]
+    made = in_batches(
+        deps, inputs, lambda batch: create_many(deps, account, [(d, None) for d in batch], spellings)
+    )
+    ids = [
+        (client or create_client(deps, account, data, spellings)).client_id
+        for data, client in zip(inputs, made, strict=True)
+    ]
     flush_metrics()  # as the API does after each request
     return ids
 
