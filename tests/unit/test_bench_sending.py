@@ -189,3 +189,16 @@ def test_the_workers_log_lines_are_counted_as_cloudwatch_ingests_them() -> None:
     print('{"level":"INFO","message":"campaign finished"}', file=sink)  # type: ignore[arg-type]
     print("é", file=sink)  # type: ignore[arg-type]
     assert sink.bytes == len('{"level":"INFO","message":"campaign finished"}') + 1 + 2 + 1  # UTF-8 bytes
+
+
+def test_a_call_offered_out_of_its_arrival_order_is_judged_in_every_window_holding_it() -> None:
+    # The server's threads may offer a call after a later-arriving one: R = 3, two accepted at
+    # 1.0 and 1.5; one arriving at 0.6 still fits [0.6, 1.6), a fourth arriving at 0.7 would make
+    # that window hold four — refused although the window ending at 0.7 holds only one.
+    ses = SimulatedSes(3)
+    assert ses.offer("r1", "acc_1", now=1.0) and ses.offer("r2", "acc_1", now=1.5)
+    assert ses.offer("r3", "acc_1", now=0.6)
+    assert not ses.offer("r4", "acc_1", now=0.7)
+    assert ses.offer("r5", "acc_1", now=2.0)  # [1.5, 2.5) holds 1.5 and 2.0
+    summary = ses.summary()
+    assert summary["throttled"] == 1 and len(summary["accepted"]) == 4
