@@ -157,8 +157,8 @@ def _deliveries(deps: Deps, client: Client) -> list[dict[str, Any]]:
             "queued_at": iso(d.queued_at),
             "sent_at": iso(d.sent_at),
         }
-        for d in deps.deliveries.of_client(client.client_id)
-        if d.account_id == client.account_id
+        for page in deps.campaigns.mailed_newest_first(client.account_id)
+        for d in deps.deliveries.of_client(client.client_id, page)
     ]
 
 

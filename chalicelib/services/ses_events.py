@@ -31,6 +31,10 @@ from chalicelib.observability import logger, metrics
 
 SOFT_WINDOW = 5
 SOFT_LIMIT = 3
+# The soft-bounce rule looks through the account's latest campaigns for the client's last
+# SOFT_WINDOW sent messages: SOFT_PAGE campaigns a read, at most SOFT_LOOKBACK of them.
+SOFT_PAGE = 10
+SOFT_LOOKBACK = 50
 # How long a transactional e-mail's SES event is remembered as counted (SNS redelivers within hours).
 SES_EVENT_MARK_SECONDS = 30 * 86400
 
@@ -236,19 +240,27 @@ def _hard(
     return mark
 
 
+def _latest_sent(deps: Deps, account_id: str, client_id: str) -> list[Any]:
+    """The client's latest ``SOFT_WINDOW`` sent messages, newest first. The deliveries have no
+    index by client: they are looked up in the account's campaigns, newest first (campaign ids
+    are ULIDs), ``SOFT_PAGE`` at a time, through at most ``SOFT_LOOKBACK`` campaigns — a Query
+    page of campaign keys and one ``BatchGetItem`` a page, only when a soft bounce arrives."""
+    sent: list[Any] = []
+    looked = 0
+    for page in deps.campaigns.mailed_newest_first(account_id, page_size=SOFT_PAGE):
+        sent += [d for d in deps.deliveries.of_client(client_id, page) if d.status is DeliveryStatus.SENT]
+        looked += len(page)
+        if len(sent) >= SOFT_WINDOW or looked >= SOFT_LOOKBACK:
+            break
+    return sent[:SOFT_WINDOW]
+
+
 def _soft(deps: Deps, delivery: Any, ids: dict[str, str]) -> str:
     if not deps.deliveries.mark(delivery.campaign_id, delivery.client_id, bounce="soft"):
         return "duplicate"
     deps.stats.add(delivery.account_id, deps.clock().date(), soft_bounces=1)
     metrics.add_metric(name="SoftBounces", unit="Count", value=1)
-    # The client's latest sent messages, newest first (by-client index, campaign ids are ULIDs).
-    recent = deps.deliveries.campaigns_of_client(delivery.client_id, limit=SOFT_WINDOW * 2)
-    sent = [
-        d
-        for campaign_id in recent
-        if (d := deps.deliveries.get(campaign_id, delivery.client_id, consistent=False)) is not None
-        and d.status is DeliveryStatus.SENT
-    ][:SOFT_WINDOW]
+    sent = _latest_sent(deps, delivery.account_id, delivery.client_id)
     soft = sum(1 for d in sent if d.bounce == "soft")
     if soft >= SOFT_LIMIT:
         _record(

@@ -59,6 +59,7 @@ AUTOMATIC_ACTIVE = "active"
 _ACTIVE_KEYS = ("automatic_active", "campaign_id", "account_id")
 _SEND_DUE_KEYS = ("send_due", "send_at", "account_id", "campaign_id")
 _SEGMENT_DUE_KEYS = ("segment_due", "segment_after", "account_id", "campaign_id")
+_UNSENT = (CampaignStatus.DRAFT.value, CampaignStatus.SCHEDULED.value)  # never held a delivery
 # What a draft's edit may change (PATCH /v1/campaigns/{id}): its content, never its state.
 CONTENT_FIELDS = (
     "name",
@@ -211,6 +212,28 @@ class CampaignRepository:
         )
         items = [_campaign(item) for item in results]
         return items, results.last_evaluated_key
+
+    def mailed_newest_first(self, account_id: str, *, page_size: int = 100) -> Iterator[list[str]]:
+        """The ids of the account's campaigns that may hold deliveries (every one but drafts and
+        scheduled ones), newest first (campaign ids are ULIDs), in pages of ``page_size``: one
+        ``Query`` of the account's partition asking for the key and the status only (DynamoDB
+        still bills each item's whole size). A client's deliveries are found through these
+        (``DeliveryRepository.of_client``): the deliveries table has no index by client."""
+        results = CampaignModel.query(
+            account_id,
+            scan_index_forward=False,
+            page_size=page_size,
+            attributes_to_get=["campaign_id", "status"],
+        )
+        page: list[str] = []
+        for item in results:
+            if item.status not in _UNSENT:
+                page.append(item.campaign_id)
+                if len(page) == page_size:
+                    yield page
+                    page = []
+        if page:
+            yield page
 
     def active_automatic(self, *, after: Position | None = None) -> Iterator[tuple[str, str, Position]]:
         """``(account_id, campaign_id, position)`` of every active automatic campaign (sparse
@@ -681,13 +704,6 @@ class DeliveryRepository:
         items = [_delivery(item) for item in results]
         return items, results.last_evaluated_key
 
-    def campaigns_of_client(self, client_id: str, *, limit: int) -> list[str]:
-        """The campaign ids of a client's latest deliveries, newest first."""
-        return [
-            item.campaign_id
-            for item in DeliveryModel.by_client.query(client_id, scan_index_forward=False, limit=limit)
-        ]
-
     def move(
         self,
         delivery: Delivery,
@@ -785,6 +801,12 @@ class DeliveryRepository:
             raise
         return _delivery(item)
 
-    def of_client(self, client_id: str) -> list[Delivery]:
-        keys = [(item.campaign_id, client_id) for item in DeliveryModel.by_client.query(client_id)]
-        return [_delivery(item) for item in DeliveryModel.batch_get(keys)] if keys else []
+    def of_client(self, client_id: str, campaign_ids: list[str]) -> list[Delivery]:
+        """The client's deliveries of these campaigns, in their order (``BatchGetItem``, 100
+        keys a call, eventually consistent; a key with no delivery is billed as a read)."""
+        found: dict[str, Delivery] = {}
+        keys = [(campaign_id, client_id) for campaign_id in dict.fromkeys(campaign_ids)]
+        for i in range(0, len(keys), 100):
+            for item in DeliveryModel.batch_get(keys[i : i + 100]):
+                found[item.campaign_id] = _delivery(item)
+        return [found[campaign_id] for campaign_id in campaign_ids if campaign_id in found]

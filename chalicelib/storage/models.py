@@ -570,17 +570,6 @@ class CampaignCounterModel(Model):
     updated_at = UnicodeAttribute(null=True)  # the last counted step (the completion sweep)
 
 
-class DeliveriesByClientIndex(GlobalSecondaryIndex["DeliveryModel"]):
-    """A client's deliveries (GDPR export and erasure, the soft-bounce rule)."""
-
-    class Meta:
-        index_name = "by-client"
-        projection = KeysOnlyProjection()
-
-    client_id = UnicodeAttribute(hash_key=True)
-    campaign_id = UnicodeAttribute(range_key=True)
-
-
 class DeliveryModel(Model):
     """One item per (campaign, client): written once with ``attribute_not_exists``,
     then moved along ``queued → sending → sent|failed|…`` by conditional updates."""
@@ -610,8 +599,9 @@ class DeliveryModel(Model):
     # consent ledger the evidence. Automatic campaigns' deliveries (one per client, reused
     # by the cooldown) have none.
     expires_at = TTLAttribute(null=True)
-
-    by_client = DeliveriesByClientIndex()
+    # No index by client: a delivery is written three times per e-mail, an index entry would be
+    # a fourth write. A client's deliveries are read through the account's campaigns instead
+    # (``DeliveryRepository.of_client``: GDPR export, the soft-bounce rule).
 
 
 class JobsByStallIndex(GlobalSecondaryIndex["JobModel"]):

@@ -365,6 +365,48 @@ def test_three_soft_bounces_in_five_suppress(http: Http, account: dict[str, Any]
     assert http.get(f"/v1/clients/{client_id}")[1]["suppressed"] is True
 
 
+def test_the_soft_bounce_rule_finds_the_clients_messages_among_the_accounts_campaigns(
+    http: Http, account: dict[str, Any], sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deliveries have no index by client: the rule looks through the account's campaigns,
+    # newest first. Campaigns that did not mail the client (another tag, a draft) are passed
+    # over; a soft bounce further back than the look-back does not count.
+    from chalicelib.services import ses_events
+    from chalicelib.services.ses_events import _latest_sent, handle_event
+
+    _, queue = sim
+    (client_id,) = add_clients(http, 1)
+    add_clients(http, 1, tag="other", prefix="o")
+    aid = account["account_id"]
+
+    def send(audience: dict[str, Any] | None = None) -> str:
+        campaign = new_campaign(http, audience)
+        http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})
+        drain(http.client, queue)
+        return str(campaign["campaign_id"])
+
+    def soft(cid: str) -> Any:
+        return handle_event(
+            get_deps(), json.dumps(_notification("soft", aid, cid, client_id, "c0@example.com"))
+        )
+
+    oldest, middle, newest = send(), send(), send()
+    for _ in range(3):  # newer campaigns, none of them to the client
+        send({"tag": "other"})
+        new_campaign(http)  # a draft
+    monkeypatch.setattr(ses_events, "SOFT_PAGE", 2)  # the look-back crosses pages
+    assert [d.campaign_id for d in _latest_sent(get_deps(), aid, client_id)] == [newest, middle, oldest]
+
+    monkeypatch.setattr(ses_events, "SOFT_PAGE", 1)
+    monkeypatch.setattr(ses_events, "SOFT_LOOKBACK", 5)  # the three others, newest, middle
+    assert [soft(oldest), soft(middle), soft(newest)] == ["soft", "soft", "soft"]
+    assert http.get(f"/v1/clients/{client_id}")[1]["suppressed"] is False  # the oldest is too far back
+    latest = send()
+    monkeypatch.setattr(ses_events, "SOFT_LOOKBACK", 6)  # latest, the three others, newest, middle
+    assert soft(latest) == "soft_suppressed"  # latest, newest, middle: three soft bounces
+    assert http.get(f"/v1/clients/{client_id}")[1]["suppressed"] is True
+
+
 def test_reputation_suspends_and_stops_in_flight_campaigns(
     http: Http, account: dict[str, Any], sim: Any
 ) -> None:
@@ -439,6 +481,26 @@ def test_export_lists_the_clients_deliveries(http: Http, sim: Any) -> None:
     assert status == 200, export
     (delivery,) = export["deliveries"]
     assert delivery["campaign_id"] == campaign["campaign_id"] and delivery["status"] == "sent"
+
+
+def test_export_finds_every_delivery_among_the_accounts_campaigns(http: Http, sim: Any) -> None:
+    # Found through the account's campaigns (no index by client): every campaign that mailed the
+    # client, newest first, and none that did not (another tag, a draft).
+    _, queue = sim
+    (client_id,) = add_clients(http, 1)
+    add_clients(http, 1, tag="other", prefix="o")
+    mailed = []
+    for audience in ({"tag": "vip"}, {"tag": "other"}, {"tag": "vip"}):
+        campaign = new_campaign(http, audience)
+        http.post(f"/v1/campaigns/{campaign['campaign_id']}/send", {"acknowledge_non_consented": True})
+        drain(http.client, queue)
+        if audience["tag"] == "vip":
+            mailed.append(campaign["campaign_id"])
+    new_campaign(http)  # a draft
+    status, export = http.get(f"/v1/clients/{client_id}/export")
+    assert status == 200, export
+    assert [d["campaign_id"] for d in export["deliveries"]] == mailed[::-1]
+    assert {d["status"] for d in export["deliveries"]} == {"sent"}
 
 
 def test_a_volume_spike_suspends_once_past_warm_up(http: Http, account: dict[str, Any]) -> None:
