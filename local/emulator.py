@@ -92,7 +92,15 @@ with moto's own behaviour (``tests/integration/test_emulator.py``).
     once (API.md): the emulator answers as SES does once the DNS records are
     published, so the application makes the same calls locally as on AWS.
 
-``install()`` applies 1 to 8 and 10 (idempotent); the local stack also serves
+11. **A Query's page is not deep-copied** (``uncopied_query_pages``). moto's
+    ``Table.query`` deep-copies every item of the page it answers. The page is
+    read, projected into new items and written as JSON under the lock of 1.,
+    and nothing on that path changes an item, so the copy protects nothing; it
+    was a fifth of a Query-heavy job's time (a bulk tag over 2,600 clients:
+    27.3 s with it, 22.0 s without). The page is now a new list of the same
+    items (moto's table module's ``copy``, for lists of items only).
+
+``install()`` applies 1 to 8, 10 and 11 (idempotent); the local stack also serves
 moto through ``EmulatorServer`` (9).
 """
 
@@ -748,6 +756,51 @@ def partitioned_queries() -> None:
     setattr(Table, _PARTITIONED, True)
 
 
+# --- 11. a Query's page is not copied ------------------------------------------------------------
+
+
+class _PageCopies:
+    """moto's table module's ``copy``: ``deepcopy`` of a list of items — a Query's page, the only
+    list of items the module copies — is a new list of the same items; everything else is
+    ``copy``'s own. The page is read, projected into new items and written as JSON while the
+    emulator's lock is held (1.), so no write can change an item under it, and nothing in the
+    answer's path changes an item (``tests/integration/test_emulator.py`` compares every answer
+    with moto's own copies and checks the stored items after each)."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.dynamo_type import Item
+
+        if _PAGE_COPIES_ON[0] and type(value) is list and all(type(item) is Item for item in value):
+            return list(value)
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+_PAGE_COPIES_ON = [True]
+
+
+def uncopied_query_pages() -> None:
+    """A Query's page is not deep-copied before it is answered (idempotent)."""
+    from moto.dynamodb.models import table
+
+    if isinstance(getattr(table, "copy", None), _PageCopies):
+        return
+    setattr(table, "copy", _PageCopies())  # noqa: B010 — moto's module global, replaced
+
+
+@contextmanager
+def moto_own_page_copies() -> Iterator[None]:
+    """moto's own deep copy of every Query page, for the duration (the tests that compare)."""
+    _PAGE_COPIES_ON[0] = False
+    try:
+        yield
+    finally:
+        _PAGE_COPIES_ON[0] = True
+
+
 def moto_table_query() -> Callable[..., Any]:
     """moto's own ``Table.query``, unpatched (for the tests that compare the two)."""
     from moto.dynamodb.models.table import Table
@@ -765,6 +818,7 @@ def install() -> None:
     item_level_rollback()
     direct_read_responses()
     partitioned_queries()
+    uncopied_query_pages()
     emulate_ses_identities()
 
 

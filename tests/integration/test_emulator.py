@@ -13,6 +13,7 @@ transaction, not the table, and the direct read responses parse to the same docu
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -435,15 +436,28 @@ QUERY_REGION = "ap-southeast-2"
 
 @contextmanager
 def moto_own_query() -> Iterator[None]:
-    """moto's own ``Table.query`` (sort the whole table, then filter) for the duration."""
+    """moto's own ``Table.query`` (sort the whole table, then filter, deep-copy the page) for
+    the duration."""
     from moto.dynamodb.models.table import Table
 
     patched = Table.query
     Table.query = emulator.moto_table_query()  # type: ignore[method-assign]
     try:
-        yield
+        with emulator.moto_own_page_copies():
+            yield
     finally:
         Table.query = patched  # type: ignore[method-assign]
+
+
+def stored_items() -> dict[str, list[Any]]:
+    """Every item of the query tables, as moto holds it (its JSON), in key order."""
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][QUERY_REGION]
+    return {
+        name: sorted(
+            json.dumps(item.to_json(), sort_keys=True) for item in backend.get_table(name).all_items()
+        )
+        for name in ("q", "qn")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -601,10 +615,14 @@ def test_a_partition_query_answers_exactly_as_moto_s_own(
     query_client: Any, items: list[Any], requests: list[dict[str, Any]]
 ) -> None:
     """Every page (items in order, Count, ScannedCount, LastEvaluatedKey) or error of a Query
-    on the table or an index, paged to the end, is the same as moto's own whole-table Query."""
+    on the table or an index, paged to the end, is the same as moto's own whole-table Query
+    (which deep-copies each page), and answering it changed no stored item (the page is not
+    copied: 11. in local/emulator.py)."""
     fill_query_tables(items)
+    before = stored_items()
     for request in requests:
         mine = every_page(query_client, request)
+        assert stored_items() == before, request
         with moto_own_query():
             theirs = every_page(query_client, request)
         assert mine == theirs, request
@@ -687,3 +705,38 @@ def test_a_page_of_a_partition_does_not_step_over_the_pages_before_it(query_clie
         assert answers[0] == answers[1]
         assert [page["Count"] for page in answers[0]] == [50] * 6
         assert calls == [0, 50 * (1 + 2 + 3 + 4 + 5) + 5], calls
+
+
+def test_a_query_page_is_not_deep_copied(query_client: Any) -> None:
+    """moto deep-copies every item of a Query's page before answering; the emulator answers from
+    the items themselves (under its lock, into new projected items and JSON): the same pages,
+    no item copied, the stored items unchanged."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    fill_query_tables([("p", f"{i:04d}", "x", i, i % 4) for i in range(120)])
+    request = {"TableName": "q", "KeyConditionExpression": "pk = :p", "Limit": 50,
+               "ExpressionAttributeValues": {":p": {"S": "p"}}}  # fmt: skip
+    index_request = {"TableName": "q", "IndexName": "by-gh-gr", "KeyConditionExpression": "gh = :g",
+                     "ExpressionAttributeValues": {":g": {"S": "x"}}}  # fmt: skip
+    counted = {"copies": 0}
+    original = Item.__deepcopy__
+
+    def counting(self: Any, memo: Any) -> Any:
+        counted["copies"] += 1
+        return original(self, memo)
+
+    before = stored_items()
+    copies, answers = [], []
+    for own in (False, True):
+        counted["copies"] = 0
+        Item.__deepcopy__ = counting  # type: ignore[method-assign]
+        try:
+            with emulator.moto_own_page_copies() if own else contextlib.nullcontext():
+                answers.append([every_page(query_client, r) for r in (request, index_request)])
+        finally:
+            Item.__deepcopy__ = original  # type: ignore[method-assign]
+        copies.append(counted["copies"])
+    assert answers[0] == answers[1]
+    assert [page["Count"] for page in answers[0][0]] == [50, 50, 20]
+    assert copies == [0, 240], copies
+    assert stored_items() == before
