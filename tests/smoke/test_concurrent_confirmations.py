@@ -57,15 +57,26 @@ def test_simultaneous_confirmations(stack: Stack, account: dict[str, Any]) -> No
     secrets = local_secrets(stack.state_dir)
     ring = KeyRing.parse(secrets["PERMESSO_TOKEN_KEYS"])
     hash_key = secrets["PERMESSO_EMAIL_HASH_KEY"].encode()
-    clients: list[tuple[str, str]] = []
-    with requests.Session() as session:
-        for i in range(DISTINCT + 1):
-            email = f"person{i}@example.com"
-            answer = session.post(
-                f"{stack.api}/v1/clients", json={"email": email}, headers=auth, timeout=HTTP_TIMEOUT
-            )
-            assert answer.status_code == 201, answer.text
-            clients.append((answer.json()["client_id"], email))
+    # The clients come from one CSV import, as a salon's would (201 rows: applied in the request).
+    emails = [f"person{i}@example.com" for i in range(DISTINCT + 1)]
+    answer = requests.post(
+        f"{stack.api}/v1/clients/import",
+        data=("email\n" + "".join(f"{email}\n" for email in emails)).encode(),
+        headers={**auth, "Content-Type": "text/csv"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert answer.status_code == 200 and answer.json()["created"] == DISTINCT + 1, answer.text
+    ids: dict[str, str] = {}
+    cursor = None
+    while True:
+        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+        page = requests.get(
+            f"{stack.api}/v1/clients", params=params, headers=auth, timeout=HTTP_TIMEOUT
+        ).json()
+        ids.update({client["email"]: client["client_id"] for client in page["items"]})
+        if not (cursor := page["next_cursor"]):
+            break
+    clients = [(ids[email], email) for email in emails]
     now = datetime.now(UTC)
 
     def link(client_id: str, email: str) -> str:
