@@ -20,7 +20,7 @@ from chalicelib.domain.contact import email_hash
 from chalicelib.domain.intake import mint_double_opt_in
 from chalicelib.domain.signing import KeyRing
 from local.run import local_secrets
-from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, stack  # noqa: F401
+from tests.smoke.test_local_stack import HTTP_TIMEOUT, OPERATOR_KEY, Stack, every_client, stack  # noqa: F401
 
 pytestmark = pytest.mark.smoke
 
@@ -66,16 +66,7 @@ def test_simultaneous_confirmations(stack: Stack, account: dict[str, Any]) -> No
         timeout=HTTP_TIMEOUT,
     )
     assert answer.status_code == 200 and answer.json()["created"] == DISTINCT + 1, answer.text
-    ids: dict[str, str] = {}
-    cursor = None
-    while True:
-        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
-        page = requests.get(
-            f"{stack.api}/v1/clients", params=params, headers=auth, timeout=HTTP_TIMEOUT
-        ).json()
-        ids.update({client["email"]: client["client_id"] for client in page["items"]})
-        if not (cursor := page["next_cursor"]):
-            break
+    ids = {client["email"]: client["client_id"] for client in every_client(stack.api, auth)}
     clients = [(ids[email], email) for email in emails]
     now = datetime.now(UTC)
 

@@ -152,6 +152,19 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def every_client(api: str, auth: dict[str, str]) -> list[dict[str, Any]]:
+    """Every client of the account the key opens, through ``GET /v1/clients`` page by page
+    (500 a page, the largest)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{api}/v1/clients", params=params, headers=auth, timeout=HTTP_TIMEOUT).json()
+        found += page["items"]
+        if not (cursor := page.get("next_cursor")):
+            return found
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -344,16 +357,7 @@ def test_a_large_import_is_a_job_the_worker_finishes(stack: Stack) -> None:
     job = requests.get(f"{stack.api}/v1/jobs/{job_id}", headers=auth, timeout=HTTP_TIMEOUT).json()
     assert job["done"] == job["total"] == rows + 1
     assert job["result"]["created"] == rows and [e["row"] for e in job["result"]["errors"]] == [rows + 1]
-    emails: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": "500", **({"cursor": cursor} if cursor else {})}
-        page = requests.get(
-            f"{stack.api}/v1/clients", params=params, headers=auth, timeout=HTTP_TIMEOUT
-        ).json()
-        emails += [client["email"] for client in page["items"]]
-        if not (cursor := page["next_cursor"]):
-            break
+    emails = [client["email"] for client in every_client(stack.api, auth)]
     assert sorted(emails) == [f"c{i:04d}@import.example" for i in range(rows)]
 
 

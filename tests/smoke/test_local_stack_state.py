@@ -29,6 +29,7 @@ from tests.smoke.test_local_stack import (
     STOP_PROMPTLY,
     STOP_TIMEOUT,
     alive,
+    every_client,
     free_ports,
     listening,
     stack_environment,
@@ -92,15 +93,7 @@ class Run:
         assert wait_for(lambda: not listening(self.api_port) and not listening(self.moto_port), 10)
 
     def clients(self) -> list[dict]:
-        found: list[dict] = []
-        cursor = None
-        while True:
-            query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")  # the largest page
-            page = requests.get(f"{self.api}/v1/clients{query}", headers=self.auth, timeout=60).json()
-            found += page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return found
+        return every_client(self.api, self.auth)
 
 
 @dataclass
