@@ -37,8 +37,9 @@ with moto's own behaviour (``tests/integration/test_emulator.py``).
    serialises every response through a generic, model-driven serialiser that
    costs milliseconds per returned item. Query, Scan, GetItem and
    BatchGetItem results are already in DynamoDB's wire format, so they are
-   written with ``json.dumps`` directly (the same document; binary values,
-   which need base64, still take moto's path).
+   written with ``json.dumps`` directly (the same document; a result that
+   ``json.dumps`` refuses — binary values, which need base64 — takes moto's
+   path).
 
 4. **No registry of every object** (``untrack_model_instances``). Every moto model
    object (each DynamoDB item, each copy of one, each SQS message received,
@@ -459,21 +460,15 @@ def moto_transact_write_items() -> Callable[..., None]:
 _READS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
 
 
-def _has_bytes(value: Any) -> bool:
-    if isinstance(value, bytes | bytearray):
-        return True
-    if isinstance(value, dict):
-        return any(_has_bytes(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_bytes(v) for v in value)
-    return False
-
-
 def _direct_execute_result(original: Any) -> Any:
     @functools.wraps(original)
     def execute_result(self: Any, context: Any) -> Any:
-        if context.operation_model.name in _READS and not _has_bytes(self.result):
-            return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result)
+        if context.operation_model.name in _READS:
+            try:
+                body = json.dumps(self.result)
+            except TypeError:  # binary values (base64 on the wire) or anything not plain JSON
+                return original(self, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
         return original(self, context)
 
     return execute_result
