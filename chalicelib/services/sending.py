@@ -66,7 +66,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_calls
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import (
@@ -84,6 +84,9 @@ from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.queue import Received
 from chalicelib.storage.campaigns import SETTLED, new_step
+
+if TYPE_CHECKING:  # imported where it is used, to keep it out of cold start
+    from chalicelib.services.pacing import Pacer
 
 SEND_QUEUE = "send"
 MAX_DELAY = 900  # SQS's longest DelaySeconds
@@ -447,7 +450,7 @@ def pause_for_sending_problem(deps: Deps, campaign: Campaign, reason: str) -> bo
     return moved
 
 
-def _wait_for_turn(deps: Deps, pacer: Any, start: float, pace: float) -> None:
+def _wait_for_turn(deps: Deps, pacer: Pacer, start: float, pace: float) -> None:
     """Sleep until ``start``, the account's turn as its queue estimated it at ``pace``.
 
     The messages ahead of this one send at the account's share of the platform; when it rises
