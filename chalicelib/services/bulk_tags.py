@@ -13,6 +13,7 @@ larger ones by a ``bulk_tags`` job (202 ``{job_id}``).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -57,6 +58,19 @@ class BulkTagsRequest(BaseModel):
         return self
 
 
+def _change(
+    client: Client, add: list[str], remove: list[str], job_id: str | None, now: datetime
+) -> Client | str:
+    """The client as the change leaves it, or the outcome when nothing is to be written:
+    ``unchanged`` (``updated`` when the job's earlier attempt changed it) or ``too_many_tags``."""
+    tags = retagged(client.tags, add, remove)
+    if tags == client.tags:
+        return "updated" if job_id is not None and client.tagged_by_job == job_id else "unchanged"
+    if len(tags) > MAX_TAGS:
+        return "too_many_tags"
+    return replace(client, tags=tags, updated_at=now, tagged_by_job=job_id)
+
+
 def apply_to_client(
     deps: Deps,
     account_id: str,
@@ -71,15 +85,11 @@ def apply_to_client(
     its worker died, a client that an earlier attempt changed still counts as updated."""
     current = client
     for _ in range(_ATTEMPTS):
-        tags = retagged(current.tags, add, remove)
-        if tags == current.tags:
-            return "updated" if job_id is not None and current.tagged_by_job == job_id else "unchanged"
-        if len(tags) > MAX_TAGS:
-            return "too_many_tags"
+        change = _change(current, add, remove, job_id, deps.clock())
+        if isinstance(change, str):
+            return change
         try:
-            deps.clients.update(
-                current, replace(current, tags=tags, updated_at=deps.clock(), tagged_by_job=job_id)
-            )
+            deps.clients.update(current, change)
             return "updated"
         except ConcurrentModification:
             try:
@@ -110,15 +120,10 @@ def apply_to_clients(
     # TRANSACTION_ROWS, 16); one that was not (it changed since it was read) goes the way of one
     # client, which reads it again.
     now = deps.clock()
-    changes = [
-        (
-            client,
-            replace(client, tags=retagged(client.tags, add, remove), updated_at=now, tagged_by_job=job_id),
-        )
-        for client in clients
-    ]
     wanted = [
-        change for change in changes if change[1].tags != change[0].tags and len(change[1].tags) <= MAX_TAGS
+        (client, change)
+        for client in clients
+        if not isinstance(change := _change(client, add, remove, job_id, now), str)
     ]
     made = in_batches(deps, wanted, deps.clients.update_many)
     written = {old.client_id for (old, _), client in zip(wanted, made, strict=True) if client is not None}

@@ -25,6 +25,7 @@ from typing import Any
 
 from chalicelib.bootstrap import Deps
 from chalicelib.domain.campaign_status import DeliveryStatus
+from chalicelib.domain.campaigns import Delivery
 from chalicelib.domain.consent import EventType, Source
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger, metrics
@@ -240,12 +241,12 @@ def _hard(
     return mark
 
 
-def _latest_sent(deps: Deps, account_id: str, client_id: str) -> list[Any]:
+def _latest_sent(deps: Deps, account_id: str, client_id: str) -> list[Delivery]:
     """The client's latest ``SOFT_WINDOW`` sent messages, newest first. The deliveries have no
     index by client: they are looked up in the account's campaigns, newest first (campaign ids
     are ULIDs), ``SOFT_PAGE`` at a time, through at most ``SOFT_LOOKBACK`` campaigns — a Query
     page of campaign keys and one ``BatchGetItem`` a page, only when a soft bounce arrives."""
-    sent: list[Any] = []
+    sent: list[Delivery] = []
     looked = 0
     for page in deps.campaigns.mailed_newest_first(account_id, page_size=SOFT_PAGE):
         sent += [d for d in deps.deliveries.of_client(client_id, page) if d.status is DeliveryStatus.SENT]

@@ -310,15 +310,19 @@ class ClientRepository:
         ``create`` tells why. A refusal cancels the whole transaction, so it is sent again
         without the refused entries."""
         items = [_new_item(entry.client) for entry in entries]
+        # What ``_stage_new`` writes for each: the suppression check (with a hash), the e-mail
+        # claim, the client, its tag members, the receipt (with a stage).
         sizes = [
-            3
+            (entry.email_hash is not None)
+            + 2
             + len(_partitions(entry.client.account_id, indexed_tags(entry.client)))
             + (entry.stage is not None)
             for entry in entries
         ]
         keys = [
-            {("email", str(items[index].email_key)), ("suppression", str(entry.email_hash))}
-            for index, entry in enumerate(entries)
+            {("email", str(item.email_key))}
+            | ({("suppression", entry.email_hash)} if entry.email_hash is not None else set())
+            for item, entry in zip(items, entries, strict=True)
         ]
 
         def stage(tx: Transaction, index: int) -> ClientModel:
